@@ -1,0 +1,68 @@
+/// Element types, numbered as ONNX's `TensorProto.DataType` so codes pass through unchanged.
+public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case undefined = 0
+    case float = 1
+    case uint8 = 2
+    case int8 = 3
+    case uint16 = 4
+    case int16 = 5
+    case int32 = 6
+    case int64 = 7
+    case string = 8
+    case bool = 9
+    case float16 = 10
+    case double = 11
+    case uint32 = 12
+    case uint64 = 13
+    case complex64 = 14
+    case complex128 = 15
+    case bfloat16 = 16
+
+    /// Bytes per element in a packed little-endian buffer (`nil` for strings and undefined).
+    public var byteWidth: Int? {
+        switch self {
+        case .undefined, .string: return nil
+        case .uint8, .int8, .bool: return 1
+        case .uint16, .int16, .float16, .bfloat16: return 2
+        case .float, .int32, .uint32: return 4
+        case .double, .int64, .uint64, .complex64: return 8
+        case .complex128: return 16
+        }
+    }
+
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .float, .float16, .double, .bfloat16: return true
+        default: return false
+        }
+    }
+
+    public var isInteger: Bool {
+        switch self {
+        case .uint8, .int8, .uint16, .int16, .int32, .int64, .uint32, .uint64, .bool: return true
+        default: return false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .undefined: return "undefined"
+        case .float: return "float32"
+        case .uint8: return "uint8"
+        case .int8: return "int8"
+        case .uint16: return "uint16"
+        case .int16: return "int16"
+        case .int32: return "int32"
+        case .int64: return "int64"
+        case .string: return "string"
+        case .bool: return "bool"
+        case .float16: return "float16"
+        case .double: return "float64"
+        case .uint32: return "uint32"
+        case .uint64: return "uint64"
+        case .complex64: return "complex64"
+        case .complex128: return "complex128"
+        case .bfloat16: return "bfloat16"
+        }
+    }
+}

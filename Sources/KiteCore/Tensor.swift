@@ -1,0 +1,87 @@
+/// Where a tensor's elements live. Floating-point types are held as `Float`
+/// (the compute type), integers and booleans as `Int64` (shape arithmetic);
+/// anything else is kept only as its size, enough for `inspect`.
+public enum TensorStorage: Equatable, Sendable {
+    case floats([Float])
+    case ints([Int64])
+    case opaque(byteCount: Int)
+}
+
+/// A dense, row-major tensor value.
+public struct Tensor: Equatable, Sendable {
+    public var elementType: ElementType
+    public var shape: [Int]
+    public var storage: TensorStorage
+
+    public init(elementType: ElementType, shape: [Int], storage: TensorStorage) {
+        self.elementType = elementType
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// A float32 tensor; `values.count` must equal the product of `shape`.
+    public init(shape: [Int], floats: [Float]) {
+        precondition(floats.count == shape.reduce(1, *), "tensor data does not match shape \(shape)")
+        self.init(elementType: .float, shape: shape, storage: .floats(floats))
+    }
+
+    /// An int64 tensor; `values.count` must equal the product of `shape`.
+    public init(shape: [Int], ints: [Int64]) {
+        precondition(ints.count == shape.reduce(1, *), "tensor data does not match shape \(shape)")
+        self.init(elementType: .int64, shape: shape, storage: .ints(ints))
+    }
+
+    public static func zeros(_ shape: [Int]) -> Tensor {
+        Tensor(shape: shape, floats: [Float](repeating: 0, count: shape.reduce(1, *)))
+    }
+
+    public var count: Int { shape.reduce(1, *) }
+    public var rank: Int { shape.count }
+
+    /// The elements as floats (integers converted); empty for opaque storage.
+    public var floats: [Float] {
+        switch storage {
+        case .floats(let v): return v
+        case .ints(let v): return v.map { Float($0) }
+        case .opaque: return []
+        }
+    }
+
+    /// The elements as integers (floats truncated toward zero); empty for opaque storage.
+    public var ints: [Int64] {
+        switch storage {
+        case .ints(let v): return v
+        case .floats(let v): return v.map { $0.isFinite ? Int64($0) : 0 }
+        case .opaque: return []
+        }
+    }
+
+    /// Bytes the tensor occupies in its declared element type.
+    public var byteCount: Int {
+        if case .opaque(let n) = storage { return n }
+        return count * (elementType.byteWidth ?? 4)
+    }
+}
+
+/// Product of dimensions, or nil when it overflows or a dimension is negative.
+public func checkedElementCount(_ dims: [Int]) -> Int? {
+    var n = 1
+    for d in dims {
+        guard d >= 0 else { return nil }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        n = p
+    }
+    return n
+}
+
+/// Row-major strides of a shape.
+public func contiguousStrides(_ shape: [Int]) -> [Int] {
+    var strides = [Int](repeating: 1, count: shape.count)
+    var s = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) {
+        strides[i] = s
+        s *= shape[i]
+    }
+    return strides
+}

@@ -1,0 +1,293 @@
+import CProtobuf
+import Foundation
+import KiteCore
+
+/// Reads ONNX files into `ONNXModel` values through protobuf-c.
+///
+/// The C message is freed as soon as it has been converted; every failure is
+/// a `KiteError` naming the file and, where there is one, the tensor or node.
+public enum ONNXLoader {
+    /// Loads the model at `path`.
+    public static func load(path: String) throws -> ONNXModel {
+        let ctx = ErrorContext(file: path)
+        let data = try readModelFile(path)
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> ONNXModel in
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+                throw KiteError.malformed(ctx, "file is empty")
+            }
+            guard let proto = onnx__model_proto__unpack(nil, raw.count, base) else {
+                throw KiteError.malformed(ctx, "not a valid ONNX model: the protobuf data is corrupt or truncated")
+            }
+            defer { onnx__model_proto__free_unpacked(proto, nil) }
+            let decoder = Decoder(file: path, folder: folder)
+            return try decoder.model(proto.pointee)
+        }
+    }
+
+    /// Reads a file's bytes, mapped when possible, with one-line errors for the usual mistakes.
+    static func readModelFile(_ path: String) throws -> Data {
+        let ctx = ErrorContext(file: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw KiteError.io(ctx, "no such file")
+        }
+        if isDirectory.boolValue { throw KiteError.io(ctx, "is a directory, not a model file") }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw KiteError.io(ctx, "cannot read file (\(error.localizedDescription))")
+        }
+        if data.isEmpty { throw KiteError.malformed(ctx, "file is empty") }
+        return data
+    }
+}
+
+/// Converts protobuf-c structures into Swift values.
+struct Decoder {
+    let file: String
+    let folder: String
+
+    func model(_ m: Onnx__ModelProto) throws -> ONNXModel {
+        guard let g = m.graph else {
+            throw KiteError.malformed(ErrorContext(file: file), "model has no graph")
+        }
+        var opsets: [(domain: String, version: Int)] = []
+        for i in 0..<m.n_opset_import {
+            guard let o = m.opset_import[i] else { continue }
+            opsets.append((domain: string(o.pointee.domain), version: Int(o.pointee.version)))
+        }
+        return ONNXModel(
+            path: file,
+            irVersion: m.ir_version,
+            opsetImports: opsets,
+            producerName: string(m.producer_name),
+            producerVersion: string(m.producer_version),
+            domain: string(m.domain),
+            modelVersion: m.model_version,
+            docString: string(m.doc_string),
+            metadata: entries(m.n_metadata_props, m.metadata_props).map { (key: $0.0, value: $0.1) },
+            graph: try graph(g.pointee)
+        )
+    }
+
+    func graph(_ g: Onnx__GraphProto) throws -> ONNXGraph {
+        var nodes: [ONNXNode] = []
+        nodes.reserveCapacity(g.n_node)
+        for i in 0..<g.n_node {
+            guard let n = g.node[i] else { continue }
+            nodes.append(try node(n.pointee, index: i))
+        }
+        var initializers: [(name: String, tensor: Tensor)] = []
+        initializers.reserveCapacity(g.n_initializer)
+        for i in 0..<g.n_initializer {
+            guard let t = g.initializer[i] else { continue }
+            let name = string(t.pointee.name)
+            initializers.append((name: name, tensor: try tensor(t.pointee)))
+        }
+        return ONNXGraph(
+            name: string(g.name),
+            nodes: nodes,
+            initializers: initializers,
+            inputs: try valueInfos(g.n_input, g.input),
+            outputs: try valueInfos(g.n_output, g.output),
+            valueInfo: try valueInfos(g.n_value_info, g.value_info)
+        )
+    }
+
+    func node(_ n: Onnx__NodeProto, index: Int) throws -> ONNXNode {
+        let name = string(n.name)
+        let opType = string(n.op_type)
+        let domain = string(n.domain)
+        var attributes: [String: ONNXAttribute] = [:]
+        var order: [String] = []
+        let displayName = name.isEmpty ? "#\(index) \(opType)" : name
+        for i in 0..<n.n_attribute {
+            guard let a = n.attribute[i] else { continue }
+            let attrName = string(a.pointee.name)
+            do {
+                attributes[attrName] = try attribute(a.pointee)
+            } catch let e as KiteError {
+                throw e.adding(ErrorContext(file: file, node: displayName, opType: opType, domain: domain, attribute: attrName))
+            }
+            order.append(attrName)
+        }
+        return ONNXNode(
+            name: name,
+            opType: opType,
+            domain: domain,
+            inputs: strings(n.n_input, n.input),
+            outputs: strings(n.n_output, n.output),
+            attributes: attributes,
+            attributeOrder: order
+        )
+    }
+
+    func attribute(_ a: Onnx__AttributeProto) throws -> ONNXAttribute {
+        // Files from old writers may omit `type`; infer it from the field that is set.
+        var kind = a.has_type ? Int(a.type.rawValue) : 0
+        if kind == 0 {
+            if a.n_floats > 0 { kind = 6 } else if a.n_ints > 0 { kind = 7 } else if a.n_strings > 0 { kind = 8 }
+            else if a.n_tensors > 0 { kind = 9 } else if a.n_graphs > 0 { kind = 10 } else if a.t != nil { kind = 4 }
+            else if a.g != nil { kind = 5 } else if a.has_s { kind = 3 } else if a.has_i { kind = 2 } else if a.has_f { kind = 1 }
+        }
+        switch kind {
+        case 1: return .float(a.f)
+        case 2: return .int(a.i)
+        case 3: return .string(bytesString(a.s))
+        case 4:
+            guard let t = a.t else { throw KiteError.malformed(ErrorContext(file: file), "tensor attribute has no tensor") }
+            return .tensor(try tensor(t.pointee))
+        case 5:
+            guard let g = a.g else { throw KiteError.malformed(ErrorContext(file: file), "graph attribute has no graph") }
+            return .graph(try graph(g.pointee))
+        case 6: return .floats(a.n_floats == 0 ? [] : Array(UnsafeBufferPointer(start: a.floats, count: a.n_floats)))
+        case 7: return .ints(a.n_ints == 0 ? [] : Array(UnsafeBufferPointer(start: a.ints, count: a.n_ints)))
+        case 8: return .strings((0..<a.n_strings).map { bytesString(a.strings[$0]) })
+        case 9:
+            return .tensors(try (0..<a.n_tensors).compactMap { i in try a.tensors[i].map { try tensor($0.pointee) } })
+        case 10:
+            return .graphs(try (0..<a.n_graphs).compactMap { i in try a.graphs[i].map { try graph($0.pointee) } })
+        case 11, 12: return .other(kind: "sparse_tensor")
+        case 13, 14: return .other(kind: "type_proto")
+        default: return .other(kind: "undefined")
+        }
+    }
+
+    func valueInfos(_ count: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__ValueInfoProto>?>?) throws -> [ONNXValueInfo] {
+        var result: [ONNXValueInfo] = []
+        for i in 0..<count {
+            guard let v = list?[i] else { continue }
+            result.append(valueInfo(v.pointee))
+        }
+        return result
+    }
+
+    func valueInfo(_ v: Onnx__ValueInfoProto) -> ONNXValueInfo {
+        let name = string(v.name)
+        guard let type = v.type,
+              type.pointee.value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE,
+              let tt = type.pointee.tensor_type else {
+            return ONNXValueInfo(name: name, elementType: .undefined, dims: nil)
+        }
+        let elem = ElementType(rawValue: tt.pointee.elem_type) ?? .undefined
+        guard let shape = tt.pointee.shape else {
+            return ONNXValueInfo(name: name, elementType: elem, dims: nil)
+        }
+        var dims: [ONNXDim] = []
+        for i in 0..<shape.pointee.n_dim {
+            guard let d = shape.pointee.dim[i] else { dims.append(.unknown); continue }
+            switch d.pointee.value_case {
+            case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE:
+                dims.append(d.pointee.dim_value >= 0 ? .value(Int(d.pointee.dim_value)) : .unknown)
+            case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM:
+                let p = string(d.pointee.dim_param)
+                dims.append(p.isEmpty ? .unknown : .param(p))
+            default:
+                dims.append(.unknown)
+            }
+        }
+        return ONNXValueInfo(name: name, elementType: elem, dims: dims)
+    }
+
+    func tensor(_ t: Onnx__TensorProto) throws -> Tensor {
+        let name = string(t.name)
+        let ctx = ErrorContext(file: file, tensor: name.isEmpty ? "(unnamed)" : name)
+        let dims = t.n_dims == 0 ? [] : Array(UnsafeBufferPointer(start: t.dims, count: t.n_dims))
+        for d in dims where d < 0 {
+            throw KiteError.invalidTensor(ctx, "negative dimension \(d) in dims \(dims)")
+        }
+        guard dims.allSatisfy({ $0 <= Int64(Int.max) }), let count = checkedElementCount(dims.map { Int($0) }) else {
+            throw KiteError.invalidTensor(ctx, "dims \(dims) overflow the element count")
+        }
+        let shape = dims.map { Int($0) }
+        let code = t.has_data_type ? t.data_type : 0
+        guard let type = ElementType(rawValue: code), type != .undefined else {
+            throw KiteError.invalidTensor(ctx, "unknown data type \(code)")
+        }
+        if t.has_data_location && t.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
+            let bytes = try externalBytes(t, ctx: ctx)
+            return try TensorDecoding.fromRaw(bytes, type: type, shape: shape, count: count, ctx: ctx)
+        }
+        if t.has_raw_data {
+            let raw = UnsafeRawBufferPointer(start: t.raw_data.data, count: t.raw_data.len)
+            return try TensorDecoding.fromRaw(raw, type: type, shape: shape, count: count, ctx: ctx)
+        }
+        return try TensorDecoding.fromTypedFields(t, type: type, shape: shape, count: count, ctx: ctx)
+    }
+
+    /// Reads a tensor's external data, refusing locations outside the model's folder.
+    func externalBytes(_ t: Onnx__TensorProto, ctx: ErrorContext) throws -> UnsafeRawBufferPointerOwner {
+        var location: String?
+        var offset = 0
+        var length: Int?
+        for (key, value) in entries(t.n_external_data, t.external_data) {
+            switch key {
+            case "location": location = value
+            case "offset":
+                guard let v = Int(value), v >= 0 else { throw KiteError.invalidTensor(ctx, "external data offset '\(value)' is not a valid offset") }
+                offset = v
+            case "length":
+                guard let v = Int(value), v >= 0 else { throw KiteError.invalidTensor(ctx, "external data length '\(value)' is not a valid length") }
+                length = v
+            default: break
+            }
+        }
+        guard let location, !location.isEmpty else {
+            throw KiteError.invalidTensor(ctx, "external data has no location")
+        }
+        let base = URL(fileURLWithPath: folder).standardizedFileURL.resolvingSymlinksInPath().path
+        let target = URL(fileURLWithPath: location, relativeTo: URL(fileURLWithPath: base + "/"))
+            .standardizedFileURL.resolvingSymlinksInPath().path
+        guard !location.hasPrefix("/"), target.hasPrefix(base.hasSuffix("/") ? base : base + "/") else {
+            throw KiteError.invalidTensor(ctx, "external data location '\(location)' is outside the model's folder")
+        }
+        guard let handle = FileHandle(forReadingAtPath: target) else {
+            throw KiteError.invalidTensor(ctx, "external data file '\(location)' is missing")
+        }
+        defer { try? handle.close() }
+        let fileSize = (try? handle.seekToEnd()).map { Int($0) } ?? 0
+        let needed = length ?? (fileSize - offset)
+        guard offset <= fileSize, needed >= 0, offset + needed <= fileSize else {
+            throw KiteError.invalidTensor(ctx, "external data file '\(location)' is too short (\(fileSize) bytes, need \(offset + max(needed, 0)))")
+        }
+        do {
+            try handle.seek(toOffset: UInt64(offset))
+            let data = try handle.read(upToCount: needed) ?? Data()
+            guard data.count == needed else {
+                throw KiteError.invalidTensor(ctx, "external data file '\(location)' is too short")
+            }
+            return UnsafeRawBufferPointerOwner(data)
+        } catch let e as KiteError {
+            throw e
+        } catch {
+            throw KiteError.invalidTensor(ctx, "cannot read external data file '\(location)': \(error.localizedDescription)")
+        }
+    }
+
+    func string(_ p: UnsafeMutablePointer<CChar>?) -> String {
+        guard let p else { return "" }
+        return String(cString: p)
+    }
+
+    func bytesString(_ b: ProtobufCBinaryData) -> String {
+        guard b.len > 0, let d = b.data else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: d, count: b.len), as: UTF8.self)
+    }
+
+    func strings(_ count: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [String] {
+        (0..<count).map { string(list?[$0]) }
+    }
+
+    func entries(_ count: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__StringStringEntryProto>?>?) -> [(String, String)] {
+        (0..<count).compactMap { i in list?[i].map { (string($0.pointee.key), string($0.pointee.value)) } }
+    }
+}
+
+/// Owns bytes read from an external data file while they are decoded.
+struct UnsafeRawBufferPointerOwner {
+    let data: Data
+    init(_ data: Data) { self.data = data }
+}
