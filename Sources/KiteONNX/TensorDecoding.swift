@@ -25,7 +25,7 @@ enum TensorDecoding {
         switch type {
         case .float: storage = .floats(load(UInt32.self).map { Float(bitPattern: $0) })
         case .double: storage = .floats(load(UInt64.self).map { Float(Double(bitPattern: $0)) })
-        case .float16: storage = .floats(load(UInt16.self).map(halfToFloat))
+        case .float16: storage = .floats(load(UInt16.self).map(halfBitsToFloat))
         case .bfloat16: storage = .floats(load(UInt16.self).map { Float(bitPattern: UInt32($0) << 16) })
         case .int8: storage = .ints(load(Int8.self).map { Int64($0) })
         case .uint8: storage = .ints(load(UInt8.self).map { Int64($0) })
@@ -61,7 +61,7 @@ enum TensorDecoding {
             try check(t.n_double_data, "double_data")
             storage = .floats(count == 0 ? [] : UnsafeBufferPointer(start: t.double_data, count: count).map { Float($0) })
         case .float16:
-            storage = .floats(try int32s().map { halfToFloat(UInt16(truncatingIfNeeded: $0)) })
+            storage = .floats(try int32s().map { halfBitsToFloat(UInt16(truncatingIfNeeded: $0)) })
         case .bfloat16:
             storage = .floats(try int32s().map { Float(bitPattern: UInt32(UInt16(truncatingIfNeeded: $0)) << 16) })
         case .int8, .uint8, .int16, .uint16, .int32:
@@ -91,17 +91,3 @@ enum TensorDecoding {
     }
 }
 
-/// IEEE 754 half -> single, including subnormals, infinities and NaN.
-func halfToFloat(_ h: UInt16) -> Float {
-    let sign = UInt32(h & 0x8000) << 16
-    let exp = Int((h >> 10) & 0x1F)
-    let mant = UInt32(h & 0x3FF)
-    if exp == 0 {
-        if mant == 0 { return Float(bitPattern: sign) }
-        // Subnormal: value = mant * 2^-24.
-        let v = Float(mant) * Float(sign: .plus, exponent: -24, significand: 1)
-        return sign != 0 ? -v : v
-    }
-    if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mant << 13)) }
-    return Float(bitPattern: sign | UInt32(exp - 15 + 127) << 23 | (mant << 13))
-}
