@@ -48,7 +48,10 @@ let package = Package(
         ]),
         .testTarget(name: "KiteCoreTests", dependencies: ["KiteCore"]),
         .testTarget(name: "KiteONNXTests", dependencies: ["KiteONNX", "KiteCore"]),
+        .testTarget(name: "KiteOptimizerTests", dependencies: ["KiteOptimizer", "KiteCore"]),
+        .testTarget(name: "KiteFormatTests", dependencies: ["KiteFormat", "KiteCore"]),
         .testTarget(name: "KiteKernelsTests", dependencies: ["KiteKernels"], swiftSettings: hostCPU),
+        .testTarget(name: "KiteRuntimeTests", dependencies: ["KiteRuntime", "KiteCore", "KiteKernels"], swiftSettings: hostCPU),
         .testTarget(name: "KiteEndToEndTests", dependencies: ["Kite"]),
     ]
 )

@@ -7,3 +7,1811 @@
 #endif
 
 #include "kite.pb-c.h"
+void   kite__model__init
+                     (Kite__Model         *message)
+{
+  static const Kite__Model init_value = KITE__MODEL__INIT;
+  *message = init_value;
+}
+size_t kite__model__get_packed_size
+                     (const Kite__Model *message)
+{
+  assert(message->base.descriptor == &kite__model__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__model__pack
+                     (const Kite__Model *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__model__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__model__pack_to_buffer
+                     (const Kite__Model *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__model__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Model *
+       kite__model__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Model *)
+     protobuf_c_message_unpack (&kite__model__descriptor,
+                                allocator, len, data);
+}
+void   kite__model__free_unpacked
+                     (Kite__Model *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__model__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__entry__init
+                     (Kite__Entry         *message)
+{
+  static const Kite__Entry init_value = KITE__ENTRY__INIT;
+  *message = init_value;
+}
+size_t kite__entry__get_packed_size
+                     (const Kite__Entry *message)
+{
+  assert(message->base.descriptor == &kite__entry__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__entry__pack
+                     (const Kite__Entry *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__entry__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__entry__pack_to_buffer
+                     (const Kite__Entry *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__entry__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Entry *
+       kite__entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Entry *)
+     protobuf_c_message_unpack (&kite__entry__descriptor,
+                                allocator, len, data);
+}
+void   kite__entry__free_unpacked
+                     (Kite__Entry *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__entry__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__graph__init
+                     (Kite__Graph         *message)
+{
+  static const Kite__Graph init_value = KITE__GRAPH__INIT;
+  *message = init_value;
+}
+size_t kite__graph__get_packed_size
+                     (const Kite__Graph *message)
+{
+  assert(message->base.descriptor == &kite__graph__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__graph__pack
+                     (const Kite__Graph *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__graph__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__graph__pack_to_buffer
+                     (const Kite__Graph *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__graph__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Graph *
+       kite__graph__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Graph *)
+     protobuf_c_message_unpack (&kite__graph__descriptor,
+                                allocator, len, data);
+}
+void   kite__graph__free_unpacked
+                     (Kite__Graph *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__graph__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__value__init
+                     (Kite__Value         *message)
+{
+  static const Kite__Value init_value = KITE__VALUE__INIT;
+  *message = init_value;
+}
+size_t kite__value__get_packed_size
+                     (const Kite__Value *message)
+{
+  assert(message->base.descriptor == &kite__value__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__value__pack
+                     (const Kite__Value *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__value__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__value__pack_to_buffer
+                     (const Kite__Value *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__value__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Value *
+       kite__value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Value *)
+     protobuf_c_message_unpack (&kite__value__descriptor,
+                                allocator, len, data);
+}
+void   kite__value__free_unpacked
+                     (Kite__Value *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__value__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__weights__init
+                     (Kite__Weights         *message)
+{
+  static const Kite__Weights init_value = KITE__WEIGHTS__INIT;
+  *message = init_value;
+}
+size_t kite__weights__get_packed_size
+                     (const Kite__Weights *message)
+{
+  assert(message->base.descriptor == &kite__weights__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__weights__pack
+                     (const Kite__Weights *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__weights__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__weights__pack_to_buffer
+                     (const Kite__Weights *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__weights__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Weights *
+       kite__weights__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Weights *)
+     protobuf_c_message_unpack (&kite__weights__descriptor,
+                                allocator, len, data);
+}
+void   kite__weights__free_unpacked
+                     (Kite__Weights *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__weights__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__activation__init
+                     (Kite__Activation         *message)
+{
+  static const Kite__Activation init_value = KITE__ACTIVATION__INIT;
+  *message = init_value;
+}
+size_t kite__activation__get_packed_size
+                     (const Kite__Activation *message)
+{
+  assert(message->base.descriptor == &kite__activation__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__activation__pack
+                     (const Kite__Activation *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__activation__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__activation__pack_to_buffer
+                     (const Kite__Activation *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__activation__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Activation *
+       kite__activation__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Activation *)
+     protobuf_c_message_unpack (&kite__activation__descriptor,
+                                allocator, len, data);
+}
+void   kite__activation__free_unpacked
+                     (Kite__Activation *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__activation__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__conv__init
+                     (Kite__Conv         *message)
+{
+  static const Kite__Conv init_value = KITE__CONV__INIT;
+  *message = init_value;
+}
+size_t kite__conv__get_packed_size
+                     (const Kite__Conv *message)
+{
+  assert(message->base.descriptor == &kite__conv__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__conv__pack
+                     (const Kite__Conv *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__conv__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__conv__pack_to_buffer
+                     (const Kite__Conv *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__conv__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Conv *
+       kite__conv__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Conv *)
+     protobuf_c_message_unpack (&kite__conv__descriptor,
+                                allocator, len, data);
+}
+void   kite__conv__free_unpacked
+                     (Kite__Conv *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__conv__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__scale_shift__init
+                     (Kite__ScaleShift         *message)
+{
+  static const Kite__ScaleShift init_value = KITE__SCALE_SHIFT__INIT;
+  *message = init_value;
+}
+size_t kite__scale_shift__get_packed_size
+                     (const Kite__ScaleShift *message)
+{
+  assert(message->base.descriptor == &kite__scale_shift__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__scale_shift__pack
+                     (const Kite__ScaleShift *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__scale_shift__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__scale_shift__pack_to_buffer
+                     (const Kite__ScaleShift *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__scale_shift__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__ScaleShift *
+       kite__scale_shift__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__ScaleShift *)
+     protobuf_c_message_unpack (&kite__scale_shift__descriptor,
+                                allocator, len, data);
+}
+void   kite__scale_shift__free_unpacked
+                     (Kite__ScaleShift *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__scale_shift__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__binary__init
+                     (Kite__Binary         *message)
+{
+  static const Kite__Binary init_value = KITE__BINARY__INIT;
+  *message = init_value;
+}
+size_t kite__binary__get_packed_size
+                     (const Kite__Binary *message)
+{
+  assert(message->base.descriptor == &kite__binary__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__binary__pack
+                     (const Kite__Binary *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__binary__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__binary__pack_to_buffer
+                     (const Kite__Binary *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__binary__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Binary *
+       kite__binary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Binary *)
+     protobuf_c_message_unpack (&kite__binary__descriptor,
+                                allocator, len, data);
+}
+void   kite__binary__free_unpacked
+                     (Kite__Binary *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__binary__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__pool__init
+                     (Kite__Pool         *message)
+{
+  static const Kite__Pool init_value = KITE__POOL__INIT;
+  *message = init_value;
+}
+size_t kite__pool__get_packed_size
+                     (const Kite__Pool *message)
+{
+  assert(message->base.descriptor == &kite__pool__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__pool__pack
+                     (const Kite__Pool *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__pool__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__pool__pack_to_buffer
+                     (const Kite__Pool *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__pool__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Pool *
+       kite__pool__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Pool *)
+     protobuf_c_message_unpack (&kite__pool__descriptor,
+                                allocator, len, data);
+}
+void   kite__pool__free_unpacked
+                     (Kite__Pool *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__pool__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__fully_connected__init
+                     (Kite__FullyConnected         *message)
+{
+  static const Kite__FullyConnected init_value = KITE__FULLY_CONNECTED__INIT;
+  *message = init_value;
+}
+size_t kite__fully_connected__get_packed_size
+                     (const Kite__FullyConnected *message)
+{
+  assert(message->base.descriptor == &kite__fully_connected__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__fully_connected__pack
+                     (const Kite__FullyConnected *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__fully_connected__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__fully_connected__pack_to_buffer
+                     (const Kite__FullyConnected *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__fully_connected__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__FullyConnected *
+       kite__fully_connected__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__FullyConnected *)
+     protobuf_c_message_unpack (&kite__fully_connected__descriptor,
+                                allocator, len, data);
+}
+void   kite__fully_connected__free_unpacked
+                     (Kite__FullyConnected *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__fully_connected__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kite__node__init
+                     (Kite__Node         *message)
+{
+  static const Kite__Node init_value = KITE__NODE__INIT;
+  *message = init_value;
+}
+size_t kite__node__get_packed_size
+                     (const Kite__Node *message)
+{
+  assert(message->base.descriptor == &kite__node__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kite__node__pack
+                     (const Kite__Node *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kite__node__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kite__node__pack_to_buffer
+                     (const Kite__Node *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kite__node__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kite__Node *
+       kite__node__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kite__Node *)
+     protobuf_c_message_unpack (&kite__node__descriptor,
+                                allocator, len, data);
+}
+void   kite__node__free_unpacked
+                     (Kite__Node *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kite__node__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor kite__model__field_descriptors[5] =
+{
+  {
+    "format_version",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Kite__Model, has_format_version),
+    offsetof(Kite__Model, format_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "producer",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Model, producer),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Model, source),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "graph",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Model, graph),
+    &kite__graph__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "metadata",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Kite__Model, n_metadata),
+    offsetof(Kite__Model, metadata),
+    &kite__entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__model__field_indices_by_name[] = {
+  0,   /* field[0] = format_version */
+  3,   /* field[3] = graph */
+  4,   /* field[4] = metadata */
+  1,   /* field[1] = producer */
+  2,   /* field[2] = source */
+};
+static const ProtobufCIntRange kite__model__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor kite__model__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Model",
+  "Model",
+  "Kite__Model",
+  "kite",
+  sizeof(Kite__Model),
+  5,
+  kite__model__field_descriptors,
+  kite__model__field_indices_by_name,
+  1,  kite__model__number_ranges,
+  (ProtobufCMessageInit) kite__model__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor kite__entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Entry, key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Entry, value),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange kite__entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor kite__entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Entry",
+  "Entry",
+  "Kite__Entry",
+  "kite",
+  sizeof(Kite__Entry),
+  2,
+  kite__entry__field_descriptors,
+  kite__entry__field_indices_by_name,
+  1,  kite__entry__number_ranges,
+  (ProtobufCMessageInit) kite__entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor kite__graph__field_descriptors[4] =
+{
+  {
+    "inputs",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Kite__Graph, n_inputs),
+    offsetof(Kite__Graph, inputs),
+    &kite__value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outputs",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Kite__Graph, n_outputs),
+    offsetof(Kite__Graph, outputs),
+    &kite__value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "nodes",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Kite__Graph, n_nodes),
+    offsetof(Kite__Graph, nodes),
+    &kite__node__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "values",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Kite__Graph, n_values),
+    offsetof(Kite__Graph, values),
+    &kite__value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__graph__field_indices_by_name[] = {
+  0,   /* field[0] = inputs */
+  2,   /* field[2] = nodes */
+  1,   /* field[1] = outputs */
+  3,   /* field[3] = values */
+};
+static const ProtobufCIntRange kite__graph__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor kite__graph__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Graph",
+  "Graph",
+  "Kite__Graph",
+  "kite",
+  sizeof(Kite__Graph),
+  4,
+  kite__graph__field_descriptors,
+  kite__graph__field_indices_by_name,
+  1,  kite__graph__number_ranges,
+  (ProtobufCMessageInit) kite__graph__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor kite__value__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Value, name),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shape",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Value, n_shape),
+    offsetof(Kite__Value, shape),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__value__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = shape */
+};
+static const ProtobufCIntRange kite__value__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor kite__value__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Value",
+  "Value",
+  "Kite__Value",
+  "kite",
+  sizeof(Kite__Value),
+  2,
+  kite__value__field_descriptors,
+  kite__value__field_indices_by_name,
+  1,  kite__value__number_ranges,
+  (ProtobufCMessageInit) kite__value__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor kite__weights__field_descriptors[4] =
+{
+  {
+    "shape",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Weights, n_shape),
+    offsetof(Kite__Weights, shape),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f32",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Kite__Weights, has_f32),
+    offsetof(Kite__Weights, f32),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "f16",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Kite__Weights, has_f16),
+    offsetof(Kite__Weights, f16),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "i64",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Kite__Weights, has_i64),
+    offsetof(Kite__Weights, i64),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__weights__field_indices_by_name[] = {
+  2,   /* field[2] = f16 */
+  1,   /* field[1] = f32 */
+  3,   /* field[3] = i64 */
+  0,   /* field[0] = shape */
+};
+static const ProtobufCIntRange kite__weights__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor kite__weights__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Weights",
+  "Weights",
+  "Kite__Weights",
+  "kite",
+  sizeof(Kite__Weights),
+  4,
+  kite__weights__field_descriptors,
+  kite__weights__field_indices_by_name,
+  1,  kite__weights__number_ranges,
+  (ProtobufCMessageInit) kite__weights__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue kite__activation__kind__enum_values_by_number[7] =
+{
+  { "NONE", "KITE__ACTIVATION__KIND__NONE", 0 },
+  { "RELU", "KITE__ACTIVATION__KIND__RELU", 1 },
+  { "CLIP", "KITE__ACTIVATION__KIND__CLIP", 2 },
+  { "LEAKY_RELU", "KITE__ACTIVATION__KIND__LEAKY_RELU", 3 },
+  { "SIGMOID", "KITE__ACTIVATION__KIND__SIGMOID", 4 },
+  { "HARD_SIGMOID", "KITE__ACTIVATION__KIND__HARD_SIGMOID", 5 },
+  { "HARD_SWISH", "KITE__ACTIVATION__KIND__HARD_SWISH", 6 },
+};
+static const ProtobufCIntRange kite__activation__kind__value_ranges[] = {
+{0, 0},{0, 7}
+};
+static const ProtobufCEnumValueIndex kite__activation__kind__enum_values_by_name[7] =
+{
+  { "CLIP", 2 },
+  { "HARD_SIGMOID", 5 },
+  { "HARD_SWISH", 6 },
+  { "LEAKY_RELU", 3 },
+  { "NONE", 0 },
+  { "RELU", 1 },
+  { "SIGMOID", 4 },
+};
+const ProtobufCEnumDescriptor kite__activation__kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "kite.Activation.Kind",
+  "Kind",
+  "Kite__Activation__Kind",
+  "kite",
+  7,
+  kite__activation__kind__enum_values_by_number,
+  7,
+  kite__activation__kind__enum_values_by_name,
+  1,
+  kite__activation__kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor kite__activation__field_descriptors[3] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Kite__Activation, has_kind),
+    offsetof(Kite__Activation, kind),
+    &kite__activation__kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "alpha",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_FLOAT,
+    offsetof(Kite__Activation, has_alpha),
+    offsetof(Kite__Activation, alpha),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "beta",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_FLOAT,
+    offsetof(Kite__Activation, has_beta),
+    offsetof(Kite__Activation, beta),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__activation__field_indices_by_name[] = {
+  1,   /* field[1] = alpha */
+  2,   /* field[2] = beta */
+  0,   /* field[0] = kind */
+};
+static const ProtobufCIntRange kite__activation__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor kite__activation__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Activation",
+  "Activation",
+  "Kite__Activation",
+  "kite",
+  sizeof(Kite__Activation),
+  3,
+  kite__activation__field_descriptors,
+  kite__activation__field_indices_by_name,
+  1,  kite__activation__number_ranges,
+  (ProtobufCMessageInit) kite__activation__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor kite__conv__field_descriptors[8] =
+{
+  {
+    "weight",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Conv, weight),
+    &kite__weights__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bias",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Conv, bias),
+    &kite__weights__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "groups",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Conv, has_groups),
+    offsetof(Kite__Conv, groups),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "strides",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Conv, n_strides),
+    offsetof(Kite__Conv, strides),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pads",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Conv, n_pads),
+    offsetof(Kite__Conv, pads),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dilations",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Conv, n_dilations),
+    offsetof(Kite__Conv, dilations),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "activation",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Conv, activation),
+    &kite__activation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "residual",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Conv, has_residual),
+    offsetof(Kite__Conv, residual),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__conv__field_indices_by_name[] = {
+  6,   /* field[6] = activation */
+  1,   /* field[1] = bias */
+  5,   /* field[5] = dilations */
+  2,   /* field[2] = groups */
+  4,   /* field[4] = pads */
+  7,   /* field[7] = residual */
+  3,   /* field[3] = strides */
+  0,   /* field[0] = weight */
+};
+static const ProtobufCIntRange kite__conv__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor kite__conv__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Conv",
+  "Conv",
+  "Kite__Conv",
+  "kite",
+  sizeof(Kite__Conv),
+  8,
+  kite__conv__field_descriptors,
+  kite__conv__field_indices_by_name,
+  1,  kite__conv__number_ranges,
+  (ProtobufCMessageInit) kite__conv__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor kite__scale_shift__field_descriptors[3] =
+{
+  {
+    "scale",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__ScaleShift, scale),
+    &kite__weights__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shift",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__ScaleShift, shift),
+    &kite__weights__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "activation",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__ScaleShift, activation),
+    &kite__activation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__scale_shift__field_indices_by_name[] = {
+  2,   /* field[2] = activation */
+  0,   /* field[0] = scale */
+  1,   /* field[1] = shift */
+};
+static const ProtobufCIntRange kite__scale_shift__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor kite__scale_shift__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.ScaleShift",
+  "ScaleShift",
+  "Kite__ScaleShift",
+  "kite",
+  sizeof(Kite__ScaleShift),
+  3,
+  kite__scale_shift__field_descriptors,
+  kite__scale_shift__field_indices_by_name,
+  1,  kite__scale_shift__number_ranges,
+  (ProtobufCMessageInit) kite__scale_shift__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue kite__binary__kind__enum_values_by_number[4] =
+{
+  { "ADD", "KITE__BINARY__KIND__ADD", 0 },
+  { "SUB", "KITE__BINARY__KIND__SUB", 1 },
+  { "MUL", "KITE__BINARY__KIND__MUL", 2 },
+  { "DIV", "KITE__BINARY__KIND__DIV", 3 },
+};
+static const ProtobufCIntRange kite__binary__kind__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex kite__binary__kind__enum_values_by_name[4] =
+{
+  { "ADD", 0 },
+  { "DIV", 3 },
+  { "MUL", 2 },
+  { "SUB", 1 },
+};
+const ProtobufCEnumDescriptor kite__binary__kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "kite.Binary.Kind",
+  "Kind",
+  "Kite__Binary__Kind",
+  "kite",
+  4,
+  kite__binary__kind__enum_values_by_number,
+  4,
+  kite__binary__kind__enum_values_by_name,
+  1,
+  kite__binary__kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor kite__binary__field_descriptors[4] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Kite__Binary, has_kind),
+    offsetof(Kite__Binary, kind),
+    &kite__binary__kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "constant",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Binary, constant),
+    &kite__weights__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "constant_on_left",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Binary, has_constant_on_left),
+    offsetof(Kite__Binary, constant_on_left),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "activation",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Binary, activation),
+    &kite__activation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__binary__field_indices_by_name[] = {
+  3,   /* field[3] = activation */
+  1,   /* field[1] = constant */
+  2,   /* field[2] = constant_on_left */
+  0,   /* field[0] = kind */
+};
+static const ProtobufCIntRange kite__binary__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor kite__binary__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Binary",
+  "Binary",
+  "Kite__Binary",
+  "kite",
+  sizeof(Kite__Binary),
+  4,
+  kite__binary__field_descriptors,
+  kite__binary__field_indices_by_name,
+  1,  kite__binary__number_ranges,
+  (ProtobufCMessageInit) kite__binary__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor kite__pool__field_descriptors[7] =
+{
+  {
+    "max",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Pool, has_max),
+    offsetof(Kite__Pool, max),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kernel",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Pool, n_kernel),
+    offsetof(Kite__Pool, kernel),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "strides",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Pool, n_strides),
+    offsetof(Kite__Pool, strides),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pads",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Pool, n_pads),
+    offsetof(Kite__Pool, pads),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dilations",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Pool, n_dilations),
+    offsetof(Kite__Pool, dilations),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ceil_mode",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Pool, has_ceil_mode),
+    offsetof(Kite__Pool, ceil_mode),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count_include_pad",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Pool, has_count_include_pad),
+    offsetof(Kite__Pool, count_include_pad),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__pool__field_indices_by_name[] = {
+  5,   /* field[5] = ceil_mode */
+  6,   /* field[6] = count_include_pad */
+  4,   /* field[4] = dilations */
+  1,   /* field[1] = kernel */
+  0,   /* field[0] = max */
+  3,   /* field[3] = pads */
+  2,   /* field[2] = strides */
+};
+static const ProtobufCIntRange kite__pool__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor kite__pool__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Pool",
+  "Pool",
+  "Kite__Pool",
+  "kite",
+  sizeof(Kite__Pool),
+  7,
+  kite__pool__field_descriptors,
+  kite__pool__field_indices_by_name,
+  1,  kite__pool__number_ranges,
+  (ProtobufCMessageInit) kite__pool__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor kite__fully_connected__field_descriptors[3] =
+{
+  {
+    "weight",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__FullyConnected, weight),
+    &kite__weights__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bias",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__FullyConnected, bias),
+    &kite__weights__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "activation",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__FullyConnected, activation),
+    &kite__activation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__fully_connected__field_indices_by_name[] = {
+  2,   /* field[2] = activation */
+  1,   /* field[1] = bias */
+  0,   /* field[0] = weight */
+};
+static const ProtobufCIntRange kite__fully_connected__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor kite__fully_connected__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.FullyConnected",
+  "FullyConnected",
+  "Kite__FullyConnected",
+  "kite",
+  sizeof(Kite__FullyConnected),
+  3,
+  kite__fully_connected__field_descriptors,
+  kite__fully_connected__field_indices_by_name,
+  1,  kite__fully_connected__number_ranges,
+  (ProtobufCMessageInit) kite__fully_connected__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue kite__node__type__enum_values_by_number[20] =
+{
+  { "UNKNOWN", "KITE__NODE__TYPE__UNKNOWN", 0 },
+  { "CONV", "KITE__NODE__TYPE__CONV", 1 },
+  { "SCALE_SHIFT", "KITE__NODE__TYPE__SCALE_SHIFT", 2 },
+  { "ACTIVATION", "KITE__NODE__TYPE__ACTIVATION", 3 },
+  { "BINARY", "KITE__NODE__TYPE__BINARY", 4 },
+  { "CONCAT", "KITE__NODE__TYPE__CONCAT", 5 },
+  { "SPLIT", "KITE__NODE__TYPE__SPLIT", 6 },
+  { "CHANNEL_SHUFFLE", "KITE__NODE__TYPE__CHANNEL_SHUFFLE", 7 },
+  { "GATHER", "KITE__NODE__TYPE__GATHER", 8 },
+  { "POOL", "KITE__NODE__TYPE__POOL", 9 },
+  { "GLOBAL_AVERAGE_POOL", "KITE__NODE__TYPE__GLOBAL_AVERAGE_POOL", 10 },
+  { "GLOBAL_MAX_POOL", "KITE__NODE__TYPE__GLOBAL_MAX_POOL", 11 },
+  { "FULLY_CONNECTED", "KITE__NODE__TYPE__FULLY_CONNECTED", 12 },
+  { "RESHAPE", "KITE__NODE__TYPE__RESHAPE", 13 },
+  { "TRANSPOSE", "KITE__NODE__TYPE__TRANSPOSE", 14 },
+  { "SOFTMAX", "KITE__NODE__TYPE__SOFTMAX", 15 },
+  { "PAD", "KITE__NODE__TYPE__PAD", 16 },
+  { "REDUCE_MEAN", "KITE__NODE__TYPE__REDUCE_MEAN", 17 },
+  { "SLICE", "KITE__NODE__TYPE__SLICE", 18 },
+  { "CONSTANT", "KITE__NODE__TYPE__CONSTANT", 19 },
+};
+static const ProtobufCIntRange kite__node__type__value_ranges[] = {
+{0, 0},{0, 20}
+};
+static const ProtobufCEnumValueIndex kite__node__type__enum_values_by_name[20] =
+{
+  { "ACTIVATION", 3 },
+  { "BINARY", 4 },
+  { "CHANNEL_SHUFFLE", 7 },
+  { "CONCAT", 5 },
+  { "CONSTANT", 19 },
+  { "CONV", 1 },
+  { "FULLY_CONNECTED", 12 },
+  { "GATHER", 8 },
+  { "GLOBAL_AVERAGE_POOL", 10 },
+  { "GLOBAL_MAX_POOL", 11 },
+  { "PAD", 16 },
+  { "POOL", 9 },
+  { "REDUCE_MEAN", 17 },
+  { "RESHAPE", 13 },
+  { "SCALE_SHIFT", 2 },
+  { "SLICE", 18 },
+  { "SOFTMAX", 15 },
+  { "SPLIT", 6 },
+  { "TRANSPOSE", 14 },
+  { "UNKNOWN", 0 },
+};
+const ProtobufCEnumDescriptor kite__node__type__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "kite.Node.Type",
+  "Type",
+  "Kite__Node__Type",
+  "kite",
+  20,
+  kite__node__type__enum_values_by_number,
+  20,
+  kite__node__type__enum_values_by_name,
+  1,
+  kite__node__type__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor kite__node__field_descriptors[19] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Node, name),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "type",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Kite__Node, has_type),
+    offsetof(Kite__Node, type),
+    &kite__node__type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inputs",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Kite__Node, n_inputs),
+    offsetof(Kite__Node, inputs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outputs",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Kite__Node, n_outputs),
+    offsetof(Kite__Node, outputs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "origin",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Kite__Node, n_origin),
+    offsetof(Kite__Node, origin),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "passes",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Kite__Node, n_passes),
+    offsetof(Kite__Node, passes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "conv",
+    10,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Node, conv),
+    &kite__conv__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scale_shift",
+    11,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Node, scale_shift),
+    &kite__scale_shift__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "activation",
+    12,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Node, activation),
+    &kite__activation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "binary",
+    13,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Node, binary),
+    &kite__binary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pool",
+    14,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Node, pool),
+    &kite__pool__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fully_connected",
+    15,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Node, fully_connected),
+    &kite__fully_connected__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "constant",
+    16,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kite__Node, constant),
+    &kite__weights__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "axis",
+    20,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Node, has_axis),
+    offsetof(Kite__Node, axis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ints",
+    21,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Node, n_ints),
+    offsetof(Kite__Node, ints),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ints2",
+    22,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Node, n_ints2),
+    offsetof(Kite__Node, ints2),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ints3",
+    23,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Kite__Node, n_ints3),
+    offsetof(Kite__Node, ints3),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    24,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_FLOAT,
+    offsetof(Kite__Node, has_value),
+    offsetof(Kite__Node, value),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flag",
+    25,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Node, has_flag),
+    offsetof(Kite__Node, flag),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kite__node__field_indices_by_name[] = {
+  8,   /* field[8] = activation */
+  13,   /* field[13] = axis */
+  9,   /* field[9] = binary */
+  12,   /* field[12] = constant */
+  6,   /* field[6] = conv */
+  18,   /* field[18] = flag */
+  11,   /* field[11] = fully_connected */
+  2,   /* field[2] = inputs */
+  14,   /* field[14] = ints */
+  15,   /* field[15] = ints2 */
+  16,   /* field[16] = ints3 */
+  0,   /* field[0] = name */
+  4,   /* field[4] = origin */
+  3,   /* field[3] = outputs */
+  5,   /* field[5] = passes */
+  10,   /* field[10] = pool */
+  7,   /* field[7] = scale_shift */
+  1,   /* field[1] = type */
+  17,   /* field[17] = value */
+};
+static const ProtobufCIntRange kite__node__number_ranges[3 + 1] =
+{
+  { 1, 0 },
+  { 10, 6 },
+  { 20, 13 },
+  { 0, 19 }
+};
+const ProtobufCMessageDescriptor kite__node__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kite.Node",
+  "Node",
+  "Kite__Node",
+  "kite",
+  sizeof(Kite__Node),
+  19,
+  kite__node__field_descriptors,
+  kite__node__field_indices_by_name,
+  3,  kite__node__number_ranges,
+  (ProtobufCMessageInit) kite__node__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};

@@ -15,21 +15,584 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 
+typedef struct Kite__Model Kite__Model;
+typedef struct Kite__Entry Kite__Entry;
+typedef struct Kite__Graph Kite__Graph;
+typedef struct Kite__Value Kite__Value;
+typedef struct Kite__Weights Kite__Weights;
+typedef struct Kite__Activation Kite__Activation;
+typedef struct Kite__Conv Kite__Conv;
+typedef struct Kite__ScaleShift Kite__ScaleShift;
+typedef struct Kite__Binary Kite__Binary;
+typedef struct Kite__Pool Kite__Pool;
+typedef struct Kite__FullyConnected Kite__FullyConnected;
+typedef struct Kite__Node Kite__Node;
 
 
 /* --- enums --- */
 
+typedef enum _Kite__Activation__Kind {
+  KITE__ACTIVATION__KIND__NONE = 0,
+  KITE__ACTIVATION__KIND__RELU = 1,
+  KITE__ACTIVATION__KIND__CLIP = 2,
+  KITE__ACTIVATION__KIND__LEAKY_RELU = 3,
+  KITE__ACTIVATION__KIND__SIGMOID = 4,
+  KITE__ACTIVATION__KIND__HARD_SIGMOID = 5,
+  KITE__ACTIVATION__KIND__HARD_SWISH = 6
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITE__ACTIVATION__KIND)
+} Kite__Activation__Kind;
+typedef enum _Kite__Binary__Kind {
+  KITE__BINARY__KIND__ADD = 0,
+  KITE__BINARY__KIND__SUB = 1,
+  KITE__BINARY__KIND__MUL = 2,
+  KITE__BINARY__KIND__DIV = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITE__BINARY__KIND)
+} Kite__Binary__Kind;
+typedef enum _Kite__Node__Type {
+  KITE__NODE__TYPE__UNKNOWN = 0,
+  KITE__NODE__TYPE__CONV = 1,
+  KITE__NODE__TYPE__SCALE_SHIFT = 2,
+  KITE__NODE__TYPE__ACTIVATION = 3,
+  KITE__NODE__TYPE__BINARY = 4,
+  KITE__NODE__TYPE__CONCAT = 5,
+  KITE__NODE__TYPE__SPLIT = 6,
+  KITE__NODE__TYPE__CHANNEL_SHUFFLE = 7,
+  KITE__NODE__TYPE__GATHER = 8,
+  KITE__NODE__TYPE__POOL = 9,
+  KITE__NODE__TYPE__GLOBAL_AVERAGE_POOL = 10,
+  KITE__NODE__TYPE__GLOBAL_MAX_POOL = 11,
+  KITE__NODE__TYPE__FULLY_CONNECTED = 12,
+  KITE__NODE__TYPE__RESHAPE = 13,
+  KITE__NODE__TYPE__TRANSPOSE = 14,
+  KITE__NODE__TYPE__SOFTMAX = 15,
+  KITE__NODE__TYPE__PAD = 16,
+  KITE__NODE__TYPE__REDUCE_MEAN = 17,
+  KITE__NODE__TYPE__SLICE = 18,
+  KITE__NODE__TYPE__CONSTANT = 19
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITE__NODE__TYPE)
+} Kite__Node__Type;
 
 /* --- messages --- */
 
+struct  Kite__Model
+{
+  ProtobufCMessage base;
+  /*
+   * Readers refuse files whose format_version is newer than they know.
+   */
+  protobuf_c_boolean has_format_version;
+  uint32_t format_version;
+  char *producer;
+  char *source;
+  Kite__Graph *graph;
+  size_t n_metadata;
+  Kite__Entry **metadata;
+};
+#define KITE__MODEL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__model__descriptor) \
+    , 0, 0, NULL, NULL, NULL, 0,NULL }
+
+
+struct  Kite__Entry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define KITE__ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__entry__descriptor) \
+    , NULL, NULL }
+
+
+struct  Kite__Graph
+{
+  ProtobufCMessage base;
+  size_t n_inputs;
+  Kite__Value **inputs;
+  size_t n_outputs;
+  Kite__Value **outputs;
+  size_t n_nodes;
+  Kite__Node **nodes;
+  /*
+   * Shapes of every value, inputs and node outputs included.
+   */
+  size_t n_values;
+  Kite__Value **values;
+};
+#define KITE__GRAPH__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__graph__descriptor) \
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+
+
+struct  Kite__Value
+{
+  ProtobufCMessage base;
+  char *name;
+  size_t n_shape;
+  int64_t *shape;
+};
+#define KITE__VALUE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__value__descriptor) \
+    , NULL, 0,NULL }
+
+
+/*
+ * Weights: float32 little-endian, or float16 storage (--fp16-weights).
+ */
+struct  Kite__Weights
+{
+  ProtobufCMessage base;
+  size_t n_shape;
+  int64_t *shape;
+  protobuf_c_boolean has_f32;
+  ProtobufCBinaryData f32;
+  protobuf_c_boolean has_f16;
+  ProtobufCBinaryData f16;
+  /*
+   * Integer constants (shape tensors) as int64 little-endian.
+   */
+  protobuf_c_boolean has_i64;
+  ProtobufCBinaryData i64;
+};
+#define KITE__WEIGHTS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__weights__descriptor) \
+    , 0,NULL, 0, {0,NULL}, 0, {0,NULL}, 0, {0,NULL} }
+
+
+struct  Kite__Activation
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_kind;
+  Kite__Activation__Kind kind;
+  protobuf_c_boolean has_alpha;
+  float alpha;
+  protobuf_c_boolean has_beta;
+  float beta;
+};
+#define KITE__ACTIVATION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__activation__descriptor) \
+    , 0, KITE__ACTIVATION__KIND__NONE, 0, 0, 0, 0 }
+
+
+struct  Kite__Conv
+{
+  ProtobufCMessage base;
+  Kite__Weights *weight;
+  Kite__Weights *bias;
+  protobuf_c_boolean has_groups;
+  int64_t groups;
+  size_t n_strides;
+  int64_t *strides;
+  size_t n_pads;
+  int64_t *pads;
+  size_t n_dilations;
+  int64_t *dilations;
+  Kite__Activation *activation;
+  protobuf_c_boolean has_residual;
+  protobuf_c_boolean residual;
+};
+#define KITE__CONV__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__conv__descriptor) \
+    , NULL, NULL, 0, 0, 0,NULL, 0,NULL, 0,NULL, NULL, 0, 0 }
+
+
+struct  Kite__ScaleShift
+{
+  ProtobufCMessage base;
+  Kite__Weights *scale;
+  Kite__Weights *shift;
+  Kite__Activation *activation;
+};
+#define KITE__SCALE_SHIFT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__scale_shift__descriptor) \
+    , NULL, NULL, NULL }
+
+
+struct  Kite__Binary
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_kind;
+  Kite__Binary__Kind kind;
+  Kite__Weights *constant;
+  protobuf_c_boolean has_constant_on_left;
+  protobuf_c_boolean constant_on_left;
+  Kite__Activation *activation;
+};
+#define KITE__BINARY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__binary__descriptor) \
+    , 0, KITE__BINARY__KIND__ADD, NULL, 0, 0, NULL }
+
+
+struct  Kite__Pool
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_max;
+  protobuf_c_boolean max;
+  size_t n_kernel;
+  int64_t *kernel;
+  size_t n_strides;
+  int64_t *strides;
+  size_t n_pads;
+  int64_t *pads;
+  size_t n_dilations;
+  int64_t *dilations;
+  protobuf_c_boolean has_ceil_mode;
+  protobuf_c_boolean ceil_mode;
+  protobuf_c_boolean has_count_include_pad;
+  protobuf_c_boolean count_include_pad;
+};
+#define KITE__POOL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__pool__descriptor) \
+    , 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0 }
+
+
+struct  Kite__FullyConnected
+{
+  ProtobufCMessage base;
+  Kite__Weights *weight;
+  Kite__Weights *bias;
+  Kite__Activation *activation;
+};
+#define KITE__FULLY_CONNECTED__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__fully_connected__descriptor) \
+    , NULL, NULL, NULL }
+
+
+/*
+ * Ops whose parameters are a few integers (axis, groups, sizes, perm, ...).
+ */
+struct  Kite__Node
+{
+  ProtobufCMessage base;
+  char *name;
+  protobuf_c_boolean has_type;
+  Kite__Node__Type type;
+  size_t n_inputs;
+  char **inputs;
+  size_t n_outputs;
+  char **outputs;
+  /*
+   * ONNX nodes this op was made from, and the passes that made it.
+   */
+  size_t n_origin;
+  char **origin;
+  size_t n_passes;
+  char **passes;
+  Kite__Conv *conv;
+  Kite__ScaleShift *scale_shift;
+  Kite__Activation *activation;
+  Kite__Binary *binary;
+  Kite__Pool *pool;
+  Kite__FullyConnected *fully_connected;
+  Kite__Weights *constant;
+  /*
+   * axis (concat, split, gather, softmax), groups (shuffle), value (pad).
+   */
+  protobuf_c_boolean has_axis;
+  int64_t axis;
+  size_t n_ints;
+  int64_t *ints;
+  size_t n_ints2;
+  int64_t *ints2;
+  size_t n_ints3;
+  int64_t *ints3;
+  protobuf_c_boolean has_value;
+  float value;
+  protobuf_c_boolean has_flag;
+  protobuf_c_boolean flag;
+};
+#define KITE__NODE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kite__node__descriptor) \
+    , NULL, 0, KITE__NODE__TYPE__UNKNOWN, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0 }
+
+
+/* Kite__Model methods */
+void   kite__model__init
+                     (Kite__Model         *message);
+size_t kite__model__get_packed_size
+                     (const Kite__Model   *message);
+size_t kite__model__pack
+                     (const Kite__Model   *message,
+                      uint8_t             *out);
+size_t kite__model__pack_to_buffer
+                     (const Kite__Model   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Model *
+       kite__model__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__model__free_unpacked
+                     (Kite__Model *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__Entry methods */
+void   kite__entry__init
+                     (Kite__Entry         *message);
+size_t kite__entry__get_packed_size
+                     (const Kite__Entry   *message);
+size_t kite__entry__pack
+                     (const Kite__Entry   *message,
+                      uint8_t             *out);
+size_t kite__entry__pack_to_buffer
+                     (const Kite__Entry   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Entry *
+       kite__entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__entry__free_unpacked
+                     (Kite__Entry *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__Graph methods */
+void   kite__graph__init
+                     (Kite__Graph         *message);
+size_t kite__graph__get_packed_size
+                     (const Kite__Graph   *message);
+size_t kite__graph__pack
+                     (const Kite__Graph   *message,
+                      uint8_t             *out);
+size_t kite__graph__pack_to_buffer
+                     (const Kite__Graph   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Graph *
+       kite__graph__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__graph__free_unpacked
+                     (Kite__Graph *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__Value methods */
+void   kite__value__init
+                     (Kite__Value         *message);
+size_t kite__value__get_packed_size
+                     (const Kite__Value   *message);
+size_t kite__value__pack
+                     (const Kite__Value   *message,
+                      uint8_t             *out);
+size_t kite__value__pack_to_buffer
+                     (const Kite__Value   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Value *
+       kite__value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__value__free_unpacked
+                     (Kite__Value *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__Weights methods */
+void   kite__weights__init
+                     (Kite__Weights         *message);
+size_t kite__weights__get_packed_size
+                     (const Kite__Weights   *message);
+size_t kite__weights__pack
+                     (const Kite__Weights   *message,
+                      uint8_t             *out);
+size_t kite__weights__pack_to_buffer
+                     (const Kite__Weights   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Weights *
+       kite__weights__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__weights__free_unpacked
+                     (Kite__Weights *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__Activation methods */
+void   kite__activation__init
+                     (Kite__Activation         *message);
+size_t kite__activation__get_packed_size
+                     (const Kite__Activation   *message);
+size_t kite__activation__pack
+                     (const Kite__Activation   *message,
+                      uint8_t             *out);
+size_t kite__activation__pack_to_buffer
+                     (const Kite__Activation   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Activation *
+       kite__activation__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__activation__free_unpacked
+                     (Kite__Activation *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__Conv methods */
+void   kite__conv__init
+                     (Kite__Conv         *message);
+size_t kite__conv__get_packed_size
+                     (const Kite__Conv   *message);
+size_t kite__conv__pack
+                     (const Kite__Conv   *message,
+                      uint8_t             *out);
+size_t kite__conv__pack_to_buffer
+                     (const Kite__Conv   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Conv *
+       kite__conv__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__conv__free_unpacked
+                     (Kite__Conv *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__ScaleShift methods */
+void   kite__scale_shift__init
+                     (Kite__ScaleShift         *message);
+size_t kite__scale_shift__get_packed_size
+                     (const Kite__ScaleShift   *message);
+size_t kite__scale_shift__pack
+                     (const Kite__ScaleShift   *message,
+                      uint8_t             *out);
+size_t kite__scale_shift__pack_to_buffer
+                     (const Kite__ScaleShift   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__ScaleShift *
+       kite__scale_shift__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__scale_shift__free_unpacked
+                     (Kite__ScaleShift *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__Binary methods */
+void   kite__binary__init
+                     (Kite__Binary         *message);
+size_t kite__binary__get_packed_size
+                     (const Kite__Binary   *message);
+size_t kite__binary__pack
+                     (const Kite__Binary   *message,
+                      uint8_t             *out);
+size_t kite__binary__pack_to_buffer
+                     (const Kite__Binary   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Binary *
+       kite__binary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__binary__free_unpacked
+                     (Kite__Binary *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__Pool methods */
+void   kite__pool__init
+                     (Kite__Pool         *message);
+size_t kite__pool__get_packed_size
+                     (const Kite__Pool   *message);
+size_t kite__pool__pack
+                     (const Kite__Pool   *message,
+                      uint8_t             *out);
+size_t kite__pool__pack_to_buffer
+                     (const Kite__Pool   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Pool *
+       kite__pool__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__pool__free_unpacked
+                     (Kite__Pool *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__FullyConnected methods */
+void   kite__fully_connected__init
+                     (Kite__FullyConnected         *message);
+size_t kite__fully_connected__get_packed_size
+                     (const Kite__FullyConnected   *message);
+size_t kite__fully_connected__pack
+                     (const Kite__FullyConnected   *message,
+                      uint8_t             *out);
+size_t kite__fully_connected__pack_to_buffer
+                     (const Kite__FullyConnected   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__FullyConnected *
+       kite__fully_connected__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__fully_connected__free_unpacked
+                     (Kite__FullyConnected *message,
+                      ProtobufCAllocator *allocator);
+/* Kite__Node methods */
+void   kite__node__init
+                     (Kite__Node         *message);
+size_t kite__node__get_packed_size
+                     (const Kite__Node   *message);
+size_t kite__node__pack
+                     (const Kite__Node   *message,
+                      uint8_t             *out);
+size_t kite__node__pack_to_buffer
+                     (const Kite__Node   *message,
+                      ProtobufCBuffer     *buffer);
+Kite__Node *
+       kite__node__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kite__node__free_unpacked
+                     (Kite__Node *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Kite__Model_Closure)
+                 (const Kite__Model *message,
+                  void *closure_data);
+typedef void (*Kite__Entry_Closure)
+                 (const Kite__Entry *message,
+                  void *closure_data);
+typedef void (*Kite__Graph_Closure)
+                 (const Kite__Graph *message,
+                  void *closure_data);
+typedef void (*Kite__Value_Closure)
+                 (const Kite__Value *message,
+                  void *closure_data);
+typedef void (*Kite__Weights_Closure)
+                 (const Kite__Weights *message,
+                  void *closure_data);
+typedef void (*Kite__Activation_Closure)
+                 (const Kite__Activation *message,
+                  void *closure_data);
+typedef void (*Kite__Conv_Closure)
+                 (const Kite__Conv *message,
+                  void *closure_data);
+typedef void (*Kite__ScaleShift_Closure)
+                 (const Kite__ScaleShift *message,
+                  void *closure_data);
+typedef void (*Kite__Binary_Closure)
+                 (const Kite__Binary *message,
+                  void *closure_data);
+typedef void (*Kite__Pool_Closure)
+                 (const Kite__Pool *message,
+                  void *closure_data);
+typedef void (*Kite__FullyConnected_Closure)
+                 (const Kite__FullyConnected *message,
+                  void *closure_data);
+typedef void (*Kite__Node_Closure)
+                 (const Kite__Node *message,
+                  void *closure_data);
 
 /* --- services --- */
 
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor kite__model__descriptor;
+extern const ProtobufCMessageDescriptor kite__entry__descriptor;
+extern const ProtobufCMessageDescriptor kite__graph__descriptor;
+extern const ProtobufCMessageDescriptor kite__value__descriptor;
+extern const ProtobufCMessageDescriptor kite__weights__descriptor;
+extern const ProtobufCMessageDescriptor kite__activation__descriptor;
+extern const ProtobufCEnumDescriptor    kite__activation__kind__descriptor;
+extern const ProtobufCMessageDescriptor kite__conv__descriptor;
+extern const ProtobufCMessageDescriptor kite__scale_shift__descriptor;
+extern const ProtobufCMessageDescriptor kite__binary__descriptor;
+extern const ProtobufCEnumDescriptor    kite__binary__kind__descriptor;
+extern const ProtobufCMessageDescriptor kite__pool__descriptor;
+extern const ProtobufCMessageDescriptor kite__fully_connected__descriptor;
+extern const ProtobufCMessageDescriptor kite__node__descriptor;
+extern const ProtobufCEnumDescriptor    kite__node__type__descriptor;
 
 PROTOBUF_C__END_DECLS
 
