@@ -291,3 +291,22 @@ struct UnsafeRawBufferPointerOwner {
     let data: Data
     init(_ data: Data) { self.data = data }
 }
+
+extension ONNXLoader {
+    /// Loads one serialized TensorProto (the ONNX test-data layout's input_N.pb / output_N.pb).
+    public static func loadTensor(path: String) throws -> (name: String, tensor: Tensor) {
+        let ctx = ErrorContext(file: path)
+        let data = try readModelFile(path)
+        let url = URL(fileURLWithPath: path)
+        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                  let proto = onnx__tensor_proto__unpack(nil, raw.count, base) else {
+                throw KiteError.malformed(ctx, "not a valid TensorProto")
+            }
+            defer { onnx__tensor_proto__free_unpacked(proto, nil) }
+            let decoder = Decoder(file: path, folder: url.deletingLastPathComponent().path)
+            let name = decoder.string(proto.pointee.name)
+            return (name: name, tensor: try decoder.tensor(proto.pointee))
+        }
+    }
+}

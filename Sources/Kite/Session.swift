@@ -1,0 +1,110 @@
+import Foundation
+import KiteCore
+import KiteFormat
+import KiteONNX
+import KiteOptimizer
+import KiteRuntime
+
+/// How a model is opened.
+public struct SessionOptions: Sendable {
+    /// Concrete shapes for graph inputs whose dims are symbolic (`--shape NAME=1x3x224x224`).
+    public var inputShapes: [String: [Int]]
+    /// Run the optimisation passes when opening an ONNX file.
+    public var optimize: Bool
+    /// Worker threads for the fast executor; 0 means one per core.
+    public var threads: Int
+    /// Execute with the plain reference implementations instead of the fast kernels.
+    public var useReferenceExecutor: Bool
+
+    public init(inputShapes: [String: [Int]] = [:], optimize: Bool = true, threads: Int = 0, useReferenceExecutor: Bool = false) {
+        self.inputShapes = inputShapes
+        self.optimize = optimize
+        self.threads = threads
+        self.useReferenceExecutor = useReferenceExecutor
+    }
+}
+
+/// An opened model, ready to run: a `.kite` file or an ONNX file lowered and optimised on the fly.
+///
+/// ```swift
+/// let session = try Session(path: "mobilenetv2.kite")
+/// let outputs = try session.run(["input": image])
+/// ```
+public final class Session: @unchecked Sendable {
+    public let path: String
+    /// The native graph being run.
+    public let graph: NativeGraph
+    /// Things the user should know (symbolic dims fixed to a value, ...).
+    public let notes: [String]
+    /// Milliseconds spent opening the model (decode, lower, optimise, plan).
+    public let loadMilliseconds: Double
+    let executor: Executor?
+    let options: SessionOptions
+
+    public init(path: String, options: SessionOptions = SessionOptions()) throws {
+        let start = DispatchTime.now()
+        self.path = path
+        self.options = options
+        let loaded = try loadNativeGraph(path: path, inputShapes: options.inputShapes, optimize: options.optimize)
+        graph = loaded.graph
+        notes = loaded.notes
+        executor = options.useReferenceExecutor ? nil : try Executor(graph: loaded.graph, threads: options.threads)
+        loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+    }
+
+    public var inputs: [ValueInfo] { graph.inputs }
+    public var outputs: [ValueInfo] { graph.outputs }
+
+    /// Runs the model on named inputs and returns every graph output by name.
+    public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        try checkInputs(inputs)
+        if let executor { return try executor.run(inputs) }
+        return try ReferenceExecutor.run(graph, inputs: inputs)
+    }
+
+    /// Rejects unknown names, missing inputs and wrong shapes with one-line errors.
+    public func checkInputs(_ inputs: [String: Tensor]) throws {
+        let expected = Dictionary(uniqueKeysWithValues: graph.inputs.map { ($0.name, $0.shape) })
+        for (name, tensor) in inputs {
+            guard let shape = expected[name] else {
+                throw KiteError.invalidArgument("unknown input '\(name)'; the model's inputs are: \(graph.inputs.map(\.name).joined(separator: ", "))")
+            }
+            guard tensor.shape == shape else {
+                throw KiteError.invalidArgument("input '\(name)' has shape \(tensor.shape) but the model expects \(shape)" +
+                    (tensor.rank != shape.count ? " (rank \(tensor.rank) vs \(shape.count))" : ""))
+            }
+        }
+        for v in graph.inputs where inputs[v.name] == nil {
+            throw KiteError.invalidArgument("missing input '\(v.name)' of shape \(v.shape)")
+        }
+    }
+}
+
+/// A graph ready to run and what was noted while making it.
+struct LoadedGraph {
+    var graph: NativeGraph
+    var notes: [String]
+    var report: OptimizationReport?
+    var onnxNodes: Int?
+}
+
+/// Opens a `.kite` file as is, or decodes, lowers and (optionally) optimises an ONNX file.
+func loadNativeGraph(path: String, inputShapes: [String: [Int]], optimize: Bool, passOptions: PassOptions = PassOptions()) throws -> LoadedGraph {
+    if KiteFormat.looksLikeKite(path: path) {
+        let file = try KiteFormat.read(path: path)
+        var notes: [String] = []
+        for v in file.graph.inputs {
+            if let s = inputShapes[v.name], s != v.shape {
+                throw KiteError.invalidArgument("\(path): input '\(v.name)' was converted with shape \(v.shape); reconvert with --shape to use \(s)")
+            }
+        }
+        if !inputShapes.isEmpty { notes.append("shapes of a .kite file are fixed at conversion") }
+        return LoadedGraph(graph: file.graph, notes: notes, report: nil, onnxNodes: nil)
+    }
+    let model = try ONNXLoader.load(path: path)
+    let lowered = try Lowering.lowerWithNotes(model, inputShapes: inputShapes)
+    guard optimize else { return LoadedGraph(graph: lowered.graph, notes: lowered.notes, report: nil, onnxNodes: model.graph.nodes.count) }
+    var graph = lowered.graph
+    let report = try PassManager(options: passOptions).run(&graph)
+    return LoadedGraph(graph: graph, notes: lowered.notes, report: report, onnxNodes: model.graph.nodes.count)
+}

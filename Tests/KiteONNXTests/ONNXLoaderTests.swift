@@ -1,0 +1,135 @@
+import Foundation
+import KiteCore
+@testable import KiteONNX
+import XCTest
+
+final class ONNXLoaderTests: XCTestCase {
+    var folder: URL!
+
+    override func setUp() { folder = temporaryFolder() }
+    override func tearDown() { try? FileManager.default.removeItem(at: folder) }
+
+    func write(_ bytes: [UInt8], _ name: String = "model.onnx") -> String {
+        let path = folder.appendingPathComponent(name).path
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return path
+    }
+
+    /// Loads and expects a KiteError whose one-line text contains every fragment.
+    func expectError(_ path: String, _ fragments: String..., file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            _ = try ONNXLoader.load(path: path)
+            XCTFail("expected an error", file: file, line: line)
+        } catch let error as KiteError {
+            let text = error.description
+            XCTAssertFalse(text.contains("\n"), "error should be one line: \(text)", file: file, line: line)
+            for f in fragments { XCTAssertTrue(text.contains(f), "'\(text)' should contain '\(f)'", file: file, line: line) }
+        } catch {
+            XCTFail("unexpected error type \(error)", file: file, line: line)
+        }
+    }
+
+    func testDecodesModelGraphAndTensors() throws {
+        let w = ONNXBytes.tensor(name: "w", dims: [2, 3], raw: ONNXBytes.floatsRaw([1, 2, 3, 4, 5, -6]))
+        let f = ONNXBytes.tensor(name: "f", dims: [2], floatData: [0.5, -0.25])
+        let path = write(ONNXBytes.model(initializers: [w, f]))
+        let model = try ONNXLoader.load(path: path)
+        XCTAssertEqual(model.irVersion, 8)
+        XCTAssertEqual(model.producerName, "kite-tests")
+        XCTAssertEqual(model.defaultOpset, 13)
+        XCTAssertEqual(model.graph.nodes.map(\.opType), ["Relu"])
+        XCTAssertEqual(model.graph.nodes[0].inputs, ["input"])
+        XCTAssertEqual(model.graph.initializers.map(\.name), ["w", "f"])
+        XCTAssertEqual(model.graph.initializers[0].tensor.shape, [2, 3])
+        XCTAssertEqual(model.graph.initializers[0].tensor.floats, [1, 2, 3, 4, 5, -6])
+        XCTAssertEqual(model.graph.initializers[1].tensor.floats, [0.5, -0.25])
+        XCTAssertEqual(model.graph.inputs[0].dims, [.param("batch"), .value(3), .value(4), .value(4)])
+    }
+
+    func testDecodesTypedRawData() throws {
+        var int64Raw: [UInt8] = []
+        for v: Int64 in [-1, 7, 1 << 40] { withUnsafeBytes(of: v.littleEndian) { int64Raw += $0 } }
+        let i64 = ONNXBytes.tensor(name: "i64", dims: [3], type: 7, raw: int64Raw)
+        let half = ONNXBytes.tensor(name: "h", dims: [3], type: 10, raw: [0x00, 0x3C, 0x00, 0xC0, 0x00, 0x38]) // 1, -2, 0.5
+        let i8 = ONNXBytes.tensor(name: "i8", dims: [2], type: 3, raw: [0xFF, 0x05])
+        let u8 = ONNXBytes.tensor(name: "u8", dims: [2], type: 2, raw: [0xFF, 0x05])
+        let b = ONNXBytes.tensor(name: "b", dims: [2], type: 9, raw: [0x01, 0x00])
+        var dRaw: [UInt8] = []
+        for v in [1.5, -2.25] { withUnsafeBytes(of: (v as Double).bitPattern.littleEndian) { dRaw += $0 } }
+        let d = ONNXBytes.tensor(name: "d", dims: [2], type: 11, raw: dRaw)
+        let model = try ONNXLoader.load(path: write(ONNXBytes.model(initializers: [i64, half, i8, u8, b, d])))
+        let t = Dictionary(uniqueKeysWithValues: model.graph.initializers.map { ($0.name, $0.tensor) })
+        XCTAssertEqual(t["i64"]?.ints, [-1, 7, 1 << 40])
+        XCTAssertEqual(t["h"]?.floats, [1, -2, 0.5])
+        XCTAssertEqual(t["i8"]?.ints, [-1, 5])
+        XCTAssertEqual(t["u8"]?.ints, [255, 5])
+        XCTAssertEqual(t["b"]?.ints, [1, 0])
+        XCTAssertEqual(t["d"]?.floats, [1.5, -2.25])
+        XCTAssertEqual(t["d"]?.elementType, .double)
+    }
+
+    func testReadsExternalData() throws {
+        var payload: [UInt8] = [9, 9, 9, 9]
+        payload += ONNXBytes.floatsRaw([3, 4])
+        FileManager.default.createFile(atPath: folder.appendingPathComponent("weights.bin").path, contents: Data(payload))
+        let t = ONNXBytes.tensor(name: "ext", dims: [2], external: [("location", "weights.bin"), ("offset", "4"), ("length", "8")])
+        let model = try ONNXLoader.load(path: write(ONNXBytes.model(initializers: [t])))
+        XCTAssertEqual(model.graph.initializers[0].tensor.floats, [3, 4])
+    }
+
+    func testMissingFile() { expectError(folder.appendingPathComponent("nope.onnx").path, "nope.onnx", "no such file") }
+    func testDirectory() { expectError(folder.path, folder.lastPathComponent, "directory") }
+    func testEmptyFile() { expectError(write([]), "model.onnx", "empty") }
+    func testNotProtobuf() { expectError(write(Array("this is not a model at all\n".utf8) + [0xFF, 0xFF, 0xFF]), "model.onnx", "not a valid ONNX model") }
+
+    func testTruncatedModel() {
+        let w = ONNXBytes.tensor(name: "w", dims: [64], raw: ONNXBytes.floatsRaw([Float](repeating: 1, count: 64)))
+        let bytes = ONNXBytes.model(initializers: [w])
+        expectError(write(Array(bytes.prefix(bytes.count - 40))), "model.onnx", "corrupt or truncated")
+    }
+
+    func testModelWithoutGraph() { expectError(write(ONNXBytes.model(withGraph: false)), "model.onnx", "no graph") }
+
+    func testRawDataLengthMismatch() {
+        let w = ONNXBytes.tensor(name: "conv.weight", dims: [2, 3], raw: ONNXBytes.floatsRaw([1, 2, 3]))
+        expectError(write(ONNXBytes.model(initializers: [w])), "model.onnx", "conv.weight", "raw_data has 12 bytes", "need 24")
+    }
+
+    func testTypedDataCountMismatch() {
+        let w = ONNXBytes.tensor(name: "w", dims: [4], floatData: [1, 2])
+        expectError(write(ONNXBytes.model(initializers: [w])), "'w'", "float_data has 2 values")
+    }
+
+    func testNegativeDims() {
+        let w = ONNXBytes.tensor(name: "neg", dims: [2, -3], raw: [])
+        expectError(write(ONNXBytes.model(initializers: [w])), "'neg'", "negative dimension -3")
+    }
+
+    func testOverflowingDims() {
+        let w = ONNXBytes.tensor(name: "huge", dims: [1 << 40, 1 << 40], raw: [])
+        expectError(write(ONNXBytes.model(initializers: [w])), "'huge'", "overflow")
+    }
+
+    func testUnknownDataType() {
+        let w = ONNXBytes.tensor(name: "odd", dims: [1], type: 99, raw: [0, 0, 0, 0])
+        expectError(write(ONNXBytes.model(initializers: [w])), "'odd'", "unknown data type 99")
+    }
+
+    func testExternalDataMissing() {
+        let t = ONNXBytes.tensor(name: "ext", dims: [2], external: [("location", "absent.bin")])
+        expectError(write(ONNXBytes.model(initializers: [t])), "'ext'", "absent.bin", "missing")
+    }
+
+    func testExternalDataTooShort() {
+        FileManager.default.createFile(atPath: folder.appendingPathComponent("short.bin").path, contents: Data([1, 2, 3]))
+        let t = ONNXBytes.tensor(name: "ext", dims: [2], external: [("location", "short.bin")])
+        expectError(write(ONNXBytes.model(initializers: [t])), "'ext'", "short.bin", "too short")
+    }
+
+    func testExternalDataOutsideFolder() {
+        let t = ONNXBytes.tensor(name: "ext", dims: [2], external: [("location", "../../etc/passwd")])
+        expectError(write(ONNXBytes.model(initializers: [t])), "'ext'", "outside the model's folder")
+        let abs = ONNXBytes.tensor(name: "abs", dims: [2], external: [("location", "/etc/passwd")])
+        expectError(write(ONNXBytes.model(initializers: [abs]), "b.onnx"), "'abs'", "outside the model's folder")
+    }
+}
