@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "KiteFormatTests", dependencies: ["KiteFormat", "KiteCore"]),
         .testTarget(name: "KiteKernelsTests", dependencies: ["KiteKernels"], swiftSettings: hostCPU),
         .testTarget(name: "KiteRuntimeTests", dependencies: ["KiteRuntime", "KiteCore", "KiteKernels"], swiftSettings: hostCPU),
+        .testTarget(name: "KiteProfilerTests", dependencies: ["KiteProfiler", "KiteRuntime", "KiteCore"]),
         .testTarget(name: "KiteEndToEndTests", dependencies: ["Kite"]),
     ]
 )

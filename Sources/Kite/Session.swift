@@ -38,7 +38,8 @@ public final class Session: @unchecked Sendable {
     public let notes: [String]
     /// Milliseconds spent opening the model (decode, lower, optimise, plan).
     public let loadMilliseconds: Double
-    let executor: Executor?
+    /// The planned fast executor (nil when running the reference implementations).
+    public let executor: Executor?
     let options: SessionOptions
 
     public init(path: String, options: SessionOptions = SessionOptions()) throws {

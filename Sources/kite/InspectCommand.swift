@@ -14,7 +14,7 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let summary = try Kite.inspect(path: model)
+        let summary = try inspectModel(path: model)
         print(json ? summary.json : summary.text)
     }
 }

@@ -1,0 +1,66 @@
+import Foundation
+import KiteCore
+
+/// Latency statistics of repeated runs.
+public struct BenchmarkResult: Sendable {
+    public var runs: Int
+    public var threads: Int
+    public var medianMilliseconds: Double
+    public var p10Milliseconds: Double
+    public var p90Milliseconds: Double
+    public var minMilliseconds: Double
+    public var loadMilliseconds: Double
+    public var peakRSSMegabytes: Double
+    public var arenaBytes: Int?
+
+    public var json: String {
+        var o: [String: Any] = [
+            "schema_version": 1,
+            "runs": runs, "threads": threads,
+            "median_ms": medianMilliseconds, "p10_ms": p10Milliseconds, "p90_ms": p90Milliseconds,
+            "min_ms": minMilliseconds, "load_ms": loadMilliseconds, "peak_rss_mb": peakRSSMegabytes,
+        ]
+        if let arenaBytes { o["arena_bytes"] = arenaBytes }
+        return jsonString(o)
+    }
+}
+
+/// Times a session on a fixed input.
+public enum Benchmark {
+    public static func run(session: Session, inputs: [String: Tensor], runs: Int, warmup: Int) throws -> BenchmarkResult {
+        for _ in 0..<max(warmup, 0) { _ = try session.run(inputs) }
+        var times: [Double] = []
+        for _ in 0..<max(runs, 1) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try session.run(inputs)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        times.sort()
+        return BenchmarkResult(
+            runs: times.count, threads: session.executor?.threads ?? 1,
+            medianMilliseconds: percentile(times, 0.5), p10Milliseconds: percentile(times, 0.1),
+            p90Milliseconds: percentile(times, 0.9), minMilliseconds: times.first ?? 0,
+            loadMilliseconds: session.loadMilliseconds, peakRSSMegabytes: peakRSSMegabytes(),
+            arenaBytes: session.executor?.arenaBytes)
+    }
+}
+
+/// Linear-interpolated percentile of sorted values.
+public func percentile(_ sorted: [Double], _ q: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    let pos = q * Double(sorted.count - 1)
+    let lo = Int(pos.rounded(.down))
+    let hi = min(lo + 1, sorted.count - 1)
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - Double(lo))
+}
+
+/// The process's peak resident set size so far, in MiB.
+public func peakRSSMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF, &usage)
+    #if os(Linux)
+    return Double(usage.ru_maxrss) / 1024 // kilobytes on Linux
+    #else
+    return Double(usage.ru_maxrss) / 1024 / 1024
+    #endif
+}

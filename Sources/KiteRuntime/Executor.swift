@@ -1,0 +1,106 @@
+import Foundation
+import KiteCore
+import KiteKernels
+
+/// One planned op: the node it runs, the kernel chosen and why, and the code to run.
+public struct StepInfo: Sendable {
+    public var nodeIndex: Int
+    public var nodeName: String
+    public var opType: String
+    /// The kernel that runs ("gemm", "depthwise3x3", "reference", "view", ...).
+    public var kernel: String
+    /// Why that kernel was chosen.
+    public var reason: String
+}
+
+/// Runs a native graph fast: planned once (kernels, packed weights, one arena), then bound per call.
+///
+/// Not reentrant: one `run` at a time per executor (calls are serialised by a lock).
+public final class Executor: @unchecked Sendable {
+    public let graph: NativeGraph
+    /// The steps in run order, one per node that does work (views do none).
+    public private(set) var steps: [StepInfo] = []
+    /// Bytes of the activation arena, and the least any plan could use.
+    public let arenaBytes: Int
+    public let arenaLowerBound: Int
+    public let threads: Int
+
+    let arena: UnsafeMutableRawPointer
+    let base: UnsafeMutablePointer<Float>
+    var placements: [String: Placement] = [:]
+    var bufferOffsets: [Int] = []
+    var bodies: [() throws -> Void] = []
+    let pool: WorkerPool
+    let lock = NSLock()
+
+    /// Plans `graph` for `threads` threads (0: one per core).
+    public init(graph: NativeGraph, threads: Int = 0) throws {
+        self.graph = graph
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        self.threads = threads > 0 ? threads : max(1, cores)
+        pool = WorkerPool(threads: self.threads)
+        var planner = Planner(graph: graph)
+        try planner.plan()
+        let memory = MemoryPlan(planner.bufferRequests())
+        arenaBytes = memory.arenaBytes
+        arenaLowerBound = memory.lowerBound
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(memory.arenaBytes, 64), alignment: MemoryPlan.alignment)
+        arena.initializeMemory(as: UInt8.self, repeating: 0, count: max(memory.arenaBytes, 64))
+        base = arena.bindMemory(to: Float.self, capacity: max(memory.arenaBytes, 64) / 4)
+        placements = planner.placements
+        bufferOffsets = memory.offsets
+        for planned in planner.steps {
+            steps.append(planned.info)
+            bodies.append(planned.makeBody(self))
+        }
+        for (buffer, tensor) in planner.constants {
+            tensor.floats.withUnsafeBufferPointer { pointer(buffer: buffer).update(from: $0.baseAddress!, count: $0.count) }
+        }
+    }
+
+    deinit { arena.deallocate() }
+
+    /// Start of a buffer in the arena.
+    func pointer(buffer: Int) -> UnsafeMutablePointer<Float> {
+        base + bufferOffsets[buffer] / 4
+    }
+
+    /// Start of a value (its first channel for NHWC slices).
+    func pointer(_ p: Placement) -> UnsafeMutablePointer<Float> {
+        pointer(buffer: p.buffer) + p.channelOffset
+    }
+
+    /// Runs the graph; inputs are NCHW tensors keyed by input name, outputs likewise.
+    public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        try run(inputs, stepNanoseconds: nil)
+    }
+
+    /// Runs and, when given, adds each step's duration to `stepNanoseconds[i]`.
+    public func run(_ inputs: [String: Tensor], stepNanoseconds: UnsafeMutablePointer<UInt64>?) throws -> [String: Tensor] {
+        lock.lock()
+        defer { lock.unlock() }
+        for v in graph.inputs {
+            guard let t = inputs[v.name] else { throw KiteError.invalidArgument("missing input '\(v.name)'") }
+            guard t.shape == v.shape else {
+                throw KiteError.invalidArgument("input '\(v.name)' has shape \(t.shape) but the model expects \(v.shape)")
+            }
+            guard let p = placements[v.name] else { continue }
+            t.floats.withUnsafeBufferPointer { LayoutCopy.write($0, to: p, base: pointer(buffer: p.buffer)) }
+        }
+        if let times = stepNanoseconds {
+            for (i, body) in bodies.enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                times[i] += DispatchTime.now().uptimeNanoseconds - start
+            }
+        } else {
+            for body in bodies { try body() }
+        }
+        var outputs: [String: Tensor] = [:]
+        for v in graph.outputs {
+            guard let p = placements[v.name] else { continue }
+            outputs[v.name] = Tensor(shape: p.shape, floats: LayoutCopy.read(p, from: pointer(buffer: p.buffer)))
+        }
+        return outputs
+    }
+}

@@ -1,0 +1,151 @@
+import KiteCore
+
+/// A step as planned: what it is, and how to build its code once the arena exists.
+struct PlannedStep {
+    var info: StepInfo
+    var makeBody: (Executor) -> () throws -> Void
+}
+
+/// Chooses placements, views and kernels for every node; the executor then lays out the arena.
+struct Planner {
+    let graph: NativeGraph
+    var placements: [String: Placement] = [:]
+    var bufferElements: [Int] = []
+    var bufferFirst: [Int] = []
+    var bufferLast: [Int] = []
+    /// Buffers holding constants, filled once after the arena is allocated.
+    var constants: [(Int, Tensor)] = []
+    var steps: [PlannedStep] = []
+    /// Index of the last node reading each value (graph outputs: past the end).
+    var lastReader: [String: Int] = [:]
+    var readers: [String: Int] = [:]
+    var graphOutputs: Set<String> = []
+
+    init(graph: NativeGraph) {
+        self.graph = graph
+    }
+
+    var end: Int { graph.nodes.count }
+
+    mutating func newBuffer(elements: Int, at index: Int) -> Int {
+        bufferElements.append(max(elements, 1))
+        bufferFirst.append(index)
+        bufferLast.append(index)
+        return bufferElements.count - 1
+    }
+
+    /// A new dense placement for a node output.
+    mutating func allocate(_ shape: [Int], at index: Int) -> Placement {
+        let p = Placement.dense(buffer: 0, shape: shape)
+        let b = newBuffer(elements: p.bufferElements, at: index)
+        return Placement.dense(buffer: b, shape: shape)
+    }
+
+    func bufferRequests() -> [MemoryPlan.Request] {
+        bufferElements.indices.map { MemoryPlan.Request(bytes: bufferElements[$0] * 4, firstUse: bufferFirst[$0], lastUse: bufferLast[$0]) }
+    }
+
+    /// Whether `value` is read by no node after `index` and is no graph output (its buffer may be reused in place).
+    func diesAt(_ value: String, _ index: Int) -> Bool {
+        !graphOutputs.contains(value) && (lastReader[value] ?? -1) <= index
+            && !graph.inputs.contains { $0.name == value }
+    }
+
+    /// Whether a placement's buffer holds only this value (so writing it in place disturbs nothing else).
+    func ownsBuffer(_ value: String) -> Bool {
+        guard let p = placements[value], p.isDense else { return false }
+        return !placements.contains { $0.key != value && $0.value.buffer == p.buffer }
+    }
+
+    mutating func plan() throws {
+        for (i, node) in graph.nodes.enumerated() {
+            for input in node.inputs {
+                lastReader[input] = i
+                readers[input, default: 0] += 1
+            }
+        }
+        for v in graph.outputs {
+            graphOutputs.insert(v.name)
+            lastReader[v.name] = end
+        }
+        for v in graph.inputs {
+            placements[v.name] = allocate(v.shape, at: 0)
+        }
+        for (i, node) in graph.nodes.enumerated() {
+            var inputs: [Placement] = []
+            for name in node.inputs {
+                guard let p = placements[name] else {
+                    throw KiteError.invalidNode(ErrorContext(node: node.name, opType: node.op.typeName), "input '\(name)' is not produced before it is read")
+                }
+                inputs.append(p)
+            }
+            let outputs = try planNode(index: i, node: node, inputs: inputs)
+            for (name, p) in zip(node.outputs, outputs) { placements[name] = p }
+            // Every buffer read here, and every buffer written, lives at least through this node.
+            for p in inputs + outputs where p.buffer >= 0 {
+                bufferLast[p.buffer] = max(bufferLast[p.buffer], i)
+            }
+        }
+        for v in graph.outputs {
+            guard let p = placements[v.name] else {
+                throw KiteError.invalidNode(ErrorContext(tensor: v.name), "graph output '\(v.name)' is never produced")
+            }
+            bufferLast[p.buffer] = end
+        }
+        for (buffer, _) in constants { bufferLast[buffer] = end }
+        // A value read after its buffer was planned keeps the buffer alive until its last reader.
+        for (name, p) in placements {
+            if let last = lastReader[name] { bufferLast[p.buffer] = max(bufferLast[p.buffer], last) }
+        }
+    }
+
+    /// Picks a kernel for one node, appends its step and returns its outputs' placements.
+    mutating func planNode(index: Int, node: NativeNode, inputs: [Placement]) throws -> [Placement] {
+        if let outputs = try planFast(index: index, node: node, inputs: inputs) { return outputs }
+        return try planReference(index: index, node: node, inputs: inputs, reason: "no fast kernel for this case")
+    }
+
+    /// The general fallback: the op's reference implementation over NCHW copies.
+    mutating func planReference(index: Int, node: NativeNode, inputs: [Placement], reason: String) throws -> [Placement] {
+        let shapes = try node.op.nativeOperator.inferShapes(inputs.map(\.shape))
+        if case .constant(let c) = node.op {
+            let p = allocate(c.value.shape, at: 0)
+            bufferFirst[p.buffer] = 0
+            constants.append((p.buffer, Tensor(shape: c.value.shape, floats: Placement.nhwcOrder(c.value.floats, p))))
+            return [p]
+        }
+        let outputs = shapes.map { allocate($0, at: index) }
+        let op = node.op
+        let ins = inputs
+        addStep(index: index, node: node, kernel: "reference", reason: reason) { exec in
+            { [unowned exec] in
+                let tensors = ins.map { Tensor(shape: $0.shape, floats: LayoutCopy.read($0, from: exec.pointer(buffer: $0.buffer))) }
+                let results = try op.nativeOperator.reference(tensors)
+                for (r, p) in zip(results, outputs) {
+                    r.floats.withUnsafeBufferPointer { LayoutCopy.write($0, to: p, base: exec.pointer(buffer: p.buffer)) }
+                }
+            }
+        }
+        return outputs
+    }
+
+    mutating func addStep(index: Int, node: NativeNode, kernel: String, reason: String,
+                          _ make: @escaping (Executor) -> () throws -> Void) {
+        let info = StepInfo(nodeIndex: index, nodeName: node.name, opType: node.op.typeName, kernel: kernel, reason: reason)
+        steps.append(PlannedStep(info: info, makeBody: make))
+    }
+}
+
+extension Placement {
+    /// Reorders NCHW values into this placement's storage order (dense placements only).
+    static func nhwcOrder(_ values: [Float], _ p: Placement) -> [Float] {
+        guard p.nhwc else { return values }
+        var out = [Float](repeating: 0, count: p.bufferElements)
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                LayoutCopy.write(src, to: p, base: dst.baseAddress!)
+            }
+        }
+        return out
+    }
+}

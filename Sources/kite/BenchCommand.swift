@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Kite
+import KiteCore
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure a model's latency (median, p10, p90), load time and peak memory."
+    )
+
+    @Argument(help: "An .onnx or .kite model file.")
+    var model: String
+
+    @Option(help: "Threads (default: one per core).")
+    var threads: Int = 0
+
+    @Option(help: "Timed runs.")
+    var runs: Int = 50
+
+    @Option(help: "Untimed warm-up runs.")
+    var warmup: Int = 5
+
+    @Option(name: .customLong("shape"), help: "NAME=DIMS for symbolic input dims.")
+    var shapes: [String] = []
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let session = try Session(path: model, options: SessionOptions(inputShapes: try parseShapes(shapes), threads: threads))
+        var random = SeededRandom(seed: 0)
+        var inputs: [String: Tensor] = [:]
+        for v in session.inputs { inputs[v.name] = random.tensor(v.shape) }
+        let r = try Benchmark.run(session: session, inputs: inputs, runs: runs, warmup: warmup)
+        if json {
+            print(r.json)
+        } else {
+            print("model    \(model)")
+            print("threads  \(r.threads)")
+            print(String(format: "latency  median %.3f ms  p10 %.3f ms  p90 %.3f ms  (%d runs)", r.medianMilliseconds, r.p10Milliseconds, r.p90Milliseconds, r.runs))
+            print(String(format: "load     %.1f ms", r.loadMilliseconds))
+            print(String(format: "memory   peak RSS %.1f MB", r.peakRSSMegabytes) + (r.arenaBytes.map { ", activation arena \(formatBytes($0))" } ?? ""))
+        }
+    }
+}
