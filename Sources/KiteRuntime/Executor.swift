@@ -75,8 +75,10 @@ public final class Executor: @unchecked Sendable {
         try run(inputs, stepNanoseconds: nil)
     }
 
-    /// Runs and, when given, adds each step's duration to `stepNanoseconds[i]`.
-    public func run(_ inputs: [String: Tensor], stepNanoseconds: UnsafeMutablePointer<UInt64>?) throws -> [String: Tensor] {
+    /// Runs and, when given, adds each step's duration to `stepNanoseconds[i]`; with `stepSpans` too
+    /// (2 per step), also stores step i's start and end (`DispatchTime` uptime ns) at `[2i]` and `[2i+1]`.
+    public func run(_ inputs: [String: Tensor], stepNanoseconds: UnsafeMutablePointer<UInt64>?,
+                    stepSpans: UnsafeMutablePointer<UInt64>? = nil) throws -> [String: Tensor] {
         lock.lock()
         defer { lock.unlock() }
         for v in graph.inputs {
@@ -91,7 +93,9 @@ public final class Executor: @unchecked Sendable {
             for (i, body) in bodies.enumerated() {
                 let start = DispatchTime.now().uptimeNanoseconds
                 try body()
-                times[i] += DispatchTime.now().uptimeNanoseconds - start
+                let end = DispatchTime.now().uptimeNanoseconds
+                times[i] += end - start
+                if let stepSpans { stepSpans[2 * i] = start; stepSpans[2 * i + 1] = end }
             }
         } else {
             for body in bodies { try body() }
