@@ -1,0 +1,82 @@
+// Weights packed once at plan time into the layouts the kernels read.
+
+/// Weights of a pointwise convolution / GEMM, packed for `GEMM.run`.
+///
+/// The ONNX weight matrix `B[N x K]` (output channels x input channels, row-major) is stored as
+/// `ceil(N / 16)` panels of 16 output channels; each panel is K-major (`panel[k][j] = B[p*16 + j][k]`)
+/// and zero-padded past N. The bias (zero when absent) is stored padded to a multiple of 16.
+/// The storage is 64-byte aligned, immutable after packing and shared between copies.
+public struct PackedGEMMWeights: Sendable {
+    /// Output channels per panel (the micro-kernel's NR).
+    public static let panelWidth = 16
+
+    /// N: output channels (columns of the result).
+    public let outputChannels: Int
+    /// K: input channels (the reduction length).
+    public let inputChannels: Int
+    /// Number of 16-column panels, `ceil(N / 16)`; `GEMM.run` takes a range of these.
+    public var panelCount: Int { (outputChannels + Self.panelWidth - 1) / Self.panelWidth }
+
+    @usableFromInline let storage: AlignedFloatStorage
+
+    /// Floats per panel (`K * 16`).
+    @usableFromInline var panelStride: Int { inputChannels * Self.panelWidth }
+    /// Packed panels.
+    @usableFromInline var panels: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+    /// Padded bias (`panelCount * 16` floats).
+    @usableFromInline var bias: UnsafePointer<Float> { UnsafePointer(storage.pointer + panelCount * panelStride) }
+
+    /// Packs `weights[n * rowStride + k]` for n < `outputChannels`, k < `inputChannels`.
+    ///
+    /// - Parameters:
+    ///   - weights: ONNX layout `[N x K]`, i.e. `[Cout x Cin]` of a 1x1 convolution (or `Gemm` B with transB=1).
+    ///   - rowStride: floats between consecutive output channels in `weights` (default K).
+    ///   - bias: N floats, or nil for zero bias.
+    public init(weights: UnsafePointer<Float>, outputChannels: Int, inputChannels: Int,
+                rowStride: Int? = nil, bias: UnsafePointer<Float>?) {
+        precondition(outputChannels > 0 && inputChannels > 0, "GEMM weights must be non-empty")
+        let nr = Self.panelWidth
+        let ld = rowStride ?? inputChannels
+        self.outputChannels = outputChannels
+        self.inputChannels = inputChannels
+        let panelCount = (outputChannels + nr - 1) / nr
+        storage = AlignedFloatStorage(count: panelCount * inputChannels * nr + panelCount * nr)
+        let dst = storage.pointer
+        for p in 0..<panelCount {
+            let base = dst + p * inputChannels * nr
+            for j in 0..<min(nr, outputChannels - p * nr) {
+                let src = weights + (p * nr + j) * ld
+                for k in 0..<inputChannels { base[k * nr + j] = src[k] }
+            }
+        }
+        if let bias {
+            let b = dst + panelCount * inputChannels * nr
+            for n in 0..<outputChannels { b[n] = bias[n] }
+        }
+    }
+
+    /// Packs a `[N x K]` row-major array (see `init(weights:outputChannels:inputChannels:rowStride:bias:)`).
+    public init(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]?) {
+        precondition(weights.count >= outputChannels * inputChannels, "weights too short")
+        precondition(bias == nil || bias!.count >= outputChannels, "bias too short")
+        self = weights.withUnsafeBufferPointer { w in
+            if let bias {
+                return bias.withUnsafeBufferPointer { b in
+                    PackedGEMMWeights(weights: w.baseAddress!, outputChannels: outputChannels,
+                                      inputChannels: inputChannels, bias: b.baseAddress!)
+                }
+            }
+            return PackedGEMMWeights(weights: w.baseAddress!, outputChannels: outputChannels,
+                                     inputChannels: inputChannels, bias: nil)
+        }
+    }
+
+    /// Reads back `B[n][k]` (for tests and debugging).
+    public func weight(n: Int, k: Int) -> Float {
+        let p = n / Self.panelWidth, j = n % Self.panelWidth
+        return panels[p * panelStride + k * Self.panelWidth + j]
+    }
+
+    /// Reads back bias `n` (zero when packed without bias).
+    public func biasValue(n: Int) -> Float { bias[n] }
+}

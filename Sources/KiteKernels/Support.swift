@@ -1,0 +1,88 @@
+// Internal helpers shared by the kernels: aligned storage and unaligned SIMD loads/stores.
+
+/// Owns one 64-byte aligned allocation of floats; freed when the last reference goes away.
+///
+/// Kept in a final class so that the packed-weight structs holding it are cheap to copy.
+/// The contents are written once (at plan time, inside the packing initialisers) and only
+/// read afterwards, which is why the structs that wrap it can be `Sendable`.
+@usableFromInline
+final class AlignedFloatStorage: @unchecked Sendable {
+    /// Start of the allocation.
+    @usableFromInline let pointer: UnsafeMutablePointer<Float>
+    /// Number of floats allocated.
+    @usableFromInline let count: Int
+
+    /// Allocates `count` zero-initialised floats aligned to 64 bytes.
+    @usableFromInline
+    init(count: Int) {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.count = count
+    }
+
+    deinit {
+        UnsafeMutableRawPointer(pointer).deallocate()
+    }
+}
+
+@inline(__always) @usableFromInline
+func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always) @usableFromInline
+func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always) @usableFromInline
+func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+@inline(__always) @usableFromInline
+func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) @usableFromInline
+func load16(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) @usableFromInline
+func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// Loads the first `count` (< 8) floats of `p` into a vector, zero elsewhere; never reads past `p + count`.
+@inline(__always) @usableFromInline
+func loadPartial8(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
+    var v = SIMD8<Float>()
+    for i in 0..<count { v[i] = p[i] }
+    return v
+}
+
+/// Stores the first `count` (< 8) lanes of `v` to `p`; never writes past `p + count`.
+@inline(__always) @usableFromInline
+func storePartial8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    for i in 0..<count { p[i] = v[i] }
+}
+
+/// Lane-wise minimum that lowers to `vminps` (the stdlib `pointwiseMin` is an out-of-line call).
+@inline(__always) @usableFromInline
+func vmin(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .< a) }
+
+/// Lane-wise maximum that lowers to `vmaxps`.
+@inline(__always) @usableFromInline
+func vmax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
+
+/// Lane-wise minimum for 16 lanes.
+@inline(__always) @usableFromInline
+func vmin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a.replacing(with: b, where: b .< a) }
+
+/// Lane-wise maximum for 16 lanes.
+@inline(__always) @usableFromInline
+func vmax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a.replacing(with: b, where: b .> a) }

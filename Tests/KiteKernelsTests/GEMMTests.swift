@@ -1,0 +1,123 @@
+import XCTest
+@testable import KiteKernels
+
+/// Naive GEMM reference in double precision.
+func referenceGEMM(a: [Float], lda: Int, m: Int, k: Int, w: [Float], n: Int, bias: [Float]?,
+                   residual: [Float]?, ldr: Int, activation: KernelActivation) -> [Double] {
+    var out = [Double](repeating: 0, count: m * n)
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = Double(bias?[j] ?? 0)
+            for kk in 0..<k { s += Double(a[i * lda + kk]) * Double(w[j * k + kk]) }
+            if let residual { s += Double(residual[i * ldr + j]) }
+            out[i * n + j] = referenceActivation(activation, s)
+        }
+    }
+    return out
+}
+
+final class GEMMTests: XCTestCase {
+    func checkGEMM(m: Int, k: Int, n: Int, lda: Int, ldc: Int, ldr: Int?, withBias: Bool,
+                   activation: KernelActivation, rng: inout SeededRNG, splitRows: Bool = false, splitPanels: Bool = false) {
+        let a = rng.floats(max(1, (m - 1) * lda + k))
+        let w = rng.floats(n * k)
+        let bias = withBias ? rng.floats(n) : nil
+        let residual = ldr.map { rng.floats(max(1, (m - 1) * $0 + n)) }
+        let packed = PackedGEMMWeights(weights: w, outputChannels: n, inputChannels: k, bias: bias)
+        var c = [Float](repeating: sentinel, count: (m - 1) * ldc + n + 5)
+        a.withUnsafeBufferPointer { ap in
+            c.withUnsafeMutableBufferPointer { cbuf in
+                let cp = cbuf
+                let run = { (rows: Range<Int>, panels: Range<Int>) in
+                    if let residual {
+                        residual.withUnsafeBufferPointer { rp in
+                            GEMM.run(a: ap.baseAddress!, lda: lda, weights: packed, c: cp.baseAddress!, ldc: ldc,
+                                     residual: rp.baseAddress!, ldr: ldr!, activation: activation, rows: rows, panels: panels)
+                        }
+                    } else {
+                        GEMM.run(a: ap.baseAddress!, lda: lda, weights: packed, c: cp.baseAddress!, ldc: ldc,
+                                 activation: activation, rows: rows, panels: panels)
+                    }
+                }
+                let rowSplit = splitRows ? [0, m / 3, m] : [0, m]
+                let panelSplit = splitPanels ? [0, packed.panelCount / 2, packed.panelCount] : [0, packed.panelCount]
+                for r in 0..<(rowSplit.count - 1) {
+                    for p in 0..<(panelSplit.count - 1) {
+                        run(rowSplit[r]..<rowSplit[r + 1], panelSplit[p]..<panelSplit[p + 1])
+                    }
+                }
+            }
+        }
+        let expected = referenceGEMM(a: a, lda: lda, m: m, k: k, w: w, n: n, bias: bias, residual: residual,
+                                     ldr: ldr ?? 0, activation: activation)
+        var got = [Float]()
+        for i in 0..<m {
+            for j in 0..<ldc where i * ldc + j < c.count {
+                if j < n { got.append(c[i * ldc + j]) } else {
+                    XCTAssertEqual(c[i * ldc + j], sentinel, "wrote outside C at row \(i) col \(j)")
+                }
+            }
+        }
+        XCTAssertEqual(c[(m - 1) * ldc + n], sentinel)
+        assertClose(got, expected, tol: 2e-5, "m=\(m) k=\(k) n=\(n) lda=\(lda) ldc=\(ldc) ldr=\(String(describing: ldr)) \(activation)")
+    }
+
+    func testShapesAndRemainders() {
+        var rng = SeededRNG(seed: 7)
+        for m in [1, 2, 3, 4, 5, 6, 7, 11, 13, 49] {
+            for n in [1, 3, 5, 8, 9, 16, 17, 24, 33] {
+                for k in [1, 3, 17] {
+                    checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: nil, withBias: true, activation: .none, rng: &rng)
+                }
+            }
+        }
+    }
+
+    func testStridesResidualActivations() {
+        var rng = SeededRNG(seed: 11)
+        for act in allActivations {
+            let m = rng.int(1...40), k = rng.int(1...70), n = rng.int(1...50)
+            checkGEMM(m: m, k: k, n: n, lda: k + rng.int(0...9), ldc: n + rng.int(0...9), ldr: n + rng.int(0...5),
+                      withBias: rng.int(0...1) == 1, activation: act, rng: &rng)
+            checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: n, withBias: true, activation: act, rng: &rng)
+        }
+    }
+
+    func testSplitsAndLargeK() {
+        var rng = SeededRNG(seed: 13)
+        checkGEMM(m: 49, k: 960, n: 160, lda: 960, ldc: 160, ldr: nil, withBias: true, activation: .relu6, rng: &rng,
+                  splitRows: true, splitPanels: true)
+        checkGEMM(m: 200, k: 37, n: 70, lda: 40, ldc: 75, ldr: 70, withBias: true, activation: .hardSwish, rng: &rng,
+                  splitRows: true, splitPanels: true)
+        // Row blocking (more rows than one cache block).
+        checkGEMM(m: 1000, k: 24, n: 20, lda: 24, ldc: 20, ldr: nil, withBias: false, activation: .relu, rng: &rng)
+    }
+
+    func testResidualAliasingOutput() {
+        var rng = SeededRNG(seed: 17)
+        let m = 13, k = 9, n = 21
+        let a = rng.floats(m * k), w = rng.floats(n * k)
+        var c = rng.floats(m * n)
+        let expected = referenceGEMM(a: a, lda: k, m: m, k: k, w: w, n: n, bias: nil, residual: c, ldr: n, activation: .relu)
+        let packed = PackedGEMMWeights(weights: w, outputChannels: n, inputChannels: k, bias: nil)
+        a.withUnsafeBufferPointer { ap in
+            c.withUnsafeMutableBufferPointer { cp in
+                GEMM.run(a: ap.baseAddress!, lda: k, weights: packed, c: cp.baseAddress!, ldc: n,
+                         residual: UnsafePointer(cp.baseAddress!), ldr: n, activation: .relu, rows: 0..<m)
+            }
+        }
+        assertClose(c, expected)
+    }
+
+    func testPackedReadBack() {
+        var rng = SeededRNG(seed: 19)
+        let n = 19, k = 7
+        let w = rng.floats(n * k), b = rng.floats(n)
+        let p = PackedGEMMWeights(weights: w, outputChannels: n, inputChannels: k, bias: b)
+        XCTAssertEqual(p.panelCount, 2)
+        for j in 0..<n {
+            XCTAssertEqual(p.biasValue(n: j), b[j])
+            for kk in 0..<k { XCTAssertEqual(p.weight(n: j, k: kk), w[j * k + kk]) }
+        }
+    }
+}

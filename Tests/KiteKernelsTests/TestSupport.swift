@@ -1,0 +1,68 @@
+import Foundation
+import XCTest
+@testable import KiteKernels
+
+/// Deterministic SplitMix64 so failures reproduce.
+struct SeededRNG: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func floats(_ n: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
+        (0..<n).map { _ in Float.random(in: range, using: &self) }
+    }
+    mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
+}
+
+/// Every activation, with non-trivial parameters.
+let allActivations: [KernelActivation] = [
+    .none, .relu, .relu6, .clip(min: -0.5, max: 0.7), .leakyRelu(alpha: 0.1), .sigmoid,
+    .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish,
+]
+
+/// Double-precision reference activation.
+func referenceActivation(_ act: KernelActivation, _ x: Double) -> Double {
+    switch act {
+    case .none: return x
+    case .relu: return max(x, 0)
+    case let .clip(lo, hi): return min(max(x, Double(lo)), Double(hi))
+    case let .leakyRelu(alpha): return x >= 0 ? x : Double(alpha) * x
+    case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+    case let .hardSigmoid(alpha, beta): return max(0, min(1, Double(alpha) * x + Double(beta)))
+    case .hardSwish: return x * max(0, min(1, x / 6 + 0.5))
+    }
+}
+
+/// Asserts `|actual - expected| <= tol * max(1, |expected|)` elementwise.
+func assertClose(_ actual: [Float], _ expected: [Double], tol: Double = 1e-5, _ message: @autoclosure () -> String = "",
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual.count, expected.count, "count " + message(), file: file, line: line)
+    var worst = 0.0, worstIndex = -1
+    for i in 0..<min(actual.count, expected.count) {
+        let err = abs(Double(actual[i]) - expected[i]) / max(1, abs(expected[i]))
+        if !(err <= worst) { worst = err; worstIndex = i }
+        if err.isNaN { worst = .infinity; worstIndex = i; break }
+    }
+    if worst > tol {
+        XCTFail("max rel error \(worst) at \(worstIndex): got \(actual[worstIndex]) want \(expected[worstIndex]) " + message(),
+                file: file, line: line)
+    }
+}
+
+/// Asserts equality of floats exactly (for data-movement kernels).
+func assertEqualFloats(_ actual: [Float], _ expected: [Float], _ message: @autoclosure () -> String = "",
+                       file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual.count, expected.count, "count " + message(), file: file, line: line)
+    for i in 0..<min(actual.count, expected.count) where actual[i] != expected[i] && !(actual[i].isNaN && expected[i].isNaN) {
+        XCTFail("mismatch at \(i): got \(actual[i]) want \(expected[i]) " + message(), file: file, line: line)
+        return
+    }
+}
+
+/// A sentinel that marks memory the kernel must not touch.
+let sentinel: Float = -12345.5
