@@ -1,9 +1,91 @@
 import KiteCore
 import KiteKernels
 
+extension Activation {
+    /// The kernels' form of the activation.
+    var kernel: KernelActivation {
+        switch self {
+        case .relu: return .relu
+        case .clip(let lo, let hi): return .clip(min: lo, max: hi)
+        case .leakyRelu(let a): return .leakyRelu(alpha: a)
+        case .sigmoid: return .sigmoid
+        case .hardSigmoid(let a, let b): return .hardSigmoid(alpha: a, beta: b)
+        case .hardSwish: return .hardSwish
+        }
+    }
+}
+
+extension Optional where Wrapped == Activation {
+    var kernel: KernelActivation { self?.kernel ?? .none }
+}
+
+/// Splits `0..<count` into `parts` contiguous ranges whose bounds are multiples of `granule`.
+func chunks(_ count: Int, parts: Int, granule: Int = 1) -> [Range<Int>] {
+    let units = (count + granule - 1) / granule
+    let parts = max(1, min(parts, units))
+    return (0..<parts).map { p in
+        let lo = min(count, (units * p / parts) * granule)
+        let hi = min(count, (units * (p + 1) / parts) * granule)
+        return lo..<hi
+    }
+}
+
 extension Planner {
     /// Plans a node on a fast kernel, or returns nil to use the reference path.
     mutating func planFast(index: Int, node: NativeNode, inputs: [Placement]) throws -> [Placement]? {
-        nil
+        switch node.op {
+        case .conv(let c):
+            return try planConvolution(index: index, node: node, conv: c, inputs: inputs)
+        default:
+            return nil
+        }
+    }
+
+    mutating func planConvolution(index: Int, node: NativeNode, conv c: Convolution, inputs: [Placement]) throws -> [Placement]? {
+        guard let x = inputs.first, x.nhwc else { return nil }
+        let shapes = try node.op.nativeOperator.inferShapes(inputs.map(\.shape))
+        guard let outShape = shapes.first else { return nil }
+        let residual = c.residual && inputs.count > 1 && inputs[1].nhwc ? inputs[1] : nil
+        if c.residual && residual == nil { return nil }
+        let pointwise = c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0, 0, 0, 0] && c.groups == 1
+        guard pointwise else { return nil }
+        let out = allocate(outShape, at: index)
+        let cout = c.outChannels
+        let cin = c.inChannelsPerGroup
+        let weights = c.weight.floats
+        let packed = weights.withUnsafeBufferPointer { w in
+            c.bias.withUnsafeBufferPointer { b in
+                PackedGEMMWeights(weights: w.baseAddress!, outputChannels: cout, inputChannels: cin, bias: b?.baseAddress)
+            }
+        }
+        let m = x.batch * x.height * x.width
+        let activation = c.activation.kernel
+        addStep(index: index, node: node, kernel: "gemm-6x16", reason: "1x1 stride-1 convolution: a GEMM over NHWC pixels") { exec in
+            let a = UnsafePointer(exec.pointer(x))
+            let lda = x.pixelStride
+            let cp = exec.pointer(out)
+            let ldc = out.pixelStride
+            let r = residual.map { UnsafePointer(exec.pointer($0)) }
+            let ldr = residual?.pixelStride ?? 0
+            let threads = exec.threads
+            // Many rows: split rows; few rows (7x7 maps) and many channels: split output panels.
+            let byRows = m >= 48 * threads || packed.panelCount < threads
+            let work = byRows ? chunks(m, parts: threads, granule: GEMM.tileRows) : chunks(packed.panelCount, parts: threads)
+            let pool = exec.pool
+            return {
+                if work.count == 1 {
+                    GEMM.run(a: a, lda: lda, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: 0..<m)
+                    return
+                }
+                pool.parallelFor(count: work.count) { t in
+                    if byRows {
+                        GEMM.run(a: a, lda: lda, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: work[t])
+                    } else {
+                        GEMM.run(a: a, lda: lda, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: 0..<m, panels: work[t])
+                    }
+                }
+            }
+        }
+        return [out]
     }
 }

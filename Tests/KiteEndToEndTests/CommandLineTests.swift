@@ -1,0 +1,102 @@
+import Foundation
+import XCTest
+
+/// Runs the built `kite` executable as a user would and checks exit status and output.
+final class CommandLineTests: XCTestCase {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `kite` binary next to the test bundle (swift build puts products together).
+    var kiteBinary: URL {
+        var dir = Bundle(for: CommandLineTests.self).bundleURL
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("kite").path) && dir.path != "/" {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("kite")
+    }
+
+    func kite(_ args: String...) throws -> Result { try kite(args) }
+
+    func kite(_ args: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = kiteBinary
+        process.arguments = args
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    var folder: URL!
+    override func setUpWithError() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: kiteBinary.path), "kite binary not built")
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("kite-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(at: folder) }
+
+    func file(_ name: String, _ bytes: [UInt8]) -> String {
+        let path = folder.appendingPathComponent(name).path
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return path
+    }
+
+    /// A failure is one line on stderr naming the file, exit status 1, nothing on stdout.
+    func assertCleanFailure(_ r: Result, mentions: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 1, "stderr: \(r.stderr)", file: file, line: line)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "expected one line, got: \(r.stderr)", file: file, line: line)
+        for m in mentions { XCTAssertTrue(r.stderr.contains(m), "'\(r.stderr)' should mention '\(m)'", file: file, line: line) }
+        XCTAssertFalse(r.stderr.contains("Fatal error"), file: file, line: line)
+    }
+
+    func testBadModelFilesFailCleanly() throws {
+        for command in ["inspect", "run", "convert", "profile", "bench"] {
+            var extra: [String] = []
+            if command == "convert" { extra = ["-o", folder.appendingPathComponent("x.kite").path] }
+            let missing = try kite([command, folder.appendingPathComponent("missing.onnx").path] + extra)
+            assertCleanFailure(missing, mentions: ["missing.onnx", "no such file"])
+            let empty = try kite([command, file("empty.onnx", [])] + extra)
+            assertCleanFailure(empty, mentions: ["empty.onnx", "empty"])
+            let garbage = try kite([command, file("garbage.onnx", Array("hello, not protobuf".utf8) + [0xFF, 0xFF, 0xFF, 0xFF])] + extra)
+            assertCleanFailure(garbage, mentions: ["garbage.onnx"])
+            let dir = try kite([command, folder.path] + extra)
+            assertCleanFailure(dir, mentions: ["directory"])
+            let kiteGarbage = try kite([command, file("bad.kite", [0x08, 0x63, 0x12])] + extra)
+            XCTAssertEqual(kiteGarbage.status, 1, command)
+        }
+    }
+
+    func testRunRejectsBadInputs() throws {
+        let model = Samples.root + "/mobilenetv1_op9/model.onnx"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: model))
+        let wrongShape = folder.appendingPathComponent("wrong.npy").path
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 5, 5), }"
+        var bytes: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0]
+        let padded = header + String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+        bytes += [UInt8(padded.utf8.count & 0xFF), UInt8(padded.utf8.count >> 8)] + Array(padded.utf8) + [UInt8](repeating: 0, count: 75 * 4)
+        FileManager.default.createFile(atPath: wrongShape, contents: Data(bytes))
+        // A tensor of the wrong shape for a fixed-size input.
+        assertCleanFailure(try kite("run", model, "--input", "input=\(wrongShape)", "--shape", "input=1x3x64x64"), mentions: ["input"])
+        assertCleanFailure(try kite("run", model, "--input", "nosuch=\(wrongShape)"), mentions: ["nosuch"])
+        assertCleanFailure(try kite("run", model, "--input", "input=\(file("bad.npy", [1, 2, 3]))"), mentions: ["bad.npy"])
+    }
+
+    func testRunWritesOutputsAndTopFive() throws {
+        let sample = Samples.root + "/mobilenetv2_op13"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: sample + "/model.onnx"))
+        let out = folder.appendingPathComponent("out").path
+        let r = try kite("run", sample + "/model.onnx", "--input", "input=\(sample)/inputs/input.npy", "--output-dir", out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("#1"), r.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/output.npy"))
+    }
+}
