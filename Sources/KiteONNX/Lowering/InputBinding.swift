@@ -1,0 +1,67 @@
+import KiteCore
+
+extension LoweringState {
+    /// Gives every data input a concrete shape: from `options.inputShapes`, else its
+    /// declared dims, with symbolic and unknown dims set to `options.defaultDimension`
+    /// (each noted). A given shape must agree with every fixed declared dim.
+    func bindInputs(_ options: Lowering.Options, notes: inout [String]) throws {
+        let dataInputs = model.graph.dataInputs
+        let names = Set(dataInputs.map(\.name))
+        for name in options.inputShapes.keys.sorted() where !names.contains(name) {
+            let list = dataInputs.map { "'\($0.name)'" }.joined(separator: ", ")
+            throw KiteError.invalidArgument("\(file): a shape is given for '\(name)', which is not an input of the model; its inputs are: \(list)")
+        }
+        for input in dataInputs {
+            let shape = try resolveShape(input, given: options.inputShapes[input.name],
+                                         defaultDimension: options.defaultDimension, notes: &notes)
+            if !(input.elementType.isFloatingPoint || input.elementType == .undefined) {
+                unsupported.append(UnsupportedNode(
+                    context: ErrorContext(file: file, tensor: input.name),
+                    reason: "graph input of type \(input.elementType): Kite runs float inputs only"))
+                values[input.name] = .unavailable
+                continue
+            }
+            values[input.name] = .runtime(name: input.name, shape: shape)
+            shapes[input.name] = shape
+            inputs.append(ValueInfo(name: input.name, shape: shape))
+        }
+    }
+
+    private func resolveShape(_ input: ONNXValueInfo, given: [Int]?, defaultDimension: Int,
+                              notes: inout [String]) throws -> [Int] {
+        let prefix = "\(file): input '\(input.name)'"
+        if let given {
+            if let bad = given.first(where: { $0 < 1 }) {
+                throw KiteError.invalidArgument("\(prefix): given shape \(given) has dimension \(bad); dimensions must be at least 1")
+            }
+            if let dims = input.dims {
+                guard dims.count == given.count else {
+                    throw KiteError.invalidArgument("\(prefix): given shape \(given) has rank \(given.count) but the model declares [\(dims.map(\.description).joined(separator: ", "))] (rank \(dims.count))")
+                }
+                for (i, (dim, value)) in zip(dims, given).enumerated() {
+                    if case .value(let fixed) = dim, fixed != value {
+                        throw KiteError.invalidArgument("\(prefix): given shape \(given) contradicts the declared shape [\(dims.map(\.description).joined(separator: ", "))] at dim \(i) (\(value) vs \(fixed))")
+                    }
+                }
+            }
+            return given
+        }
+        guard let dims = input.dims else {
+            throw KiteError.invalidArgument("\(prefix) declares no shape; give one (e.g. --shape \(input.name)=1x3x224x224)")
+        }
+        var shape: [Int] = []
+        for (i, dim) in dims.enumerated() {
+            switch dim {
+            case .value(let v):
+                shape.append(v)
+            case .param(let p):
+                notes.append("input '\(input.name)': dim '\(p)' set to \(defaultDimension)")
+                shape.append(defaultDimension)
+            case .unknown:
+                notes.append("input '\(input.name)': unknown dim \(i) set to \(defaultDimension)")
+                shape.append(defaultDimension)
+            }
+        }
+        return shape
+    }
+}

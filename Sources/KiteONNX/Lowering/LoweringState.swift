@@ -1,0 +1,250 @@
+import KiteCore
+
+/// What an ONNX value is after lowering the node that produced it.
+enum LoweredValue {
+    /// Known at lowering time (initializers, Constant nodes, folded arithmetic).
+    case constant(Tensor)
+    /// Computed when the graph runs: the native value holding it and its shape.
+    case runtime(name: String, shape: [Int])
+    /// Produced by a node that could not be lowered (already reported).
+    case unavailable
+}
+
+/// Why a node could not be lowered, thrown inside a lowering rule.
+enum LoweringIssue: Error {
+    /// The node is valid ONNX but Kite cannot run it.
+    case unsupported(String, attribute: String?)
+    /// An input comes from a node that could not be lowered: nothing more to report.
+    case unavailableInput
+}
+
+/// The graph being built while lowering one model.
+final class LoweringState {
+    let model: ONNXModel
+    let file: String
+    /// The model's default-domain opset.
+    let opset: Int
+
+    /// Every ONNX value lowered so far, by ONNX name.
+    var values: [String: LoweredValue] = [:]
+    var inputs: [ValueInfo] = []
+    var nodes: [NativeNode] = []
+    var shapes: [String: [Int]] = [:]
+    var unsupported: [UnsupportedNode] = []
+    var notes: [String] = []
+    /// How many node inputs and graph outputs read each ONNX value.
+    let uses: [String: Int]
+    /// Names taken in the ONNX graph or the native graph (fresh names avoid them).
+    private var takenValueNames: Set<String>
+    private var takenNodeNames: Set<String> = []
+
+    init(model: ONNXModel, opset: Int) {
+        self.model = model
+        self.file = model.path
+        self.opset = opset
+        var uses: [String: Int] = [:]
+        var taken = Set<String>()
+        for node in model.graph.nodes {
+            for input in node.inputs where !input.isEmpty { uses[input, default: 0] += 1 }
+            taken.formUnion(node.inputs)
+            taken.formUnion(node.outputs)
+        }
+        for output in model.graph.outputs { uses[output.name, default: 0] += 1 }
+        taken.formUnion(model.graph.inputs.map(\.name))
+        taken.formUnion(model.graph.outputs.map(\.name))
+        taken.formUnion(model.graph.initializers.map(\.name))
+        self.uses = uses
+        self.takenValueNames = taken
+        for (name, tensor) in model.graph.initializers {
+            values[name] = .constant(tensor)
+        }
+    }
+
+    // MARK: Names
+
+    /// A value name used nowhere in the ONNX or native graph, derived from `base`.
+    func freshValueName(_ base: String) -> String {
+        var candidate = base
+        var n = 1
+        while takenValueNames.contains(candidate) {
+            candidate = "\(base)_\(n)"
+            n += 1
+        }
+        takenValueNames.insert(candidate)
+        return candidate
+    }
+
+    /// A node name not given to any native node yet, derived from `base`.
+    func freshNodeName(_ base: String) -> String {
+        var candidate = base
+        var n = 1
+        while takenNodeNames.contains(candidate) {
+            candidate = "\(base)_\(n)"
+            n += 1
+        }
+        takenNodeNames.insert(candidate)
+        return candidate
+    }
+
+    // MARK: Native graph
+
+    /// Appends a native node after inferring its output shapes with the op's own `inferShapes`.
+    @discardableResult
+    func append(_ op: Op, name: String, inputs: [String], outputs: [String], origin: [String]) throws -> [[Int]] {
+        var inputShapes: [[Int]] = []
+        for input in inputs {
+            guard let shape = shapes[input] else {
+                throw KiteError.invalidNode(ErrorContext(), "internal error: native value '\(input)' has no shape")
+            }
+            inputShapes.append(shape)
+        }
+        let outputShapes = try op.nativeOperator.inferShapes(inputShapes)
+        guard outputShapes.count == outputs.count else {
+            throw KiteError.shapeMismatch(ErrorContext(),
+                                          "\(op.typeName) gives \(outputShapes.count) outputs where \(outputs.count) are expected")
+        }
+        for (output, shape) in zip(outputs, outputShapes) { shapes[output] = shape }
+        nodes.append(NativeNode(name: freshNodeName(name), op: op, inputs: inputs, outputs: outputs, origin: origin))
+        return outputShapes
+    }
+
+    /// The native name of a constant used as a runtime value: a `Constant` node
+    /// producing it is emitted the first time (as float32, the native compute type).
+    func materialize(_ tensor: Tensor, onnxName: String, origin: [String]) throws -> String {
+        if let existing = shapes[onnxName] { _ = existing; return onnxName }
+        guard case .floats = tensor.storage, tensor.elementType == .float else {
+            guard tensor.elementType.isFloatingPoint || tensor.elementType.isInteger else {
+                throw LoweringIssue.unsupported("constant '\(onnxName)' of type \(tensor.elementType) cannot be used as a runtime value",
+                                                attribute: nil)
+            }
+            let floats = Tensor(elementType: .float, shape: tensor.shape, storage: .floats(tensor.floats))
+            return try materialize(floats, onnxName: onnxName, origin: origin)
+        }
+        try append(.constant(Constant(tensor)), name: onnxName, inputs: [], outputs: [onnxName], origin: origin)
+        return onnxName
+    }
+
+    func makeGraph() -> NativeGraph {
+        var outputs: [ValueInfo] = []
+        var seen = Set<String>()
+        for output in model.graph.outputs where seen.insert(output.name).inserted {
+            outputs.append(ValueInfo(name: output.name, shape: shapes[output.name] ?? []))
+        }
+        return NativeGraph(inputs: inputs, outputs: outputs, nodes: nodes, shapes: shapes)
+    }
+
+    // MARK: Nodes
+
+    /// Lowers the node at `index` of the ONNX graph. Unsupported nodes are recorded
+    /// and their outputs become unavailable; invalid nodes throw.
+    func lowerNode(at index: Int) throws {
+        let node = model.graph.nodes[index]
+        let display = TopologicalOrder.displayName(node, index)
+        let isDefaultDomain = node.domain.isEmpty || node.domain == "ai.onnx"
+        let context = ErrorContext(file: file, node: display, opType: node.opType,
+                                   domain: node.domain.isEmpty ? nil : node.domain,
+                                   opset: isDefaultDomain ? opset : model.opset(forDomain: node.domain))
+        func fail(_ reason: String, attribute: String? = nil) {
+            var c = context
+            c.attribute = attribute
+            unsupported.append(UnsupportedNode(context: c, reason: reason))
+            markUnavailable(node)
+        }
+        guard isDefaultDomain else {
+            fail("operators of domain '\(node.domain)' are not supported")
+            return
+        }
+        guard let rule = OpTable.rule(for: node.opType, opset: opset) else {
+            if let oldest = OpTable.oldestVersion(of: node.opType) {
+                fail("\(node.opType) is supported from opset \(oldest); the model uses opset \(opset)")
+            } else {
+                fail("Kite has no lowering for \(node.opType)")
+            }
+            return
+        }
+        let ctx = NodeContext(state: self, node: node, displayName: display, opset: opset, errorContext: context)
+        do {
+            var inputValues: [LoweredValue] = []
+            for name in node.inputs where !name.isEmpty {
+                guard let value = values[name] else {
+                    throw KiteError.invalidNode(context, "input '\(name)' is not produced by any node, initializer or graph input")
+                }
+                inputValues.append(value)
+            }
+            let allConstant = inputValues.allSatisfy { if case .constant = $0 { return true } else { return false } }
+            let anyUnavailable = inputValues.contains { if case .unavailable = $0 { return true } else { return false } }
+            if allConstant, let fold = rule.fold {
+                let results = try fold(ctx)
+                for (i, output) in node.outputs.enumerated() where !output.isEmpty && i < results.count {
+                    values[output] = .constant(results[i])
+                }
+            } else if let lower = rule.lower {
+                try lower(ctx)
+            } else if anyUnavailable {
+                throw LoweringIssue.unavailableInput
+            } else {
+                let runtime = node.inputs.first { name in
+                    if case .runtime = values[name] { return true } else { return false }
+                } ?? "?"
+                throw LoweringIssue.unsupported(
+                    "\(node.opType) is only evaluated on constant inputs (shape arithmetic), but input '\(runtime)' is computed at runtime",
+                    attribute: nil)
+            }
+            for (i, output) in node.outputs.enumerated() where !output.isEmpty && values[output] == nil {
+                if uses[output, default: 0] > 0 {
+                    throw LoweringIssue.unsupported("output \(i) ('\(output)') of \(node.opType) is not supported", attribute: nil)
+                }
+            }
+        } catch LoweringIssue.unsupported(let reason, let attribute) {
+            fail(reason, attribute: attribute)
+        } catch LoweringIssue.unavailableInput {
+            markUnavailable(node)
+        } catch let error as KiteError {
+            throw error.adding(context)
+        }
+    }
+
+    func markUnavailable(_ node: ONNXNode) {
+        for output in node.outputs where !output.isEmpty { values[output] = .unavailable }
+    }
+
+    // MARK: Graph outputs
+
+    /// Makes every graph output exist under its own name in the native graph:
+    /// an aliased value gets a same-shape Reshape, a constant a Constant node.
+    func bindOutputs() throws {
+        var done = Set<String>()
+        for output in model.graph.outputs where done.insert(output.name).inserted {
+            let ctx = ErrorContext(file: file, tensor: output.name)
+            guard let value = values[output.name] else {
+                throw KiteError.invalidNode(ctx, "graph output '\(output.name)' is not produced by any node or graph input")
+            }
+            let origin = [output.name]
+            switch value {
+            case .unavailable:
+                continue
+            case .constant(let tensor):
+                do {
+                    _ = try materialize(tensor, onnxName: output.name, origin: origin)
+                } catch LoweringIssue.unsupported(let reason, _) {
+                    unsupported.append(UnsupportedNode(context: ctx, reason: reason))
+                    continue
+                }
+            case .runtime(let name, let shape):
+                if name != output.name {
+                    try append(.reshape(Reshape(shape: shape)), name: output.name, inputs: [name],
+                               outputs: [output.name], origin: origin)
+                }
+            }
+            if let dims = output.dims, let shape = shapes[output.name] {
+                let fixed = dims.count == shape.count && zip(dims, shape).allSatisfy { dim, s in
+                    if case .value(let v) = dim { return v == s }
+                    return true
+                }
+                if !fixed {
+                    notes.append("output '\(output.name)': declared shape [\(dims.map(\.description).joined(separator: ", "))], lowered shape \(shape)")
+                }
+            }
+        }
+    }
+}

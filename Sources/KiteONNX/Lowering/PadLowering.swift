@@ -1,0 +1,61 @@
+import KiteCore
+
+/// Pad in constant mode: `paddings` (opset 1) or `pads` (2-10) and `value`
+/// attributes, then inputs pads / constant_value (11) and axes (18).
+/// Reflect, edge and wrap are unsupported.
+enum PadLowering {
+    static let rules: [OpRule] = [
+        OpRule("Pad", since: 1, lower: lower),
+    ]
+
+    static let lower: LowerFunction = { ctx in
+        let input = try ctx.shape(0)
+        let rank = input.count
+        let mode = try ctx.string("mode", default: "constant")
+        guard mode == "constant" else {
+            throw ctx.unsupported("mode '\(mode)' (only constant padding is supported)", attribute: "mode")
+        }
+        var pads: [Int]
+        var value: Float = 0
+        if ctx.opset < 11 {
+            try ctx.expectInputs(1)
+            let name = ctx.opset < 2 && ctx.has("paddings") ? "paddings" : "pads"
+            guard let p = try ctx.ints(name) else { throw ctx.invalid("the \(name) attribute is missing", attribute: name) }
+            pads = p
+            value = try ctx.float("value", default: 0)
+        } else {
+            try ctx.expectInputs(2, 4)
+            let t = try ctx.requireNumeric(1, "the pads input")
+            guard t.rank == 1 else { throw ctx.invalid("the pads input must be 1-D, found shape \(t.shape)") }
+            pads = t.ints.map { Int(truncatingIfNeeded: $0) }
+            if let v = try ctx.optionalFloats(2, "the constant_value input") {
+                guard v.count == 1 else { throw ctx.invalid("constant_value must be a scalar, found shape \(v.shape)") }
+                value = v.floats[0]
+            }
+            if ctx.opset >= 18, ctx.hasInput(3) {
+                let a = try ctx.requireNumeric(3, "the axes input")
+                let axes = try a.ints.map { try ctx.normalizeAxis(Int(truncatingIfNeeded: $0), rank: rank, attribute: "axes") }
+                guard Set(axes).count == axes.count, pads.count == 2 * axes.count else {
+                    throw ctx.invalid("pads \(pads) do not match axes \(a.ints)")
+                }
+                var full = [Int](repeating: 0, count: 2 * rank)
+                for (i, axis) in axes.enumerated() {
+                    full[axis] = pads[i]
+                    full[rank + axis] = pads[axes.count + i]
+                }
+                pads = full
+            }
+        }
+        guard pads.count == 2 * rank else {
+            throw ctx.invalid("pads \(pads) must have \(2 * rank) values for rank \(rank)")
+        }
+        for axis in 0..<rank where input[axis] + pads[axis] + pads[rank + axis] < 0 {
+            throw ctx.mismatch("pads \(pads) remove more than dim \(axis) of \(input)")
+        }
+        if pads.allSatisfy({ $0 == 0 }) {
+            try ctx.alias(output: 0, toInput: 0)
+            return
+        }
+        try ctx.emit(.pad(Pad(pads: pads, value: value)), inputs: [ctx.runtimeName(0)])
+    }
+}
