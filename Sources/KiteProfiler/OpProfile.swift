@@ -1,0 +1,109 @@
+import KiteCore
+import KiteRuntime
+
+/// What kind of work an op does, for the per-category summaries and the guideline checks.
+public enum OpCategory: String, Sendable, CaseIterable {
+    case convolution
+    case fullyConnected = "fully connected"
+    case pooling
+    /// Per-element arithmetic: activations, binary ops, per-channel scale and shift.
+    case elementwise = "element-wise"
+    /// Ops that only move values: concat, split, shuffle, gather, transpose, pad, slice, reshape.
+    case dataMovement = "data movement"
+    case other
+
+    /// The category of a native op.
+    public init(_ op: Op) {
+        switch op {
+        case .conv: self = .convolution
+        case .fullyConnected: self = .fullyConnected
+        case .pool, .globalPool, .reduceMean: self = .pooling
+        case .activation, .binary, .scaleShift: self = .elementwise
+        case .concat, .split, .channelShuffle, .gather, .reshape, .transpose, .pad, .slice: self = .dataMovement
+        case .softmax, .constant: self = .other
+        }
+    }
+}
+
+/// A convolution's geometry, kept for the guideline checks (G1, G2).
+public struct ConvGeometry: Sendable, Equatable {
+    public var inChannels: Int
+    public var outChannels: Int
+    public var groups: Int
+    public var kernel: [Int]
+    /// Output pixels per image (H x W).
+    public var outputPixels: Int
+    /// Images in the batch.
+    public var batch: Int
+
+    public var isDepthwise: Bool { groups > 1 && groups == inChannels }
+    public var isPointwise: Bool { kernel == [1, 1] && groups == 1 }
+}
+
+/// One executed step (native op) as measured: identity, cost and its time in every profiled run.
+public struct OpProfile: Sendable {
+    /// Position in run order.
+    public var step: Int
+    /// Index of the node in the graph.
+    public var nodeIndex: Int
+    public var name: String
+    /// The native op type ("Conv", "Add", ...).
+    public var type: String
+    public var category: OpCategory
+    /// The kernel that ran and why the planner chose it.
+    public var kernel: String
+    public var reason: String
+    /// The ONNX nodes this op was made from (fusion keeps them all).
+    public var origin: [String]
+    public var inputShapes: [[Int]]
+    public var outputShapes: [[Int]]
+    /// FLOPs and bytes, from the op's own cost model.
+    public var cost: OpCost
+    /// Set for convolutions.
+    public var conv: ConvGeometry?
+    /// Fused epilogue for display: "residual" (an added input) and the activation ("ReLU6").
+    public var fused: [String]
+    /// Nanoseconds in each profiled run.
+    public var nanoseconds: [Double]
+    /// Start of the op in each profiled run, in nanoseconds since that run began.
+    public var startOffsets: [Double]
+
+    /// Median time over runs, in nanoseconds.
+    public var medianNanoseconds: Double { median(nanoseconds) }
+    /// 90th percentile time over runs, in nanoseconds.
+    public var p90Nanoseconds: Double { quantile(nanoseconds, 0.9) }
+    /// The ShuffleNetV2 paper's B: multiply-adds (FLOPs / 2).
+    public var multiplyAdds: Int { cost.flops / 2 }
+    /// The paper's memory access cost, in elements (bytes / 4 for float32).
+    public var memoryAccessElements: Int { cost.totalBytes / 4 }
+}
+
+extension OpProfile {
+    /// Fills identity, shapes and cost of the node a step runs.
+    init(step: Int, info: StepInfo, graph: NativeGraph) {
+        let node = graph.nodes[info.nodeIndex]
+        let inputs = node.inputs.map { graph.shapes[$0] ?? [] }
+        let outputs = node.outputs.map { graph.shapes[$0] ?? [] }
+        var conv: ConvGeometry?
+        var fused: [String] = []
+        switch node.op {
+        case .conv(let c):
+            let out = outputs.first ?? []
+            conv = ConvGeometry(inChannels: c.inChannelsPerGroup * c.groups, outChannels: c.outChannels, groups: c.groups,
+                                kernel: c.kernel, outputPixels: out.count == 4 ? out[2] * out[3] : 1, batch: out.first ?? 1)
+            if c.residual { fused.append("residual") }
+            if let a = c.activation { fused.append(a.description) }
+        case .fullyConnected(let f):
+            if let a = f.activation { fused.append(a.description) }
+        case .binary(let b):
+            if let a = b.activation { fused.append(a.description) }
+        case .scaleShift(let s):
+            if let a = s.activation { fused.append(a.description) }
+        default: break
+        }
+        self.init(step: step, nodeIndex: info.nodeIndex, name: info.nodeName, type: info.opType, category: OpCategory(node.op),
+                  kernel: info.kernel, reason: info.reason, origin: node.origin, inputShapes: inputs, outputShapes: outputs,
+                  cost: node.op.nativeOperator.cost(inputs: inputs, outputs: outputs), conv: conv, fused: fused,
+                  nanoseconds: [], startOffsets: [])
+    }
+}

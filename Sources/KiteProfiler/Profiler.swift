@@ -1,0 +1,78 @@
+import Foundation
+import KiteCore
+import KiteRuntime
+
+/// Profiles a planned executor: per-step times over repeated runs, interleaved with untimed runs
+/// that give the end-to-end time (so the profiler's own overhead shows).
+public enum Profiler {
+    /// Runs `warmup` untimed runs, then `runs` pairs of one untimed and one per-step timed run.
+    ///
+    /// - Parameters:
+    ///   - graph: the graph the executor was planned from (for op costs, shapes and origins).
+    ///   - machine: the limits to compare against; measured (and cached) for the executor's threads when nil.
+    ///   - model: a label for reports.
+    ///   - onnxNodeFLOPs: FLOPs of each original ONNX node, to split fused ops for `GroupBy.onnxNode`.
+    public static func profile(executor: Executor, graph: NativeGraph, inputs: [String: Tensor], runs: Int, warmup: Int,
+                               machine: Machine? = nil, model: String = "", onnxNodeFLOPs: [String: Int]? = nil) throws -> Profile {
+        let runs = max(runs, 1)
+        let steps = executor.steps
+        guard steps.allSatisfy({ $0.nodeIndex >= 0 && $0.nodeIndex < graph.nodes.count }) else {
+            throw KiteError.invalidArgument("profile: the executor's steps do not belong to the given graph")
+        }
+        var ops = steps.enumerated().map { OpProfile(step: $0.offset, info: $0.element, graph: graph) }
+        let scheduled = Set(steps.map(\.nodeIndex))
+        let unscheduled = graph.nodes.indices.filter { !scheduled.contains($0) }.map {
+            UnscheduledNode(name: graph.nodes[$0].name, type: graph.nodes[$0].op.typeName, origin: graph.nodes[$0].origin)
+        }
+        for _ in 0..<max(warmup, 0) { _ = try executor.run(inputs) }
+
+        var times = [UInt64](repeating: 0, count: max(steps.count, 1))
+        var spans = [UInt64](repeating: 0, count: max(2 * steps.count, 2))
+        var timed: [Double] = [], plain: [Double] = [], starts: [Double] = []
+        var first: UInt64?
+        for op in ops.indices {
+            ops[op].nanoseconds.reserveCapacity(runs)
+            ops[op].startOffsets.reserveCapacity(runs)
+        }
+        for _ in 0..<runs {
+            let p0 = monotonicNanoseconds()
+            _ = try executor.run(inputs)
+            plain.append(Double(monotonicNanoseconds() - p0))
+
+            for i in times.indices { times[i] = 0 }
+            let t0 = monotonicNanoseconds()
+            _ = try times.withUnsafeMutableBufferPointer { t in
+                try spans.withUnsafeMutableBufferPointer { s in
+                    try executor.run(inputs, stepNanoseconds: t.baseAddress, stepSpans: s.baseAddress)
+                }
+            }
+            let t1 = monotonicNanoseconds()
+            timed.append(Double(t1 - t0))
+            if first == nil { first = t0 }
+            starts.append(Double(t0 - first!))
+            for i in ops.indices {
+                ops[i].nanoseconds.append(Double(times[i]))
+                // Spans are absolute uptimes; a zero start means the executor did not fill them.
+                let start = spans[2 * i]
+                ops[i].startOffsets.append(start >= t0 ? Double(start - t0) : -1)
+            }
+        }
+        fillMissingStarts(&ops)
+        return Profile(model: model, threads: executor.threads, runs: runs, warmup: max(warmup, 0),
+                       machine: machine ?? Machine.measure(threads: executor.threads), ops: ops, unscheduled: unscheduled,
+                       graphStats: GraphShapeStats(graph), timedRunNanoseconds: timed, endToEndNanoseconds: plain,
+                       runStarts: starts, onnxNodeFLOPs: onnxNodeFLOPs)
+    }
+
+    /// Where the executor gave no start times, lays steps end to end from the run's start.
+    static func fillMissingStarts(_ ops: inout [OpProfile]) {
+        guard let runs = ops.first?.startOffsets.count else { return }
+        for r in 0..<runs where ops.contains(where: { $0.startOffsets[r] < 0 }) {
+            var t = 0.0
+            for i in ops.indices {
+                ops[i].startOffsets[r] = t
+                t += ops[i].nanoseconds[r]
+            }
+        }
+    }
+}
