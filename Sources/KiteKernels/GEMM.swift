@@ -85,36 +85,62 @@ func gemmDriver<A: VectorActivation>(_ g: GEMMArguments, _ act: A) {
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)
-        for p in g.panels {
+        var p = g.panels.lowerBound
+        while p < g.panels.upperBound {
+            defer { p += 1 }
             let cols = min(nr, n - p * nr)
+            if cols == nr && p + 2 == g.panels.upperBound && n - (p + 1) * nr <= 8 {
+                // A full panel followed by a narrow last one: 4 x 24 tiles (3 loads and
+                // 4 broadcasts per 12 FMAs) instead of a 6 x 16 tile plus a narrow tile.
+                let b = g.weights.panels + p * panelStride
+                let bias = g.weights.bias + p * nr
+                let tail = n - (p + 1) * nr
+                var m = m0
+                while m + 3 <= m1 {
+                    gemmTile24(Count3.self, act, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
+                    m += 3
+                }
+                switch m1 - m {
+                case 1: gemmTile24(Count1.self, act, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
+                case 2: gemmTile24(Count2.self, act, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
+                default: break
+                }
+                p += 1
+                continue
+            }
             let b = g.weights.panels + p * panelStride
             let bias = g.weights.bias + p * nr
             var m = m0
             if cols > 8 {
                 while m + 6 <= m1 {
-                    gemmTile(rows: 6, wide: true, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                    gemmTile(Count6.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                     m += 6
                 }
                 switch m1 - m {
-                case 1: gemmTile(rows: 1, wide: true, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 2: gemmTile(rows: 2, wide: true, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 3: gemmTile(rows: 3, wide: true, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 4: gemmTile(rows: 4, wide: true, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 5: gemmTile(rows: 5, wide: true, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 1: gemmTile(Count1.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 2: gemmTile(Count2.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 3: gemmTile(Count3.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 4: gemmTile(Count4.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 5: gemmTile(Count5.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                 default: break
                 }
             } else {
-                // At most 8 valid columns: only the first half of the panel is computed.
+                // At most 8 valid columns: only the first half of the panel is computed,
+                // 12 rows at a time so that 12 accumulators hide the FMA latency.
+                while m + 12 <= m1 {
+                    gemmTileNarrow12(act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                    m += 12
+                }
                 while m + 6 <= m1 {
-                    gemmTile(rows: 6, wide: false, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                    gemmTile(Count6.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                     m += 6
                 }
                 switch m1 - m {
-                case 1: gemmTile(rows: 1, wide: false, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 2: gemmTile(rows: 2, wide: false, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 3: gemmTile(rows: 3, wide: false, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 4: gemmTile(rows: 4, wide: false, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 5: gemmTile(rows: 5, wide: false, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 1: gemmTile(Count1.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 2: gemmTile(Count2.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 3: gemmTile(Count3.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 4: gemmTile(Count4.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 5: gemmTile(Count5.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                 default: break
                 }
             }
@@ -123,13 +149,15 @@ func gemmDriver<A: VectorActivation>(_ g: GEMMArguments, _ act: A) {
     }
 }
 
-/// One micro-tile: `rows` (1...6, a constant after inlining) x 16 (or 8 when `wide` is false)
+/// One micro-tile: `Rows` (1...6) x `Width` (16, or 8 for a narrow last panel)
 /// columns, K-loop over the packed panel, then the fused epilogue.
-@inline(__always)
-func gemmTile<A: VectorActivation>(
-    rows R: Int, wide: Bool, _ act: A, _ g: GEMMArguments,
+@inline(never)
+func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation>(
+    _: Rows.Type, _: Width.Type, _ act: A, _ g: GEMMArguments,
     k: Int, m: Int, col: Int, b: UnsafePointer<Float>, bias: UnsafePointer<Float>, cols: Int
 ) {
+    let R = Rows.value
+    let wide = Width.value == 16
     let lda = g.lda
     let a0 = g.a + m * lda
     let a1 = a0 + (R > 1 ? lda : 0)
@@ -187,6 +215,124 @@ func gemmTile<A: VectorActivation>(
     if R > 3 { gemmStoreRow(c30, c31, bias0, bias1, act, cp + 3 * g.ldc, rp.map { $0 + 3 * g.ldr }, cols) }
     if R > 4 { gemmStoreRow(c40, c41, bias0, bias1, act, cp + 4 * g.ldc, rp.map { $0 + 4 * g.ldr }, cols) }
     if R > 5 { gemmStoreRow(c50, c51, bias0, bias1, act, cp + 5 * g.ldc, rp.map { $0 + 5 * g.ldr }, cols) }
+}
+
+/// A `rows` (1...4) x 24-column tile over panel p (16 columns) and the first 8 columns of
+/// panel p + 1, which has `tail` (1...8) valid columns.
+@inline(never)
+func gemmTile24<Rows: StaticCount, A: VectorActivation>(
+    _: Rows.Type, _ act: A, _ g: GEMMArguments,
+    k: Int, m: Int, col: Int, b: UnsafePointer<Float>, panelStride: Int, bias: UnsafePointer<Float>, tail: Int
+) {
+    let R = Rows.value
+    let lda = g.lda
+    let a0 = g.a + m * lda
+    let a1 = a0 + (R > 1 ? lda : 0)
+    let a2 = a0 + (R > 2 ? 2 * lda : 0)
+    let a3 = a0 + (R > 3 ? 3 * lda : 0)
+    var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c02 = SIMD8<Float>()
+    var c10 = SIMD8<Float>(), c11 = SIMD8<Float>(), c12 = SIMD8<Float>()
+    var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c22 = SIMD8<Float>()
+    var c30 = SIMD8<Float>(), c31 = SIMD8<Float>(), c32 = SIMD8<Float>()
+    var bp = b
+    var bq = b + panelStride
+    for kk in 0..<k {
+        let b0 = load8(bp), b1 = load8(bp + 8), b2 = load8(bq)
+        bp += 16
+        bq += 16
+        let x0 = SIMD8<Float>(repeating: a0[kk])
+        c00 = c00.addingProduct(x0, b0)
+        c01 = c01.addingProduct(x0, b1)
+        c02 = c02.addingProduct(x0, b2)
+        if R > 1 {
+            let x = SIMD8<Float>(repeating: a1[kk])
+            c10 = c10.addingProduct(x, b0)
+            c11 = c11.addingProduct(x, b1)
+            c12 = c12.addingProduct(x, b2)
+        }
+        if R > 2 {
+            let x = SIMD8<Float>(repeating: a2[kk])
+            c20 = c20.addingProduct(x, b0)
+            c21 = c21.addingProduct(x, b1)
+            c22 = c22.addingProduct(x, b2)
+        }
+        if R > 3 {
+            let x = SIMD8<Float>(repeating: a3[kk])
+            c30 = c30.addingProduct(x, b0)
+            c31 = c31.addingProduct(x, b1)
+            c32 = c32.addingProduct(x, b2)
+        }
+    }
+    let bias0 = load8(bias), bias1 = load8(bias + 8), bias2 = load8(bias + 16)
+    let zero = SIMD8<Float>()
+    let ldc = g.ldc, ldr = g.ldr
+    let cp = g.c + m * ldc + col
+    let rp = g.residual.map { $0 + m * ldr + col }
+    gemmStoreRow(c00, c01, bias0, bias1, act, cp, rp, 16)
+    gemmStoreRow(c02, zero, bias2, zero, act, cp + 16, rp.map { $0 + 16 }, tail)
+    if R > 1 {
+        gemmStoreRow(c10, c11, bias0, bias1, act, cp + ldc, rp.map { $0 + ldr }, 16)
+        gemmStoreRow(c12, zero, bias2, zero, act, cp + ldc + 16, rp.map { $0 + ldr + 16 }, tail)
+    }
+    if R > 2 {
+        gemmStoreRow(c20, c21, bias0, bias1, act, cp + 2 * ldc, rp.map { $0 + 2 * ldr }, 16)
+        gemmStoreRow(c22, zero, bias2, zero, act, cp + 2 * ldc + 16, rp.map { $0 + 2 * ldr + 16 }, tail)
+    }
+    if R > 3 {
+        gemmStoreRow(c30, c31, bias0, bias1, act, cp + 3 * ldc, rp.map { $0 + 3 * ldr }, 16)
+        gemmStoreRow(c32, zero, bias2, zero, act, cp + 3 * ldc + 16, rp.map { $0 + 3 * ldr + 16 }, tail)
+    }
+}
+
+/// A 12-row x 8-column tile for the last panel when it has at most 8 valid columns.
+@inline(never)
+func gemmTileNarrow12<A: VectorActivation>(
+    _ act: A, _ g: GEMMArguments,
+    k: Int, m: Int, col: Int, b: UnsafePointer<Float>, bias: UnsafePointer<Float>, cols: Int
+) {
+    let lda = g.lda
+    let a0 = g.a + m * lda
+    let a1 = a0 + lda, a2 = a0 + 2 * lda, a3 = a0 + 3 * lda
+    let a4 = a0 + 4 * lda, a5 = a0 + 5 * lda
+    let a6 = a0 + 6 * lda, a7 = a0 + 7 * lda, a8 = a0 + 8 * lda
+    let a9 = a0 + 9 * lda, a10 = a0 + 10 * lda, a11 = a0 + 11 * lda
+    var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+    var c4 = SIMD8<Float>(), c5 = SIMD8<Float>(), c6 = SIMD8<Float>(), c7 = SIMD8<Float>()
+    var c8 = SIMD8<Float>(), c9 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+    var bp = b
+    for kk in 0..<k {
+        let b0 = load8(bp)
+        bp += 16
+        c0 = c0.addingProduct(SIMD8(repeating: a0[kk]), b0)
+        c1 = c1.addingProduct(SIMD8(repeating: a1[kk]), b0)
+        c2 = c2.addingProduct(SIMD8(repeating: a2[kk]), b0)
+        c3 = c3.addingProduct(SIMD8(repeating: a3[kk]), b0)
+        c4 = c4.addingProduct(SIMD8(repeating: a4[kk]), b0)
+        c5 = c5.addingProduct(SIMD8(repeating: a5[kk]), b0)
+        c6 = c6.addingProduct(SIMD8(repeating: a6[kk]), b0)
+        c7 = c7.addingProduct(SIMD8(repeating: a7[kk]), b0)
+        c8 = c8.addingProduct(SIMD8(repeating: a8[kk]), b0)
+        c9 = c9.addingProduct(SIMD8(repeating: a9[kk]), b0)
+        c10 = c10.addingProduct(SIMD8(repeating: a10[kk]), b0)
+        c11 = c11.addingProduct(SIMD8(repeating: a11[kk]), b0)
+    }
+    let bias0 = load8(bias)
+    let zero = SIMD8<Float>()
+    let cp = g.c + m * g.ldc + col
+    let ldc = g.ldc, ldr = g.ldr
+    let rp = g.residual.map { $0 + m * ldr + col }
+    gemmStoreRow(c0, zero, bias0, zero, act, cp, rp, cols)
+    gemmStoreRow(c1, zero, bias0, zero, act, cp + ldc, rp.map { $0 + ldr }, cols)
+    gemmStoreRow(c2, zero, bias0, zero, act, cp + 2 * ldc, rp.map { $0 + 2 * ldr }, cols)
+    gemmStoreRow(c3, zero, bias0, zero, act, cp + 3 * ldc, rp.map { $0 + 3 * ldr }, cols)
+    gemmStoreRow(c4, zero, bias0, zero, act, cp + 4 * ldc, rp.map { $0 + 4 * ldr }, cols)
+    gemmStoreRow(c5, zero, bias0, zero, act, cp + 5 * ldc, rp.map { $0 + 5 * ldr }, cols)
+    gemmStoreRow(c6, zero, bias0, zero, act, cp + 6 * ldc, rp.map { $0 + 6 * ldr }, cols)
+    gemmStoreRow(c7, zero, bias0, zero, act, cp + 7 * ldc, rp.map { $0 + 7 * ldr }, cols)
+    gemmStoreRow(c8, zero, bias0, zero, act, cp + 8 * ldc, rp.map { $0 + 8 * ldr }, cols)
+    gemmStoreRow(c9, zero, bias0, zero, act, cp + 9 * ldc, rp.map { $0 + 9 * ldr }, cols)
+    gemmStoreRow(c10, zero, bias0, zero, act, cp + 10 * ldc, rp.map { $0 + 10 * ldr }, cols)
+    gemmStoreRow(c11, zero, bias0, zero, act, cp + 11 * ldc, rp.map { $0 + 11 * ldr }, cols)
 }
 
 /// Epilogue for one row of a tile: bias, residual, activation, store the first `cols` columns.

@@ -86,3 +86,19 @@ func vmin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a.replacing
 /// Lane-wise maximum for 16 lanes.
 @inline(__always) @usableFromInline
 func vmax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a.replacing(with: b, where: b .> a) }
+
+/// A compile-time count used as a generic parameter, so that each kernel variant (rows per tile,
+/// kernel width, ...) is a separate specialisation with the count folded, independent of inlining.
+@usableFromInline
+protocol StaticCount {
+    static var value: Int { get }
+}
+
+@usableFromInline enum Count1: StaticCount { @usableFromInline static var value: Int { 1 } }
+@usableFromInline enum Count2: StaticCount { @usableFromInline static var value: Int { 2 } }
+@usableFromInline enum Count3: StaticCount { @usableFromInline static var value: Int { 3 } }
+@usableFromInline enum Count4: StaticCount { @usableFromInline static var value: Int { 4 } }
+@usableFromInline enum Count5: StaticCount { @usableFromInline static var value: Int { 5 } }
+@usableFromInline enum Count6: StaticCount { @usableFromInline static var value: Int { 6 } }
+@usableFromInline enum Count8: StaticCount { @usableFromInline static var value: Int { 8 } }
+@usableFromInline enum Count16: StaticCount { @usableFromInline static var value: Int { 16 } }
