@@ -45,3 +45,31 @@ extension NativeGraph {
         return (p, nodes[p])
     }
 }
+
+extension NativeGraph {
+    /// A value name not used in the graph yet, derived from `base`.
+    func freshValueName(_ base: String) -> String {
+        let taken = Set(shapes.keys).union(inputs.map(\.name)).union(outputs.map(\.name))
+        var candidate = base
+        var n = 1
+        while taken.contains(candidate) {
+            candidate = "\(base)_\(n)"
+            n += 1
+        }
+        return candidate
+    }
+}
+
+extension NativeGraph {
+    /// A node name not used in the graph yet, derived from `base`.
+    func freshNodeName(_ base: String) -> String {
+        let taken = Set(nodes.map(\.name))
+        var candidate = base
+        var n = 1
+        while taken.contains(candidate) {
+            candidate = "\(base)_\(n)"
+            n += 1
+        }
+        return candidate
+    }
+}

@@ -39,9 +39,9 @@ public struct RecogniseChannelShuffle: RewriteRule {
         let (a, b) = (viewed[0], viewed[1])
         if out == xs { return shuffle(x, groups: a, replacing: [r, t, index], node) }
         guard out == [b, 1, a, xs[2], xs[3]], let parts = gathersOfEachIndex(node.outputs[0], count: b, graph, uses) else { return nil }
-        let shuffled = node.outputs[0] + "_shuffled"
+        let shuffled = graph.freshValueName(node.outputs[0] + "_shuffled")
         let shuffleNode = NativeNode(name: node.name, op: .channelShuffle(ChannelShuffle(groups: a)), inputs: [x], outputs: [shuffled])
-        let split = NativeNode(name: node.name + "_split", op: .split(Split(axis: 1, sizes: [Int](repeating: a, count: b))),
+        let split = NativeNode(name: graph.freshNodeName(node.name + "_split"), op: .split(Split(axis: 1, sizes: [Int](repeating: a, count: b))),
                                inputs: [shuffled], outputs: parts.map { graph.nodes[$0].outputs[0] })
         return Rewrite(removing: [r, t, index] + parts, replacement: [shuffleNode, split], position: index, label: "channel shuffle + split")
     }
