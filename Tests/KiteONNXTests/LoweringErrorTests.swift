@@ -1,0 +1,127 @@
+import KiteCore
+@testable import KiteONNX
+import XCTest
+
+/// Input shapes, unsupported nodes and invalid models: errors name the file,
+/// the node and the op, and every unsupported node is listed at once.
+final class LoweringErrorTests: XCTestCase {
+    func symbolicModel() -> ModelBuilder {
+        var m = ModelBuilder(opset: 13)
+        m.input("x", ["batch", 3, "", 2])
+        m.node("Relu", ["x"], ["y"])
+        m.output("y")
+        return m
+    }
+
+    func testSymbolicBatchTakesTheGivenShape() throws {
+        let m = symbolicModel()
+        let given = try Lowering.lowerWithNotes(m.model, inputShapes: ["x": [4, 3, 5, 2]])
+        XCTAssertEqual(given.graph.inputs, [ValueInfo(name: "x", shape: [4, 3, 5, 2])])
+        XCTAssertEqual(given.graph.outputs, [ValueInfo(name: "y", shape: [4, 3, 5, 2])])
+        XCTAssertEqual(given.notes, [])
+        let out = try runReference(given.graph, ["x": ramp([4, 3, 5, 2], start: -60)])
+        XCTAssertEqual(out["y"]?.shape, [4, 3, 5, 2])
+    }
+
+    func testSymbolicDimsDefaultToOneWithNotes() throws {
+        let result = try Lowering.lowerWithNotes(symbolicModel().model)
+        XCTAssertEqual(result.graph.inputs, [ValueInfo(name: "x", shape: [1, 3, 1, 2])])
+        XCTAssertEqual(result.notes, ["input 'x': dim 'batch' set to 1", "input 'x': unknown dim 2 set to 1"])
+    }
+
+    func testGivenShapeContradictingAFixedDimNamesTheInput() {
+        let m = symbolicModel()
+        guard let e = lowerError({ try m.lower(["x": [1, 4, 5, 2]]) }) else { return }
+        XCTAssertTrue(e.description.contains("input 'x'"), e.description)
+        XCTAssertTrue(e.description.contains("test.onnx"), e.description)
+        guard let r = lowerError({ try m.lower(["x": [1, 3, 2]]) }) else { return }
+        XCTAssertTrue(r.description.contains("rank"), r.description)
+        guard let u = lowerError({ try m.lower(["nope": [1]]) }) else { return }
+        XCTAssertTrue(u.description.contains("'nope'"), u.description)
+    }
+
+    func testUnsupportedErrorListsEveryOffendingNode() throws {
+        var m = ModelBuilder(opset: 13)
+        m.input("x", [1, 2, 4, 4])
+        m.input("w", [2, 2, 1, 1])
+        m.node("FancyOp", ["x"], ["a"], name: "fancy")
+        m.node("Relu", ["a"], ["a_relu"], name: "after_fancy")          // downstream: not listed
+        m.node("Custom", ["x"], ["b"], name: "custom", domain: "com.example")
+        m.node("Conv", ["x", "w"], ["c"], name: "conv_runtime_weight")
+        m.ints("pads", [0, 0, 1, 1, 0, 0, 1, 1])
+        m.node("Pad", ["x", "pads"], ["d"], name: "reflect_pad", ["mode": .string("reflect")])
+        m.node("Cast", ["x"], ["e"], name: "to_int", ["to": int(7)])
+        m.node("Relu", ["x"], ["fine"], name: "fine")
+        for o in ["a_relu", "b", "c", "d", "e", "fine"] { m.output(o) }
+        guard case .unsupported(let nodes)? = lowerError({ try m.lower() }) else { return XCTFail() }
+        XCTAssertEqual(nodes.map(\.context.node), ["fancy", "custom", "conv_runtime_weight", "reflect_pad", "to_int"])
+        XCTAssertEqual(nodes.map(\.context.opType), ["FancyOp", "Custom", "Conv", "Pad", "Cast"])
+        XCTAssertEqual(nodes[1].context.domain, "com.example")
+        XCTAssertEqual(nodes[3].context.attribute, "mode")
+        XCTAssertTrue(nodes.allSatisfy { $0.context.file == "test.onnx" && $0.context.opset != nil && !$0.reason.isEmpty })
+        XCTAssertTrue(nodes[2].reason.contains("weight"), nodes[2].reason)
+        let text = KiteError.unsupported(nodes).description
+        XCTAssertTrue(text.hasPrefix("test.onnx: 5 unsupported nodes:"), text)
+    }
+
+    func testNodeReadingAMissingValueIsInvalid() {
+        var m = ModelBuilder(opset: 13)
+        m.input("x", [1, 2])
+        m.node("Add", ["x", "ghost"], ["y"], name: "adder")
+        m.output("y")
+        guard case .invalidNode(let ctx, let message)? = lowerError({ try m.lower() }) else { return XCTFail() }
+        XCTAssertEqual(ctx.node, "adder")
+        XCTAssertEqual(ctx.file, "test.onnx")
+        XCTAssertTrue(message.contains("'ghost'"), message)
+    }
+
+    func testWrongInputCountAndShapeMismatchNameTheNode() {
+        var m = ModelBuilder(opset: 13)
+        m.input("x", [1, 3, 4, 4])
+        m.weight("w", [2, 2, 1, 1], [1, 1, 1, 1])
+        m.node("Conv", ["x", "w"], ["y"], name: "bad_conv")
+        m.output("y")
+        guard case .shapeMismatch(let ctx, _)? = lowerError({ try m.lower() }) else { return XCTFail() }
+        XCTAssertEqual(ctx.node, "bad_conv")
+        XCTAssertEqual(ctx.opType, "Conv")
+
+        var n = ModelBuilder(opset: 13)
+        n.input("x", [1, 2])
+        n.node("Relu", [], ["y"], name: "empty_relu")
+        n.output("y")
+        guard case .invalidNode(let c2, _)? = lowerError({ try n.lower() }) else { return XCTFail() }
+        XCTAssertEqual(c2.node, "empty_relu")
+    }
+
+    func testCycleAndDuplicateProducersAreInvalid() {
+        var m = ModelBuilder(opset: 13)
+        m.input("x", [1, 2])
+        m.node("Add", ["x", "b"], ["a"], name: "first")
+        m.node("Relu", ["a"], ["b"], name: "second")
+        m.output("b")
+        guard case .invalidNode(_, let message)? = lowerError({ try m.lower() }) else { return XCTFail() }
+        XCTAssertTrue(message.contains("cycle"), message)
+
+        var d = ModelBuilder(opset: 13)
+        d.input("x", [1, 2])
+        d.node("Relu", ["x"], ["y"], name: "one")
+        d.node("Sigmoid", ["x"], ["y"], name: "two")
+        d.output("y")
+        guard case .invalidNode(let ctx, _)? = lowerError({ try d.lower() }) else { return XCTFail() }
+        XCTAssertEqual(ctx.node, "two")
+    }
+
+    func testOutOfRangeGatherIndexIsInvalidNotACrash() {
+        var m = ModelBuilder(opset: 13)
+        m.input("x", [1, 2])
+        m.node("Shape", ["x"], ["s"])
+        m.ints("i", [5], shape: [])
+        m.node("Gather", ["s", "i"], ["g"], name: "gather")
+        m.node("Unsqueeze", ["g", "zero"], ["u"])
+        m.ints("zero", [0])
+        m.node("Reshape", ["x", "u"], ["y"])
+        m.output("y")
+        guard case .invalidNode(let ctx, _)? = lowerError({ try m.lower() }) else { return XCTFail() }
+        XCTAssertEqual(ctx.node, "gather")
+    }
+}
