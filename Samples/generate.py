@@ -659,6 +659,7 @@ def mobilenet_v3(g, x, arch="large", width=1.0, classes=1000, last_channel=None,
         x = g.linear(x, last_channel, name="0", gain=2.0)
         x = g.act(x, "hswish", "1")
         x = g.dropout(x, 0.2, "2")
+        x = g.identity(x)
         return g.linear(x, classes, name="3")
 
 
@@ -1048,6 +1049,7 @@ class Spec:
     res: int
     config: dict
     style: Style
+    calib_res: int = 0  # resolution of the weight-scale calibration (default: res)
 
 
 TS = Style()                                            # TorchScript, do_constant_folding=False
@@ -1126,11 +1128,11 @@ FULL = [
     Spec("shufflenetv2_x1_0", "ShuffleNetV2", 14, 224, {}, FULL_STYLE),
     Spec("shufflenetv2_x0_5", "ShuffleNetV2", 14, 224, dict(channels=(24, 48, 96, 192, 1024)), FULL_STYLE),
     Spec("squeezenet1_1", "SqueezeNet", 14, 224, {}, FULL_STYLE),
-    Spec("resnext50_32x4d", "ResNeXt", 14, 224, {}, FULL_STYLE),
-    Spec("xception", "Xception", 14, 299, {}, FULL_STYLE),
+    Spec("resnext50_32x4d", "ResNeXt", 14, 224, {}, FULL_STYLE, calib_res=160),
+    Spec("xception", "Xception", 14, 299, {}, FULL_STYLE, calib_res=160),
     Spec("tinydarknet", "TinyDarkNet", 14, 224, {}, FULL_STYLE),
     Spec("condensenet", "CondenseNet", 14, 224, {}, FULL_STYLE),
-    Spec("igcv1", "IGCv1", 14, 224, {}, FULL_STYLE),
+    Spec("igcv1", "IGCv1", 14, 224, {}, FULL_STYLE, calib_res=160),
     Spec("igcv2", "IGCv2", 14, 224, {}, FULL_STYLE),
     Spec("igcv3", "IGCv3", 14, 224, {}, FULL_STYLE),
     Spec("mnasnet1_0", "MNASNet", 14, 224, {}, FULL_STYLE),
@@ -1216,12 +1218,9 @@ def calibrate(spec, res, threads=1):
     return scales
 
 
-CALIBRATION_RES = 64  # --full models are calibrated at this resolution (the scales do not depend on it much)
-
-
-def build(spec, calib_res=None):
+def build(spec, threads=1):
     """Calibrates, builds, validates and returns (model, patterns, classes)."""
-    scales = calibrate(spec, calib_res or spec.res, threads=1 if calib_res is None else 2)
+    scales = calibrate(spec, spec.calib_res or spec.res, threads)
     model, patterns, classes, _ = construct(spec, spec.style, spec.opset, spec.res, scales)
     onnx.checker.check_model(model, full_check=True)
     return model, patterns, classes
@@ -1344,7 +1343,7 @@ def write_full(root, run=True):
     os.makedirs(root, exist_ok=True)
     manifest = []
     for spec in FULL:
-        model, patterns, classes = build(spec, calib_res=CALIBRATION_RES)
+        model, patterns, classes = build(spec, threads=2)
         data = model.SerializeToString()
         path = os.path.join(root, spec.name + ".onnx")
         with open(path, "wb") as f:
