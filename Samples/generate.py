@@ -193,7 +193,7 @@ class Graph:
         stats = self.bn_stats(cout, gamma_scale) if bn is not None else None
         w = (w * F32(self.scales.get(len(self.layers), 1.0))).astype(F32)
         fold = stats is not None and self.st.fold_bn
-        with self.scope(name):
+        with self.scope(*(name if isinstance(name, tuple) else (name,))):
             if fold:
                 gamma, beta, mean, var = stats
                 scale = gamma / np.sqrt(var + F32(1e-5))
@@ -826,10 +826,10 @@ def xception(g, x, widths=(32, 64, 128, 256, 728, 1024, 1536, 2048), middle=8, c
     residual blocks, exit flow; 1x1 stride-2 conv shortcuts."""
     c32, c64, c128, c256, c728, c1024, c1536, c2048 = widths
 
-    def sepconv(x, cout, name):
-        with g.scope(name):
-            y = g.conv(x, x.c, 3, 1, g=x.c, name="conv1")
-            return g.conv(y, cout, 1, name="pointwise")
+    def sepconv(x, cout, name, bn, gamma_scale=1.0):
+        """SeparableConv2d (depthwise 3x3 -> pointwise 1x1) and the BatchNorm2d after it."""
+        y = g.conv(x, x.c, 3, 1, g=x.c, name=(name, "conv1"))
+        return g.conv(y, cout, 1, name=(name, "pointwise"), bn=bn, gamma_scale=gamma_scale)
 
     def block(x, cin, cout, reps, stride, start_with_relu, grow_first, name):
         with g.scope(name):
@@ -841,8 +841,7 @@ def xception(g, x, widths=(32, 64, 128, 256, 728, 1024, 1536, 2048), middle=8, c
                     if i > 0 or start_with_relu:
                         y = g.act(y, "relu", str(k))
                         k += 1
-                    y = sepconv(y, o, str(k))
-                    y = g.batchnorm(y, str(k + 1), gamma_scale=0.5)
+                    y = sepconv(y, o, str(k), bn=str(k + 1), gamma_scale=0.5)
                     k += 2
                 if stride != 1:
                     y = g.maxpool(y, 3, stride, 1, name=str(k))
@@ -861,8 +860,8 @@ def xception(g, x, widths=(32, 64, 128, 256, 728, 1024, 1536, 2048), middle=8, c
     for i in range(middle):
         x = block(x, c728, c728, 3, 1, True, True, f"block{4 + i}")
     x = block(x, c728, c1024, 2, 2, True, False, f"block{4 + middle}")
-    x = g.act(g.batchnorm(sepconv(x, c1536, "conv3"), "bn3"), "relu", "relu3")
-    x = g.act(g.batchnorm(sepconv(x, c2048, "conv4"), "bn4"), "relu", "relu4")
+    x = g.act(sepconv(x, c1536, "conv3", bn="bn3"), "relu", "relu3")
+    x = g.act(sepconv(x, c2048, "conv4", bn="bn4"), "relu", "relu4")
     x = g.flatten(g.gap(x))
     return g.linear(x, classes, name="last_linear")
 
