@@ -57,10 +57,11 @@ public func percentile(_ sorted: [Double], _ q: Double) -> Double {
 /// The process's peak resident set size so far, in MiB.
 public func peakRSSMegabytes() -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
     #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024 // kilobytes on Linux
     #else
+    getrusage(RUSAGE_SELF, &usage)
     return Double(usage.ru_maxrss) / 1024 / 1024
     #endif
 }

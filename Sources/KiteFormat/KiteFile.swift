@@ -91,7 +91,7 @@ public enum KiteFormat {
         }
         defer { kite__model__free_unpacked(parsed, nil) }
         let m = parsed.pointee
-        guard m.has_format_version else { throw KiteError.malformed(ctx, "not a .kite file (no format version)") }
+        guard m.has_format_version != 0 else { throw KiteError.malformed(ctx, "not a .kite file (no format version)") }
         guard Int(m.format_version) <= version else {
             throw KiteError.malformed(ctx, "format version \(m.format_version) is newer than this Kite reads (\(version)); upgrade Kite")
         }

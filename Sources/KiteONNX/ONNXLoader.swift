@@ -127,11 +127,11 @@ struct Decoder {
 
     func attribute(_ a: Onnx__AttributeProto) throws -> ONNXAttribute {
         // Files from old writers may omit `type`; infer it from the field that is set.
-        var kind = a.has_type ? Int(a.type.rawValue) : 0
+        var kind = a.has_type != 0 ? Int(a.type.rawValue) : 0
         if kind == 0 {
             if a.n_floats > 0 { kind = 6 } else if a.n_ints > 0 { kind = 7 } else if a.n_strings > 0 { kind = 8 }
             else if a.n_tensors > 0 { kind = 9 } else if a.n_graphs > 0 { kind = 10 } else if a.t != nil { kind = 4 }
-            else if a.g != nil { kind = 5 } else if a.has_s { kind = 3 } else if a.has_i { kind = 2 } else if a.has_f { kind = 1 }
+            else if a.g != nil { kind = 5 } else if a.has_s != 0 { kind = 3 } else if a.has_i != 0 { kind = 2 } else if a.has_f != 0 { kind = 1 }
         }
         switch kind {
         case 1: return .float(a.f)
@@ -203,15 +203,15 @@ struct Decoder {
             throw KiteError.invalidTensor(ctx, "dims \(dims) overflow the element count")
         }
         let shape = dims.map { Int($0) }
-        let code = t.has_data_type ? t.data_type : 0
+        let code = t.has_data_type != 0 ? t.data_type : 0
         guard let type = ElementType(rawValue: code), type != .undefined else {
             throw KiteError.invalidTensor(ctx, "unknown data type \(code)")
         }
-        if t.has_data_location && t.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
+        if t.has_data_location != 0 && t.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
             let bytes = try externalBytes(t, ctx: ctx)
             return try TensorDecoding.fromRaw(bytes, type: type, shape: shape, count: count, ctx: ctx)
         }
-        if t.has_raw_data {
+        if t.has_raw_data != 0 {
             let raw = UnsafeRawBufferPointer(start: t.raw_data.data, count: t.raw_data.len)
             return try TensorDecoding.fromRaw(raw, type: type, shape: shape, count: count, ctx: ctx)
         }

@@ -54,8 +54,8 @@ extension Planner {
         let cin = c.inChannelsPerGroup
         let weights = c.weight.floats
         let packed = weights.withUnsafeBufferPointer { w in
-            c.bias.withUnsafeBufferPointer { b in
-                PackedGEMMWeights(weights: w.baseAddress!, outputChannels: cout, inputChannels: cin, bias: b?.baseAddress)
+            (c.bias ?? []).withUnsafeBufferPointer { b in
+                PackedGEMMWeights(weights: w.baseAddress!, outputChannels: cout, inputChannels: cin, bias: c.bias == nil ? nil : b.baseAddress)
             }
         }
         let m = x.batch * x.height * x.width
