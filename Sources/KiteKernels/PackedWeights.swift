@@ -80,3 +80,60 @@ public struct PackedGEMMWeights: Sendable {
     /// Reads back bias `n` (zero when packed without bias).
     public func biasValue(n: Int) -> Float { bias[n] }
 }
+
+/// Weights of a depthwise convolution (one filter per channel, channel multiplier 1), packed for
+/// `DepthwiseConv.run`: `[KH * KW][Cpad]`, channel fastest, `Cpad` = C rounded up to 8, followed by
+/// the bias padded to `Cpad` (zero when absent). Immutable and shared between copies.
+public struct PackedDepthwiseWeights: Sendable {
+    /// Channels (C): input channels = output channels = groups.
+    public let channels: Int
+    /// Kernel height.
+    public let kernelHeight: Int
+    /// Kernel width.
+    public let kernelWidth: Int
+    /// Channel stride of the packed taps (C rounded up to 8).
+    public let paddedChannels: Int
+
+    @usableFromInline let storage: AlignedFloatStorage
+
+    /// Packed taps: tap `t = ky * KW + kx`, channel c at `taps[t * paddedChannels + c]`.
+    @usableFromInline var taps: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+    /// Padded bias.
+    @usableFromInline var bias: UnsafePointer<Float> {
+        UnsafePointer(storage.pointer + kernelHeight * kernelWidth * paddedChannels)
+    }
+
+    /// Packs ONNX depthwise weights `[C][1][KH][KW]` (i.e. `weights[(c * KH + ky) * KW + kx]`).
+    public init(weights: UnsafePointer<Float>, channels: Int, kernelHeight: Int, kernelWidth: Int,
+                bias: UnsafePointer<Float>?) {
+        precondition(channels > 0 && kernelHeight > 0 && kernelWidth > 0, "empty depthwise weights")
+        self.channels = channels
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        let cpad = (channels + 7) / 8 * 8
+        paddedChannels = cpad
+        let taps = kernelHeight * kernelWidth
+        storage = AlignedFloatStorage(count: (taps + 1) * cpad)
+        let dst = storage.pointer
+        for c in 0..<channels {
+            for t in 0..<taps { dst[t * cpad + c] = weights[c * taps + t] }
+            if let bias { dst[taps * cpad + c] = bias[c] }
+        }
+    }
+
+    /// Packs an array in ONNX layout `[C][1][KH][KW]`.
+    public init(weights: [Float], channels: Int, kernelHeight: Int, kernelWidth: Int, bias: [Float]?) {
+        precondition(weights.count >= channels * kernelHeight * kernelWidth, "weights too short")
+        precondition(bias == nil || bias!.count >= channels, "bias too short")
+        self = weights.withUnsafeBufferPointer { w in
+            if let bias {
+                return bias.withUnsafeBufferPointer { b in
+                    PackedDepthwiseWeights(weights: w.baseAddress!, channels: channels, kernelHeight: kernelHeight,
+                                           kernelWidth: kernelWidth, bias: b.baseAddress!)
+                }
+            }
+            return PackedDepthwiseWeights(weights: w.baseAddress!, channels: channels, kernelHeight: kernelHeight,
+                                          kernelWidth: kernelWidth, bias: nil)
+        }
+    }
+}

@@ -66,3 +66,18 @@ func assertEqualFloats(_ actual: [Float], _ expected: [Float], _ message: @autoc
 
 /// A sentinel that marks memory the kernel must not touch.
 let sentinel: Float = -12345.5
+
+/// A random geometry with the given kernel (odd sizes, strides 1-2, asymmetric pads, dilation), or nil if empty.
+func randomGeometry(kh: Int, kw: Int, maxSize: Int = 15, maxStride: Int = 2, maxDilation: Int = 2,
+                    rng: inout SeededRNG) -> ConvGeometry? {
+    let h = rng.int(1...maxSize), w = rng.int(1...maxSize)
+    let sh = rng.int(1...maxStride), sw = rng.int(1...maxStride)
+    let pt = rng.int(0...2), pl = rng.int(0...3), pb = rng.int(0...2), pr = rng.int(0...1)
+    let dh = rng.int(1...maxDilation), dw = rng.int(1...maxDilation)
+    let oh = (h + pt + pb - dh * (kh - 1) - 1)
+    let ow = (w + pl + pr - dw * (kw - 1) - 1)
+    if oh < 0 || ow < 0 { return nil }
+    return ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: kh, kernelWidth: kw,
+                        strideHeight: sh, strideWidth: sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr,
+                        dilationHeight: dh, dilationWidth: dw)
+}

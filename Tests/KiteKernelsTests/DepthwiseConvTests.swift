@@ -1,0 +1,107 @@
+import XCTest
+@testable import KiteKernels
+
+/// Naive depthwise reference (double), output dense [OH][OW][C].
+func referenceDepthwise(input: [Float], ips: Int, inputOffset: Int, g: ConvGeometry, channels: Int,
+                        weights: [Float], bias: [Float]?, activation: KernelActivation) -> [Double] {
+    var out = [Double](repeating: 0, count: g.outputHeight * g.outputWidth * channels)
+    for oy in 0..<g.outputHeight {
+        for ox in 0..<g.outputWidth {
+            for c in 0..<channels {
+                var s = Double(bias?[c] ?? 0)
+                for ky in 0..<g.kernelHeight {
+                    let iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight
+                    if iy < 0 || iy >= g.inputHeight { continue }
+                    for kx in 0..<g.kernelWidth {
+                        let ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth
+                        if ix < 0 || ix >= g.inputWidth { continue }
+                        s += Double(input[inputOffset + (iy * g.inputWidth + ix) * ips + c])
+                            * Double(weights[(c * g.kernelHeight + ky) * g.kernelWidth + kx])
+                    }
+                }
+                out[(oy * g.outputWidth + ox) * channels + c] = referenceActivation(activation, s)
+            }
+        }
+    }
+    return out
+}
+
+final class DepthwiseConvTests: XCTestCase {
+    func check(channels: Int, g: ConvGeometry, inputExtra: Int, inputOffset: Int, outputExtra: Int, outputOffset: Int,
+               withBias: Bool, activation: KernelActivation, splitRows: Bool, rng: inout SeededRNG,
+               file: StaticString = #filePath, line: UInt = #line) {
+        let ips = channels + inputExtra, ops = channels + outputExtra
+        let input = rng.floats(inputOffset + g.inputHeight * g.inputWidth * ips)
+        let w = rng.floats(channels * g.kernelHeight * g.kernelWidth)
+        let bias = withBias ? rng.floats(channels) : nil
+        let packed = PackedDepthwiseWeights(weights: w, channels: channels, kernelHeight: g.kernelHeight,
+                                            kernelWidth: g.kernelWidth, bias: bias)
+        let outCount = g.outputHeight * g.outputWidth
+        var out = [Float](repeating: sentinel, count: outputOffset + outCount * ops)
+        input.withUnsafeBufferPointer { ip in
+            out.withUnsafeMutableBufferPointer { op in
+                let split = splitRows ? [0, g.outputHeight / 2, g.outputHeight] : [0, g.outputHeight]
+                for i in 0..<(split.count - 1) {
+                    DepthwiseConv.run(input: ip.baseAddress! + inputOffset, inputPixelStride: ips, geometry: g,
+                                      weights: packed, output: op.baseAddress! + outputOffset, outputPixelStride: ops,
+                                      activation: activation, outputRows: split[i]..<split[i + 1])
+                }
+            }
+        }
+        let expected = referenceDepthwise(input: input, ips: ips, inputOffset: inputOffset, g: g, channels: channels,
+                                          weights: w, bias: bias, activation: activation)
+        var got = [Float]()
+        for i in 0..<outputOffset { XCTAssertEqual(out[i], sentinel, file: file, line: line) }
+        for p in 0..<outCount {
+            for c in 0..<ops {
+                let v = out[outputOffset + p * ops + c]
+                if c < channels { got.append(v) } else if v != sentinel {
+                    XCTFail("wrote outside the channel slice", file: file, line: line)
+                    return
+                }
+            }
+        }
+        assertClose(got, expected, tol: 1e-5, "C=\(channels) \(g) \(activation)", file: file, line: line)
+    }
+
+    func testFixedShapes() {
+        var rng = SeededRNG(seed: 23)
+        for channels in [3, 5, 8, 16, 17, 33] {
+            for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+                let g = ConvGeometry(inputHeight: 7, inputWidth: 9, kernelHeight: k, kernelWidth: k,
+                                     strideHeight: s, strideWidth: s,
+                                     padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2)
+                check(channels: channels, g: g, inputExtra: 0, inputOffset: 0, outputExtra: 0, outputOffset: 0,
+                      withBias: true, activation: .relu6, splitRows: false, rng: &rng)
+            }
+        }
+    }
+
+    func testRandomGeometries() {
+        var rng = SeededRNG(seed: 29)
+        var checked = 0
+        for trial in 0..<60 {
+            let kh = [1, 2, 3, 3, 3, 5, 5, 7][rng.int(0...7)]
+            let kw = trial % 3 == 0 ? [1, 3, 5][rng.int(0...2)] : kh
+            guard let g = randomGeometry(kh: kh, kw: kw, rng: &rng) else { continue }
+            let channels = [1, 3, 5, 8, 9, 17, 24, 33][rng.int(0...7)]
+            check(channels: channels, g: g, inputExtra: rng.int(0...5), inputOffset: rng.int(0...4),
+                  outputExtra: rng.int(0...5), outputOffset: rng.int(0...3), withBias: rng.int(0...1) == 1,
+                  activation: allActivations[trial % allActivations.count], splitRows: trial % 2 == 0, rng: &rng)
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 40)
+    }
+
+    func testLargerMobileNetLike() {
+        var rng = SeededRNG(seed: 31)
+        let g = ConvGeometry(inputHeight: 28, inputWidth: 28, kernelHeight: 3, kernelWidth: 3,
+                             strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1)
+        check(channels: 144, g: g, inputExtra: 0, inputOffset: 0, outputExtra: 0, outputOffset: 0,
+              withBias: true, activation: .relu6, splitRows: true, rng: &rng)
+        let g2 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 5, kernelWidth: 5,
+                              padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)
+        check(channels: 58, g: g2, inputExtra: 58, inputOffset: 58, outputExtra: 6, outputOffset: 0,
+              withBias: true, activation: .hardSwish, splitRows: true, rng: &rng)
+    }
+}
