@@ -100,13 +100,13 @@ extension Profile {
     func fragmentation() -> GuidelineFinding {
         let title = "fragmentation lowers parallelism"
         let s = graphStats
-        let branchOps = ops.filter { op in ["Concat", "Split"].contains(op.type) || op.type.contains("Shuffle") || op.type == "Slice" }
+        let branchOps = ops.filter(\.branching)
         let small = ops.filter { $0.medianNanoseconds < Self.smallOpNanoseconds }
         var parts = ["the graph forks \(s.forks) time\(s.forks == 1 ? "" : "s")",
                      "has \(s.concats) concat\(s.concats == 1 ? "" : "s") and \(s.splits) split\(s.splits == 1 ? "" : "s")"]
         if s.shuffles > 0 { parts.append("\(s.shuffles) channel shuffle\(s.shuffles == 1 ? "" : "s")") }
         if s.slices > 0 { parts.append("\(s.slices) slice/gather op\(s.slices == 1 ? "" : "s")") }
-        let freeViews = unscheduled.filter { $0.type == "Concat" || $0.type == "Split" }.count
+        let freeViews = unscheduled.filter { $0.type.hasSuffix("Concat") || $0.type.hasSuffix("Split") }.count
         var verdict = "Of \(s.nodes) nodes, " + parts.joined(separator: ", ") + "."
         if freeViews > 0 { verdict += " \(freeViews) concat/split node\(freeViews == 1 ? " is a free view" : "s are free views") (no copy)." }
         verdict += " Kite runs ops one after another, each split across \(threads) thread\(threads == 1 ? "" : "s"): "

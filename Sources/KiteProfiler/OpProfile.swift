@@ -61,6 +61,8 @@ public struct OpProfile: Sendable {
     public var cost: OpCost
     /// Set for convolutions.
     public var conv: ConvGeometry?
+    /// Whether the op cuts or joins branches (concat, split, channel shuffle, slice): G3's fragmentation.
+    public var branching: Bool
     /// Fused epilogue for display: "residual" (an added input) and the activation ("ReLU6").
     public var fused: [String]
     /// Nanoseconds in each profiled run.
@@ -101,9 +103,14 @@ extension OpProfile {
             if let a = s.activation { fused.append(a.description) }
         default: break
         }
+        var branching = false
+        switch node.op {
+        case .concat, .split, .channelShuffle, .slice: branching = true
+        default: break
+        }
         self.init(step: step, nodeIndex: info.nodeIndex, name: info.nodeName, type: info.opType, category: OpCategory(node.op),
                   kernel: info.kernel, reason: info.reason, origin: node.origin, inputShapes: inputs, outputShapes: outputs,
-                  cost: node.op.nativeOperator.cost(inputs: inputs, outputs: outputs), conv: conv, fused: fused,
+                  cost: node.op.nativeOperator.cost(inputs: inputs, outputs: outputs), conv: conv, branching: branching, fused: fused,
                   nanoseconds: [], startOffsets: [])
     }
 }

@@ -34,10 +34,10 @@ struct TextTable {
 
 /// Shortens text to `limit` characters, keeping the end (where ONNX node names are most specific).
 func clipLeft(_ text: String, _ limit: Int) -> String {
-    text.count <= limit ? text : ".." + String(text.suffix(limit - 2))
+    text.count <= limit ? text : limit <= 2 ? "" : ".." + String(text.suffix(limit - 2))
 }
 
 /// Shortens text to `limit` characters, keeping the start.
 func clipRight(_ text: String, _ limit: Int) -> String {
-    text.count <= limit ? text : String(text.prefix(limit - 2)) + ".."
+    text.count <= limit ? text : limit <= 2 ? "" : String(text.prefix(limit - 2)) + ".."
 }
