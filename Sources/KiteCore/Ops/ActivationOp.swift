@@ -8,7 +8,8 @@ extension ActivationOp: NativeOperator, NativeOperatorDetails {
     public var typeName: String { "Activation" }
     /// The activation's own name ("ReLU6", "HardSwish", ...).
     public var kindName: String { activation.description }
-    public var parameterSummary: String { "act=\(activation)" }
+    /// Empty: `kindName` already names the activation and its parameters.
+    public var parameterSummary: String { "" }
 
     /// Any shape -> the same shape.
     public func inferShapes(_ inputs: [[Int]]) throws -> [[Int]] {

@@ -63,12 +63,11 @@ extension ReduceMean: NativeOperator, NativeOperatorDetails {
     public var kindName: String { typeName }
     public var parameterSummary: String { "axes=\(fmtShape(axes))" + (keepDims ? " keepdims" : "") }
 
-    /// The reduced axes for rank `rank`: normalised and sorted; empty means all (ONNX's default).
+    /// The reduced axes for rank `rank`: normalised, sorted, each once (a repeated
+    /// axis is reduced once, as onnxruntime does); empty means all (ONNX's default).
     func resolvedAxes(rank: Int) throws -> [Int] {
         if axes.isEmpty { return Array(0..<rank) }
-        let normal = try axes.map { try normalizeAxis(typeName, $0, rank: rank) }
-        guard Set(normal).count == normal.count else { throw paramError(typeName, "axes \(axes) repeat an axis") }
-        return normal.sorted()
+        return Set(try axes.map { try normalizeAxis(typeName, $0, rank: rank) }).sorted()
     }
 
     /// Reduced axes become 1 with `keepDims`, disappear without.
