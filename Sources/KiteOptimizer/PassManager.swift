@@ -75,7 +75,7 @@ public struct PassManager: Sendable {
     /// Pattern recognition and fusion, in the order they run within a round.
     public static let fusionPasses: [any Pass] = [
         RecogniseChannelShuffle(), RecogniseChannelSplit(), RecogniseHardSwish(),
-        FoldScaleShiftIntoConv(), FuseFCBias(), DropReshapeAfterGlobalPool(),
+        FoldPadIntoConv(), HoistOverChannelShuffle(), FoldScaleShiftIntoConv(), FuseFCBias(), DropReshapeAfterGlobalPool(),
         FuseResidualAdd(), FuseActivation(),
     ]
     /// Every pass, by the name `--passes` uses.

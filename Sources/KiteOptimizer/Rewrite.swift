@@ -2,9 +2,11 @@ import KiteCore
 
 /// One match of a rule: the nodes it replaces and what takes their place.
 ///
-/// The engine (`NativeGraph.apply`) fills in provenance: every replacement
-/// node's `origin` becomes the union, in graph order, of the removed nodes'
-/// origins, and its `passes` their passes plus the pass's name. Replacement
+/// The engine (`NativeGraph.apply`) fills in provenance: a replacement node
+/// whose `origin` is empty gets the union, in graph order, of the removed
+/// nodes' origins (a rule that splits a pattern into several nodes may set
+/// each one's origin itself), and every replacement node's `passes` becomes
+/// the removed nodes' passes plus the pass's name. Replacement
 /// nodes write the names of the values they stand for, so graph outputs keep
 /// their names.
 public struct Rewrite: Sendable {
@@ -51,7 +53,7 @@ extension NativeGraph {
         var replacement = rewrite.replacement
         for k in replacement.indices {
             var node = replacement[k]
-            node.origin = orderedUnion(origin, node.origin)
+            if node.origin.isEmpty { node.origin = origin }
             node.passes = orderedUnion(history, node.passes)
             node.inputs = node.inputs.map { rewrite.redirect[$0] ?? $0 }
             let inputShapes = try node.inputs.map { v -> [Int] in

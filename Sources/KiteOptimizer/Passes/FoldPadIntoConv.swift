@@ -1,0 +1,27 @@
+import KiteCore
+
+/// A zero Pad of only the spatial axes of an NCHW value, read by one
+/// convolution, becomes that convolution's padding (exporters write explicit
+/// Pads for TensorFlow-style "same" padding and asymmetric pads).
+public struct FoldPadIntoConv: RewriteRule {
+    public let name = "fold-pad-into-conv"
+    public init() {}
+
+    public func match(at index: Int, in graph: NativeGraph, _ uses: GraphIndex) throws -> Rewrite? {
+        let node = graph.nodes[index]
+        guard case .conv(var conv) = node.op, !node.inputs.isEmpty,
+              let (p, padNode) = graph.fusableProducer(of: node.inputs[0], uses),
+              case .pad(let pad) = padNode.op, pad.value == 0, padNode.inputs.count == 1, pad.pads.count == 8,
+              pad.pads.allSatisfy({ $0 >= 0 }), pad.pads[0] == 0, pad.pads[1] == 0, pad.pads[4] == 0, pad.pads[5] == 0,
+              conv.pads.count == 4 else { return nil }
+        // ONNX order [n0, c0, h0, w0, n1, c1, h1, w1]; conv pads [top, left, bottom, right].
+        let extra = [pad.pads[2], pad.pads[3], pad.pads[6], pad.pads[7]]
+        conv.pads = zip(conv.pads, extra).map { $0 + $1 }
+        let fused = NativeNode(name: node.name, op: .conv(conv), inputs: padNode.inputs + node.inputs.dropFirst(), outputs: node.outputs)
+        return Rewrite(removing: [p, index], replacement: [fused], label: "Pad")
+    }
+
+    public func summary(rewrites: Int, tally: [String: Int]) -> String {
+        "folded \(rewrites) Pad into Conv padding"
+    }
+}
