@@ -70,6 +70,7 @@ conformance: venv release
 	$(KITE) conformance conformance
 
 bench: venv release
+	$(VENV)/bin/pip install -q -r bench/requirements.txt || echo "OpenVINO unavailable: benchmarking onnxruntime only"
 	bash bench/run.sh
 
 clean:
