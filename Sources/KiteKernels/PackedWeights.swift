@@ -137,3 +137,77 @@ public struct PackedDepthwiseWeights: Sendable {
         }
     }
 }
+
+/// Weights of a general (dense or grouped) convolution, packed for `Im2colConv.run`: one
+/// `PackedGEMMWeights` per group with K ordered `(ky, kx, ci)` to match the NHWC im2col rows.
+public struct PackedConvWeights: Sendable {
+    /// Output channels (all groups).
+    public let outputChannels: Int
+    /// Input channels (all groups).
+    public let inputChannels: Int
+    /// Number of groups (divides both channel counts).
+    public let groups: Int
+    /// Kernel height.
+    public let kernelHeight: Int
+    /// Kernel width.
+    public let kernelWidth: Int
+    /// Packed GEMM weights of each group: `outputChannels / groups` columns, `KH * KW * inputChannels / groups` rows.
+    public let groupWeights: [PackedGEMMWeights]
+
+    /// Input channels per group.
+    public var inputChannelsPerGroup: Int { inputChannels / groups }
+    /// Output channels per group.
+    public var outputChannelsPerGroup: Int { outputChannels / groups }
+    /// GEMM reduction length per group, `KH * KW * inputChannelsPerGroup`.
+    public var reductionLength: Int { kernelHeight * kernelWidth * inputChannelsPerGroup }
+
+    /// Packs ONNX convolution weights `[Cout][Cin / groups][KH][KW]` and an optional bias of Cout floats.
+    public init(weights: UnsafePointer<Float>, outputChannels: Int, inputChannels: Int,
+                kernelHeight: Int, kernelWidth: Int, groups: Int = 1, bias: UnsafePointer<Float>?) {
+        precondition(groups > 0 && outputChannels % groups == 0 && inputChannels % groups == 0,
+                     "groups must divide the channel counts")
+        self.outputChannels = outputChannels
+        self.inputChannels = inputChannels
+        self.groups = groups
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        let cin = inputChannels / groups, cout = outputChannels / groups
+        let taps = kernelHeight * kernelWidth
+        let k = taps * cin
+        var reordered = [Float](repeating: 0, count: cout * k)
+        var packed = [PackedGEMMWeights]()
+        packed.reserveCapacity(groups)
+        for g in 0..<groups {
+            for o in 0..<cout {
+                let src = weights + (g * cout + o) * cin * taps
+                for ci in 0..<cin {
+                    for t in 0..<taps { reordered[o * k + t * cin + ci] = src[ci * taps + t] }
+                }
+            }
+            packed.append(reordered.withUnsafeBufferPointer { r in
+                PackedGEMMWeights(weights: r.baseAddress!, outputChannels: cout, inputChannels: k,
+                                  bias: bias.map { $0 + g * cout })
+            })
+        }
+        groupWeights = packed
+    }
+
+    /// Packs an array in ONNX layout `[Cout][Cin / groups][KH][KW]`.
+    public init(weights: [Float], outputChannels: Int, inputChannels: Int,
+                kernelHeight: Int, kernelWidth: Int, groups: Int = 1, bias: [Float]?) {
+        precondition(weights.count >= outputChannels * (inputChannels / groups) * kernelHeight * kernelWidth,
+                     "weights too short")
+        precondition(bias == nil || bias!.count >= outputChannels, "bias too short")
+        self = weights.withUnsafeBufferPointer { w in
+            if let bias {
+                return bias.withUnsafeBufferPointer { b in
+                    PackedConvWeights(weights: w.baseAddress!, outputChannels: outputChannels, inputChannels: inputChannels,
+                                      kernelHeight: kernelHeight, kernelWidth: kernelWidth, groups: groups,
+                                      bias: b.baseAddress!)
+                }
+            }
+            return PackedConvWeights(weights: w.baseAddress!, outputChannels: outputChannels, inputChannels: inputChannels,
+                                     kernelHeight: kernelHeight, kernelWidth: kernelWidth, groups: groups, bias: nil)
+        }
+    }
+}

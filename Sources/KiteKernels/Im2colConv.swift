@@ -1,0 +1,141 @@
+// General convolution (any kernel, stride, padding, dilation, groups) as im2col + GEMM.
+
+/// General 2-D convolution over NHWC: for each chunk of output pixels and each group, the
+/// receptive fields are gathered into a caller-provided scratch buffer (rows of
+/// `KH * KW * Cin/groups` floats, ordered `(ky, kx, ci)`, zeros for padding) and multiplied by
+/// the group's packed weights with `GEMM.run`, writing straight into the output slot of the group.
+///
+/// A 1x1, stride-1, unpadded convolution (e.g. ShuffleNet's grouped pointwise convolutions)
+/// skips the gather and runs the GEMM on the input channel slice of each group.
+public enum Im2colConv {
+    /// Output pixels gathered per chunk for a reduction length of `k` floats (a multiple of 6,
+    /// about 64 KiB of scratch).
+    static func chunkPixels(reductionLength k: Int, outputPixels: Int) -> Int {
+        let target = max(GEMM.tileRows, min(240, (16 * 1024 / max(k, 1)) / GEMM.tileRows * GEMM.tileRows))
+        return min(target, outputPixels)
+    }
+
+    /// Whether the convolution is a plain (possibly grouped) 1x1 GEMM with no gather.
+    static func isPointwise(_ g: ConvGeometry) -> Bool {
+        g.kernelHeight == 1 && g.kernelWidth == 1 && g.strideHeight == 1 && g.strideWidth == 1
+            && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
+            && g.outputHeight == g.inputHeight && g.outputWidth == g.inputWidth
+    }
+
+    /// Scratch floats one call of `run` needs (whatever its row range); 0 for pointwise convolutions.
+    /// Concurrent calls need separate scratch buffers.
+    public static func scratchSize(geometry: ConvGeometry, weights: PackedConvWeights) -> Int {
+        if isPointwise(geometry) { return 0 }
+        let k = weights.reductionLength
+        return chunkPixels(reductionLength: k, outputPixels: geometry.outputHeight * geometry.outputWidth) * k
+    }
+
+    /// Computes output rows `outputRows` of `output = act(conv(input, weights) + bias + residual)`.
+    ///
+    /// - Parameters:
+    ///   - input: NHWC input, pixel (y, x) channel c at `input[(y * W + x) * inputPixelStride + c]`.
+    ///   - inputPixelStride: floats between consecutive input pixels (>= Cin).
+    ///   - geometry: spatial geometry (kernel size must match the weights).
+    ///   - weights: packed per-group weights and bias.
+    ///   - output: NHWC output, pixel (y, x) at `output + (y * OW + x) * outputPixelStride`; must not alias the input.
+    ///   - outputPixelStride: floats between consecutive output pixels (>= Cout).
+    ///   - residual: optional tensor (same shape as the output) added before the activation.
+    ///   - residualPixelStride: floats between consecutive residual pixels.
+    ///   - activation: fused activation.
+    ///   - outputRows: output rows to compute (threads split by rows); defaults to all.
+    ///   - scratch: at least `scratchSize(geometry:weights:)` floats, private to this call.
+    public static func run(
+        input: UnsafePointer<Float>, inputPixelStride: Int,
+        geometry: ConvGeometry, weights: PackedConvWeights,
+        output: UnsafeMutablePointer<Float>, outputPixelStride: Int,
+        residual: UnsafePointer<Float>? = nil, residualPixelStride: Int = 0,
+        activation: KernelActivation = .none,
+        outputRows: Range<Int>? = nil,
+        scratch: UnsafeMutablePointer<Float>?
+    ) {
+        let g = geometry
+        precondition(g.kernelHeight == weights.kernelHeight && g.kernelWidth == weights.kernelWidth,
+                     "geometry kernel does not match the packed weights")
+        let rows = outputRows ?? 0..<g.outputHeight
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= g.outputHeight, "rows out of range")
+        if rows.isEmpty { return }
+        let cin = weights.inputChannelsPerGroup, cout = weights.outputChannelsPerGroup
+        let p0 = rows.lowerBound * g.outputWidth, p1 = rows.upperBound * g.outputWidth
+        if isPointwise(g) {
+            for gi in 0..<weights.groups {
+                GEMM.run(a: input + gi * cin, lda: inputPixelStride, weights: weights.groupWeights[gi],
+                         c: output + gi * cout, ldc: outputPixelStride,
+                         residual: residual.map { $0 + gi * cout }, ldr: residualPixelStride,
+                         activation: activation, rows: p0..<p1)
+            }
+            return
+        }
+        guard let scratch else { preconditionFailure("Im2colConv.run needs scratch for this geometry") }
+        let k = weights.reductionLength
+        let chunk = chunkPixels(reductionLength: k, outputPixels: g.outputHeight * g.outputWidth)
+        var p = p0
+        while p < p1 {
+            let n = min(chunk, p1 - p)
+            for gi in 0..<weights.groups {
+                im2col(input: input + gi * cin, ips: inputPixelStride, g: g, channels: cin,
+                       pixels: p..<(p + n), into: scratch)
+                GEMM.run(a: scratch, lda: k, weights: weights.groupWeights[gi],
+                         c: output + p * outputPixelStride + gi * cout, ldc: outputPixelStride,
+                         residual: residual.map { $0 + p * residualPixelStride + gi * cout }, ldr: residualPixelStride,
+                         activation: activation, rows: 0..<n)
+            }
+            p += n
+        }
+    }
+
+    /// Gathers the receptive fields of output pixels `pixels` (row-major over the output) into
+    /// rows of `KH * KW * channels` floats, `(ky, kx, c)` order, zero where the window is padding.
+    ///
+    /// - Parameters:
+    ///   - input: first channel of the group in pixel (0, 0).
+    ///   - ips: input pixel stride.
+    ///   - channels: channels gathered per tap.
+    public static func im2col(input: UnsafePointer<Float>, ips: Int, g: ConvGeometry, channels: Int,
+                              pixels: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+        let kw = g.kernelWidth, kh = g.kernelHeight
+        let tapRow = kw * channels
+        var out = dst
+        for p in pixels {
+            let oy = p / g.outputWidth, ox = p - oy * g.outputWidth
+            let iy0 = oy * g.strideHeight - g.padTop
+            let ix0 = ox * g.strideWidth - g.padLeft
+            for ky in 0..<kh {
+                let iy = iy0 + ky * g.dilationHeight
+                if iy < 0 || iy >= g.inputHeight {
+                    out.update(repeating: 0, count: tapRow)
+                    out += tapRow
+                    continue
+                }
+                let row = input + iy * g.inputWidth * ips
+                for kx in 0..<kw {
+                    let ix = ix0 + kx * g.dilationWidth
+                    if ix < 0 || ix >= g.inputWidth {
+                        out.update(repeating: 0, count: channels)
+                    } else {
+                        copyFloats(row + ix * ips, out, channels)
+                    }
+                    out += channels
+                }
+            }
+        }
+    }
+}
+
+/// Copies `n` floats (vectorised; short copies stay scalar).
+@inline(__always)
+func copyFloats(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        store8(load8(src + i), dst + i)
+        i += 8
+    }
+    while i < n {
+        dst[i] = src[i]
+        i += 1
+    }
+}

@@ -1,0 +1,141 @@
+import XCTest
+@testable import KiteKernels
+
+/// Naive grouped convolution reference over NHWC (double), output dense [OH][OW][Cout].
+func referenceConv(input: [Float], ips: Int, g: ConvGeometry, cin: Int, cout: Int, groups: Int,
+                   weights: [Float], bias: [Float]?, residual: [Float]?, rps: Int,
+                   activation: KernelActivation) -> [Double] {
+    let cinG = cin / groups, coutG = cout / groups
+    var out = [Double](repeating: 0, count: g.outputHeight * g.outputWidth * cout)
+    for oy in 0..<g.outputHeight {
+        for ox in 0..<g.outputWidth {
+            for co in 0..<cout {
+                let gi = co / coutG
+                var s = Double(bias?[co] ?? 0)
+                for ci in 0..<cinG {
+                    for ky in 0..<g.kernelHeight {
+                        let iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight
+                        if iy < 0 || iy >= g.inputHeight { continue }
+                        for kx in 0..<g.kernelWidth {
+                            let ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth
+                            if ix < 0 || ix >= g.inputWidth { continue }
+                            let x = input[(iy * g.inputWidth + ix) * ips + gi * cinG + ci]
+                            let w = weights[((co * cinG + ci) * g.kernelHeight + ky) * g.kernelWidth + kx]
+                            s += Double(x) * Double(w)
+                        }
+                    }
+                }
+                let p = oy * g.outputWidth + ox
+                if let residual { s += Double(residual[p * rps + co]) }
+                out[p * cout + co] = referenceActivation(activation, s)
+            }
+        }
+    }
+    return out
+}
+
+final class Im2colConvTests: XCTestCase {
+    func check(g: ConvGeometry, cin: Int, cout: Int, groups: Int, inputExtra: Int, outputExtra: Int,
+               withBias: Bool, withResidual: Bool, activation: KernelActivation, splitRows: Bool,
+               rng: inout SeededRNG, file: StaticString = #filePath, line: UInt = #line) {
+        let ips = cin + inputExtra, ops = cout + outputExtra, rps = cout + 2
+        let input = rng.floats(g.inputHeight * g.inputWidth * ips)
+        let w = rng.floats(cout * (cin / groups) * g.kernelHeight * g.kernelWidth)
+        let bias = withBias ? rng.floats(cout) : nil
+        let outPixels = g.outputHeight * g.outputWidth
+        let residual = withResidual ? rng.floats(outPixels * rps) : nil
+        let packed = PackedConvWeights(weights: w, outputChannels: cout, inputChannels: cin,
+                                       kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, groups: groups, bias: bias)
+        var scratch = [Float](repeating: .nan, count: Im2colConv.scratchSize(geometry: g, weights: packed) + 1)
+        var out = [Float](repeating: sentinel, count: outPixels * ops)
+        input.withUnsafeBufferPointer { ip in
+            out.withUnsafeMutableBufferPointer { obuf in
+                scratch.withUnsafeMutableBufferPointer { sbuf in
+                    let op = obuf, sp = sbuf
+                    let split = splitRows ? [0, g.outputHeight / 3, g.outputHeight] : [0, g.outputHeight]
+                    for i in 0..<(split.count - 1) {
+                        let run = { (res: UnsafePointer<Float>?) in
+                            Im2colConv.run(input: ip.baseAddress!, inputPixelStride: ips, geometry: g, weights: packed,
+                                           output: op.baseAddress!, outputPixelStride: ops,
+                                           residual: res, residualPixelStride: rps, activation: activation,
+                                           outputRows: split[i]..<split[i + 1], scratch: sp.baseAddress!)
+                        }
+                        if let residual { residual.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                    }
+                }
+            }
+        }
+        let expected = referenceConv(input: input, ips: ips, g: g, cin: cin, cout: cout, groups: groups, weights: w,
+                                     bias: bias, residual: residual, rps: rps, activation: activation)
+        var got = [Float]()
+        for p in 0..<outPixels {
+            for c in 0..<ops {
+                let v = out[p * ops + c]
+                if c < cout { got.append(v) } else if v != sentinel {
+                    XCTFail("wrote outside the output slice", file: file, line: line)
+                    return
+                }
+            }
+        }
+        assertClose(got, expected, tol: 2e-5, "cin=\(cin) cout=\(cout) groups=\(groups) \(g) \(activation)",
+                    file: file, line: line)
+    }
+
+    func testFirstLayer() {
+        var rng = SeededRNG(seed: 37)
+        // MobileNet stem: 3x3 s2, Cin 3, TF-style asymmetric padding.
+        let g = ConvGeometry(inputHeight: 17, inputWidth: 13, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
+                             strideWidth: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1)
+        check(g: g, cin: 3, cout: 32, groups: 1, inputExtra: 0, outputExtra: 0, withBias: true, withResidual: false,
+              activation: .relu6, splitRows: true, rng: &rng)
+        let g2 = ConvGeometry(inputHeight: 32, inputWidth: 32, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
+                              strideWidth: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        check(g: g2, cin: 3, cout: 16, groups: 1, inputExtra: 1, outputExtra: 3, withBias: true, withResidual: false,
+              activation: .hardSwish, splitRows: false, rng: &rng)
+    }
+
+    func testGroupedPointwise() {
+        var rng = SeededRNG(seed: 41)
+        let g = ConvGeometry(inputHeight: 7, inputWidth: 9, kernelHeight: 1, kernelWidth: 1)
+        for groups in [1, 3, 8] {
+            check(g: g, cin: 24, cout: groups * 5, groups: groups, inputExtra: 4, outputExtra: 2, withBias: true,
+                  withResidual: true, activation: .relu, splitRows: true, rng: &rng)
+        }
+    }
+
+    func testRandomGeometries() {
+        var rng = SeededRNG(seed: 43)
+        var checked = 0
+        for trial in 0..<50 {
+            let kh = [1, 2, 3, 3, 5][rng.int(0...4)]
+            let kw = trial % 4 == 0 ? [1, 3][rng.int(0...1)] : kh
+            guard let g = randomGeometry(kh: kh, kw: kw, maxSize: 13, rng: &rng) else { continue }
+            let groups = [1, 1, 2, 3, 4][rng.int(0...4)]
+            let cin = groups * [1, 3, 5, 9][rng.int(0...3)]
+            let cout = groups * [1, 2, 7, 17][rng.int(0...3)]
+            check(g: g, cin: cin, cout: cout, groups: groups, inputExtra: rng.int(0...3), outputExtra: rng.int(0...3),
+                  withBias: rng.int(0...1) == 1, withResidual: trial % 3 == 0,
+                  activation: allActivations[trial % allActivations.count], splitRows: trial % 2 == 1, rng: &rng)
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 30)
+    }
+
+    func testDepthwiseAsGroupedConvMatches() {
+        // groups == C through the im2col path (channel multiplier 2).
+        var rng = SeededRNG(seed: 47)
+        let g = ConvGeometry(inputHeight: 9, inputWidth: 7, kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 1,
+                             padTop: 1, padLeft: 0, padBottom: 2, padRight: 1)
+        check(g: g, cin: 5, cout: 10, groups: 5, inputExtra: 0, outputExtra: 0, withBias: true, withResidual: false,
+              activation: .leakyRelu(alpha: 0.2), splitRows: false, rng: &rng)
+    }
+
+    func testLargeChunks() {
+        // More output pixels than one scratch chunk, wide reduction.
+        var rng = SeededRNG(seed: 53)
+        let g = ConvGeometry(inputHeight: 20, inputWidth: 21, kernelHeight: 3, kernelWidth: 3,
+                             padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        check(g: g, cin: 64, cout: 40, groups: 1, inputExtra: 0, outputExtra: 0, withBias: true, withResidual: true,
+              activation: .relu, splitRows: true, rng: &rng)
+    }
+}
