@@ -18,14 +18,7 @@ final class MiniNetworkTests: XCTestCase {
     /// MobileNetV2 inverted residual (t=6, stride 1) with BN + ReLU6, then the classifier head
     /// as exporters write it: GlobalAveragePool, Flatten, MatMul + Add.
     func testMobileNetV2Block() throws {
-        var b = GraphBuilder(input: [1, 8, 6, 6])
-        var h = b.act(b.batchNorm(b.conv("x", out: 48, bias: false)), .clip(min: 0, max: 6))
-        h = b.act(b.batchNorm(b.conv(h, out: 48, kernel: 3, groups: 48, bias: false)), .clip(min: 0, max: 6))
-        h = b.batchNorm(b.conv(h, out: 8, bias: false))
-        let y = b.binary(.add, "x", h)
-        let pooled = b.node(.globalPool(GlobalPooling(kind: .average)), y)
-        let logits = b.binary(.add, b.fc(b.reshape(pooled, [1, 8]), out: 10, bias: false), constant: b.random.tensor([10]))
-        b.output(logits)
+        var b = Self.mobileNetV2Block()
         let (g, report) = try optimize(&b, PassManager.allPasses)
         XCTAssertEqual(kinds(g), ["conv", "conv", "conv", "globalPool", "fullyConnected"])
         XCTAssertEqual(g.conv(0)?.activation, .clip(min: 0, max: 6))
@@ -38,9 +31,30 @@ final class MiniNetworkTests: XCTestCase {
         XCTAssertTrue(report.summaryLines.contains("fused 2 ReLU6 into their producers"))
     }
 
+    static func mobileNetV2Block() -> GraphBuilder {
+        var b = GraphBuilder(input: [1, 8, 6, 6])
+        var h = b.act(b.batchNorm(b.conv("x", out: 48, bias: false)), .clip(min: 0, max: 6))
+        h = b.act(b.batchNorm(b.conv(h, out: 48, kernel: 3, groups: 48, bias: false)), .clip(min: 0, max: 6))
+        h = b.batchNorm(b.conv(h, out: 8, bias: false))
+        let y = b.binary(.add, "x", h)
+        let pooled = b.node(.globalPool(GlobalPooling(kind: .average)), y)
+        let logits = b.binary(.add, b.fc(b.reshape(pooled, [1, 8]), out: 10, bias: false), constant: b.random.tensor([10]))
+        b.output(logits)
+        return b
+    }
+
     /// ShuffleNetV2 stride-1 unit: channel split (two Slices), one branch
     /// 1x1-BN-ReLU, dw3x3-BN, 1x1-BN-ReLU, concat, shuffle with 2 groups.
     func testShuffleNetV2Unit() throws {
+        var b = Self.shuffleNetV2Unit()
+        let (g, report) = try optimize(&b, PassManager.allPasses)
+        XCTAssertEqual(kinds(g), ["split", "conv", "conv", "conv", "concat", "channelShuffle"])
+        XCTAssertEqual(g.nodes.last?.op, .channelShuffle(ChannelShuffle(groups: 2)))
+        assertFullyFused(g)
+        XCTAssertTrue(report.summaryLines.contains("recognised 1 channel shuffle"))
+    }
+
+    static func shuffleNetV2Unit() -> GraphBuilder {
         var b = GraphBuilder(input: [1, 8, 5, 5])
         let left = b.slice("x", channels: 0..<4)
         let right = b.slice("x", channels: 4..<8)
@@ -50,11 +64,7 @@ final class MiniNetworkTests: XCTestCase {
         let cat = b.node(.concat(Concat(axis: 1)), left, h)
         let shuffled = b.reshape(b.transpose(b.reshape(cat, [1, 2, 4, 5, 5]), [0, 2, 1, 3, 4]), [1, 8, 5, 5])
         b.output(shuffled)
-        let (g, report) = try optimize(&b, PassManager.allPasses)
-        XCTAssertEqual(kinds(g), ["split", "conv", "conv", "conv", "concat", "channelShuffle"])
-        XCTAssertEqual(g.nodes.last?.op, .channelShuffle(ChannelShuffle(groups: 2)))
-        assertFullyFused(g)
-        XCTAssertTrue(report.summaryLines.contains("recognised 1 channel shuffle"))
+        return b
     }
 
     /// MobileNetV3 bneck piece: conv-BN, hardswish written as x * Clip(x+3,0,6) / 6,

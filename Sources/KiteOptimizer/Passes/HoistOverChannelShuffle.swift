@@ -22,9 +22,9 @@ public struct HoistOverChannelShuffle: RewriteRule {
               shape.count == 4, shuffle.groups > 0, shape[1] % shuffle.groups == 0 else { return nil }
         let moved: Op
         let label: String
-        if case .activation = node.op {
+        if case .activation(let a) = node.op {
             moved = node.op
-            label = "activation"
+            label = a.activation.description
         } else if let affine = Affine(node.op, over: shape) {
             // Output channel o = j*g + i reads input channel c = i*(C/g) + j.
             let channels = shape[1], g = shuffle.groups, perGroup = channels / g

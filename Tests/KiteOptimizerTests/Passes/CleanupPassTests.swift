@@ -42,3 +42,15 @@ final class CleanupPassTests: XCTestCase {
         XCTAssertEqual(report.rewrites(of: "share-constants"), 1)
     }
 }
+
+final class FoldConstantsLimitTests: XCTestCase {
+    func testDoesNotFoldABroadcastThatGrowsTheConstant() throws {
+        var b = GraphBuilder(input: [1, 3])
+        let k = b.constant(Tensor(shape: [1, 1, 1, 1], floats: [2]))
+        // 1 element + a [1,8,128,128] payload: folding would store 131072 floats.
+        let big = b.binary(.add, k, constant: Tensor.zeros([1, 8, 128, 128]))
+        b.output(b.node(.globalPool(GlobalPooling(kind: .average)), big))
+        let (g, _) = try optimize(&b, [FoldConstants()])
+        XCTAssertEqual(kinds(g), ["constant", "binary", "globalPool"])
+    }
+}
