@@ -124,3 +124,12 @@ final class GraphTests: XCTestCase {
         XCTAssertTrue(g.dump(origins: true).contains("act=ReLU6 <- Conv_0, Clip_1\n"))
     }
 }
+
+extension GraphTests {
+    func testDumpOfMalformedOpsDoesNotTrap() {
+        let bad = NativeNode(name: "c", op: .conv(conv(Tensor.zeros([2]))), inputs: ["x"], outputs: ["y"])
+        XCTAssertEqual(bad.dumpLine(shapes: [:]), "c Conv (x) -> (y ?) k=? s=1,1 p=0,0,0,0 d=1,1 g=1 cout=2")
+        let fc = NativeNode(name: "f", op: .fullyConnected(FullyConnected(weight: Tensor.zeros([3]), bias: nil)), inputs: ["x"], outputs: ["y"])
+        XCTAssertEqual(fc.dumpLine(shapes: ["y": [1, 3]]), "f FullyConnected (x) -> (y [1,3]) n=3 k=0")
+    }
+}

@@ -102,7 +102,8 @@ extension Convolution: NativeOperator, NativeOperatorDetails {
     public var kindName: String { kind.rawValue }
 
     public var parameterSummary: String {
-        var s = "k=\(kernel.map(String.init).joined(separator: "x")) s=\(fmtList(strides)) p=\(fmtList(pads))"
+        let k = weight.shape.count == 4 ? "\(weight.shape[2])x\(weight.shape[3])" : "?"
+        var s = "k=\(k) s=\(fmtList(strides)) p=\(fmtList(pads))"
         s += " d=\(fmtList(dilations)) g=\(groups) cout=\(weight.shape.first ?? 0)"
         if bias != nil { s += " bias" }
         if residual { s += " residual" }
@@ -153,41 +154,59 @@ extension Convolution: NativeOperator, NativeOperatorDetails {
                       bytesWritten: floatBytes(outElements))
     }
 
-    /// Direct convolution: for every output, sum over its group's input channels
-    /// and the kernel window, skipping positions in the padding.
+    /// Direct convolution. For each image and output channel the output plane
+    /// starts at the bias; then every weight tap (input channel of the group,
+    /// ky, kx) adds weight * input to each output it reaches, positions in the
+    /// padding skipped. Each output thus sums bias + taps in (channel, ky, kx)
+    /// order; the residual is added last, then the activation.
     public func reference(_ inputs: [Tensor]) throws -> [Tensor] {
         let outShape = try referenceShapes(self, inputs)[0]
         let x = try floatValues(typeName, inputs[0])
         let w = try floatValues(typeName, weight, "weight")
+        let residualValues = residual ? try floatValues(typeName, inputs[1], "residual") : []
         let inShape = inputs[0].shape
         let (n, cin, h, wd) = (inShape[0], inShape[1], inShape[2], inShape[3])
         let (cout, oh, ow) = (outShape[1], outShape[2], outShape[3])
         let (kh, kw) = (weight.shape[2], weight.shape[3])
+        let (sh, sw) = (strides[0], strides[1])
+        let (dh, dw) = (dilations[0], dilations[1])
+        let (top, left) = (pads[0], pads[1])
         let cinPerGroup = cin / groups, coutPerGroup = cout / groups
-        let residualValues = residual ? try floatValues(typeName, inputs[1], "residual") : []
-        var y = [Float](repeating: 0, count: n * cout * oh * ow)
-        for b in 0..<n {
-            for oc in 0..<cout {
-                let g = oc / coutPerGroup
-                for oy in 0..<oh {
-                    for ox in 0..<ow {
-                        var acc: Float = bias?[oc] ?? 0
-                        for icg in 0..<cinPerGroup {
-                            let ic = g * cinPerGroup + icg
-                            for ky in 0..<kh {
-                                let iy = oy * strides[0] - pads[0] + ky * dilations[0]
-                                if iy < 0 || iy >= h { continue }
-                                for kx in 0..<kw {
-                                    let ix = ox * strides[1] - pads[1] + kx * dilations[1]
-                                    if ix < 0 || ix >= wd { continue }
-                                    acc += x[((b * cin + ic) * h + iy) * wd + ix] * w[((oc * cinPerGroup + icg) * kh + ky) * kw + kx]
+        let plane = oh * ow
+        var y = [Float](repeating: 0, count: n * cout * plane)
+        x.withUnsafeBufferPointer { x in
+            w.withUnsafeBufferPointer { w in
+                y.withUnsafeMutableBufferPointer { y in
+                    for b in 0..<n {
+                        for oc in 0..<cout {
+                            let g = oc / coutPerGroup
+                            let out = (b * cout + oc) * plane
+                            let start = bias?[oc] ?? 0
+                            for o in 0..<plane { y[out + o] = start }
+                            for icg in 0..<cinPerGroup {
+                                let input = (b * cin + g * cinPerGroup + icg) * h * wd
+                                for ky in 0..<kh {
+                                    for kx in 0..<kw {
+                                        let tap = w[((oc * cinPerGroup + icg) * kh + ky) * kw + kx]
+                                        for oy in 0..<oh {
+                                            let iy = oy * sh - top + ky * dh
+                                            if iy < 0 || iy >= h { continue }
+                                            for ox in 0..<ow {
+                                                let ix = ox * sw - left + kx * dw
+                                                if ix < 0 || ix >= wd { continue }
+                                                y[out + oy * ow + ox] += x[input + iy * wd + ix] * tap
+                                            }
+                                        }
+                                    }
                                 }
                             }
+                            for o in out..<(out + plane) {
+                                var v = y[o]
+                                if residual { v += residualValues[o] }
+                                if let activation { v = activation.apply(v) }
+                                y[o] = v
+                            }
                         }
-                        let o = ((b * cout + oc) * oh + oy) * ow + ox
-                        if residual { acc += residualValues[o] }
-                        if let activation { acc = activation.apply(acc) }
-                        y[o] = acc
                     }
                 }
             }
