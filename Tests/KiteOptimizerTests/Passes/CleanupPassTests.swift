@@ -26,6 +26,19 @@ final class CleanupPassTests: XCTestCase {
         XCTAssertEqual(g.nodes[0].inputs, ["x"])
     }
 
+    func testCollapsesReshapeChainsThenDropsTheNoop() throws {
+        var b = GraphBuilder(input: [2, 3, 4])
+        let flat = b.reshape("x", [6, 4], name: "flatten")
+        let back = b.reshape(flat, [2, 3, 4], name: "unflatten")
+        let y = b.binary(.add, back, "x")
+        let r2 = b.reshape(b.reshape(y, [24]), [4, 6])
+        b.output(r2)
+        let (g, report) = try optimize(&b, [RemoveNoopReshape()])
+        XCTAssertEqual(kinds(g), ["binary", "reshape"])
+        XCTAssertEqual(g.nodes[0].inputs, ["x", "x"])
+        XCTAssertEqual(report.summaryLines, ["removed 2 Reshape of a Reshape, 1 no-op Reshape"])
+    }
+
     func testFoldsNodesOfConstantsAndSharesDuplicates() throws {
         var b = GraphBuilder(input: [1, 3])
         let k = b.constant(Tensor(shape: [1, 3], floats: [1, 2, 3]), name: "k")
