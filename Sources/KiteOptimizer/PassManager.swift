@@ -24,6 +24,7 @@ public struct PassOptions: Sendable {
         self.checkEachStep = checkEachStep
     }
 
+    /// Whether this module was compiled without optimisation (`-Onone`, DEBUG defined).
     public static var isDebugBuild: Bool {
         #if DEBUG
         return true
@@ -39,8 +40,11 @@ public struct PassStep: Sendable, Equatable {
     public var number: Int
     /// 1-based round over the pass list.
     public var iteration: Int
+    /// The pass's name.
     public var pass: String
+    /// Rewrites it made in this application.
     public var rewrites: Int
+    /// Node count of the graph after it.
     public var nodesAfter: Int
 }
 
@@ -52,6 +56,7 @@ public struct OptimizationReport: Sendable {
     public var steps: [PassStep]
     /// One readable line per pass that rewrote something ("fused 35 ReLU6 into their producers").
     public var summaryLines: [String]
+    /// Rounds over the pass list that ran.
     public var iterations: Int
     /// Whether the last round changed nothing (false when stopped early or out of rounds).
     public var converged: Bool
@@ -86,14 +91,17 @@ public struct PassManager: Sendable {
         allPasses.first { $0.name == name }
     }
 
+    /// How the passes run and which are chosen.
     public var options: PassOptions
     /// Passes given explicitly (tests, tools); nil: chosen from `options`.
     public var explicitPasses: [any Pass]?
 
+    /// A manager choosing its passes from `options` (default list, `fuse`, `only`).
     public init(options: PassOptions = PassOptions()) {
         self.options = options
     }
 
+    /// A manager running exactly `passes`, in order (`options.only` and `fuse` are ignored).
     public init(passes: [any Pass], options: PassOptions = PassOptions()) {
         self.options = options
         self.explicitPasses = passes

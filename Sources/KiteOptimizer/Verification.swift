@@ -4,6 +4,7 @@ import KiteCore
 public struct Drift: Sendable, Equatable {
     /// The step (1-based, as in `OptimizationReport.steps`).
     public var step: Int
+    /// The pass that made the step.
     public var pass: String
     /// max |out - ref| / max(1, max |ref|), the largest over the graph's outputs.
     public var error: Float
@@ -11,6 +12,7 @@ public struct Drift: Sendable, Equatable {
 
 /// A verified run: the report, each step's drift and the first step beyond tolerance.
 public struct VerificationResult: Sendable {
+    /// What the passes did, as `run` reports it.
     public var report: OptimizationReport
     /// One entry per step, in order.
     public var drifts: [Drift]
