@@ -42,6 +42,7 @@ final class LoweringSamplesTests: XCTestCase {
             do {
                 let model = try ONNXLoader.load(path: folder.appendingPathComponent("model.onnx").path)
                 let graph = try Lowering.lower(model, inputShapes: sample.inputs)
+                try graph.validate()
                 var inputs: [String: Tensor] = [:]
                 for name in sample.inputs.keys {
                     inputs[name] = try NPY.read(path: folder.appendingPathComponent("inputs/\(name).npy").path).tensor

@@ -60,9 +60,10 @@ func ramp(_ shape: [Int], start: Float = 0, step: Float = 1) -> Tensor {
     Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { start + Float($0) * step })
 }
 
-/// Runs a lowered graph with the reference executor.
+/// Checks a lowered graph's consistency, then runs it with the reference executor.
 func runReference(_ graph: NativeGraph, _ inputs: [String: Tensor]) throws -> [String: Tensor] {
-    try ReferenceExecutor.run(graph, inputs: inputs)
+    try graph.validate()
+    return try ReferenceExecutor.run(graph, inputs: inputs)
 }
 
 /// Asserts that `tensor` has `shape` and values within `accuracy` of `expected`.

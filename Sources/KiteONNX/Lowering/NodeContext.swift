@@ -223,7 +223,16 @@ struct NodeContext {
     @discardableResult
     func emitNative(_ op: Op, inputs: [String], outputNames: [String], suffix: String? = nil) throws -> [[Int]] {
         let nodeName = suffix.map { "\(displayName)/\($0)" } ?? displayName
-        return try state.append(op, name: nodeName, inputs: inputs, outputs: outputNames, origin: origin)
+        do {
+            return try state.append(op, name: nodeName, inputs: inputs, outputs: outputNames, origin: origin)
+        } catch let error as KiteError {
+            // The native op names itself in its error context; report the ONNX node instead.
+            switch error {
+            case .shapeMismatch(let c, let m): throw KiteError.shapeMismatch(errorContext, "native \(c.opType ?? op.typeName): \(m)")
+            case .invalidNode(let c, let m): throw KiteError.invalidNode(errorContext, "native \(c.opType ?? op.typeName): \(m)")
+            default: throw error
+            }
+        }
     }
 
     /// Emits a native node into a fresh intermediate value; returns its name and shape.
