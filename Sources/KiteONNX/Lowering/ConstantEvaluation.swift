@@ -12,6 +12,9 @@ import Darwin
 ///
 /// Every function checks its indices: data comes from a file.
 enum Evaluate {
+    /// The largest constant Kite creates while folding (ConstantOfShape, Expand, Range).
+    static let maxElements = 1 << 26
+
     // MARK: Building tensors
 
     static func ints(_ values: [Int64], shape: [Int]? = nil) -> Tensor {

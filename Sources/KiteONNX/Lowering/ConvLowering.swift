@@ -53,12 +53,14 @@ struct SpatialWindow {
         let spatial = Array(input[2...])
         func pair(_ name: String) throws -> [Int] {
             guard let v = try ctx.ints(name) else { return [1, 1] }
+            try ctx.checkExtent(v, name)
             guard v.count == 2 else { throw ctx.invalid("\(name) \(v) must have 2 values", attribute: name) }
             guard v.allSatisfy({ $0 >= 1 }) else { throw ctx.invalid("\(name) \(v) must be positive", attribute: name) }
             return v
         }
         let strides = try pair("strides")
         let dilations = dilationsAllowed ? try pair("dilations") : [1, 1]
+        try ctx.checkExtent(kernel, "kernel_shape")
         guard kernel.allSatisfy({ $0 >= 1 }) else { throw ctx.invalid("kernel \(kernel) must be positive") }
         let autoPad = try ctx.string("auto_pad", default: "NOTSET")
         var pads = [0, 0, 0, 0]
@@ -66,6 +68,7 @@ struct SpatialWindow {
         case "NOTSET", "":
             if let p = try ctx.ints("pads") {
                 guard p.count == 4 else { throw ctx.invalid("pads \(p) must have 4 values for a 2-D window", attribute: "pads") }
+                try ctx.checkExtent(p, "pads")
                 guard p.allSatisfy({ $0 >= 0 }) else { throw ctx.unsupported("negative pads \(p)", attribute: "pads") }
                 pads = p
             }

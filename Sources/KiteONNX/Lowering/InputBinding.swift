@@ -14,6 +14,9 @@ extension LoweringState {
         for input in dataInputs {
             let shape = try resolveShape(input, given: options.inputShapes[input.name],
                                          defaultDimension: options.defaultDimension, notes: &notes)
+            guard checkedElementCount(shape) != nil else {
+                throw KiteError.invalidArgument("\(file): input '\(input.name)': shape \(shape) has too many elements")
+            }
             if !(input.elementType.isFloatingPoint || input.elementType == .undefined) {
                 unsupported.append(UnsupportedNode(
                     context: ErrorContext(file: file, tensor: input.name),

@@ -251,6 +251,16 @@ struct NodeContext {
         }
     }
 
+    /// Sizes, strides and pads read from a file must stay far from overflowing shape arithmetic.
+    static let maxExtent = 1 << 30
+
+    /// Throws unless every value's magnitude is at most `maxExtent`.
+    func checkExtent(_ values: [Int], _ name: String) throws {
+        if let bad = values.first(where: { $0 > Self.maxExtent || $0 < -Self.maxExtent }) {
+            throw invalid("value \(bad) in \(values) is out of range", attribute: name)
+        }
+    }
+
     // MARK: Axes
 
     /// `axis` normalised into 0..<rank (negative counts from the end).

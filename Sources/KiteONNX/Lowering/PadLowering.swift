@@ -5,10 +5,20 @@ import KiteCore
 /// Reflect, edge and wrap are unsupported.
 enum PadLowering {
     static let rules: [OpRule] = [
-        OpRule("Pad", since: 1, lower: lower),
+        OpRule("Pad", since: 1, lower: { try lower($0, .attributes(padsName: "paddings")) }),
+        OpRule("Pad", since: 2, lower: { try lower($0, .attributes(padsName: "pads")) }),
+        OpRule("Pad", since: 11, lower: { try lower($0, .inputs(axes: false)) }),
+        OpRule("Pad", since: 18, lower: { try lower($0, .inputs(axes: true)) }),
     ]
 
-    static let lower: LowerFunction = { ctx in
+    enum Form: Equatable {
+        /// `pads` (or opset 1's `paddings`) and `value` attributes.
+        case attributes(padsName: String)
+        /// pads and constant_value inputs, and from opset 18 an axes input.
+        case inputs(axes: Bool)
+    }
+
+    static func lower(_ ctx: NodeContext, _ form: Form) throws {
         let input = try ctx.shape(0)
         let rank = input.count
         let mode = try ctx.string("mode", default: "constant")
@@ -17,13 +27,15 @@ enum PadLowering {
         }
         var pads: [Int]
         var value: Float = 0
-        if ctx.opset < 11 {
+        switch form {
+        case .attributes(let name):
             try ctx.expectInputs(1)
-            let name = ctx.opset < 2 && ctx.has("paddings") ? "paddings" : "pads"
-            guard let p = try ctx.ints(name) else { throw ctx.invalid("the \(name) attribute is missing", attribute: name) }
+            guard let p = try ctx.ints(name) ?? ctx.ints("pads") else {
+                throw ctx.invalid("the \(name) attribute is missing", attribute: name)
+            }
             pads = p
             value = try ctx.float("value", default: 0)
-        } else {
+        case .inputs(let axesInput):
             try ctx.expectInputs(2, 4)
             let t = try ctx.requireNumeric(1, "the pads input")
             guard t.rank == 1 else { throw ctx.invalid("the pads input must be 1-D, found shape \(t.shape)") }
@@ -32,7 +44,7 @@ enum PadLowering {
                 guard v.count == 1 else { throw ctx.invalid("constant_value must be a scalar, found shape \(v.shape)") }
                 value = v.floats[0]
             }
-            if ctx.opset >= 18, ctx.hasInput(3) {
+            if axesInput, ctx.hasInput(3) {
                 let a = try ctx.requireNumeric(3, "the axes input")
                 let axes = try a.ints.map { try ctx.normalizeAxis(Int(truncatingIfNeeded: $0), rank: rank, attribute: "axes") }
                 guard Set(axes).count == axes.count, pads.count == 2 * axes.count else {
@@ -46,6 +58,7 @@ enum PadLowering {
                 pads = full
             }
         }
+        try ctx.checkExtent(pads, "pads")
         guard pads.count == 2 * rank else {
             throw ctx.invalid("pads \(pads) must have \(2 * rank) values for rank \(rank)")
         }

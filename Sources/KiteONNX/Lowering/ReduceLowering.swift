@@ -4,36 +4,47 @@ import KiteCore
 /// ReduceSum / ReduceProd / ReduceMax / ReduceMin on constants.
 enum ReduceLowering {
     static let rules: [OpRule] = [
-        OpRule("ReduceMean", since: 1, fold: { try fold($0, .mean, axesInputFrom: 18) }, lower: lowerMean),
-        OpRule("ReduceSum", since: 1, fold: { try fold($0, .sum, axesInputFrom: 13) }),
-        OpRule("ReduceProd", since: 1, fold: { try fold($0, .prod, axesInputFrom: 18) }),
-        OpRule("ReduceMax", since: 1, fold: { try fold($0, .max, axesInputFrom: 18) }),
-        OpRule("ReduceMin", since: 1, fold: { try fold($0, .min, axesInputFrom: 18) }),
+        OpRule("ReduceMean", since: 1, fold: fold(.mean, .attribute), lower: lowerMean(.attribute)),
+        OpRule("ReduceMean", since: 18, fold: fold(.mean, .input), lower: lowerMean(.input)),
+        OpRule("ReduceSum", since: 1, fold: fold(.sum, .attribute)),
+        OpRule("ReduceSum", since: 13, fold: fold(.sum, .input)),
+        OpRule("ReduceProd", since: 1, fold: fold(.prod, .attribute)),
+        OpRule("ReduceProd", since: 18, fold: fold(.prod, .input)),
+        OpRule("ReduceMax", since: 1, fold: fold(.max, .attribute)),
+        OpRule("ReduceMax", since: 18, fold: fold(.max, .input)),
+        OpRule("ReduceMin", since: 1, fold: fold(.min, .attribute)),
+        OpRule("ReduceMin", since: 18, fold: fold(.min, .input)),
     ]
 
     /// The reduced axes (normalised, sorted; nil means "leave the input as is") and keepdims.
-    /// Axes are an attribute before `axesInputFrom`, an optional input from it; empty axes
-    /// reduce everything unless noop_with_empty_axes=1.
-    static func bind(_ ctx: NodeContext, axesInputFrom version: Int) throws -> (axes: [Int]?, keepDims: Bool) {
+    /// Axes are an attribute in the older form, an optional input in the newer one, where
+    /// empty axes reduce everything unless noop_with_empty_axes=1.
+    static func bind(_ ctx: NodeContext, _ form: ShapeOpLowering.AxesForm) throws -> (axes: [Int]?, keepDims: Bool) {
         let rank = try ctx.shape(0).count
         let keepDims = try ctx.int("keepdims", default: 1) != 0
-        let given = try ShapeOpLowering.axes(ctx, inputIndex: 1, attributeBefore: version) ?? []
+        let given = try ShapeOpLowering.axes(ctx, form) ?? []
         if given.isEmpty {
-            if ctx.opset >= version, try ctx.int("noop_with_empty_axes", default: 0) != 0 { return (nil, keepDims) }
+            if form == .input, try ctx.int("noop_with_empty_axes", default: 0) != 0 { return (nil, keepDims) }
             return (Array(0..<rank), keepDims)
         }
         return (try ctx.normalizeAxes(given, rank: rank), keepDims)
     }
 
-    static func fold(_ ctx: NodeContext, _ kind: Evaluate.ReduceKind, axesInputFrom version: Int) throws -> [Tensor] {
-        let data = try ctx.requireNumeric(0, "data")
-        let (axes, keepDims) = try bind(ctx, axesInputFrom: version)
-        guard let axes else { return [data] }
-        return [Evaluate.reduce(kind, data, axes: axes, keepDims: keepDims)]
+    static func fold(_ kind: Evaluate.ReduceKind, _ form: ShapeOpLowering.AxesForm) -> FoldFunction {
+        { ctx in
+            let data = try ctx.requireNumeric(0, "data")
+            let (axes, keepDims) = try bind(ctx, form)
+            guard let axes else { return [data] }
+            return [Evaluate.reduce(kind, data, axes: axes, keepDims: keepDims)]
+        }
     }
 
-    static let lowerMean: LowerFunction = { ctx in
-        let (axes, keepDims) = try bind(ctx, axesInputFrom: 18)
+    static func lowerMean(_ form: ShapeOpLowering.AxesForm) -> LowerFunction {
+        { ctx in try lowerMean(ctx, form) }
+    }
+
+    static func lowerMean(_ ctx: NodeContext, _ form: ShapeOpLowering.AxesForm) throws {
+        let (axes, keepDims) = try bind(ctx, form)
         guard let axes else {
             try ctx.alias(output: 0, toInput: 0)
             return

@@ -52,7 +52,7 @@ enum ShapeArithmeticLowering {
         let shapeTensor = try ctx.requireNumeric(0, "the shape input")
         guard shapeTensor.rank <= 1 else { throw ctx.invalid("the shape input must be 1-D, found shape \(shapeTensor.shape)") }
         let shape = shapeTensor.ints.map { Int(truncatingIfNeeded: $0) }
-        guard let count = checkedElementCount(shape), count <= 1 << 28 else {
+        guard let count = checkedElementCount(shape), count <= Evaluate.maxElements else {
             throw ctx.invalid("shape \(shape) is negative or too large")
         }
         let fill = try ctx.tensorAttribute("value") ?? Evaluate.floats([0], shape: [1])
@@ -69,21 +69,23 @@ enum ShapeArithmeticLowering {
 
     /// start, start + delta, ... below limit (above it for a negative delta).
     static let range: FoldFunction = { ctx in
+        func count(_ steps: Double) throws -> Int {
+            let n = max(0, steps.rounded(.up))
+            guard n.isFinite, n <= Double(Evaluate.maxElements) else { throw ctx.invalid("a range of \(steps) elements is too large") }
+            return Int(n)
+        }
         try ctx.expectInputs(3)
         let s = try ctx.requireNumeric(0, "start"), l = try ctx.requireNumeric(1, "limit"), d = try ctx.requireNumeric(2, "delta")
         guard s.count == 1, l.count == 1, d.count == 1 else { throw ctx.invalid("start, limit and delta must be scalars") }
         if case .ints = s.storage, case .ints = l.storage, case .ints = d.storage {
             let start = s.ints[0], limit = l.ints[0], delta = d.ints[0]
             guard delta != 0 else { throw ctx.invalid("delta is 0") }
-            let span = Double(limit) - Double(start)
-            let n = max(0, Int((span / Double(delta)).rounded(.up)))
-            guard n <= 1 << 28 else { throw ctx.invalid("range of \(n) elements is too large") }
+            let n = try count((Double(limit) - Double(start)) / Double(delta))
             return [Tensor(elementType: s.elementType, shape: [n], storage: .ints((0..<n).map { start &+ Int64($0) &* delta }))]
         }
         let start = s.floats[0], limit = l.floats[0], delta = d.floats[0]
         guard delta != 0, start.isFinite, limit.isFinite, delta.isFinite else { throw ctx.invalid("invalid range \(start), \(limit), \(delta)") }
-        let n = max(0, Int(((limit - start) / delta).rounded(.up)))
-        guard n <= 1 << 28 else { throw ctx.invalid("range of \(n) elements is too large") }
+        let n = try count((Double(limit) - Double(start)) / Double(delta))
         return [Tensor(elementType: s.elementType, shape: [n], storage: .floats((0..<n).map { start + Float($0) * delta }))]
     }
 

@@ -4,33 +4,41 @@ import KiteCore
 /// constants, native Reshape / Transpose (or an alias when nothing changes) at runtime.
 enum ShapeOpLowering {
     static let rules: [OpRule] = [
-        OpRule("Reshape", since: 1, fold: { try fold($0, reshapeTarget) }, lower: { try lower($0, reshapeTarget) }),
-        OpRule("Flatten", since: 1, fold: { try fold($0, flattenTarget) }, lower: { try lower($0, flattenTarget) }),
-        OpRule("Unsqueeze", since: 1, fold: { try fold($0, unsqueezeTarget) }, lower: { try lower($0, unsqueezeTarget) }),
-        OpRule("Squeeze", since: 1, fold: { try fold($0, squeezeTarget) }, lower: { try lower($0, squeezeTarget) }),
+        reshaping("Reshape", since: 1) { try reshapeTarget($0, form: .attribute) },
+        reshaping("Reshape", since: 5) { try reshapeTarget($0, form: .input) },
+        reshaping("Reshape", since: 14) { try reshapeTarget($0, form: .inputAllowZero) },
+        reshaping("Flatten", since: 1, flattenTarget),
+        reshaping("Unsqueeze", since: 1) { try unsqueezeTarget($0, axes: .attribute) },
+        reshaping("Unsqueeze", since: 13) { try unsqueezeTarget($0, axes: .input) },
+        reshaping("Squeeze", since: 1) { try squeezeTarget($0, axes: .attribute) },
+        reshaping("Squeeze", since: 13) { try squeezeTarget($0, axes: .input) },
         OpRule("Transpose", since: 1, fold: foldTranspose, lower: lowerTranspose),
         OpRule("Expand", since: 8, fold: foldExpand, lower: lowerExpand),
     ]
 
     typealias Target = @Sendable (NodeContext) throws -> [Int]
 
-    static func fold(_ ctx: NodeContext, _ target: Target) throws -> [Tensor] {
-        let shape = try target(ctx)
-        return [Evaluate.reshaped(try ctx.requireNumeric(0, "data"), shape)]
-    }
-
-    static func lower(_ ctx: NodeContext, _ target: Target) throws {
-        try ctx.reshapeOutput(0, input: 0, to: try target(ctx))
+    /// An op that only changes the shape: folded by relabelling the constant's shape,
+    /// a native Reshape (or an alias when the shape stays) at runtime.
+    static func reshaping(_ opType: String, since: Int, _ target: @escaping Target) -> OpRule {
+        OpRule(opType, since: since, fold: { ctx in
+            let shape = try target(ctx)
+            return [Evaluate.reshaped(try ctx.requireNumeric(0, "data"), shape)]
+        }, lower: { ctx in
+            try ctx.reshapeOutput(0, input: 0, to: try target(ctx))
+        })
     }
 
     // MARK: Reshape
 
-    /// Reshape's resolved shape: `shape` attribute before opset 5, a constant input
-    /// from 5; 0 copies the input dim (unless allowzero=1, opset 14), -1 is inferred.
-    static func reshapeTarget(_ ctx: NodeContext) throws -> [Int] {
+    enum ReshapeForm { case attribute, input, inputAllowZero }
+
+    /// Reshape's resolved shape: the `shape` attribute (opset 1), a constant input (5),
+    /// with `allowzero` (14). 0 copies the input dim unless allowzero=1; -1 is inferred.
+    static func reshapeTarget(_ ctx: NodeContext, form: ReshapeForm) throws -> [Int] {
         let input = try ctx.shape(0)
         let requested: [Int]
-        if ctx.opset < 5 {
+        if form == .attribute {
             try ctx.expectInputs(1)
             guard let s = try ctx.ints("shape") else { throw ctx.invalid("the shape attribute is missing", attribute: "shape") }
             requested = s
@@ -40,7 +48,7 @@ enum ShapeOpLowering {
             guard t.rank == 1 else { throw ctx.invalid("the shape input must be 1-D, found shape \(t.shape)") }
             requested = t.ints.map { Int(truncatingIfNeeded: $0) }
         }
-        let allowZero = ctx.opset >= 14 ? try ctx.int("allowzero", default: 0) != 0 : false
+        let allowZero = form == .inputAllowZero ? try ctx.int("allowzero", default: 0) != 0 : false
         return try resolveReshape(input: input, requested: requested, allowZero: allowZero, ctx: ctx)
     }
 
@@ -91,20 +99,23 @@ enum ShapeOpLowering {
         return [input[..<axis].reduce(1, *), input[axis...].reduce(1, *)]
     }
 
-    // MARK: Unsqueeze / Squeeze
+    // MARK: Unsqueeze / Squeeze (axes an attribute before opset 13, an input from 13)
 
-    /// `axes` attribute before opset 13, an input from 13.
-    static func axes(_ ctx: NodeContext, inputIndex: Int = 1, attributeBefore version: Int = 13) throws -> [Int]? {
-        if ctx.opset < version { return try ctx.ints("axes") }
+    /// Where an op's `axes` come from in a given version.
+    enum AxesForm { case attribute, input }
+
+    /// The `axes` attribute or the constant input `inputIndex`; nil when absent.
+    static func axes(_ ctx: NodeContext, _ form: AxesForm, inputIndex: Int = 1) throws -> [Int]? {
+        if form == .attribute { return try ctx.ints("axes") }
         guard ctx.hasInput(inputIndex) else { return nil }
         let t = try ctx.requireNumeric(inputIndex, "the axes input")
         guard t.rank <= 1 else { throw ctx.invalid("the axes input must be 1-D, found shape \(t.shape)") }
         return t.ints.map { Int(truncatingIfNeeded: $0) }
     }
 
-    static func unsqueezeTarget(_ ctx: NodeContext) throws -> [Int] {
+    static func unsqueezeTarget(_ ctx: NodeContext, axes form: AxesForm) throws -> [Int] {
         let input = try ctx.shape(0)
-        guard let axes = try axes(ctx) else { throw ctx.invalid("Unsqueeze needs axes", attribute: "axes") }
+        guard let axes = try axes(ctx, form) else { throw ctx.invalid("Unsqueeze needs axes", attribute: "axes") }
         let rank = input.count + axes.count
         let inserted = Set(try ctx.normalizeAxes(axes, rank: rank))
         var shape: [Int] = []
@@ -120,9 +131,9 @@ enum ShapeOpLowering {
         return shape
     }
 
-    static func squeezeTarget(_ ctx: NodeContext) throws -> [Int] {
+    static func squeezeTarget(_ ctx: NodeContext, axes form: AxesForm) throws -> [Int] {
         let input = try ctx.shape(0)
-        guard let axes = try axes(ctx), !axes.isEmpty else { return input.filter { $0 != 1 } }
+        guard let axes = try axes(ctx, form), !axes.isEmpty else { return input.filter { $0 != 1 } }
         let removed = Set(try ctx.normalizeAxes(axes, rank: input.count))
         for a in removed where input[a] != 1 {
             throw ctx.mismatch("cannot squeeze axis \(a) of \(input): its size is not 1")
@@ -164,9 +175,11 @@ enum ShapeOpLowering {
         let requested = try ctx.requireNumeric(1, "the shape input")
         guard requested.rank == 1 else { throw ctx.invalid("the shape input must be 1-D, found shape \(requested.shape)") }
         let dims = requested.ints.map { Int(truncatingIfNeeded: $0) }
-        guard dims.allSatisfy({ $0 >= 0 }), let shape = Evaluate.broadcastShape(input, dims) else {
+        guard dims.allSatisfy({ $0 >= 0 }), let shape = Evaluate.broadcastShape(input, dims),
+              let count = checkedElementCount(shape) else {
             throw ctx.mismatch("cannot expand \(input) to \(dims)")
         }
+        guard count <= Evaluate.maxElements else { throw ctx.unsupported("expanding to \(shape) (\(count) elements) is too large") }
         return shape
     }
 

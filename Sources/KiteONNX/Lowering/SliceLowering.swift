@@ -6,8 +6,11 @@ import KiteCore
 /// negative step), so INT_MAX / INT_MIN mean "to the end".
 enum SliceLowering {
     static let rules: [OpRule] = [
-        OpRule("Slice", since: 1, fold: fold, lower: lower),
+        OpRule("Slice", since: 1, fold: fold(.attributes), lower: lower(.attributes)),
+        OpRule("Slice", since: 10, fold: fold(.inputs), lower: lower(.inputs)),
     ]
+
+    enum Form { case attributes, inputs }
 
     /// Resolved bounds for every axis of the input, and the output shape.
     struct Bounds {
@@ -17,10 +20,10 @@ enum SliceLowering {
         var shape: [Int]
     }
 
-    static func bounds(_ ctx: NodeContext) throws -> Bounds {
+    static func bounds(_ ctx: NodeContext, _ form: Form) throws -> Bounds {
         let input = try ctx.shape(0)
         var starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?
-        if ctx.opset < 10 {
+        if form == .attributes {
             try ctx.expectInputs(1)
             guard let s = try ctx.ints("starts") else { throw ctx.invalid("the starts attribute is missing", attribute: "starts") }
             guard let e = try ctx.ints("ends") else { throw ctx.invalid("the ends attribute is missing", attribute: "ends") }
@@ -64,11 +67,12 @@ enum SliceLowering {
                 start = min(max(start, 0), dim - 1)
                 end = min(max(end, -1), dim - 1)
             }
+            // Elements start, start + step, ... before end (|step| may be huge: no overflow).
             let length: Int
             if step > 0 {
-                length = end > start ? (end - start + step - 1) / step : 0
+                length = end > start ? (end - start - 1) / step + 1 : 0
             } else {
-                length = start > end ? (start - end + (-step) - 1) / (-step) : 0
+                length = start > end ? Int(UInt(start - end - 1) / step.magnitude) + 1 : 0
             }
             result.starts[axis] = start
             result.ends[axis] = end
@@ -78,13 +82,19 @@ enum SliceLowering {
         return result
     }
 
-    static let fold: FoldFunction = { ctx in
-        let b = try bounds(ctx)
-        return [Evaluate.slice(try ctx.requireNumeric(0, "data"), starts: b.starts, steps: b.steps, outShape: b.shape)]
+    static func fold(_ form: Form) -> FoldFunction {
+        { ctx in
+            let b = try bounds(ctx, form)
+            return [Evaluate.slice(try ctx.requireNumeric(0, "data"), starts: b.starts, steps: b.steps, outShape: b.shape)]
+        }
     }
 
-    static let lower: LowerFunction = { ctx in
-        let b = try bounds(ctx)
+    static func lower(_ form: Form) -> LowerFunction {
+        { ctx in try lower(ctx, form) }
+    }
+
+    static func lower(_ ctx: NodeContext, _ form: Form) throws {
+        let b = try bounds(ctx, form)
         let input = try ctx.shape(0)
         if b.shape == input && b.steps.allSatisfy({ $0 == 1 }) {
             try ctx.alias(output: 0, toInput: 0)

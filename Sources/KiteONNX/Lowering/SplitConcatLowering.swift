@@ -4,7 +4,9 @@ import KiteCore
 enum SplitConcatLowering {
     static let rules: [OpRule] = [
         OpRule("Concat", since: 1, fold: foldConcat, lower: lowerConcat),
-        OpRule("Split", since: 1, fold: foldSplit, lower: lowerSplit),
+        OpRule("Split", since: 1, fold: foldSplit(.attribute), lower: lowerSplit(.attribute)),
+        OpRule("Split", since: 13, fold: foldSplit(.input), lower: lowerSplit(.input)),
+        OpRule("Split", since: 18, fold: foldSplit(.inputOrNumOutputs), lower: lowerSplit(.inputOrNumOutputs)),
     ]
 
     // MARK: Concat
@@ -57,19 +59,23 @@ enum SplitConcatLowering {
 
     // MARK: Split
 
-    /// The normalised axis and piece sizes: attribute `split` before opset 13, an
-    /// input from 13, `num_outputs` at 18 (last chunk smaller), else equal pieces.
-    static func splitSizes(_ ctx: NodeContext) throws -> (axis: Int, sizes: [Int]) {
+    /// Where Split's piece sizes come from: the `split` attribute (opset 1-12; opset 1
+    /// also took them as an input), an input (13), or an input or `num_outputs` (18).
+    enum SplitForm { case attribute, input, inputOrNumOutputs }
+
+    /// The normalised axis and piece sizes: given sizes, `num_outputs` chunks (the last
+    /// one smaller), else equal pieces.
+    static func splitSizes(_ ctx: NodeContext, _ form: SplitForm) throws -> (axis: Int, sizes: [Int]) {
         let input = try ctx.shape(0)
         let axis = try ctx.normalizeAxis(try ctx.int("axis", default: 0), rank: input.count)
         let dim = input[axis]
         let outputs = ctx.node.outputs.count
         guard outputs > 0 else { throw ctx.invalid("Split has no outputs") }
         var sizes: [Int]?
-        if ctx.opset < 13 {
+        if form == .attribute {
             try ctx.expectInputs(1, 2)
             sizes = try ctx.ints("split")
-            if sizes == nil, ctx.hasInput(1) {  // opset 1-2 also allowed the sizes as an input
+            if sizes == nil, ctx.hasInput(1) {  // opset 1 also took the sizes as an input
                 sizes = try ctx.requireNumeric(1, "the split input").ints.map { Int(truncatingIfNeeded: $0) }
             }
         } else {
@@ -89,7 +95,7 @@ enum SplitConcatLowering {
             }
             return (axis, sizes)
         }
-        if ctx.opset >= 18, let n = try ctx.int("num_outputs") {
+        if form == .inputOrNumOutputs, let n = try ctx.int("num_outputs") {
             guard n == outputs, n > 0 else {
                 throw ctx.invalid("num_outputs \(n) but the node has \(outputs) outputs", attribute: "num_outputs")
             }
@@ -109,8 +115,12 @@ enum SplitConcatLowering {
         return (axis, [Int](repeating: dim / outputs, count: outputs))
     }
 
-    static let foldSplit: FoldFunction = { ctx in
-        let (axis, sizes) = try splitSizes(ctx)
+    static func foldSplit(_ form: SplitForm) -> FoldFunction {
+        { ctx in try foldSplit(ctx, form) }
+    }
+
+    static func foldSplit(_ ctx: NodeContext, _ form: SplitForm) throws -> [Tensor] {
+        let (axis, sizes) = try splitSizes(ctx, form)
         let data = try ctx.requireNumeric(0, "data")
         var results: [Tensor] = []
         var offset = 0
@@ -125,8 +135,12 @@ enum SplitConcatLowering {
         return results
     }
 
-    static let lowerSplit: LowerFunction = { ctx in
-        let (axis, sizes) = try splitSizes(ctx)
+    static func lowerSplit(_ form: SplitForm) -> LowerFunction {
+        { ctx in try lowerSplit(ctx, form) }
+    }
+
+    static func lowerSplit(_ ctx: NodeContext, _ form: SplitForm) throws {
+        let (axis, sizes) = try splitSizes(ctx, form)
         if sizes.count == 1 {
             try ctx.alias(output: 0, toInput: 0)
             return
