@@ -6,7 +6,7 @@ import XCTest
 /// plain constants: only the data-moving native ops remain.
 final class LoweringFoldingTests: XCTestCase {
     /// Channel shuffle as TorchScript exports it: Shape -> Gather -> Unsqueeze -> Concat -> Reshape.
-    func shuffleModel(opset: Int) -> ModelBuilder {
+    static func shuffleModel(opset: Int) -> ModelBuilder {
         var m = ModelBuilder(opset: opset)
         m.input("x", ["batch", 6, 2, 2])
         m.node("Shape", ["x"], ["shape"])
@@ -47,7 +47,7 @@ final class LoweringFoldingTests: XCTestCase {
 
     func testShapeGatherUnsqueezeConcatReshapeFoldsToConstantReshape() throws {
         for opset in [11, 13] {
-            let model = shuffleModel(opset: opset)
+            let model = Self.shuffleModel(opset: opset)
             let m0 = model.nodes.firstIndex { $0.opType == "Reshape" }!
             let graph = try model.lower()
             XCTAssertEqual(kinds(graph), ["reshape", "transpose", "reshape"], "opset \(opset)")
@@ -62,7 +62,7 @@ final class LoweringFoldingTests: XCTestCase {
     }
 
     func testShuffleFollowsTheGivenBatch() throws {
-        let graph = try shuffleModel(opset: 13).lower(["x": [2, 6, 2, 2]])
+        let graph = try Self.shuffleModel(opset: 13).lower(["x": [2, 6, 2, 2]])
         XCTAssertEqual(graph.reshapes.map(\.shape), [[2, 2, 3, 2, 2], [2, 6, 2, 2]])
         let out = try runReference(graph, ["x": ramp([2, 6, 2, 2])])
         let first = expectedShuffle()

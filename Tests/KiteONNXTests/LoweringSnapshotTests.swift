@@ -9,7 +9,7 @@ import XCTest
 final class LoweringSnapshotTests: XCTestCase {
     /// A MobileNet-like stem as an opset-11 TorchScript export writes it: Conv, BatchNorm,
     /// Clip with Constant-node bounds, a Shape-chain channel shuffle, pool, Flatten, Gemm, Softmax.
-    func stemModel() -> ModelBuilder {
+    static func stemModel() -> ModelBuilder {
         var m = ModelBuilder(opset: 11)
         m.input("input", ["batch", 3, 8, 8])
         m.weight("conv.weight", [4, 3, 3, 3], (0..<108).map { Float($0 % 7) / 7 - 0.4 })
@@ -61,7 +61,7 @@ final class LoweringSnapshotTests: XCTestCase {
     """
 
     func testStemDumpMatchesSnapshot() throws {
-        let result = try Lowering.lowerWithNotes(stemModel().model)
+        let result = try Lowering.lowerWithNotes(Self.stemModel().model)
         let dump = result.graph.dump(origins: true)
         if ProcessInfo.processInfo.environment["KITE_RECORD_SNAPSHOTS"] != nil { print(dump) }
         XCTAssertEqual(dump, Self.expected, "lowered dump changed; actual:\n\(dump)")
