@@ -44,7 +44,7 @@ func assertClose(_ actual: [Float], _ expected: [Double], tol: Double = 1e-5, _ 
     XCTAssertEqual(actual.count, expected.count, "count " + message(), file: file, line: line)
     var worst = 0.0, worstIndex = -1
     for i in 0..<min(actual.count, expected.count) {
-        let err = abs(Double(actual[i]) - expected[i]) / max(1, abs(expected[i]))
+        let err = Double(actual[i]) == expected[i] ? 0 : abs(Double(actual[i]) - expected[i]) / max(1, abs(expected[i]))
         if !(err <= worst) { worst = err; worstIndex = i }
         if err.isNaN { worst = .infinity; worstIndex = i; break }
     }

@@ -1,0 +1,193 @@
+// Max / average pooling and global pooling over NHWC, vectorised over channels.
+
+/// Pooling kernels over NHWC tensors with pixel strides.
+///
+/// Windows are clipped to the input (so a caller-chosen `ceil_mode` output size is handled),
+/// channels are processed 8 at a time with an overlapping last block (C >= 8) or partial vectors
+/// (C < 8). The output must not alias the input.
+public enum Pooling {
+    /// Max pooling; padded positions never win (they are ignored). A window that covers no input
+    /// element yields `-infinity`.
+    ///
+    /// - Parameters:
+    ///   - input: NHWC input, pixel (y, x) at `input + (y * W + x) * inputPixelStride`.
+    ///   - geometry: window, stride, padding, dilation and output size.
+    ///   - channels: channels pooled (C).
+    ///   - output: NHWC output, pixel (y, x) at `output + (y * OW + x) * outputPixelStride`.
+    ///   - outputRows: output rows to compute (threads split by rows); defaults to all.
+    public static func maxPool(
+        input: UnsafePointer<Float>, inputPixelStride: Int, geometry: ConvGeometry, channels: Int,
+        output: UnsafeMutablePointer<Float>, outputPixelStride: Int, outputRows: Range<Int>? = nil
+    ) {
+        let rows = outputRows ?? 0..<geometry.outputHeight
+        if rows.isEmpty || channels <= 0 { return }
+        poolDriver(MaxPoolOp(), input: input, ips: inputPixelStride, g: geometry, channels: channels,
+                   output: output, ops: outputPixelStride, rows: rows, countIncludePad: false)
+    }
+
+    /// Average pooling. With `countIncludePad` the divisor counts every window position inside
+    /// the padded input (`[-padTop, H + padBottom)` x `[-padLeft, W + padRight)`), as ONNX defines;
+    /// otherwise only positions inside the input.
+    public static func averagePool(
+        input: UnsafePointer<Float>, inputPixelStride: Int, geometry: ConvGeometry, channels: Int,
+        countIncludePad: Bool,
+        output: UnsafeMutablePointer<Float>, outputPixelStride: Int, outputRows: Range<Int>? = nil
+    ) {
+        let rows = outputRows ?? 0..<geometry.outputHeight
+        if rows.isEmpty || channels <= 0 { return }
+        poolDriver(AveragePoolOp(), input: input, ips: inputPixelStride, g: geometry, channels: channels,
+                   output: output, ops: outputPixelStride, rows: rows, countIncludePad: countIncludePad)
+    }
+
+    /// Global average pooling: `output[c] = mean over all pixels of input[p, c]` for c in `channelRange`.
+    ///
+    /// - Parameters:
+    ///   - pixels: H * W.
+    ///   - channelRange: channels to compute (threads may split channels); defaults to all.
+    public static func globalAveragePool(
+        input: UnsafePointer<Float>, inputPixelStride: Int, pixels: Int, channels: Int,
+        output: UnsafeMutablePointer<Float>, channelRange: Range<Int>? = nil
+    ) {
+        globalPool(GlobalSum(), input: input, ips: inputPixelStride, pixels: pixels,
+                   range: channelRange ?? 0..<channels, output: output, scale: 1 / Float(pixels))
+    }
+
+    /// Global max pooling: `output[c] = max over all pixels of input[p, c]` for c in `channelRange`.
+    public static func globalMaxPool(
+        input: UnsafePointer<Float>, inputPixelStride: Int, pixels: Int, channels: Int,
+        output: UnsafeMutablePointer<Float>, channelRange: Range<Int>? = nil
+    ) {
+        globalPool(GlobalMax(), input: input, ips: inputPixelStride, pixels: pixels,
+                   range: channelRange ?? 0..<channels, output: output, scale: 1)
+    }
+}
+
+// MARK: - Windowed pooling
+
+protocol PoolOp {
+    static var isMax: Bool { get }
+    var identity: SIMD8<Float> { get }
+    func combine(_ acc: SIMD8<Float>, _ x: SIMD8<Float>) -> SIMD8<Float>
+}
+
+struct MaxPoolOp: PoolOp {
+    static var isMax: Bool { true }
+    var identity: SIMD8<Float> { SIMD8(repeating: -.infinity) }
+    @inline(__always) func combine(_ acc: SIMD8<Float>, _ x: SIMD8<Float>) -> SIMD8<Float> { vmax(acc, x) }
+}
+
+struct AveragePoolOp: PoolOp {
+    static var isMax: Bool { false }
+    var identity: SIMD8<Float> { SIMD8() }
+    @inline(__always) func combine(_ acc: SIMD8<Float>, _ x: SIMD8<Float>) -> SIMD8<Float> { acc + x }
+}
+
+@inline(never)
+func poolDriver<Op: PoolOp>(_ op: Op, input: UnsafePointer<Float>, ips: Int, g: ConvGeometry, channels: Int,
+                            output: UnsafeMutablePointer<Float>, ops: Int, rows: Range<Int>, countIncludePad: Bool) {
+    precondition(rows.lowerBound >= 0 && rows.upperBound <= g.outputHeight, "rows out of range")
+    let paddedH = g.inputHeight + g.padTop + g.padBottom
+    let paddedW = g.inputWidth + g.padLeft + g.padRight
+    for oy in rows {
+        let iy0 = oy * g.strideHeight - g.padTop
+        let kys = validTaps(base: iy0, dilation: g.dilationHeight, kernel: g.kernelHeight, size: g.inputHeight)
+        let padRows = countIncludePad
+            ? validTaps(base: iy0 + g.padTop, dilation: g.dilationHeight, kernel: g.kernelHeight, size: paddedH).count
+            : kys.count
+        for ox in 0..<g.outputWidth {
+            let ix0 = ox * g.strideWidth - g.padLeft
+            let kxs = validTaps(base: ix0, dilation: g.dilationWidth, kernel: g.kernelWidth, size: g.inputWidth)
+            let out = output + (oy * g.outputWidth + ox) * ops
+            var scale: Float = 1
+            if !Op.isMax {
+                let padCols = countIncludePad
+                    ? validTaps(base: ix0 + g.padLeft, dilation: g.dilationWidth, kernel: g.kernelWidth, size: paddedW).count
+                    : kxs.count
+                let count = padRows * padCols
+                scale = count > 0 ? 1 / Float(count) : 0
+            }
+            let base = input + (iy0 * g.inputWidth + ix0) * ips
+            let dy = g.dilationHeight * g.inputWidth * ips
+            let dx = g.dilationWidth * ips
+            if channels >= 8 {
+                var c = 0
+                while c < channels {
+                    let cb = min(c, channels - 8)
+                    var acc = op.identity
+                    for ky in kys {
+                        let row = base + ky * dy + cb
+                        for kx in kxs { acc = op.combine(acc, load8(row + kx * dx)) }
+                    }
+                    store8(Op.isMax ? acc : acc * scale, out + cb)
+                    c += 8
+                }
+            } else {
+                var acc = op.identity
+                for ky in kys {
+                    let row = base + ky * dy
+                    for kx in kxs { acc = op.combine(acc, loadPartial8(row + kx * dx, channels)) }
+                }
+                storePartial8(Op.isMax ? acc : acc * scale, out, channels)
+            }
+        }
+    }
+}
+
+// MARK: - Global pooling
+
+protocol GlobalPoolOp {
+    var identity: SIMD8<Float> { get }
+    func combine(_ acc: SIMD8<Float>, _ x: SIMD8<Float>) -> SIMD8<Float>
+}
+
+struct GlobalSum: GlobalPoolOp {
+    var identity: SIMD8<Float> { SIMD8() }
+    @inline(__always) func combine(_ acc: SIMD8<Float>, _ x: SIMD8<Float>) -> SIMD8<Float> { acc + x }
+}
+
+struct GlobalMax: GlobalPoolOp {
+    var identity: SIMD8<Float> { SIMD8(repeating: -.infinity) }
+    @inline(__always) func combine(_ acc: SIMD8<Float>, _ x: SIMD8<Float>) -> SIMD8<Float> { vmax(acc, x) }
+}
+
+@inline(never)
+func globalPool<Op: GlobalPoolOp>(_ op: Op, input: UnsafePointer<Float>, ips: Int, pixels: Int, range: Range<Int>,
+                                  output: UnsafeMutablePointer<Float>, scale: Float) {
+    if range.isEmpty { return }
+    let n = range.count
+    if n < 8 {
+        var acc = op.identity
+        for p in 0..<pixels { acc = op.combine(acc, loadPartial8(input + p * ips + range.lowerBound, n)) }
+        storePartial8(acc * scale, output + range.lowerBound, n)
+        return
+    }
+    var c = range.lowerBound
+    // 32 channels per pass: 4 accumulators, one strided sweep over the pixels.
+    while c + 32 <= range.upperBound {
+        var a0 = op.identity, a1 = op.identity, a2 = op.identity, a3 = op.identity
+        var p = input + c
+        for _ in 0..<pixels {
+            a0 = op.combine(a0, load8(p))
+            a1 = op.combine(a1, load8(p + 8))
+            a2 = op.combine(a2, load8(p + 16))
+            a3 = op.combine(a3, load8(p + 24))
+            p += ips
+        }
+        store8(a0 * scale, output + c)
+        store8(a1 * scale, output + c + 8)
+        store8(a2 * scale, output + c + 16)
+        store8(a3 * scale, output + c + 24)
+        c += 32
+    }
+    while c < range.upperBound {
+        let cb = min(c, range.upperBound - 8)
+        var a0 = op.identity
+        var p = input + cb
+        for _ in 0..<pixels {
+            a0 = op.combine(a0, load8(p))
+            p += ips
+        }
+        store8(a0 * scale, output + cb)
+        c += 8
+    }
+}
