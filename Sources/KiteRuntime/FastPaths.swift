@@ -42,14 +42,19 @@ extension Planner {
     }
 
     mutating func planConvolution(index: Int, node: NativeNode, conv c: Convolution, inputs: [Placement]) throws -> [Placement]? {
-        guard let x = inputs.first, x.nhwc else { return nil }
+        guard let x = inputs.first, x.nhwc, c.kernel.count == 2, c.strides.count == 2, c.pads.count == 4, c.dilations.count == 2,
+              c.pads.allSatisfy({ $0 >= 0 }), c.strides.allSatisfy({ $0 > 0 }), c.dilations.allSatisfy({ $0 > 0 }) else { return nil }
         let shapes = try node.op.nativeOperator.inferShapes(inputs.map(\.shape))
         guard let outShape = shapes.first else { return nil }
         let residual = c.residual && inputs.count > 1 && inputs[1].nhwc ? inputs[1] : nil
         if c.residual && residual == nil { return nil }
         let pointwise = c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0, 0, 0, 0] && c.groups == 1
-        guard pointwise else { return nil }
-        let out = allocate(outShape, at: index)
+        let depthwise = c.groups == x.channels && c.inChannelsPerGroup == 1 && c.outChannels == x.channels
+        if depthwise && residual == nil {
+            return planDepthwise(index: index, node: node, conv: c, input: x, outShape: outShape)
+        }
+        guard pointwise, let name = node.outputs.first else { return nil }
+        let out = place(output: name, shape: outShape, at: index)
         let cout = c.outChannels
         let cin = c.inChannelsPerGroup
         let weights = c.weight.floats
@@ -82,6 +87,54 @@ extension Planner {
                         GEMM.run(a: a, lda: lda, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: work[t])
                     } else {
                         GEMM.run(a: a, lda: lda, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: 0..<m, panels: work[t])
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+}
+
+extension Planner {
+    /// Depthwise convolution: one filter per channel, vectorised over NHWC channels.
+    mutating func planDepthwise(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, outShape: [Int]) -> [Placement] {
+        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
+        let channels = x.channels
+        let (kh, kw) = (c.kernel[0], c.kernel[1])
+        let packed = c.weight.floats.withUnsafeBufferPointer { w in
+            (c.bias ?? []).withUnsafeBufferPointer { b in
+                PackedDepthwiseWeights(weights: w.baseAddress!, channels: channels, kernelHeight: kh, kernelWidth: kw,
+                                       bias: c.bias == nil ? nil : b.baseAddress)
+            }
+        }
+        let geometry = ConvGeometry(inputHeight: x.height, inputWidth: x.width, kernelHeight: kh, kernelWidth: kw,
+                                    strideHeight: c.strides[0], strideWidth: c.strides[1],
+                                    padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3],
+                                    dilationHeight: c.dilations[0], dilationWidth: c.dilations[1],
+                                    outputHeight: outShape[2], outputWidth: outShape[3])
+        let activation = c.activation.kernel
+        let batch = x.batch
+        let kernelName = "depthwise\(kh)x\(kw)" + (c.strides[0] == 1 ? "" : "-s\(c.strides[0])")
+        addStep(index: index, node: node, kernel: kernelName, reason: "groups == channels: per-channel filters vectorised over NHWC channels") { exec in
+            let inBase = UnsafePointer(exec.pointer(x))
+            let outBase = exec.pointer(out)
+            let inImage = x.height * x.width * x.pixelStride
+            let outImage = out.height * out.width * out.pixelStride
+            let (ips, ops) = (x.pixelStride, out.pixelStride)
+            let work = chunks(geometry.outputHeight, parts: exec.threads)
+            let pool = exec.pool
+            return {
+                for b in 0..<batch {
+                    let i = inBase + b * inImage
+                    let o = outBase + b * outImage
+                    if work.count == 1 {
+                        DepthwiseConv.run(input: i, inputPixelStride: ips, geometry: geometry, weights: packed,
+                                          output: o, outputPixelStride: ops, activation: activation)
+                    } else {
+                        pool.parallelFor(count: work.count) { t in
+                            DepthwiseConv.run(input: i, inputPixelStride: ips, geometry: geometry, weights: packed,
+                                              output: o, outputPixelStride: ops, activation: activation, outputRows: work[t])
+                        }
                     }
                 }
             }

@@ -20,6 +20,9 @@ struct Planner {
     var lastReader: [String: Int] = [:]
     var readers: [String: Int] = [:]
     var graphOutputs: Set<String> = []
+    /// Node outputs that are written straight into a slot of a channel concat's buffer.
+    var slots: [String: (concat: Int, offset: Int)] = [:]
+    var concatBuffers: [Int: Int] = [:]
 
     init(graph: NativeGraph) {
         self.graph = graph
@@ -71,6 +74,7 @@ struct Planner {
         for v in graph.inputs {
             placements[v.name] = allocate(v.shape, at: 0)
         }
+        slots = concatSlots()
         for (i, node) in graph.nodes.enumerated() {
             var inputs: [Placement] = []
             for name in node.inputs {
@@ -101,6 +105,7 @@ struct Planner {
 
     /// Picks a kernel for one node, appends its step and returns its outputs' placements.
     mutating func planNode(index: Int, node: NativeNode, inputs: [Placement]) throws -> [Placement] {
+        if let outputs = try planDataMovement(index: index, node: node, inputs: inputs) { return outputs }
         if let outputs = try planFast(index: index, node: node, inputs: inputs) { return outputs }
         return try planReference(index: index, node: node, inputs: inputs, reason: "no fast kernel for this case")
     }
@@ -114,7 +119,8 @@ struct Planner {
             constants.append((p.buffer, Tensor(shape: c.value.shape, floats: Placement.nhwcOrder(c.value.floats, p))))
             return [p]
         }
-        let outputs = shapes.map { allocate($0, at: index) }
+        var outputs: [Placement] = []
+        for (name, shape) in zip(node.outputs, shapes) { outputs.append(place(output: name, shape: shape, at: index)) }
         let op = node.op
         let ins = inputs
         addStep(index: index, node: node, kernel: "reference", reason: reason) { exec in

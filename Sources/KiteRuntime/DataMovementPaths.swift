@@ -1,0 +1,163 @@
+import KiteCore
+import KiteKernels
+
+/// Channel split, concat, shuffle, gather and reshape over NHWC placements: views where
+/// the bytes are already where they need to be, strided copies otherwise.
+extension Planner {
+    /// Concats along channels whose inputs can be written in place by their producers:
+    /// every input 4-D, produced by a node (not a graph input), read only by this concat.
+    /// Returns input value -> (concat node index, channel offset).
+    func concatSlots() -> [String: (concat: Int, offset: Int)] {
+        var producers: [String: Int] = [:]
+        for (i, n) in graph.nodes.enumerated() { for o in n.outputs { producers[o] = i } }
+        var slots: [String: (concat: Int, offset: Int)] = [:]
+        for (i, n) in graph.nodes.enumerated() {
+            guard case .concat(let c) = n.op, !n.outputs.isEmpty, let outShape = graph.shapes[n.outputs[0]], outShape.count == 4,
+                  c.axis == 1 || c.axis == -3, !graphOutputs.contains(n.outputs[0]) else { continue }
+            var offset = 0
+            var candidate: [String: (concat: Int, offset: Int)] = [:]
+            var ok = Set(n.inputs).count == n.inputs.count
+            for input in n.inputs {
+                guard let s = graph.shapes[input], s.count == 4, producers[input] != nil, readers[input] == 1,
+                      !graphOutputs.contains(input), slots[input] == nil else { ok = false; break }
+                candidate[input] = (i, offset)
+                offset += s[1]
+            }
+            if ok { slots.merge(candidate) { a, _ in a } }
+        }
+        return slots
+    }
+
+    /// The placement a node output should take: a slot of a concat buffer when planned so, else a new buffer.
+    mutating func place(output name: String, shape: [Int], at index: Int) -> Placement {
+        guard let slot = slots[name], let outName = graph.nodes[slot.concat].outputs.first,
+              let outShape = graph.shapes[outName], shape.count == 4 else {
+            return allocate(shape, at: index)
+        }
+        let buffer: Int
+        if let b = concatBuffers[slot.concat] {
+            buffer = b
+        } else {
+            buffer = newBuffer(elements: Placement.dense(buffer: 0, shape: outShape).bufferElements, at: index)
+            concatBuffers[slot.concat] = buffer
+        }
+        return Placement(buffer: buffer, shape: shape, nhwc: true, channelOffset: slot.offset, pixelStride: outShape[1])
+    }
+
+    mutating func planDataMovement(index: Int, node: NativeNode, inputs: [Placement]) throws -> [Placement]? {
+        switch node.op {
+        case .split(let s):
+            guard let x = inputs.first, x.nhwc, s.axis == 1 || s.axis == -3 else { return nil }
+            _ = try node.op.nativeOperator.inferShapes([x.shape])
+            // Each piece is a view: the same pixels, a channel range of them.
+            var offset = x.channelOffset
+            return s.sizes.map { size in
+                var p = x
+                p.shape[1] = size
+                p.channelOffset = offset
+                offset += size
+                return p
+            }
+        case .concat(let c):
+            guard c.axis == 1 || c.axis == -3, inputs.allSatisfy(\.nhwc), let outName = node.outputs.first else { return nil }
+            let outShape = try node.op.nativeOperator.inferShapes(inputs.map(\.shape))[0]
+            let out: Placement
+            if let b = concatBuffers[index] {
+                out = Placement(buffer: b, shape: outShape, nhwc: true, channelOffset: 0, pixelStride: outShape[1])
+            } else {
+                out = place(output: outName, shape: outShape, at: index)
+            }
+            var copies: [(Placement, Placement)] = []
+            var offset = out.channelOffset
+            for x in inputs {
+                var dst = out
+                dst.shape[1] = x.channels
+                dst.channelOffset = offset
+                offset += x.channels
+                if !(x.buffer == dst.buffer && x.channelOffset == dst.channelOffset && x.pixelStride == dst.pixelStride) {
+                    copies.append((x, dst))
+                }
+            }
+            if copies.isEmpty {
+                addStep(index: index, node: node, kernel: "none", reason: "producers wrote their outputs into the concat buffer") { _ in {} }
+                return [out]
+            }
+            let written = inputs.count - copies.count
+            addStep(index: index, node: node, kernel: "channel-copy",
+                    reason: "\(copies.count) of \(inputs.count) inputs copied into place (\(written) written in place by their producers)") { exec in
+                let plans = copies.map { (src: UnsafePointer(exec.pointer($0.0)), srcStride: $0.0.pixelStride,
+                                          dst: exec.pointer($0.1), dstStride: $0.1.pixelStride, channels: $0.0.channels,
+                                          pixels: $0.0.batch * $0.0.height * $0.0.width) }
+                return {
+                    for p in plans { copyChannels(p.src, p.srcStride, p.dst, p.dstStride, channels: p.channels, pixels: p.pixels) }
+                }
+            }
+            return [out]
+        case .reshape(let r):
+            guard let x = inputs.first else { return nil }
+            // [N,C,1,1] <-> [N,C]: the same bytes in NHWC and row-major, so a view.
+            let flat = x.nhwc && x.isDense && x.height == 1 && x.width == 1 && r.shape.count == 2 && r.shape[0] == x.batch
+            if flat {
+                return [Placement(buffer: x.buffer, shape: r.shape, nhwc: false, channelOffset: 0, pixelStride: 0)]
+            }
+            let unflat = !x.nhwc && r.shape.count == 4 && r.shape[2] == 1 && r.shape[3] == 1 && x.shape.count == 2 && r.shape[0] == x.shape[0]
+            if unflat {
+                return [Placement.dense(buffer: x.buffer, shape: r.shape)]
+            }
+            return nil
+        case .channelShuffle(let s):
+            guard let x = inputs.first, x.nhwc, s.groups > 0, x.channels % s.groups == 0, let name = node.outputs.first else { return nil }
+            let out = place(output: name, shape: x.shape, at: index)
+            let c = x.channels
+            let perGroup = c / s.groups
+            // Output channel j*g + i takes input channel i*(C/g) + j.
+            let source = (0..<c).map { oc in (oc % s.groups) * perGroup + oc / s.groups }
+            addStep(index: index, node: node, kernel: "channel-permute", reason: "shuffle as a per-pixel channel permutation") { exec in
+                let src = UnsafePointer(exec.pointer(x))
+                let dst = exec.pointer(out)
+                let pixels = x.batch * x.height * x.width
+                return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: source, pixels: pixels) }
+            }
+            return [out]
+        case .gather(let g):
+            guard let x = inputs.first, x.nhwc, g.axis == 1 || g.axis == -3, g.indicesShape.count == 1,
+                  let name = node.outputs.first else { return nil }
+            let c = x.channels
+            let source = g.indices.map { $0 < 0 ? $0 + c : $0 }
+            guard source.allSatisfy({ $0 >= 0 && $0 < c }) else { return nil }
+            var shape = x.shape
+            shape[1] = source.count
+            let out = place(output: name, shape: shape, at: index)
+            addStep(index: index, node: node, kernel: "channel-gather", reason: "index select on channels as a per-pixel gather") { exec in
+                let src = UnsafePointer(exec.pointer(x))
+                let dst = exec.pointer(out)
+                let pixels = x.batch * x.height * x.width
+                return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: source, pixels: pixels) }
+            }
+            return [out]
+        default:
+            return nil
+        }
+    }
+}
+
+/// Copies `channels` floats per pixel between strided NHWC buffers.
+func copyChannels(_ src: UnsafePointer<Float>, _ srcStride: Int, _ dst: UnsafeMutablePointer<Float>, _ dstStride: Int,
+                  channels: Int, pixels: Int) {
+    for p in 0..<pixels {
+        (dst + p * dstStride).update(from: src + p * srcStride, count: channels)
+    }
+}
+
+/// dst[pixel][j] = src[pixel][source[j]].
+func gatherChannels(_ src: UnsafePointer<Float>, _ srcStride: Int, _ dst: UnsafeMutablePointer<Float>, _ dstStride: Int,
+                    source: [Int], pixels: Int) {
+    source.withUnsafeBufferPointer { idx in
+        let n = idx.count
+        for p in 0..<pixels {
+            let s = src + p * srcStride
+            let d = dst + p * dstStride
+            for j in 0..<n { d[j] = s[idx[j]] }
+        }
+    }
+}
