@@ -43,9 +43,9 @@ extension Profile {
         guard !pointwise.isEmpty else {
             return GuidelineFinding(id: "G1", title: title, verdict: "No pointwise (1x1) convolutions.", flagged: [], details: [], share: 0)
         }
-        func ratio(_ c: ConvGeometry) -> Double { Double(max(c.inChannels, c.outChannels)) / Double(max(1, min(c.inChannels, c.outChannels))) }
+        func ratio(_ c: ConvolutionInfo) -> Double { Double(max(c.inChannels, c.outChannels)) / Double(max(1, min(c.inChannels, c.outChannels))) }
         /// MAC (elements) per the paper, and its minimum for the same multiply-adds (reached at c1 == c2).
-        func mac(_ c: ConvGeometry) -> (actual: Double, least: Double) {
+        func mac(_ c: ConvolutionInfo) -> (actual: Double, least: Double) {
             let hw = Double(c.outputPixels * c.batch), c1 = Double(c.inChannels), c2 = Double(c.outChannels)
             let b = hw * c1 * c2
             return (hw * (c1 + c2) + c1 * c2, 2 * (hw * b).squareRoot() + b / hw)
@@ -85,7 +85,7 @@ extension Profile {
         let traffic = flagged.reduce(0) { $0 + rows[$1.step]!.memoryNanoseconds(on: machine) }
         let measured = flagged.reduce(0) { $0 + $1.medianNanoseconds }
         let verdict = "\(flagged.count) of \(group.count) group/depthwise convs are memory-bound here (below \(fixed(machine.balance, 1)) FLOP/B, the machine balance): "
-            + "their bytes at full bandwidth need \(milliseconds(traffic)) of the \(milliseconds(measured)) they take. "
+            + "moving their bytes at main-memory bandwidth would take \(milliseconds(traffic)); they ran in \(milliseconds(measured)). "
             + "Group convs take \(percent(time)) of the time for \(percent(flops)) of the FLOPs."
         let details = flagged.prefix(GuidelineFinding.detailLimit).map { op -> String in
             let c = op.conv!, r = rows[op.step]!
@@ -130,8 +130,13 @@ extension Profile {
             let names = list.reduce(into: [String]()) { if !$0.contains($1.type) { $0.append($1.type) } }
             return names.isEmpty ? "" : " (" + names.prefix(4).joined(separator: ", ") + (names.count > 4 ? ", ..." : "") + ")"
         }
-        var verdict = "\(elementwise.count) element-wise op\(elementwise.count == 1 ? "" : "s")\(types(elementwise)) take \(percent(timeShare(elementwise))) of the time for \(percent(share(flops: elementwise))) of the FLOPs; "
-            + "\(moves.count) data-movement op\(moves.count == 1 ? "" : "s")\(types(moves)) take \(percent(timeShare(moves))) with no FLOPs."
+        var verdict: String
+        if elementwise.isEmpty && moves.isEmpty {
+            verdict = "No element-wise or data-movement op runs on its own."
+        } else {
+            verdict = "\(elementwise.count) element-wise op\(elementwise.count == 1 ? "" : "s")\(types(elementwise)) take \(percent(timeShare(elementwise))) of the time for \(percent(share(flops: elementwise))) of the FLOPs; "
+                + "\(moves.count) data-movement op\(moves.count == 1 ? "" : "s")\(types(moves)) take \(percent(timeShare(moves))) with no FLOPs."
+        }
         if fusedActivations + fusedResiduals > 0 {
             verdict += " Fused into their producers (no pass of their own): \(fusedActivations) activation\(fusedActivations == 1 ? "" : "s"), \(fusedResiduals) residual add\(fusedResiduals == 1 ? "" : "s")."
         }

@@ -43,7 +43,8 @@ extension Profile {
         h += "<section id=\"roofline\">\n<h2>Roofline</h2>\n"
         h += "<p class=\"note\">Each dot is an op (area ∝ its share of the time) at its arithmetic intensity and achieved rate. "
             + "The roofs are this machine's measured limits: \(fixed(machine.bandwidthGBs, 1)) GB/s streaming bandwidth and "
-            + "\(fixed(machine.peakGFLOPS, 1)) GFLOP/s peak FP32 compute; ops left of the ridge (\(fixed(machine.balance, 2)) FLOP/B) are bound by memory.</p>\n"
+            + "\(fixed(machine.peakGFLOPS, 1)) GFLOP/s peak FP32 compute; ops left of the ridge (\(fixed(machine.balance, 2)) FLOP/B) are bound by memory. "
+            + "The bandwidth roof is main memory's: an op whose data stays in cache can sit above it.</p>\n"
         h += SVGCharts.roofline(opRows, machine: machine, colors: colors) + "\n"
         let zero = opRows.filter { $0.flops == 0 }.count
         if zero > 0 { h += "<p class=\"note\">\(zero) op\(zero == 1 ? "" : "s") without FLOPs (data movement) cannot sit on a log axis and are not drawn.</p>\n" }

@@ -26,7 +26,7 @@ public enum OpCategory: String, Sendable, CaseIterable {
 }
 
 /// A convolution's geometry, kept for the guideline checks (G1, G2).
-public struct ConvGeometry: Sendable, Equatable {
+public struct ConvolutionInfo: Sendable, Equatable {
     public var inChannels: Int
     public var outChannels: Int
     public var groups: Int
@@ -60,7 +60,7 @@ public struct OpProfile: Sendable {
     /// FLOPs and bytes, from the op's own cost model.
     public var cost: OpCost
     /// Set for convolutions.
-    public var conv: ConvGeometry?
+    public var conv: ConvolutionInfo?
     /// Whether the op cuts or joins branches (concat, split, channel shuffle, slice): G3's fragmentation.
     public var branching: Bool
     /// Fused epilogue for display: "residual" (an added input) and the activation ("ReLU6").
@@ -86,12 +86,12 @@ extension OpProfile {
         let node = graph.nodes[info.nodeIndex]
         let inputs = node.inputs.map { graph.shapes[$0] ?? [] }
         let outputs = node.outputs.map { graph.shapes[$0] ?? [] }
-        var conv: ConvGeometry?
+        var conv: ConvolutionInfo?
         var fused: [String] = []
         switch node.op {
         case .conv(let c):
             let out = outputs.first ?? []
-            conv = ConvGeometry(inChannels: c.inChannelsPerGroup * c.groups, outChannels: c.outChannels, groups: c.groups,
+            conv = ConvolutionInfo(inChannels: c.inChannelsPerGroup * c.groups, outChannels: c.outChannels, groups: c.groups,
                                 kernel: c.kernel, outputPixels: out.count == 4 ? out[2] * out[3] : 1, batch: out.first ?? 1)
             if c.residual { fused.append("residual") }
             if let a = c.activation { fused.append(a.description) }

@@ -76,3 +76,20 @@ public enum Profiler {
         }
     }
 }
+
+extension Profiler {
+    /// FLOPs of each origin (ONNX) node in a graph that was lowered without fusion, for
+    /// `onnxNodeFLOPs`: a node's FLOPs are shared evenly by its origins (normally exactly one);
+    /// a node with no recorded origin counts under its own name.
+    public static func originFLOPs(of unfusedGraph: NativeGraph) -> [String: Int] {
+        var flops: [String: Int] = [:]
+        for node in unfusedGraph.nodes {
+            let inputs = node.inputs.map { unfusedGraph.shapes[$0] ?? [] }
+            let outputs = node.outputs.map { unfusedGraph.shapes[$0] ?? [] }
+            let cost = node.op.nativeOperator.cost(inputs: inputs, outputs: outputs)
+            let origins = node.origin.isEmpty ? [node.name] : node.origin
+            for origin in origins { flops[origin, default: 0] += cost.flops / origins.count }
+        }
+        return flops
+    }
+}

@@ -17,7 +17,7 @@ extension Profile {
                                ("GFLOP/s", .right), ("GB/s", .right), ("bound", .left), ("roof", .right), ("from ONNX", .left)])
             for (i, r) in rows.enumerated() {
                 let type = r.fused.isEmpty ? r.type : r.type + "+" + r.fused.joined(separator: "+")
-                let from = r.origin == [r.name] ? "" : clipRight(r.origin.count > 1 ? "\(r.origin.count): " + r.origin.map { clipLeft($0, 24) }.joined(separator: ", ") : r.origin.first ?? "", 60)
+                let from = r.origin == [r.name] ? "" : clipRight("\(r.origin.count): " + r.origin.map(shortNodeName).joined(separator: ", "), 48)
                 table.add(["\(i)", clipLeft(r.name, 32), clipRight(type, 26), r.kernel, r.outputShape] + numbers(r) + [from])
             }
         case .type:

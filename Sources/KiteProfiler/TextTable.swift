@@ -41,3 +41,10 @@ func clipLeft(_ text: String, _ limit: Int) -> String {
 func clipRight(_ text: String, _ limit: Int) -> String {
     text.count <= limit ? text : limit <= 2 ? "" : String(text.prefix(limit - 2)) + ".."
 }
+
+/// The last part of a path-like ONNX node name ("/features/features.0/features.0.1/BatchNormalization" ->
+/// "BatchNormalization"), which exporters make the op type; other names are kept whole.
+func shortNodeName(_ name: String) -> String {
+    guard let slash = name.lastIndex(of: "/"), name.index(after: slash) != name.endIndex else { return name }
+    return String(name[name.index(after: slash)...])
+}

@@ -8,7 +8,7 @@ struct KiteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kite",
         abstract: "Convert, run and profile lightweight CNNs on the CPU.",
-        subcommands: [InspectCommand.self, ConvertCommand.self, RunCommand.self, BenchCommand.self, ConformanceCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, RunCommand.self, ProfileCommand.self, BenchCommand.self, ConformanceCommand.self]
     )
 
     /// Parses and runs a subcommand; Kite's own errors print as one line and exit 1.
