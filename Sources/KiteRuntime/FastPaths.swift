@@ -36,6 +36,14 @@ extension Planner {
         switch node.op {
         case .conv(let c):
             return try planConvolution(index: index, node: node, conv: c, inputs: inputs)
+        case .pool(let p):
+            return try planPooling(index: index, node: node, pool: p, inputs: inputs)
+        case .globalPool(let g):
+            return try planGlobalPooling(index: index, node: node, kind: g.kind, inputs: inputs)
+        case .fullyConnected(let f):
+            return try planFullyConnected(index: index, node: node, fc: f, inputs: inputs)
+        case .scaleShift, .activation, .binary:
+            return try planElementwise(index: index, node: node, inputs: inputs)
         default:
             return nil
         }
@@ -53,7 +61,10 @@ extension Planner {
         if depthwise && residual == nil {
             return planDepthwise(index: index, node: node, conv: c, input: x, outShape: outShape)
         }
-        guard pointwise, let name = node.outputs.first else { return nil }
+        if !pointwise {
+            return planIm2col(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape)
+        }
+        guard let name = node.outputs.first else { return nil }
         let out = place(output: name, shape: outShape, at: index)
         let cout = c.outChannels
         let cin = c.inChannelsPerGroup

@@ -1,0 +1,308 @@
+import KiteCore
+import KiteKernels
+
+/// Scratch memory private to each thread of a step (im2col buffers).
+final class ThreadScratch: @unchecked Sendable {
+    // @unchecked: each thread index only ever touches its own slice.
+    let base: UnsafeMutablePointer<Float>
+    let perThread: Int
+    init(perThread: Int, threads: Int) {
+        self.perThread = max(perThread, 1)
+        base = .allocate(capacity: self.perThread * max(threads, 1))
+        base.initialize(repeating: 0, count: self.perThread * max(threads, 1))
+    }
+    func slice(_ t: Int) -> UnsafeMutablePointer<Float> { base + t * perThread }
+    deinit { base.deallocate() }
+}
+
+extension Planner {
+    func geometry(input x: Placement, kernel: [Int], strides: [Int], pads: [Int], dilations: [Int], output: [Int]) -> ConvGeometry {
+        ConvGeometry(inputHeight: x.height, inputWidth: x.width, kernelHeight: kernel[0], kernelWidth: kernel[1],
+                     strideHeight: strides[0], strideWidth: strides[1],
+                     padTop: pads[0], padLeft: pads[1], padBottom: pads[2], padRight: pads[3],
+                     dilationHeight: dilations[0], dilationWidth: dilations[1],
+                     outputHeight: output[2], outputWidth: output[3])
+    }
+
+    /// Any other convolution (dense KxK, group, strided 1x1): im2col chunks + GEMM per group.
+    mutating func planIm2col(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, residual: Placement?, outShape: [Int]) -> [Placement]? {
+        guard outShape[2] > 0, outShape[3] > 0, x.channels % c.groups == 0 else { return nil }
+        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
+        let packed = c.weight.floats.withUnsafeBufferPointer { w in
+            (c.bias ?? []).withUnsafeBufferPointer { b in
+                PackedConvWeights(weights: w.baseAddress!, outputChannels: c.outChannels, inputChannels: x.channels,
+                                  kernelHeight: c.kernel[0], kernelWidth: c.kernel[1], groups: c.groups,
+                                  bias: c.bias == nil ? nil : b.baseAddress)
+            }
+        }
+        let g = geometry(input: x, kernel: c.kernel, strides: c.strides, pads: c.pads, dilations: c.dilations, output: outShape)
+        let activation = c.activation.kernel
+        let batch = x.batch
+        let what = c.groups > 1 ? "group conv (g=\(c.groups))" : "dense \(c.kernel[0])x\(c.kernel[1]) conv"
+        addStep(index: index, node: node, kernel: "im2col-gemm", reason: "\(what): gathered windows multiplied by packed weights") { exec in
+            let inBase = UnsafePointer(exec.pointer(x))
+            let outBase = exec.pointer(out)
+            let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
+            let (ips, ops, rps) = (x.pixelStride, out.pixelStride, residual?.pixelStride ?? 0)
+            let inImage = x.height * x.width * ips
+            let outImage = out.height * out.width * ops
+            let work = chunks(g.outputHeight, parts: exec.threads)
+            let scratch = ThreadScratch(perThread: Im2colConv.scratchSize(geometry: g, weights: packed), threads: work.count)
+            let pool = exec.pool
+            return {
+                for b in 0..<batch {
+                    let i = inBase + b * inImage
+                    let o = outBase + b * outImage
+                    let r = resBase.map { $0 + b * outImage }
+                    pool.parallelFor(count: work.count) { t in
+                        Im2colConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o, outputPixelStride: ops,
+                                       residual: r, residualPixelStride: rps, activation: activation,
+                                       outputRows: work[t], scratch: scratch.slice(t))
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    mutating func planPooling(index: Int, node: NativeNode, pool p: KiteCore.Pooling, inputs: [Placement]) throws -> [Placement]? {
+        guard let x = inputs.first, x.nhwc, p.kernel.count == 2, p.strides.count == 2, p.pads.count == 4, p.dilations.count == 2,
+              p.pads.allSatisfy({ $0 >= 0 }), p.strides.allSatisfy({ $0 > 0 }), p.dilations.allSatisfy({ $0 > 0 }),
+              p.kernel.allSatisfy({ $0 > 0 }), let name = node.outputs.first else { return nil }
+        let outShape = try node.op.nativeOperator.inferShapes([x.shape])[0]
+        guard outShape[2] > 0, outShape[3] > 0 else { return nil }
+        let out = place(output: name, shape: outShape, at: index)
+        let g = geometry(input: x, kernel: p.kernel, strides: p.strides, pads: p.pads, dilations: p.dilations, output: outShape)
+        let kind = p.kind
+        let countIncludePad = p.countIncludePad
+        let channels = x.channels
+        addStep(index: index, node: node, kernel: kind == .max ? "maxpool" : "avgpool", reason: "windows vectorised over NHWC channels") { exec in
+            let inBase = UnsafePointer(exec.pointer(x))
+            let outBase = exec.pointer(out)
+            let (ips, ops) = (x.pixelStride, out.pixelStride)
+            let inImage = x.height * x.width * ips
+            let outImage = out.height * out.width * ops
+            let work = chunks(g.outputHeight, parts: exec.threads)
+            let pool = exec.pool
+            return {
+                for b in 0..<x.batch {
+                    let i = inBase + b * inImage
+                    let o = outBase + b * outImage
+                    pool.parallelFor(count: work.count) { t in
+                        if kind == .max {
+                            KiteKernels.Pooling.maxPool(input: i, inputPixelStride: ips, geometry: g, channels: channels,
+                                                        output: o, outputPixelStride: ops, outputRows: work[t])
+                        } else {
+                            KiteKernels.Pooling.averagePool(input: i, inputPixelStride: ips, geometry: g, channels: channels,
+                                                            countIncludePad: countIncludePad, output: o, outputPixelStride: ops,
+                                                            outputRows: work[t])
+                        }
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    mutating func planGlobalPooling(index: Int, node: NativeNode, kind: PoolKind, inputs: [Placement]) throws -> [Placement]? {
+        guard let x = inputs.first, x.nhwc, let name = node.outputs.first else { return nil }
+        let outShape = try node.op.nativeOperator.inferShapes([x.shape])[0]
+        let out = place(output: name, shape: outShape, at: index)
+        let channels = x.channels
+        addStep(index: index, node: node, kernel: kind == .max ? "global-maxpool" : "global-avgpool", reason: "channel sums vectorised over NHWC") { exec in
+            let inBase = UnsafePointer(exec.pointer(x))
+            let outBase = exec.pointer(out)
+            let pixels = x.height * x.width
+            let inImage = pixels * x.pixelStride
+            return {
+                for b in 0..<x.batch {
+                    let o = outBase + b * out.pixelStride
+                    if kind == .max {
+                        KiteKernels.Pooling.globalMaxPool(input: inBase + b * inImage, inputPixelStride: x.pixelStride, pixels: pixels, channels: channels, output: o)
+                    } else {
+                        KiteKernels.Pooling.globalAveragePool(input: inBase + b * inImage, inputPixelStride: x.pixelStride, pixels: pixels, channels: channels, output: o)
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    mutating func planFullyConnected(index: Int, node: NativeNode, fc f: KiteCore.FullyConnected, inputs: [Placement]) throws -> [Placement]? {
+        guard let x = inputs.first, f.weight.shape.count == 2, let name = node.outputs.first else { return nil }
+        // Rows of K floats: a plain [M, K] value, or NHWC [M, K, 1, 1] (the same bytes when dense).
+        let flatInput = (!x.nhwc && x.shape.count == 2) || (x.nhwc && x.height == 1 && x.width == 1)
+        guard flatInput else { return nil }
+        let outShape = try node.op.nativeOperator.inferShapes([x.shape])[0]
+        guard outShape.count == 2 else { return nil }
+        let out = place(output: name, shape: outShape, at: index)
+        let (n, k) = (f.weight.shape[0], f.weight.shape[1])
+        let packed = f.weight.floats.withUnsafeBufferPointer { w in
+            (f.bias ?? []).withUnsafeBufferPointer { b in
+                PackedFCWeights(weights: w.baseAddress!, outputCount: n, inputCount: k, bias: f.bias == nil ? nil : b.baseAddress)
+            }
+        }
+        let rows = x.batch
+        let stride = x.nhwc ? x.pixelStride : k
+        let activation = f.activation.kernel
+        addStep(index: index, node: node, kernel: "fc-gemv", reason: "weights streamed once per batch") { exec in
+            let input = UnsafePointer(exec.pointer(x))
+            let output = exec.pointer(out)
+            let work = chunks(n, parts: n * k >= 1 << 16 ? exec.threads : 1, granule: 8)
+            let pool = exec.pool
+            return {
+                pool.parallelFor(count: work.count) { t in
+                    KiteKernels.FullyConnected.run(input: input, inputStride: stride, rows: rows, weights: packed,
+                                                   output: output, outputStride: n, activation: activation, outputs: work[t])
+                }
+            }
+        }
+        return [out]
+    }
+
+    /// ScaleShift, activations and binary ops over NHWC (or flat) values.
+    mutating func planElementwise(index: Int, node: NativeNode, inputs: [Placement]) throws -> [Placement]? {
+        guard let x = inputs.first, let name = node.outputs.first else { return nil }
+        let outShape = try node.op.nativeOperator.inferShapes(inputs.map(\.shape))[0]
+        guard outShape == x.shape else { return nil }
+        // Pixels x channels view of the value: NHWC pixels, or one flat row.
+        func view(_ p: Placement) -> (channels: Int, pixels: Int, stride: Int) {
+            p.nhwc ? (p.channels, p.batch * p.height * p.width, p.pixelStride) : (p.count, 1, p.count)
+        }
+        let (channels, pixels, _) = view(x)
+        enum Plan {
+            case scaleShift([Float], [Float], KernelActivation)
+            case activation(KernelActivation)
+            case tensor(BinaryOperation, Placement, KernelActivation)
+            case perChannelValue(BinaryOperation, Placement, KernelActivation)
+            case perChannelConstant(BinaryOperation, [Float], KernelActivation)
+            case scalar(BinaryOperation, Float, KernelActivation)
+        }
+        func operation(_ k: Binary.Kind) -> BinaryOperation {
+            switch k {
+            case .add: return .add
+            case .sub: return .subtract
+            case .mul: return .multiply
+            case .div: return .divide
+            }
+        }
+        let plan: Plan
+        switch node.op {
+        case .scaleShift(let s):
+            guard x.nhwc, s.scale.count == channels, s.shift.count == channels else { return nil }
+            plan = .scaleShift(s.scale, s.shift, s.activation.kernel)
+        case .activation(let a):
+            plan = .activation(a.activation.kernel)
+        case .binary(let b):
+            let op = operation(b.kind)
+            if let constant = b.constant {
+                guard !b.constantOnLeft || b.kind == .add || b.kind == .mul else { return nil }
+                let values = constant.floats
+                if values.count == 1 {
+                    plan = .scalar(op, values[0], b.activation.kernel)
+                } else if x.nhwc, values.count == channels, constant.shape.count >= 3, constant.shape.count <= 4,
+                          constant.shape[constant.shape.count - 3] == channels {
+                    plan = .perChannelConstant(op, values, b.activation.kernel)
+                } else {
+                    return nil
+                }
+            } else {
+                guard inputs.count == 2 else { return nil }
+                let y = inputs[1]
+                if y.shape == x.shape, y.nhwc == x.nhwc {
+                    plan = .tensor(op, y, b.activation.kernel)
+                } else if x.nhwc, y.shape == [x.batch, channels, 1, 1], y.nhwc {
+                    plan = .perChannelValue(op, y, b.activation.kernel)
+                } else {
+                    return nil
+                }
+            }
+        default:
+            return nil
+        }
+        let out = place(output: name, shape: outShape, at: index)
+        let kernelName: String
+        switch plan {
+        case .scaleShift: kernelName = "scale-shift"
+        case .activation: kernelName = "activation"
+        case .tensor: kernelName = "elementwise"
+        case .perChannelValue: kernelName = "channel-broadcast"
+        case .perChannelConstant: kernelName = "channel-broadcast"
+        case .scalar: kernelName = "scalar"
+        }
+        addStep(index: index, node: node, kernel: kernelName, reason: "vectorised over NHWC channels") { exec in
+            let a = UnsafePointer(exec.pointer(x))
+            let o = exec.pointer(out)
+            let (aps, ops) = (view(x).stride, view(out).stride)
+            let work = channels * pixels >= 1 << 15 && pixels > 1 ? chunks(pixels, parts: exec.threads) : [0..<pixels]
+            let pool = exec.pool
+            switch plan {
+            case .scaleShift(let scale, let shift, let act):
+                let box = ConstantVectors([scale, shift])
+                return {
+                    pool.parallelFor(count: work.count) { t in
+                        Elementwise.scaleShift(input: a, inputPixelStride: aps, scale: box.pointer(0), shift: box.pointer(1),
+                                               output: o, outputPixelStride: ops, channels: channels, pixels: work[t], activation: act)
+                    }
+                }
+            case .activation(let act):
+                return {
+                    pool.parallelFor(count: work.count) { t in
+                        Elementwise.activate(input: a, inputPixelStride: aps, output: o, outputPixelStride: ops,
+                                             channels: channels, pixels: work[t], activation: act)
+                    }
+                }
+            case .tensor(let op, let y, let act):
+                let b = UnsafePointer(exec.pointer(y))
+                let bps = view(y).stride
+                return {
+                    pool.parallelFor(count: work.count) { t in
+                        Elementwise.binary(op, a: a, aPixelStride: aps, b: b, bPixelStride: bps, output: o, outputPixelStride: ops,
+                                           channels: channels, pixels: work[t], activation: act)
+                    }
+                }
+            case .perChannelValue(let op, let y, let act):
+                let b = UnsafePointer(exec.pointer(y))
+                let perImage = x.height * x.width
+                return {
+                    for n in 0..<x.batch {
+                        Elementwise.binary(op, a: a + n * perImage * aps, aPixelStride: aps, b: b + n * y.pixelStride, bPixelStride: 0,
+                                           output: o + n * perImage * ops, outputPixelStride: ops, channels: channels,
+                                           pixels: 0..<perImage, activation: act)
+                    }
+                }
+            case .perChannelConstant(let op, let values, let act):
+                let box = ConstantVectors([values])
+                return {
+                    pool.parallelFor(count: work.count) { t in
+                        Elementwise.binary(op, a: a, aPixelStride: aps, b: box.pointer(0), bPixelStride: 0, output: o, outputPixelStride: ops,
+                                           channels: channels, pixels: work[t], activation: act)
+                    }
+                }
+            case .scalar(let op, let value, let act):
+                return {
+                    pool.parallelFor(count: work.count) { t in
+                        Elementwise.scalar(op, input: a, inputPixelStride: aps, scalar: value, output: o, outputPixelStride: ops,
+                                           channels: channels, pixels: work[t], activation: act)
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+}
+
+/// Float vectors kept alive for a step's lifetime, readable through stable pointers.
+final class ConstantVectors: @unchecked Sendable {
+    // @unchecked: written once here, only read afterwards.
+    private let storage: [UnsafeMutablePointer<Float>]
+    init(_ vectors: [[Float]]) {
+        storage = vectors.map { v in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(v.count, 1))
+            v.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: v.count) }
+            return p
+        }
+    }
+    func pointer(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(storage[i]) }
+    deinit { storage.forEach { $0.deallocate() } }
+}
