@@ -211,3 +211,56 @@ public struct PackedConvWeights: Sendable {
         }
     }
 }
+
+/// Weights of a fully-connected layer packed for `FullyConnected.run`: N rows of K floats
+/// zero-padded to a multiple of 8 (64-byte aligned rows when K is a multiple of 16), then the bias.
+public struct PackedFCWeights: Sendable {
+    /// N: outputs.
+    public let outputCount: Int
+    /// K: inputs.
+    public let inputCount: Int
+    /// Floats per packed row (K rounded up to 8).
+    public let paddedInputCount: Int
+
+    @usableFromInline let storage: AlignedFloatStorage
+
+    @usableFromInline var rows: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+    @usableFromInline var bias: UnsafePointer<Float> { UnsafePointer(storage.pointer + outputCount * paddedInputCount) }
+
+    /// Packs `W[n][k]` at `weights[n * rowStride + k]` (ONNX Gemm B with transB=1, or MatMul B transposed).
+    ///
+    /// - Parameters:
+    ///   - rowStride: floats between consecutive rows of W (default K).
+    ///   - columnStride: floats between consecutive k of one row (default 1; pass N with rowStride 1
+    ///     to pack a `[K x N]` matrix, i.e. Gemm with transB=0 / MatMul).
+    public init(weights: UnsafePointer<Float>, outputCount: Int, inputCount: Int,
+                rowStride: Int? = nil, columnStride: Int = 1, bias: UnsafePointer<Float>?) {
+        precondition(outputCount > 0 && inputCount > 0, "empty FC weights")
+        self.outputCount = outputCount
+        self.inputCount = inputCount
+        let kpad = (inputCount + 7) / 8 * 8
+        paddedInputCount = kpad
+        storage = AlignedFloatStorage(count: outputCount * kpad + outputCount)
+        let ld = rowStride ?? inputCount
+        let dst = storage.pointer
+        for n in 0..<outputCount {
+            for k in 0..<inputCount { dst[n * kpad + k] = weights[n * ld + k * columnStride] }
+            if let bias { dst[outputCount * kpad + n] = bias[n] }
+        }
+    }
+
+    /// Packs a `[N x K]` row-major array.
+    public init(weights: [Float], outputCount: Int, inputCount: Int, bias: [Float]?) {
+        precondition(weights.count >= outputCount * inputCount, "weights too short")
+        precondition(bias == nil || bias!.count >= outputCount, "bias too short")
+        self = weights.withUnsafeBufferPointer { w in
+            if let bias {
+                return bias.withUnsafeBufferPointer { b in
+                    PackedFCWeights(weights: w.baseAddress!, outputCount: outputCount, inputCount: inputCount,
+                                    bias: b.baseAddress!)
+                }
+            }
+            return PackedFCWeights(weights: w.baseAddress!, outputCount: outputCount, inputCount: inputCount, bias: nil)
+        }
+    }
+}
