@@ -487,4 +487,48 @@ final class LoweringOpTests: XCTestCase {
         guard case .unsupported(let nodes)? = lowerError({ try m.lower() }) else { return XCTFail() }
         XCTAssertEqual(nodes.map(\.context.node), ["drop"])
     }
+
+    // MARK: Older and newer forms
+
+    func testPadPaddingsAttributeAtOpset1() throws {
+        let m = single(1, [1, 1, 1, 1], "Pad", [], ["paddings": ints([0, 0, 0, 1, 0, 0, 0, 0]), "value": .float(2)])
+        assertTensor(try run(m, Tensor(shape: [1, 1, 1, 1], floats: [5])), [1, 1, 1, 2], [2, 5])
+    }
+
+    func testDropoutTrainingModeInput() throws {
+        let off = single(12, [1, 2], "Dropout", ["ratio", "mode"]) { m in
+            m.weight("ratio", [], [0.5])
+            m.initializers.append((name: "mode", tensor: Tensor(elementType: .bool, shape: [], storage: .ints([0]))))
+        }
+        XCTAssertEqual(kinds(try off.lower()), ["reshape"])   // the alias, made to exist as the graph output
+        assertTensor(try run(off, Tensor(shape: [1, 2], floats: [3, 4])), [1, 2], [3, 4])
+        let on = single(12, [1, 2], "Dropout", ["ratio", "mode"]) { m in
+            m.weight("ratio", [], [0.5])
+            m.initializers.append((name: "mode", tensor: Tensor(elementType: .bool, shape: [], storage: .ints([1]))))
+        }
+        guard case .unsupported(let nodes)? = lowerError({ try on.lower() }) else { return XCTFail() }
+        XCTAssertTrue(nodes[0].reason.contains("training_mode"), nodes[0].reason)
+    }
+
+    func testConstantAttributeForms() throws {
+        var m = ModelBuilder(opset: 13)
+        m.input("x", [1, 2])
+        m.node("Constant", [], ["a"], ["value_floats": .floats([1, 2])])
+        m.node("Constant", [], ["b"], ["value_float": .float(10)])
+        m.node("Constant", [], ["c"], ["value": .tensor(Tensor(shape: [1, 2], floats: [100, 200]))])
+        m.node("Mul", ["a", "b"], ["ab"])
+        m.node("Add", ["ab", "c"], ["abc"])
+        m.node("Identity", ["abc"], ["k"])
+        m.node("Add", ["x", "k"], ["y"])
+        m.output("y")
+        assertTensor(try run(m, Tensor(shape: [1, 2], floats: [1, 1])), [1, 2], [111, 221])
+    }
+
+    func testMissingDefaultOpsetAssumesTheNewestWithANote() throws {
+        var m = single(13, [1, 2], "Relu")
+        m.importsDefault = false
+        let result = try Lowering.lowerWithNotes(m.model)
+        XCTAssertEqual(result.notes.count, 1)
+        XCTAssertTrue(result.notes[0].contains("assuming opset"), result.notes[0])
+    }
 }

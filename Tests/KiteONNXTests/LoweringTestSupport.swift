@@ -11,6 +11,9 @@ struct ModelBuilder {
     var initializers: [(name: String, tensor: Tensor)] = []
     var inputs: [ONNXValueInfo] = []
     var outputs: [ONNXValueInfo] = []
+    /// Extra opset imports (domain, version); the default domain is imported at `opset` unless `importsDefault` is false.
+    var otherImports: [(domain: String, version: Int)] = []
+    var importsDefault = true
 
     init(opset: Int) { self.opset = opset }
 
@@ -44,7 +47,8 @@ struct ModelBuilder {
     }
 
     var model: ONNXModel {
-        ONNXModel(path: path, irVersion: 8, opsetImports: [(domain: "", version: opset)], producerName: "test",
+        ONNXModel(path: path, irVersion: 8, opsetImports: (importsDefault ? [(domain: "", version: opset)] : []) + otherImports,
+                  producerName: "test",
                   producerVersion: "", domain: "", modelVersion: 1, docString: "", metadata: [],
                   graph: ONNXGraph(name: "g", nodes: nodes, initializers: initializers, inputs: inputs,
                                    outputs: outputs, valueInfo: []))
