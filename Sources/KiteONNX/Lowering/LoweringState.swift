@@ -111,16 +111,13 @@ final class LoweringState {
     /// The native name of a constant used as a runtime value: a `Constant` node
     /// producing it is emitted the first time (as float32, the native compute type).
     func materialize(_ tensor: Tensor, onnxName: String, origin: [String]) throws -> String {
-        if let existing = shapes[onnxName] { _ = existing; return onnxName }
-        guard case .floats = tensor.storage, tensor.elementType == .float else {
-            guard tensor.elementType.isFloatingPoint || tensor.elementType.isInteger else {
-                throw LoweringIssue.unsupported("constant '\(onnxName)' of type \(tensor.elementType) cannot be used as a runtime value",
-                                                attribute: nil)
-            }
-            let floats = Tensor(elementType: .float, shape: tensor.shape, storage: .floats(tensor.floats))
-            return try materialize(floats, onnxName: onnxName, origin: origin)
+        if shapes[onnxName] != nil { return onnxName }
+        if case .opaque = tensor.storage {
+            throw LoweringIssue.unsupported("constant '\(onnxName)' of type \(tensor.elementType) cannot be used as a runtime value",
+                                            attribute: nil)
         }
-        try append(.constant(Constant(tensor)), name: onnxName, inputs: [], outputs: [onnxName], origin: origin)
+        let value = Tensor(elementType: .float, shape: tensor.shape, storage: .floats(tensor.floats))
+        try append(.constant(Constant(value)), name: onnxName, inputs: [], outputs: [onnxName], origin: origin)
         return onnxName
     }
 
