@@ -40,6 +40,8 @@ extension Planner {
             return try planPooling(index: index, node: node, pool: p, inputs: inputs)
         case .globalPool(let g):
             return try planGlobalPooling(index: index, node: node, kind: g.kind, inputs: inputs)
+        case .reduceMean:
+            return try planGlobalPooling(index: index, node: node, kind: .average, inputs: inputs)
         case .fullyConnected(let f):
             return try planFullyConnected(index: index, node: node, fc: f, inputs: inputs)
         case .scaleShift, .activation, .binary:

@@ -106,9 +106,15 @@ extension Planner {
 
     mutating func planGlobalPooling(index: Int, node: NativeNode, kind: PoolKind, inputs: [Placement]) throws -> [Placement]? {
         guard let x = inputs.first, x.nhwc, let name = node.outputs.first else { return nil }
+        if case .reduceMean(let r) = node.op {
+            // A mean over H and W is global average pooling ([N,C] and [N,C,1,1] have the same bytes).
+            let axes = Set(r.axes.map { $0 < 0 ? $0 + 4 : $0 })
+            guard axes == [2, 3] else { return nil }
+        }
         let outShape = try node.op.nativeOperator.inferShapes([x.shape])[0]
         let out = place(output: name, shape: outShape, at: index)
         let channels = x.channels
+        let outStride = out.nhwc ? out.pixelStride : channels
         addStep(index: index, node: node, kernel: kind == .max ? "global-maxpool" : "global-avgpool", reason: "channel sums vectorised over NHWC") { exec in
             let inBase = UnsafePointer(exec.pointer(x))
             let outBase = exec.pointer(out)
@@ -116,7 +122,7 @@ extension Planner {
             let inImage = pixels * x.pixelStride
             return {
                 for b in 0..<x.batch {
-                    let o = outBase + b * out.pixelStride
+                    let o = outBase + b * outStride
                     if kind == .max {
                         KiteKernels.Pooling.globalMaxPool(input: inBase + b * inImage, inputPixelStride: x.pixelStride, pixels: pixels, channels: channels, output: o)
                     } else {
@@ -162,7 +168,14 @@ extension Planner {
 
     /// ScaleShift, activations and binary ops over NHWC (or flat) values.
     mutating func planElementwise(index: Int, node: NativeNode, inputs: [Placement]) throws -> [Placement]? {
-        guard let x = inputs.first, let name = node.outputs.first else { return nil }
+        guard var x = inputs.first, let name = node.outputs.first else { return nil }
+        var inputs = inputs
+        // Commutative ops with the big operand second (scale * x in squeeze-excite): swap.
+        if case .binary(let b) = node.op, b.constant == nil, b.kind == .add || b.kind == .mul, inputs.count == 2,
+           inputs[0].count < inputs[1].count {
+            inputs.swapAt(0, 1)
+            x = inputs[0]
+        }
         let outShape = try node.op.nativeOperator.inferShapes(inputs.map(\.shape))[0]
         guard outShape == x.shape else { return nil }
         // Pixels x channels view of the value: NHWC pixels, or one flat row.
