@@ -131,9 +131,9 @@ extension Profile {
         }
     }
 
-    func typeRows() -> [ProfileRow] {
+    func typeRows(byKind: Bool = false) -> [ProfileRow] {
         var acc = Accumulator()
-        for op in ops { acc.add(op.type, op, fraction: 1, origin: nil) }
+        for op in ops { acc.add(byKind ? op.kind : op.type, op, fraction: 1, origin: nil) }
         return acc.finish(self).sorted { $0.medianNanoseconds != $1.medianNanoseconds ? $0.medianNanoseconds > $1.medianNanoseconds : $0.name < $1.name }
     }
 

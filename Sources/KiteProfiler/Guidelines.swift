@@ -107,8 +107,9 @@ extension Profile {
         if s.shuffles > 0 { parts.append("\(s.shuffles) channel shuffle\(s.shuffles == 1 ? "" : "s")") }
         if s.slices > 0 { parts.append("\(s.slices) slice/gather op\(s.slices == 1 ? "" : "s")") }
         let freeViews = unscheduled.filter { $0.type.hasSuffix("Concat") || $0.type.hasSuffix("Split") }.count
+            + ops.filter { $0.isFree && ($0.type.hasSuffix("Concat") || $0.type.hasSuffix("Split")) }.count
         var verdict = "Of \(s.nodes) nodes, " + parts.joined(separator: ", ") + "."
-        if freeViews > 0 { verdict += " \(freeViews) concat/split node\(freeViews == 1 ? " is a free view" : "s are free views") (no copy)." }
+        if freeViews > 0 { verdict += " \(freeViews) concat/split node\(freeViews == 1 ? " is a free view" : "s are free views") (no copy of their own)." }
         verdict += " Kite runs ops one after another, each split across \(threads) thread\(threads == 1 ? "" : "s"): "
             + "\(small.count) of \(ops.count) ops take under \(Int(Self.smallOpNanoseconds / 1000)) µs each (\(percent(timeShare(small))) of the time), "
             + "too little work to keep the threads busy."
@@ -158,8 +159,10 @@ extension Profile {
 func percent(_ fraction: Double) -> String { String(format: fraction < 0.001 && fraction > 0 ? "%.2f%%" : "%.1f%%", fraction * 100) }
 /// A number with `digits` decimals.
 func fixed(_ value: Double, _ digits: Int) -> String { value.isFinite ? String(format: "%.\(digits)f", value) : "-" }
-/// "0.123 ms".
-func milliseconds(_ ns: Double) -> String { String(format: "%.3f ms", ns / 1e6) }
+/// A duration for prose: "1.234 ms", or "12.3 µs" under 0.1 ms.
+func milliseconds(_ ns: Double) -> String {
+    ns < 100_000 ? String(format: "%.1f µs", ns / 1e3) : String(format: "%.3f ms", ns / 1e6)
+}
 /// Bytes as B, KB, MB, GB (powers of 1024).
 func formatByteCount(_ n: Double) -> String {
     if n < 1024 { return String(format: "%.0f B", n) }

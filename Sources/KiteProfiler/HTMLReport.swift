@@ -3,7 +3,8 @@ extension Profile {
     /// time by op type, a timeline of the median run, a roofline, what the seed's guidelines (G1-G4)
     /// flag, the per-op table and the kernel choices.
     public func html() -> String {
-        let typeRows = rows(groupBy: .type)
+        // Charts colour by kind: the op type, with convolutions split into 1x1, depthwise, group and dense.
+        let typeRows = typeRows(byKind: true)
         let colors = SVGCharts.colors(for: typeRows.map(\.name))
         let opRows = rows(groupBy: .op)
         let run = medianRun
@@ -30,7 +31,7 @@ extension Profile {
         }
         h += "</div>\n</header>\n"
 
-        h += "<section id=\"by-type\">\n<h2>Time by op type</h2>\n" + SVGCharts.typeBars(typeRows, colors: colors) + "\n</section>\n"
+        h += "<section id=\"by-type\">\n<h2>Time by op type</h2>\n<p class=\"note\">Convolutions are split by kind: pointwise (1x1), depthwise, group and dense.</p>\n" + SVGCharts.typeBars(typeRows, colors: colors) + "\n</section>\n"
 
         h += "<section id=\"timeline\">\n<h2>Timeline of one run</h2>\n"
         h += "<p class=\"note\">Run \(run) of \(runs) (the median wall time, \(fixed(timedRunNanoseconds.isEmpty ? 0 : timedRunNanoseconds[run] / 1e6, 3)) ms). "
@@ -45,7 +46,8 @@ extension Profile {
             + "The roofs are this machine's measured limits: \(fixed(machine.bandwidthGBs, 1)) GB/s streaming bandwidth and "
             + "\(fixed(machine.peakGFLOPS, 1)) GFLOP/s peak FP32 compute; ops left of the ridge (\(fixed(machine.balance, 2)) FLOP/B) are bound by memory. "
             + "The bandwidth roof is main memory's: an op whose data stays in cache can sit above it.</p>\n"
-        h += SVGCharts.roofline(opRows, machine: machine, colors: colors) + "\n"
+        if let peakWarning { h += "<p class=\"warn\">\(escape(peakWarning))</p>\n" }
+        h += SVGCharts.roofline(opRows, kinds: ops.map(\.kind), machine: machine, colors: colors) + "\n"
         let zero = opRows.filter { $0.flops == 0 }.count
         if zero > 0 { h += "<p class=\"note\">\(zero) op\(zero == 1 ? "" : "s") without FLOPs (data movement) cannot sit on a log axis and are not drawn.</p>\n" }
         h += legend(typeRows.map(\.name), colors: colors) + "</section>\n"
@@ -75,13 +77,13 @@ extension Profile {
         for (i, r) in opRows.enumerated() {
             let type = r.fused.isEmpty ? r.type : r.type + "+" + r.fused.joined(separator: "+")
             let from = r.origin == [r.name] ? "" : r.origin.joined(separator: ", ")
-            let bar = "background: linear-gradient(90deg, \(colors[r.type] ?? SVGCharts.palette[0])55 \(fixed(r.share * 100, 1))%, transparent 0)"
+            let bar = "background: linear-gradient(90deg, \(colors[ops[i].kind] ?? SVGCharts.palette[0])55 \(fixed(r.share * 100, 1))%, transparent 0)"
             let bound = r.bound(on: machine)
             h += "<tr><td class=\"n\">\(i)</td><td class=\"name\" title=\"\(escape(r.reason))\">\(escape(r.name))</td><td>\(escape(type))</td><td>\(escape(r.kernel))</td><td>\(escape(r.outputShape))</td>"
-            h += "<td class=\"n\">\(fixed(r.milliseconds, 3))</td><td class=\"n\">\(fixed(r.p90Nanoseconds / 1e6, 3))</td><td class=\"n\" style=\"\(bar)\">\(percent(r.share))</td>"
+            h += "<td class=\"n\">\(fixed(r.milliseconds, msDigits))</td><td class=\"n\">\(fixed(r.p90Nanoseconds / 1e6, msDigits))</td><td class=\"n\" style=\"\(bar)\">\(percent(r.share))</td>"
             h += "<td class=\"n\">\(fixed(r.flops / 1e6, 2))</td><td class=\"n\">\(formatByteCount(r.activationBytesRead))</td><td class=\"n\">\(formatByteCount(r.weightBytesRead))</td>"
             h += "<td class=\"n\">\(formatByteCount(r.bytesWritten))</td><td class=\"n\">\(fixed(r.intensity, 2))</td><td class=\"n\">\(fixed(r.gflops, 1))</td><td class=\"n\">\(fixed(r.gbs, 1))</td>"
-            h += "<td class=\"\(bound)\">\(bound)</td><td class=\"n\">\(String(format: "%.0f%%", r.roofFraction(on: machine) * 100))</td><td class=\"from\" title=\"\(escape(from))\">\(escape(from))</td></tr>\n"
+            h += "<td class=\"\(bound)\">\(bound)</td><td class=\"n\">\(roofText(r))</td><td class=\"from\" title=\"\(escape(from))\">\(escape(from))</td></tr>\n"
         }
         h += "</tbody>\n<tfoot><tr><td></td><td>total</td><td></td><td></td><td></td><td class=\"n\">\(fixed(totalNanoseconds / 1e6, 3))</td><td></td><td class=\"n\">100%</td>"
         h += "<td class=\"n\">\(fixed(Double(c.flops) / 1e6, 2))</td><td class=\"n\">\(formatByteCount(Double(c.activationBytesRead)))</td><td class=\"n\">\(formatByteCount(Double(c.weightBytesRead)))</td>"

@@ -57,8 +57,11 @@ public struct OpProfile: Sendable {
     public var origin: [String]
     public var inputShapes: [[Int]]
     public var outputShapes: [[Int]]
-    /// FLOPs and bytes, from the op's own cost model.
+    /// FLOPs and bytes, from the op's own cost model; zero when the step is free (see `isFree`).
     public var cost: OpCost
+    /// Whether the step does no work of its own: its kernel is "none" or "view" (the planner made it a
+    /// view, or had its producers write straight into its output). Its cost counts as zero.
+    public var isFree: Bool
     /// Set for convolutions.
     public var conv: ConvolutionInfo?
     /// Whether the op cuts or joins branches (concat, split, channel shuffle, slice): G3's fragmentation.
@@ -69,6 +72,16 @@ public struct OpProfile: Sendable {
     public var nanoseconds: [Double]
     /// Start of the op in each profiled run, in nanoseconds since that run began.
     public var startOffsets: [Double]
+
+    /// The type, with convolutions told apart by kind ("Conv 1x1", "Conv depthwise", "Conv group",
+    /// "Conv 3x3"): the split that matters in lightweight CNNs. Used to colour the HTML charts.
+    public var kind: String {
+        guard let c = conv else { return type }
+        if c.isPointwise { return type + " 1x1" }
+        if c.isDepthwise { return type + " depthwise" }
+        if c.groups > 1 { return type + " group" }
+        return type + " " + c.kernel.map(String.init).joined(separator: "x")
+    }
 
     /// Median time over runs, in nanoseconds.
     public var medianNanoseconds: Double { median(nanoseconds) }
@@ -81,6 +94,9 @@ public struct OpProfile: Sendable {
 }
 
 extension OpProfile {
+    /// Kernel names of steps that do no work of their own.
+    public static let freeKernels: Set<String> = ["none", "view"]
+
     /// Fills identity, shapes and cost of the node a step runs.
     init(step: Int, info: StepInfo, graph: NativeGraph) {
         let node = graph.nodes[info.nodeIndex]
@@ -103,6 +119,7 @@ extension OpProfile {
             if let a = s.activation { fused.append(a.description) }
         default: break
         }
+        let isFree = Self.freeKernels.contains(info.kernel)
         var branching = false
         switch node.op {
         case .concat, .split, .channelShuffle, .slice: branching = true
@@ -110,7 +127,8 @@ extension OpProfile {
         }
         self.init(step: step, nodeIndex: info.nodeIndex, name: info.nodeName, type: info.opType, category: OpCategory(node.op),
                   kernel: info.kernel, reason: info.reason, origin: node.origin, inputShapes: inputs, outputShapes: outputs,
-                  cost: node.op.nativeOperator.cost(inputs: inputs, outputs: outputs), conv: conv, branching: branching, fused: fused,
+                  cost: isFree ? .zero : node.op.nativeOperator.cost(inputs: inputs, outputs: outputs), isFree: isFree,
+                  conv: conv, branching: branching, fused: fused,
                   nanoseconds: [], startOffsets: [])
     }
 }

@@ -112,6 +112,21 @@ public struct Profile: Sendable {
         }
     }
 
+    /// Ops whose achieved GFLOP/s is above the measured peak (a sign the peak is underestimated).
+    public var opsAbovePeak: Int {
+        ops.filter { $0.medianNanoseconds > 0 && Double($0.cost.flops) / $0.medianNanoseconds > machine.peakGFLOPS * 1.05 }.count
+    }
+
+    /// A warning when ops beat the measured peak, naming the likely cause; nil otherwise.
+    public var peakWarning: String? {
+        let n = opsAbovePeak
+        guard n > 0 else { return nil }
+        let cause = machine.method.contains("-march=native")
+            ? "the peak loop ran without FMA because KiteProfiler is built without -march=native"
+            : "clock boost or measurement noise"
+        return "\(n) op\(n == 1 ? " runs" : "s run") faster than the measured peak (\(String(format: "%.1f", machine.peakGFLOPS)) GFLOP/s): \(cause); their roof figures are overstated."
+    }
+
     /// The timed run whose wall time is the median (shown as the timeline).
     public var medianRun: Int {
         guard !timedRunNanoseconds.isEmpty else { return 0 }

@@ -21,8 +21,8 @@ enum SVGCharts {
             let w = maxNs > 0 ? max(1, r.medianNanoseconds / maxNs * plot) : 1
             s += "<text x=\"\(f(label - 8))\" y=\"\(f(y + 16))\" text-anchor=\"end\" class=\"label\">\(escape(r.name)) <tspan class=\"muted\">×\(r.count)</tspan></text>"
             s += "<rect x=\"\(f(label))\" y=\"\(f(y + 3))\" width=\"\(f(w))\" height=\"\(f(rowHeight - 6))\" rx=\"2\" fill=\"\(colors[r.name] ?? palette[0])\">"
-            s += "<title>\(escape(r.name)): \(r.count) ops, \(fixed(r.milliseconds, 3)) ms, \(percent(r.share)), \(fixed(r.flops / 1e6, 2)) MFLOP</title></rect>"
-            s += "<text x=\"\(f(label + w + 6))\" y=\"\(f(y + 16))\" class=\"value\">\(fixed(r.milliseconds, 3)) ms · \(percent(r.share))</text>"
+            s += "<title>\(escape(r.name)): \(r.count) ops, \(milliseconds(r.medianNanoseconds)), \(percent(r.share)), \(fixed(r.flops / 1e6, 2)) MFLOP</title></rect>"
+            s += "<text x=\"\(f(label + w + 6))\" y=\"\(f(y + 16))\" class=\"value\">\(milliseconds(r.medianNanoseconds)) · \(percent(r.share))</text>"
         }
         return s + "</svg>"
     }
@@ -49,8 +49,8 @@ enum SVGCharts {
         s += "<rect x=\"\(f(left))\" y=\"\(f(laneTop))\" width=\"\(f(plot))\" height=\"\(f(laneHeight))\" class=\"lane\"/>"
         for op in ops {
             let x0 = x(op.startOffsets[run]), w = max(0.6, op.nanoseconds[run] / span * plot)
-            s += "<rect x=\"\(f(x0))\" y=\"\(f(laneTop + 2))\" width=\"\(f(w))\" height=\"\(f(laneHeight - 4))\" fill=\"\(colors[op.type] ?? palette[0])\" class=\"slice\">"
-            s += "<title>\(escape(op.name)) (\(escape(op.type)), \(escape(op.kernel))): \(fixed(op.nanoseconds[run] / 1e6, 3)) ms at \(fixed(op.startOffsets[run] / 1e6, 3)) ms</title></rect>"
+            s += "<rect x=\"\(f(x0))\" y=\"\(f(laneTop + 2))\" width=\"\(f(w))\" height=\"\(f(laneHeight - 4))\" fill=\"\(colors[op.kind] ?? palette[0])\" class=\"slice\">"
+            s += "<title>\(escape(op.name)) (\(escape(op.type)), \(escape(op.kernel))): \(milliseconds(op.nanoseconds[run])) at \(fixed(op.startOffsets[run] / 1e6, 4)) ms</title></rect>"
             let text = clipRight(op.name, Int(w / 6.5))
             if w > 40 && text.count >= 3 {
                 s += "<text x=\"\(f(x0 + 3))\" y=\"\(f(laneTop + laneHeight / 2 + 4))\" class=\"inslice\">\(escape(text))</text>"
@@ -61,7 +61,9 @@ enum SVGCharts {
     }
 
     /// Achieved GFLOP/s against arithmetic intensity (log-log), under the machine's memory and compute roofs.
-    static func roofline(_ rows: [ProfileRow], machine: Machine, colors: [String: String]) -> String {
+    static func roofline(_ allRows: [ProfileRow], kinds: [String], machine: Machine, colors: [String: String]) -> String {
+        var rows = allRows
+        for i in rows.indices where i < kinds.count { rows[i].type = kinds[i] }
         let width = 960.0, height = 540.0, left = 70.0, right = 30.0, top = 20.0, bottom = 50.0
         let plotW = width - left - right, plotH = height - top - bottom
         let points = rows.filter { $0.flops > 0 && $0.bytes > 0 && $0.medianNanoseconds > 0 }
@@ -98,7 +100,7 @@ enum SVGCharts {
         for r in points.sorted(by: { $0.medianNanoseconds > $1.medianNanoseconds }) {
             let radius = 3 + 10 * r.share.squareRoot()
             s += "<circle cx=\"\(f(px(r.intensity)))\" cy=\"\(f(py(r.gflops)))\" r=\"\(f(radius))\" fill=\"\(colors[r.type] ?? palette[0])\" class=\"dot\">"
-            s += "<title>\(escape(r.name)) (\(escape(r.type))): \(fixed(r.intensity, 2)) FLOP/B, \(fixed(r.gflops, 2)) GFLOP/s, \(fixed(r.milliseconds, 3)) ms, \(r.bound(on: machine))-bound</title></circle>"
+            s += "<title>\(escape(r.name)) (\(escape(r.type))): \(fixed(r.intensity, 2)) FLOP/B, \(fixed(r.gflops, 2)) GFLOP/s, \(milliseconds(r.medianNanoseconds)), \(r.bound(on: machine))-bound</title></circle>"
         }
         return s + "</svg>"
     }

@@ -37,6 +37,7 @@ extension Profile {
         out.append(table.render())
         out.append("")
         out.append(totalsLine)
+        out.append("roof = achieved / the roofline's bound at the op's intensity (over 100%: data served from cache, faster than main memory)")
         if groupBy == .onnxNode {
             out.append("split rule: a fused op's time, FLOPs and bytes go to its ONNX nodes in proportion to their own FLOPs"
                 + (onnxNodeFLOPs == nil ? " (unknown here: split evenly)" : ", evenly when none has FLOPs"))
@@ -46,7 +47,7 @@ extension Profile {
             out.append("by type:")
             var t = TextTable([("type", .left), ("ops", .right), ("median ms", .right), ("share", .right), ("MFLOP", .right), ("GFLOP/s", .right), ("GB/s", .right)])
             for r in self.rows(groupBy: .type) {
-                t.add([r.name, "\(r.count)", fixed(r.milliseconds, 3), percent(r.share), fixed(r.flops / 1e6, 2), fixed(r.gflops, 1), fixed(r.gbs, 1)])
+                t.add([r.name, "\(r.count)", fixed(r.milliseconds, msDigits), percent(r.share), fixed(r.flops / 1e6, 2), fixed(r.gflops, 1), fixed(r.gbs, 1)])
             }
             out.append(t.render(indent: "  "))
         }
@@ -54,6 +55,7 @@ extension Profile {
         out.append(contentsOf: reconciliationLines)
         out.append("")
         out.append(machineLine)
+        if let peakWarning { out.append("warning: " + peakWarning) }
         out.append("")
         out.append("kernels:")
         for k in kernelChoices { out.append("  \(k.kernel) x\(k.count): \(k.reason)") }
@@ -70,10 +72,17 @@ extension Profile {
         return out.joined(separator: "\n")
     }
 
+    /// Decimals of the ms columns: four for sub-5 ms models (their ops take microseconds), else three.
+    var msDigits: Int { totalNanoseconds < 5e6 ? 4 : 3 }
+
     private func numbers(_ r: ProfileRow) -> [String] {
-        [fixed(r.milliseconds, 3), fixed(r.p90Nanoseconds / 1e6, 3), percent(r.share), fixed(r.flops / 1e6, 2),
+        [fixed(r.milliseconds, msDigits), fixed(r.p90Nanoseconds / 1e6, msDigits), percent(r.share), fixed(r.flops / 1e6, 2),
          formatByteCount(r.activationBytesRead), formatByteCount(r.weightBytesRead), formatByteCount(r.bytesWritten),
-         fixed(r.intensity, 2), fixed(r.gflops, 1), fixed(r.gbs, 1), r.bound(on: machine), String(format: "%.0f%%", r.roofFraction(on: machine) * 100)]
+         fixed(r.intensity, 2), fixed(r.gflops, 1), fixed(r.gbs, 1), r.bound(on: machine), roofText(r)]
+    }
+
+    func roofText(_ r: ProfileRow) -> String {
+        r.flops == 0 && r.bytes == 0 ? "-" : String(format: "%.0f%%", r.roofFraction(on: machine) * 100)
     }
 
     var header: String {

@@ -78,7 +78,7 @@ struct ProfileCommand: ParsableCommand {
         case .json: print(profile.json())
         case .csv: print(profile.csv(groupBy: groupBy), terminator: "")
         }
-        fflush(stdout)
+        fflush(nil) // the report before the notes on stderr
         if let trace {
             try write(profile.chromeTrace(), to: trace)
             FileHandle.standardError.write(Data("wrote \(trace): \(profile.ops.count * profile.runs) op slices (open in ui.perfetto.dev or chrome://tracing)\n".utf8))
