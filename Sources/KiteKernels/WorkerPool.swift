@@ -1,126 +1,242 @@
-import Foundation
+// A persistent thread pool with low dispatch latency for per-operator parallel loops.
+
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// A persistent team of threads for splitting one op's work across cores.
+/// A persistent pool of `threadCount - 1` worker threads; the calling thread takes part in
+/// every `parallelFor`, so `threadCount` threads run the tasks.
 ///
-/// Waking a core through `DispatchQueue.concurrentPerform` costs 50-70 us here, more
-/// than many ops take; these workers stay alive across ops, spin briefly on an atomic
-/// generation counter for new work and only then sleep on a condition variable.
-/// The calling thread takes part, so `threads` counts it.
-public final class WorkerPool: @unchecked Sendable {
-    // @unchecked: the mutable state lives in `Team`, whose fields are published to
-    // workers through the atomic generation counter (release/acquire).
-    public let threads: Int
-    private let team: Team
+/// Dispatch is one atomic store: idle workers spin on the job word for `spinMicroseconds`
+/// (back-to-back operators of one inference find them awake) before sleeping on a
+/// condition variable, and tasks are claimed one by one with a compare-and-swap on a word that
+/// packs `(generation, count, next index)`, so a late worker can never run a task of a newer job.
+///
+/// `parallelFor` is not re-entrant: a call made from inside a task, or while another thread's
+/// call is running, runs its tasks serially on the calling thread (correct, just not parallel).
+@available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, *)
+public final class WorkerPool: Sendable {
+    /// Threads that run tasks, including the caller.
+    public let threadCount: Int
+    private let shared: WorkerPoolShared
+    private let threads: [WorkerThreadHandle]
 
-    public init(threads: Int) {
-        self.threads = max(1, threads)
-        team = Team()
-        for _ in 1..<self.threads {
-            let team = self.team
-            let thread = Thread { team.workerLoop() }
-            thread.stackSize = 1 << 20
-            thread.start()
-        }
+    /// Online processors of this machine.
+    public static var processorCount: Int {
+        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
-    deinit { team.stop() }
+    /// Creates a pool whose `parallelFor` runs on `threadCount` threads (the caller plus
+    /// `threadCount - 1` workers). Idle workers spin for `spinMicroseconds` before sleeping.
+    public init(threadCount: Int = WorkerPool.processorCount, spinMicroseconds: Int = 200) {
+        self.threadCount = max(1, threadCount)
+        shared = WorkerPoolShared(spinNanoseconds: spinMicroseconds * 1000)
+        var handles = [WorkerThreadHandle]()
+        for _ in 1..<self.threadCount {
+            handles.append(WorkerThreadHandle(start: shared))
+        }
+        threads = handles
+    }
 
-    /// Runs `body(i)` for every i in 0..<count across the team; returns when all are done.
-    public func parallelFor(count: Int, _ body: (Int) -> Void) {
-        if threads == 1 || count <= 1 {
+    deinit {
+        shared.shutdown.store(true, ordering: .sequentiallyConsistent)
+        // A new generation wakes spinning workers; the broadcast wakes sleeping ones.
+        shared.state.wrappingAdd(1 << WorkerPoolShared.generationShift, ordering: .sequentiallyConsistent)
+        shared.wakeSleepers(force: true)
+        for t in threads { t.join() }
+    }
+
+    /// Runs `body(i)` for every i in `0..<count`, spread over the pool's threads, and returns when
+    /// all calls have finished. Calls for distinct indices run concurrently, so `body` must be
+    /// safe to run concurrently for distinct indices (typically: each index writes its own rows
+    /// or channels). `count` must be below 2^20.
+    ///
+    /// `body` is escaping because a worker may still hold its reference for a moment after the
+    /// last task completes (a non-escaping closure would trip Swift's escape check then).
+    public func parallelFor(count: Int, _ body: @escaping (Int) -> Void) {
+        if count <= 0 { return }
+        precondition(count <= WorkerPoolShared.fieldMask, "parallelFor count too large")
+        if count == 1 || threads.isEmpty || !shared.busy.compareExchange(
+            expected: false, desired: true, ordering: .acquiring).exchanged {
             for i in 0..<count { body(i) }
             return
         }
-        withoutActuallyEscaping(body) { escapable in
-            team.run(count: count, escapable)
-        }
+        shared.run(count: count, body: body)
+        shared.busy.store(false, ordering: .releasing)
+    }
+
+    /// Splits `range` into `parts` contiguous pieces differing in size by at most one and returns piece `index`.
+    public static func partition(_ range: Range<Int>, parts: Int, index: Int) -> Range<Int> {
+        let n = range.count, p = max(1, parts)
+        let base = n / p, extra = n % p
+        let lo = range.lowerBound + index * base + min(index, extra)
+        return lo..<(lo + base + (index < extra ? 1 : 0))
     }
 }
 
 /// State shared by the caller and the workers.
-private final class Team: @unchecked Sendable {
-    let generation = Atomic<Int>(0)
-    let nextTask = Atomic<Int>(0)
-    let finished = Atomic<Int>(0)
-    let taskCount = Atomic<Int>(0)
-    let sleepers = Atomic<Int>(0)
-    let stopping = Atomic<Bool>(false)
-    let condition = NSCondition()
-    var body: ((Int) -> Void)?
+///
+/// `@unchecked Sendable`: the atomics are `Atomic`; `body` is written only by the thread that
+/// owns the `busy` flag, before the job word is published with a sequentially consistent store,
+/// and read by workers only after they claimed a task of that job with an acquiring CAS; it is
+/// cleared only after every task of the job completed (`completed == count`, read with acquire),
+/// at which point no worker can claim a task of that job any more. The pthread mutex/condition
+/// pointers are allocated once and only used through the pthread API.
+@available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, *)
+final class WorkerPoolShared: @unchecked Sendable {
+    static let fieldBits = 21
+    static let fieldMask = (1 << fieldBits) - 1
+    static let generationShift = 2 * fieldBits
 
-    func run(count: Int, _ body: @escaping (Int) -> Void) {
+    /// `generation << 42 | count << 21 | nextIndex`.
+    let state = Atomic<Int>(0)
+    /// Tasks of the current job that finished.
+    let completed = Atomic<Int>(0)
+    /// Workers blocked (or about to block) on the condition variable.
+    let sleepers = Atomic<Int>(0)
+    let shutdown = Atomic<Bool>(false)
+    /// Owned by the thread inside `parallelFor`.
+    let busy = Atomic<Bool>(false)
+    /// The current job's body (see the type comment for why unsynchronised access is safe).
+    var body: ((Int) -> Void)?
+    private var generation = 0
+    let spinNanoseconds: Int
+    let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    let cond: UnsafeMutablePointer<pthread_cond_t>
+
+    init(spinNanoseconds: Int) {
+        self.spinNanoseconds = spinNanoseconds
+        mutex = .allocate(capacity: 1)
+        cond = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    @inline(__always)
+    static func generation(_ s: Int) -> Int { s >> generationShift }
+
+    /// Caller side of `parallelFor`.
+    func run(count: Int, body: @escaping (Int) -> Void) {
         self.body = body
-        taskCount.store(count, ordering: .sequentiallyConsistent)
-        finished.store(0, ordering: .sequentiallyConsistent)
-        nextTask.store(0, ordering: .sequentiallyConsistent)
-        generation.add(1, ordering: .sequentiallyConsistent)
-        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-            condition.lock()
-            condition.broadcast()
-            condition.unlock()
+        completed.store(0, ordering: .relaxed)
+        generation = (generation + 1) & WorkerPoolShared.fieldMask
+        state.store(generation << WorkerPoolShared.generationShift | count << WorkerPoolShared.fieldBits,
+                    ordering: .sequentiallyConsistent)
+        wakeSleepers(force: false)
+        claimTasks(generation: generation)
+        // Wait for tasks still running on workers.
+        var spins = 0
+        while completed.load(ordering: .acquiring) < count {
+            spins += 1
+            if spins > 4096 { sched_yield() }
         }
-        work()
-        while finished.load(ordering: .acquiring) < count { spinPause() }
         self.body = nil
     }
 
-    /// Takes tasks until none are left.
-    func work() {
-        let count = taskCount.load(ordering: .acquiring)
+    /// Wakes sleeping workers (after a new job word was published).
+    func wakeSleepers(force: Bool) {
+        if force || sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(cond)
+            pthread_mutex_unlock(mutex)
+        }
+    }
+
+    /// Claims and runs tasks of job `generation` until none are left.
+    @inline(__always)
+    func claimTasks(generation: Int) {
+        let mask = WorkerPoolShared.fieldMask
         while true {
-            let i = nextTask.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue
-            if i >= count { return }
-            guard let body else { return }
-            body(i)
-            finished.add(1, ordering: .releasing)
+            let s = state.load(ordering: .acquiring)
+            if WorkerPoolShared.generation(s) != generation { return }
+            let index = s & mask
+            let count = (s >> WorkerPoolShared.fieldBits) & mask
+            if index >= count { return }
+            if !state.compareExchange(expected: s, desired: s + 1, ordering: .acquiringAndReleasing).exchanged {
+                continue
+            }
+            body.unsafelyUnwrapped(index)
+            completed.wrappingAdd(1, ordering: .releasing)
         }
     }
 
+    /// Worker thread main loop.
     func workerLoop() {
-        var seen = generation.load(ordering: .acquiring)
-        while !stopping.load(ordering: .relaxed) {
-            // Spin for new work for about 200 us before sleeping: ops follow each other closely.
-            var spins = 0
-            var current = generation.load(ordering: .acquiring)
-            while current == seen && spins < 20_000 {
-                spinPause()
-                spins += 1
-                current = generation.load(ordering: .acquiring)
-            }
-            if current == seen {
-                condition.lock()
-                sleepers.add(1, ordering: .sequentiallyConsistent)
-                while generation.load(ordering: .sequentiallyConsistent) == seen && !stopping.load(ordering: .sequentiallyConsistent) {
-                    condition.wait()
+        var seen = 0
+        while true {
+            var s = state.load(ordering: .acquiring)
+            if WorkerPoolShared.generation(s) == seen {
+                // Spin for a while, then sleep until a new generation is published.
+                let deadline = monotonicNanoseconds() + spinNanoseconds
+                var spins = 0
+                while WorkerPoolShared.generation(s) == seen {
+                    spins += 1
+                    if spins & 255 == 0 && monotonicNanoseconds() > deadline {
+                        pthread_mutex_lock(mutex)
+                        sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                        while WorkerPoolShared.generation(state.load(ordering: .sequentiallyConsistent)) == seen {
+                            pthread_cond_wait(cond, mutex)
+                        }
+                        sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                        pthread_mutex_unlock(mutex)
+                    }
+                    s = state.load(ordering: .acquiring)
                 }
-                sleepers.subtract(1, ordering: .sequentiallyConsistent)
-                condition.unlock()
-                current = generation.load(ordering: .acquiring)
             }
-            if stopping.load(ordering: .relaxed) { return }
-            seen = current
-            work()
+            if shutdown.load(ordering: .acquiring) { return }
+            seen = WorkerPoolShared.generation(s)
+            claimTasks(generation: seen)
         }
     }
-
-    func stop() {
-        stopping.store(true, ordering: .sequentiallyConsistent)
-        condition.lock()
-        condition.broadcast()
-        condition.unlock()
-    }
 }
 
 @inline(__always)
-private func spinPause() {
-    #if arch(x86_64) || arch(i386)
-    _mm_pause_shim()
+func monotonicNanoseconds() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int(ts.tv_sec) * 1_000_000_000 + Int(ts.tv_nsec)
+}
+
+/// A joinable pthread running `WorkerPoolShared.workerLoop`.
+///
+/// `@unchecked Sendable`: the pthread handle is written once at creation and only used to join.
+@available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, *)
+final class WorkerThreadHandle: @unchecked Sendable {
+    #if canImport(Darwin)
+    private var thread: pthread_t?
+    #else
+    private var thread = pthread_t()
     #endif
-}
 
-@inline(__always)
-private func _mm_pause_shim() {
-    // A compiler barrier is enough to keep the loop honest; PAUSE is not exposed to Swift.
-    _ = 0
+    init(start shared: WorkerPoolShared) {
+        let context = Unmanaged.passRetained(shared).toOpaque()
+        let rc = pthread_create(&thread, nil, { raw in
+            #if canImport(Darwin)
+            let shared = Unmanaged<WorkerPoolShared>.fromOpaque(raw).takeRetainedValue()
+            #else
+            let shared = Unmanaged<WorkerPoolShared>.fromOpaque(raw!).takeRetainedValue()
+            #endif
+            shared.workerLoop()
+            return nil
+        }, context)
+        precondition(rc == 0, "pthread_create failed (\(rc))")
+    }
+
+    func join() {
+        #if canImport(Darwin)
+        if let thread { pthread_join(thread, nil) }
+        #else
+        pthread_join(thread, nil)
+        #endif
+    }
 }

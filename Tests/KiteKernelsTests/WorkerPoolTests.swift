@@ -1,0 +1,68 @@
+import Dispatch
+import Synchronization
+import XCTest
+@testable import KiteKernels
+
+@available(macOS 15.0, *)
+final class WorkerPoolTests: XCTestCase {
+    func testEveryIndexRunsOnce() {
+        let pool = WorkerPool(threadCount: 3)
+        var hits = [Int](repeating: 0, count: 1000)
+        for round in 0..<2000 {
+            let count = 1 + round % 37
+            hits.withUnsafeMutableBufferPointer { h in
+                let base = h.baseAddress!
+                pool.parallelFor(count: count) { i in base[i] += 1 }
+            }
+        }
+        var expected = [Int](repeating: 0, count: 1000)
+        for round in 0..<2000 { for i in 0..<(1 + round % 37) { expected[i] += 1 } }
+        XCTAssertEqual(hits, expected)
+    }
+
+    func testTasksRunOnSeveralThreadsAndSleepWake() {
+        let pool = WorkerPool(threadCount: 2, spinMicroseconds: 50)
+        let total = Atomic<Int>(0)
+        for round in 0..<20 {
+            if round % 5 == 0 { usleep(2000) } // let workers fall asleep, then wake them
+            pool.parallelFor(count: 64) { i in
+                var x = 0
+                for j in 0..<2000 { x &+= j ^ i }
+                total.wrappingAdd(1 + (x & 0), ordering: .relaxed)
+            }
+        }
+        XCTAssertEqual(total.load(ordering: .relaxed), 20 * 64)
+    }
+
+    func testNestedAndConcurrentCallsAreSerialisedSafely() {
+        let pool = WorkerPool(threadCount: 2)
+        let total = Atomic<Int>(0)
+        pool.parallelFor(count: 4) { _ in
+            pool.parallelFor(count: 5) { _ in total.wrappingAdd(1, ordering: .relaxed) }
+        }
+        XCTAssertEqual(total.load(ordering: .relaxed), 20)
+        total.store(0, ordering: .relaxed)
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<200 {
+                pool.parallelFor(count: 3) { _ in total.wrappingAdd(1, ordering: .relaxed) }
+            }
+        }
+        XCTAssertEqual(total.load(ordering: .relaxed), 4 * 200 * 3)
+    }
+
+    func testSingleThreadPoolAndPartition() {
+        let pool = WorkerPool(threadCount: 1)
+        var seen = [Int]()
+        pool.parallelFor(count: 5) { seen.append($0) }
+        XCTAssertEqual(seen, [0, 1, 2, 3, 4])
+        XCTAssertEqual((0..<3).map { WorkerPool.partition(10..<20, parts: 3, index: $0) }, [10..<14, 14..<17, 17..<20])
+        XCTAssertEqual((0..<4).map { WorkerPool.partition(0..<2, parts: 4, index: $0).count }, [1, 1, 0, 0])
+    }
+
+    func testPoolDeinitJoinsWorkers() {
+        for _ in 0..<20 {
+            let pool = WorkerPool(threadCount: 3, spinMicroseconds: 10)
+            pool.parallelFor(count: 6) { _ in }
+        }
+    }
+}
