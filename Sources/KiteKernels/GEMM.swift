@@ -40,7 +40,7 @@ public enum GEMM {
         let panels = panels ?? 0..<weights.panelCount
         precondition(panels.lowerBound >= 0 && panels.upperBound <= weights.panelCount, "panel range out of bounds")
         if rows.isEmpty || panels.isEmpty { return }
-        let args = GEMMArguments(a: a, lda: lda, weights: weights, c: c, ldc: ldc,
+        let args = GEMMArguments(a: a, lda: lda, offsets: nil, weights: weights, c: c, ldc: ldc,
                                  residual: residual, ldr: ldr, rows: rows, panels: panels)
         activation.visit(args)
     }
@@ -53,6 +53,8 @@ public enum GEMM {
 struct GEMMArguments: ActivationVisitor {
     let a: UnsafePointer<Float>
     let lda: Int
+    /// When set, element k of row m is `(a + m * lda)[offsets[k]]` (implicit im2col).
+    let offsets: UnsafePointer<Int>?
     let weights: PackedGEMMWeights
     let c: UnsafeMutablePointer<Float>
     let ldc: Int
@@ -63,7 +65,11 @@ struct GEMMArguments: ActivationVisitor {
 
     @usableFromInline
     func visit<A: VectorActivation>(_ act: A) {
-        gemmDriver(self, act)
+        if let offsets {
+            gemmDriver(self, act, OffsetIndexing(offsets: offsets))
+        } else {
+            gemmDriver(self, act, DirectIndexing())
+        }
     }
 }
 
@@ -75,8 +81,25 @@ func gemmRowBlock(k: Int) -> Int {
     return (rows / GEMM.tileRows) * GEMM.tileRows
 }
 
+/// How the micro-kernels read element k of an A row.
+protocol AIndexing {
+    func load(_ row: UnsafePointer<Float>, _ k: Int) -> Float
+}
+
+/// Plain rows: `row[k]`.
+struct DirectIndexing: AIndexing {
+    @inline(__always) func load(_ row: UnsafePointer<Float>, _ k: Int) -> Float { row[k] }
+}
+
+/// Implicit im2col: `row[offsets[k]]`, where a row points at the top-left input pixel of an
+/// output pixel's window and `offsets[k]` locates tap/channel k relative to it.
+struct OffsetIndexing: AIndexing {
+    let offsets: UnsafePointer<Int>
+    @inline(__always) func load(_ row: UnsafePointer<Float>, _ k: Int) -> Float { row[offsets[k]] }
+}
+
 @inline(never)
-func gemmDriver<A: VectorActivation>(_ g: GEMMArguments, _ act: A) {
+func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I) {
     let k = g.weights.inputChannels
     let n = g.weights.outputChannels
     let nr = PackedGEMMWeights.panelWidth
@@ -97,12 +120,12 @@ func gemmDriver<A: VectorActivation>(_ g: GEMMArguments, _ act: A) {
                 let tail = n - (p + 1) * nr
                 var m = m0
                 while m + 3 <= m1 {
-                    gemmTile24(Count3.self, act, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
+                    gemmTile24(Count3.self, act, ix, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
                     m += 3
                 }
                 switch m1 - m {
-                case 1: gemmTile24(Count1.self, act, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
-                case 2: gemmTile24(Count2.self, act, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
+                case 1: gemmTile24(Count1.self, act, ix, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
+                case 2: gemmTile24(Count2.self, act, ix, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
                 default: break
                 }
                 p += 1
@@ -113,34 +136,34 @@ func gemmDriver<A: VectorActivation>(_ g: GEMMArguments, _ act: A) {
             var m = m0
             if cols > 8 {
                 while m + 6 <= m1 {
-                    gemmTile(Count6.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                    gemmTile(Count6.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                     m += 6
                 }
                 switch m1 - m {
-                case 1: gemmTile(Count1.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 2: gemmTile(Count2.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 3: gemmTile(Count3.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 4: gemmTile(Count4.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 5: gemmTile(Count5.self, Count16.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 1: gemmTile(Count1.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 2: gemmTile(Count2.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 3: gemmTile(Count3.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 4: gemmTile(Count4.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 5: gemmTile(Count5.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                 default: break
                 }
             } else {
                 // At most 8 valid columns: only the first half of the panel is computed,
                 // 12 rows at a time so that 12 accumulators hide the FMA latency.
                 while m + 12 <= m1 {
-                    gemmTileNarrow12(act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                    gemmTileNarrow12(act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                     m += 12
                 }
                 while m + 6 <= m1 {
-                    gemmTile(Count6.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                    gemmTile(Count6.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                     m += 6
                 }
                 switch m1 - m {
-                case 1: gemmTile(Count1.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 2: gemmTile(Count2.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 3: gemmTile(Count3.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 4: gemmTile(Count4.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 5: gemmTile(Count5.self, Count8.self, act, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 1: gemmTile(Count1.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 2: gemmTile(Count2.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 3: gemmTile(Count3.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 4: gemmTile(Count4.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                case 5: gemmTile(Count5.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                 default: break
                 }
             }
@@ -152,8 +175,8 @@ func gemmDriver<A: VectorActivation>(_ g: GEMMArguments, _ act: A) {
 /// One micro-tile: `Rows` (1...6) x `Width` (16, or 8 for a narrow last panel)
 /// columns, K-loop over the packed panel, then the fused epilogue.
 @inline(never)
-func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation>(
-    _: Rows.Type, _: Width.Type, _ act: A, _ g: GEMMArguments,
+func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation, I: AIndexing>(
+    _: Rows.Type, _: Width.Type, _ act: A, _ ix: I, _ g: GEMMArguments,
     k: Int, m: Int, col: Int, b: UnsafePointer<Float>, bias: UnsafePointer<Float>, cols: Int
 ) {
     let R = Rows.value
@@ -176,31 +199,31 @@ func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation>(
         let b0 = load8(bp)
         let b1 = wide ? load8(bp + 8) : SIMD8<Float>()
         bp += 16
-        let x0 = SIMD8<Float>(repeating: a0[kk])
+        let x0 = SIMD8<Float>(repeating: ix.load(a0, kk))
         c00 = c00.addingProduct(x0, b0)
         if wide { c01 = c01.addingProduct(x0, b1) }
         if R > 1 {
-            let x = SIMD8<Float>(repeating: a1[kk])
+            let x = SIMD8<Float>(repeating: ix.load(a1, kk))
             c10 = c10.addingProduct(x, b0)
             if wide { c11 = c11.addingProduct(x, b1) }
         }
         if R > 2 {
-            let x = SIMD8<Float>(repeating: a2[kk])
+            let x = SIMD8<Float>(repeating: ix.load(a2, kk))
             c20 = c20.addingProduct(x, b0)
             if wide { c21 = c21.addingProduct(x, b1) }
         }
         if R > 3 {
-            let x = SIMD8<Float>(repeating: a3[kk])
+            let x = SIMD8<Float>(repeating: ix.load(a3, kk))
             c30 = c30.addingProduct(x, b0)
             if wide { c31 = c31.addingProduct(x, b1) }
         }
         if R > 4 {
-            let x = SIMD8<Float>(repeating: a4[kk])
+            let x = SIMD8<Float>(repeating: ix.load(a4, kk))
             c40 = c40.addingProduct(x, b0)
             if wide { c41 = c41.addingProduct(x, b1) }
         }
         if R > 5 {
-            let x = SIMD8<Float>(repeating: a5[kk])
+            let x = SIMD8<Float>(repeating: ix.load(a5, kk))
             c50 = c50.addingProduct(x, b0)
             if wide { c51 = c51.addingProduct(x, b1) }
         }
@@ -220,8 +243,8 @@ func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation>(
 /// A `rows` (1...4) x 24-column tile over panel p (16 columns) and the first 8 columns of
 /// panel p + 1, which has `tail` (1...8) valid columns.
 @inline(never)
-func gemmTile24<Rows: StaticCount, A: VectorActivation>(
-    _: Rows.Type, _ act: A, _ g: GEMMArguments,
+func gemmTile24<Rows: StaticCount, A: VectorActivation, I: AIndexing>(
+    _: Rows.Type, _ act: A, _ ix: I, _ g: GEMMArguments,
     k: Int, m: Int, col: Int, b: UnsafePointer<Float>, panelStride: Int, bias: UnsafePointer<Float>, tail: Int
 ) {
     let R = Rows.value
@@ -240,24 +263,24 @@ func gemmTile24<Rows: StaticCount, A: VectorActivation>(
         let b0 = load8(bp), b1 = load8(bp + 8), b2 = load8(bq)
         bp += 16
         bq += 16
-        let x0 = SIMD8<Float>(repeating: a0[kk])
+        let x0 = SIMD8<Float>(repeating: ix.load(a0, kk))
         c00 = c00.addingProduct(x0, b0)
         c01 = c01.addingProduct(x0, b1)
         c02 = c02.addingProduct(x0, b2)
         if R > 1 {
-            let x = SIMD8<Float>(repeating: a1[kk])
+            let x = SIMD8<Float>(repeating: ix.load(a1, kk))
             c10 = c10.addingProduct(x, b0)
             c11 = c11.addingProduct(x, b1)
             c12 = c12.addingProduct(x, b2)
         }
         if R > 2 {
-            let x = SIMD8<Float>(repeating: a2[kk])
+            let x = SIMD8<Float>(repeating: ix.load(a2, kk))
             c20 = c20.addingProduct(x, b0)
             c21 = c21.addingProduct(x, b1)
             c22 = c22.addingProduct(x, b2)
         }
         if R > 3 {
-            let x = SIMD8<Float>(repeating: a3[kk])
+            let x = SIMD8<Float>(repeating: ix.load(a3, kk))
             c30 = c30.addingProduct(x, b0)
             c31 = c31.addingProduct(x, b1)
             c32 = c32.addingProduct(x, b2)
@@ -286,8 +309,8 @@ func gemmTile24<Rows: StaticCount, A: VectorActivation>(
 
 /// A 12-row x 8-column tile for the last panel when it has at most 8 valid columns.
 @inline(never)
-func gemmTileNarrow12<A: VectorActivation>(
-    _ act: A, _ g: GEMMArguments,
+func gemmTileNarrow12<A: VectorActivation, I: AIndexing>(
+    _ act: A, _ ix: I, _ g: GEMMArguments,
     k: Int, m: Int, col: Int, b: UnsafePointer<Float>, bias: UnsafePointer<Float>, cols: Int
 ) {
     let lda = g.lda
@@ -303,18 +326,18 @@ func gemmTileNarrow12<A: VectorActivation>(
     for kk in 0..<k {
         let b0 = load8(bp)
         bp += 16
-        c0 = c0.addingProduct(SIMD8(repeating: a0[kk]), b0)
-        c1 = c1.addingProduct(SIMD8(repeating: a1[kk]), b0)
-        c2 = c2.addingProduct(SIMD8(repeating: a2[kk]), b0)
-        c3 = c3.addingProduct(SIMD8(repeating: a3[kk]), b0)
-        c4 = c4.addingProduct(SIMD8(repeating: a4[kk]), b0)
-        c5 = c5.addingProduct(SIMD8(repeating: a5[kk]), b0)
-        c6 = c6.addingProduct(SIMD8(repeating: a6[kk]), b0)
-        c7 = c7.addingProduct(SIMD8(repeating: a7[kk]), b0)
-        c8 = c8.addingProduct(SIMD8(repeating: a8[kk]), b0)
-        c9 = c9.addingProduct(SIMD8(repeating: a9[kk]), b0)
-        c10 = c10.addingProduct(SIMD8(repeating: a10[kk]), b0)
-        c11 = c11.addingProduct(SIMD8(repeating: a11[kk]), b0)
+        c0 = c0.addingProduct(SIMD8(repeating: ix.load(a0, kk)), b0)
+        c1 = c1.addingProduct(SIMD8(repeating: ix.load(a1, kk)), b0)
+        c2 = c2.addingProduct(SIMD8(repeating: ix.load(a2, kk)), b0)
+        c3 = c3.addingProduct(SIMD8(repeating: ix.load(a3, kk)), b0)
+        c4 = c4.addingProduct(SIMD8(repeating: ix.load(a4, kk)), b0)
+        c5 = c5.addingProduct(SIMD8(repeating: ix.load(a5, kk)), b0)
+        c6 = c6.addingProduct(SIMD8(repeating: ix.load(a6, kk)), b0)
+        c7 = c7.addingProduct(SIMD8(repeating: ix.load(a7, kk)), b0)
+        c8 = c8.addingProduct(SIMD8(repeating: ix.load(a8, kk)), b0)
+        c9 = c9.addingProduct(SIMD8(repeating: ix.load(a9, kk)), b0)
+        c10 = c10.addingProduct(SIMD8(repeating: ix.load(a10, kk)), b0)
+        c11 = c11.addingProduct(SIMD8(repeating: ix.load(a11, kk)), b0)
     }
     let bias0 = load8(bias)
     let zero = SIMD8<Float>()

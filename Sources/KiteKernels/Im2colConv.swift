@@ -1,9 +1,14 @@
 // General convolution (any kernel, stride, padding, dilation, groups) as im2col + GEMM.
 
-/// General 2-D convolution over NHWC: for each chunk of output pixels and each group, the
-/// receptive fields are gathered into a caller-provided scratch buffer (rows of
-/// `KH * KW * Cin/groups` floats, ordered `(ky, kx, ci)`, zeros for padding) and multiplied by
-/// the group's packed weights with `GEMM.run`, writing straight into the output slot of the group.
+/// General 2-D convolution over NHWC as GEMMs with the group's packed weights, writing straight
+/// into the output slot of each group.
+///
+/// Output pixels whose window lies inside the input (the interior of each output row, when it
+/// is at least 12 pixels wide) use an implicit im2col: the GEMM micro-kernel reads the input
+/// through a per-call table of tap/channel offsets, so nothing is copied. Other pixels
+/// (padding borders, narrow outputs) are gathered into a caller-provided scratch buffer (rows of
+/// `KH * KW * Cin/groups` floats, ordered `(ky, kx, ci)`, zeros for padding) and multiplied with
+/// `GEMM.run`.
 ///
 /// A 1x1, stride-1, unpadded convolution (e.g. ShuffleNet's grouped pointwise convolutions)
 /// skips the gather and runs the GEMM on the input channel slice of each group.
@@ -73,18 +78,62 @@ public enum Im2colConv {
         guard let scratch else { preconditionFailure("Im2colConv.run needs scratch for this geometry") }
         let k = weights.reductionLength
         let chunk = chunkPixels(reductionLength: k, outputPixels: g.outputHeight * g.outputWidth)
-        var p = p0
-        while p < p1 {
-            let n = min(chunk, p1 - p)
-            for gi in 0..<weights.groups {
-                im2col(input: input + gi * cin, ips: inputPixelStride, g: g, channels: cin,
-                       pixels: p..<(p + n), into: scratch)
-                GEMM.run(a: scratch, lda: k, weights: weights.groupWeights[gi],
-                         c: output + p * outputPixelStride + gi * cout, ldc: outputPixelStride,
-                         residual: residual.map { $0 + p * residualPixelStride + gi * cout }, ldr: residualPixelStride,
-                         activation: activation, rows: 0..<n)
+        // Gathers pixels into scratch and multiplies, chunk by chunk (padding and narrow outputs).
+        func gatherAndMultiply(_ pixels: Range<Int>) {
+            var p = pixels.lowerBound
+            while p < pixels.upperBound {
+                let n = min(chunk, pixels.upperBound - p)
+                for gi in 0..<weights.groups {
+                    im2col(input: input + gi * cin, ips: inputPixelStride, g: g, channels: cin,
+                           pixels: p..<(p + n), into: scratch)
+                    GEMM.run(a: scratch, lda: k, weights: weights.groupWeights[gi],
+                             c: output + p * outputPixelStride + gi * cout, ldc: outputPixelStride,
+                             residual: residual.map { $0 + p * residualPixelStride + gi * cout },
+                             ldr: residualPixelStride, activation: activation, rows: 0..<n)
+                }
+                p += n
             }
-            p += n
+        }
+        let cols = g.interiorColumns
+        let interiorRows = g.interiorRows
+        if cols.count < 12 {
+            gatherAndMultiply(p0..<p1)
+            return
+        }
+        // Implicit GEMM for the interior of each output row: row m of A is the window origin of
+        // output pixel m (stride `strideWidth` pixels apart) and a table maps k to its offset.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { table in
+            let offsets = table.baseAddress!
+            for ky in 0..<g.kernelHeight {
+                for kx in 0..<g.kernelWidth {
+                    let tap = (ky * g.dilationHeight * g.inputWidth + kx * g.dilationWidth) * inputPixelStride
+                    for ci in 0..<cin { offsets[(ky * g.kernelWidth + kx) * cin + ci] = tap + ci }
+                }
+            }
+            for oy in rows {
+                let rowStart = oy * g.outputWidth
+                if !interiorRows.contains(oy) {
+                    gatherAndMultiply(rowStart..<(rowStart + g.outputWidth))
+                    continue
+                }
+                if cols.lowerBound > 0 { gatherAndMultiply(rowStart..<(rowStart + cols.lowerBound)) }
+                if cols.upperBound < g.outputWidth {
+                    gatherAndMultiply((rowStart + cols.upperBound)..<(rowStart + g.outputWidth))
+                }
+                let iy = oy * g.strideHeight - g.padTop
+                let ix = cols.lowerBound * g.strideWidth - g.padLeft
+                let first = rowStart + cols.lowerBound
+                for gi in 0..<weights.groups {
+                    let args = GEMMArguments(
+                        a: input + (iy * g.inputWidth + ix) * inputPixelStride + gi * cin,
+                        lda: g.strideWidth * inputPixelStride, offsets: UnsafePointer(offsets),
+                        weights: weights.groupWeights[gi],
+                        c: output + first * outputPixelStride + gi * cout, ldc: outputPixelStride,
+                        residual: residual.map { $0 + first * residualPixelStride + gi * cout },
+                        ldr: residualPixelStride, rows: 0..<cols.count, panels: 0..<weights.groupWeights[gi].panelCount)
+                    activation.visit(args)
+                }
+            }
         }
     }
 

@@ -121,6 +121,23 @@ final class Im2colConvTests: XCTestCase {
         XCTAssertGreaterThan(checked, 30)
     }
 
+    func testImplicitInteriorPath() {
+        // Outputs at least 12 pixels wide take the implicit-im2col path for interior pixels.
+        var rng = SeededRNG(seed: 107)
+        for trial in 0..<12 {
+            let kh = [1, 3, 3, 5][trial % 4], kw = trial % 5 == 0 ? 1 : kh
+            let s = 1 + trial % 2, d = trial % 3 == 2 ? 2 : 1
+            let w = 12 * s + (kw - 1) * d + rng.int(0...9)
+            let g = ConvGeometry(inputHeight: rng.int(3...8) + (kh - 1) * d, inputWidth: w, kernelHeight: kh, kernelWidth: kw,
+                                 strideHeight: s, strideWidth: s, padTop: rng.int(0...1), padLeft: rng.int(0...2),
+                                 padBottom: rng.int(0...2), padRight: rng.int(0...1), dilationHeight: d, dilationWidth: d)
+            let groups = [1, 2, 4][trial % 3]
+            check(g: g, cin: groups * [1, 3, 8][rng.int(0...2)], cout: groups * [3, 16, 21][rng.int(0...2)], groups: groups,
+                  inputExtra: rng.int(0...2), outputExtra: rng.int(0...2), withBias: true, withResidual: trial % 2 == 0,
+                  activation: allActivations[trial % allActivations.count], splitRows: trial % 2 == 1, rng: &rng)
+        }
+    }
+
     func testDepthwiseAsGroupedConvMatches() {
         // groups == C through the im2col path (channel multiplier 2).
         var rng = SeededRNG(seed: 47)
