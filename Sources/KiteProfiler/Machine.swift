@@ -78,9 +78,13 @@ enum PeakCompute {
         let fma = rate(fmaLoop)
         let mulAdd = rate(mulAddLoop)
         var method = "SIMD\(lanes) FMA loop, \(accumulators) accumulators"
-        if mulAdd > fma {
+        if fma < 0.5 * mulAdd {
+            // FMA as a libm call per lane: the target lacks FMA.
             method = "SIMD\(lanes) multiply+add loop, \(accumulators) accumulators (FMA was \(String(format: "%.1f", fma)) GFLOP/s: "
                 + "KiteProfiler is built without -march=native, so peak may be underestimated)"
+        } else if mulAdd > fma {
+            // Some cores (AMD Zen) issue separate multiplies and adds as fast as FMAs.
+            method += " (a multiply+add loop reached \(String(format: "%.1f", mulAdd)) GFLOP/s)"
         }
         #if DEBUG
         method += "; debug build: figures are not representative"

@@ -47,6 +47,10 @@ enum SVGCharts {
         }
         s += "<text x=\"\(f(left - 8))\" y=\"\(f(laneTop + laneHeight / 2 + 4))\" text-anchor=\"end\" class=\"label\">\(escape(threadLabel))</text>"
         s += "<rect x=\"\(f(left))\" y=\"\(f(laneTop))\" width=\"\(f(plot))\" height=\"\(f(laneHeight))\" class=\"lane\"/>"
+        // Before the first op the executor copies the inputs into its arena.
+        if let first = ops.map({ $0.startOffsets[run] }).min(), first > span * 0.04 {
+            s += "<text x=\"\(f((left + x(first)) / 2))\" y=\"\(f(laneTop + laneHeight / 2 + 4))\" text-anchor=\"middle\" class=\"muted\">input copy</text>"
+        }
         for op in ops {
             let x0 = x(op.startOffsets[run]), w = max(0.6, op.nanoseconds[run] / span * plot)
             s += "<rect x=\"\(f(x0))\" y=\"\(f(laneTop + 2))\" width=\"\(f(w))\" height=\"\(f(laneHeight - 4))\" fill=\"\(colors[op.kind] ?? palette[0])\" class=\"slice\">"

@@ -136,6 +136,28 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(rows["/b1/expand/Conv"]!.origin, ["b1.expand"])
     }
 
+    /// Steps the planner made free (kernel "none" or "view") move nothing themselves.
+    func testFreeStepsCostNothing() {
+        for op in Self.profile.ops where OpProfile.freeKernels.contains(op.kernel) {
+            XCTAssertTrue(op.isFree)
+            XCTAssertEqual(op.cost, .zero, op.name)
+        }
+        for op in Self.profile.ops where !OpProfile.freeKernels.contains(op.kernel) { XCTAssertFalse(op.isFree) }
+    }
+
+    /// Each unfused node's FLOPs go to its origin nodes, shared evenly.
+    func testOriginFLOPsOfAnUnfusedGraph() {
+        let graph = sampleGraph(size: 8)
+        let flops = Profiler.originFLOPs(of: graph)
+        let stem = graph.nodes[0]
+        let cost = stem.op.nativeOperator.cost(inputs: [graph.shapes["input"]!], outputs: [graph.shapes["stem"]!])
+        XCTAssertEqual(flops["/stem/Conv"], cost.flops / 3)
+        XCTAssertEqual(flops["/stem/Clip"], cost.flops / 3)
+        XCTAssertEqual(flops["fire.squeeze"], graph.nodes.first { $0.name == "fire.squeeze" }!.op.nativeOperator
+            .cost(inputs: [graph.shapes["b2.project"]!], outputs: [graph.shapes["fire.squeeze"]!]).flops)
+        XCTAssertEqual(flops["flatten"], 0)
+    }
+
     func testTraceHasOneSlicePerOpPerRun() throws {
         let p = Self.profile
         let trace = try parseJSON(p.chromeTrace())
