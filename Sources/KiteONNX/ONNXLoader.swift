@@ -208,7 +208,7 @@ struct Decoder {
             throw KiteError.invalidTensor(ctx, "unknown data type \(code)")
         }
         if t.has_data_location != 0 && t.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
-            let bytes = try externalBytes(t, ctx: ctx)
+            let bytes = try externalBytes(t, ctx: ctx, expected: type.byteWidth.map { $0 * count })
             return try TensorDecoding.fromRaw(bytes, type: type, shape: shape, count: count, ctx: ctx)
         }
         if t.has_raw_data != 0 {
@@ -219,7 +219,7 @@ struct Decoder {
     }
 
     /// Reads a tensor's external data, refusing locations outside the model's folder.
-    func externalBytes(_ t: Onnx__TensorProto, ctx: ErrorContext) throws -> UnsafeRawBufferPointerOwner {
+    func externalBytes(_ t: Onnx__TensorProto, ctx: ErrorContext, expected: Int?) throws -> UnsafeRawBufferPointerOwner {
         var location: String?
         var offset = 0
         var length: Int?
@@ -249,7 +249,8 @@ struct Decoder {
         }
         defer { try? handle.close() }
         let fileSize = (try? handle.seekToEnd()).map { Int($0) } ?? 0
-        let needed = length ?? (fileSize - offset)
+        // Without a length the tensor's own size is what must be there.
+        let needed = length ?? expected ?? (fileSize - offset)
         guard offset <= fileSize, needed >= 0, offset + needed <= fileSize else {
             throw KiteError.invalidTensor(ctx, "external data file '\(location)' is too short (\(fileSize) bytes, need \(offset + max(needed, 0)))")
         }

@@ -38,7 +38,7 @@ public final class Executor: @unchecked Sendable {
         self.graph = graph
         let cores = ProcessInfo.processInfo.activeProcessorCount
         self.threads = threads > 0 ? threads : max(1, cores)
-        pool = WorkerPool(threads: self.threads)
+        pool = WorkerPool(threadCount: self.threads)
         var planner = Planner(graph: graph)
         try planner.plan()
         let memory = MemoryPlan(planner.bufferRequests())
