@@ -14,8 +14,12 @@ public struct ConversionOptions: Sendable {
     /// Run the graph before and after each pass on a seeded input and name the first pass that drifts.
     public var verify: Bool
     public var fp16Weights: Bool
+    /// Stop after the N-th pass run that changed the graph (to bisect a wrong answer).
+    public var stopAfter: Int?
 
-    public init(inputShapes: [String: [Int]] = [:], noFuse: Bool = false, passes: [String]? = nil, verify: Bool = false, fp16Weights: Bool = false) {
+    public init(inputShapes: [String: [Int]] = [:], noFuse: Bool = false, passes: [String]? = nil, verify: Bool = false,
+                fp16Weights: Bool = false, stopAfter: Int? = nil) {
+        self.stopAfter = stopAfter
         self.inputShapes = inputShapes
         self.noFuse = noFuse
         self.passes = passes
@@ -74,6 +78,7 @@ public enum Converter {
         var passOptions = PassOptions()
         passOptions.fuse = !options.noFuse
         passOptions.only = options.passes
+        passOptions.stopAfter = options.stopAfter
         var verification: String?
         let report: OptimizationReport
         if options.verify {

@@ -29,6 +29,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(name: .customLong("fp16-weights"), help: "Store weights as float16.")
     var fp16Weights = false
 
+    @Option(name: .customLong("stop-after"), help: "Stop after the N-th pass run that changed the graph (bisecting).")
+    var stopAfter: Int?
+
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
@@ -36,7 +39,7 @@ struct ConvertCommand: ParsableCommand {
         let destination = output ?? ((model as NSString).deletingPathExtension + ".kite")
         let options = ConversionOptions(inputShapes: try parseShapes(shapes), noFuse: noFuse,
                                         passes: passes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } },
-                                        verify: verify, fp16Weights: fp16Weights)
+                                        verify: verify, fp16Weights: fp16Weights, stopAfter: stopAfter)
         let report = try Converter.convert(path: model, to: destination, options: options)
         for note in report.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         print(json ? report.json : report.text)
