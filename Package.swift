@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "KiteFormat", dependencies: ["KiteCore", "CProtobuf"]),
         .target(name: "KiteKernels", swiftSettings: hostCPU),
         .target(name: "KiteRuntime", dependencies: ["KiteCore", "KiteKernels"], swiftSettings: hostCPU),
-        .target(name: "KiteProfiler", dependencies: ["KiteCore", "KiteRuntime", "KiteKernels"]),
+        .target(name: "KiteProfiler", dependencies: ["KiteCore", "KiteRuntime", "KiteKernels"], swiftSettings: hostCPU),
         .target(name: "Kite", dependencies: [
             "KiteCore", "KiteONNX", "KiteOptimizer", "KiteFormat", "KiteRuntime", "KiteProfiler",
         ]),

@@ -62,11 +62,18 @@ public enum Conformance {
         let dataInputs = model.graph.dataInputs
         var inputs: [String: Tensor] = [:]
         var shapes: [String: [Int]] = [:]
-        for (info, value) in zip(dataInputs, inputValues) {
-            inputs[info.name] = value
-            shapes[info.name] = value.shape
+        // Kite runs float activations with constant weights: the first input stays a runtime
+        // input, the others (weights, shapes, indices in these cases) are bound as constants.
+        var bound = model
+        for (i, (info, value)) in zip(dataInputs, inputValues).enumerated() {
+            if i == 0 {
+                inputs[info.name] = value
+                shapes[info.name] = value.shape
+            } else {
+                bound.graph.initializers.append((name: info.name, tensor: value))
+            }
         }
-        let session = try Session(path: modelPath, options: SessionOptions(inputShapes: shapes, threads: 1))
+        let session = try Session(model: bound, options: SessionOptions(inputShapes: shapes, threads: 1))
         let outputs = try session.run(inputs)
         for (info, want) in zip(model.graph.outputs, expected) {
             guard let got = outputs[info.name] else { return (false, "output '\(info.name)' missing") }

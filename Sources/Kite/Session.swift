@@ -42,11 +42,25 @@ public final class Session: @unchecked Sendable {
     public let executor: Executor?
     let options: SessionOptions
 
-    public init(path: String, options: SessionOptions = SessionOptions()) throws {
+    public convenience init(path: String, options: SessionOptions = SessionOptions()) throws {
         let start = DispatchTime.now()
+        let loaded = try loadNativeGraph(path: path, inputShapes: options.inputShapes, optimize: options.optimize)
+        try self.init(path: path, loaded: loaded, options: options, start: start)
+    }
+
+    /// Opens an ONNX model already decoded (e.g. one whose inputs were bound to constants).
+    public convenience init(model: ONNXModel, options: SessionOptions = SessionOptions()) throws {
+        let start = DispatchTime.now()
+        let lowered = try Lowering.lowerWithNotes(model, inputShapes: options.inputShapes)
+        var graph = lowered.graph
+        if options.optimize { _ = try PassManager(options: PassOptions()).run(&graph) }
+        try self.init(path: model.path, loaded: LoadedGraph(graph: graph, notes: lowered.notes, report: nil, onnxNodes: model.graph.nodes.count),
+                      options: options, start: start)
+    }
+
+    init(path: String, loaded: LoadedGraph, options: SessionOptions, start: DispatchTime) throws {
         self.path = path
         self.options = options
-        let loaded = try loadNativeGraph(path: path, inputShapes: options.inputShapes, optimize: options.optimize)
         graph = loaded.graph
         notes = loaded.notes
         executor = options.useReferenceExecutor ? nil : try Executor(graph: loaded.graph, threads: options.threads)
