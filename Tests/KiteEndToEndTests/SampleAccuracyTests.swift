@@ -70,6 +70,28 @@ final class SampleAccuracyTests: XCTestCase {
         XCTAssertTrue(failures.isEmpty, failures.joined(separator: "\n"))
     }
 
+    /// Converted MobileNet, ShuffleNet, IGC and ResNeXt samples keep no BatchNorm (ScaleShift),
+    /// no standalone Clip/ReLU, no Identity/Dropout and no Reshape-Transpose-Reshape shuffle.
+    func testConvertedGraphsAreFused() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kite-fused-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let families = ["mobilenet", "shufflenet", "igc", "resnext"]
+        var checked = 0
+        for sample in try Samples.all() where families.contains(where: { sample.name.hasPrefix($0) }) {
+            let path = folder.appendingPathComponent(sample.name + ".kite").path
+            try Converter.convert(path: sample.modelPath, to: path)
+            let graph = try KiteFormat.read(path: path).graph
+            let leftovers = graph.nodes.map(\.op.typeName).filter { ["ScaleShift", "Activation", "Reshape", "Transpose"].contains($0) }
+            XCTAssertEqual(leftovers, [], "\(sample.name) keeps unfused ops")
+            if sample.name.hasPrefix("shufflenet") || sample.name.hasPrefix("igc") {
+                XCTAssertTrue(graph.nodes.contains { $0.op.typeName == "ChannelShuffle" }, "\(sample.name): shuffle not recognised")
+            }
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 10)
+    }
+
     func testInspectAgreesWithOnnxPackage() throws {
         for sample in try Samples.all() {
             let summary = try inspectModel(path: sample.modelPath)
