@@ -106,7 +106,7 @@ extension Profile {
             + "\(percent(e2e > 0 ? totalNanoseconds / e2e : 0)) inside ops, \(fixed(unattributedNanoseconds / 1e6, 3)) ms outside (input/output copies, dispatch)"]
         var overhead = "profiler overhead: timed runs \(fixed(timedRunMedianNanoseconds / 1e6, 3)) ms vs \(fixed(e2e / 1e6, 3)) ms untimed: "
             + (overheadFraction >= 0 ? "+" : "") + percent(overheadFraction)
-        if overheadFraction > 0.05 { overhead += " (over 5%: per-op times include timer cost; use more runs or fewer threads' noise)" }
+        if overheadFraction > 0.05 { overhead += " (over 5%: timer calls and run-to-run noise weigh more on a short model; try more --runs)" }
         lines.append(overhead)
         return lines
     }
