@@ -11,7 +11,9 @@
 /// `GEMM.run`.
 ///
 /// A 1x1, stride-1, unpadded convolution (e.g. ShuffleNet's grouped pointwise convolutions)
-/// skips the gather and runs the GEMM on the input channel slice of each group.
+/// skips the gather and runs the GEMM on the input channel slice of each group. Groups of 2, 4
+/// or 8 channels (in and out, C >= 8, e.g. ResNeXt 32x4d) use a direct kernel vectorised across
+/// groups instead, which needs no scratch.
 public enum Im2colConv {
     /// Output pixels gathered per chunk for a reduction length of `k` floats (a multiple of 6,
     /// about 64 KiB of scratch).
@@ -30,7 +32,7 @@ public enum Im2colConv {
     /// Scratch floats one call of `run` needs (whatever its row range); 0 for pointwise convolutions.
     /// Concurrent calls need separate scratch buffers.
     public static func scratchSize(geometry: ConvGeometry, weights: PackedConvWeights) -> Int {
-        if isPointwise(geometry) { return 0 }
+        if isPointwise(geometry) || weights.rotated != nil { return 0 }
         let k = weights.reductionLength
         return chunkPixels(reductionLength: k, outputPixels: geometry.outputHeight * geometry.outputWidth) * k
     }
@@ -66,6 +68,12 @@ public enum Im2colConv {
         if rows.isEmpty { return }
         let cin = weights.inputChannelsPerGroup, cout = weights.outputChannelsPerGroup
         let p0 = rows.lowerBound * g.outputWidth, p1 = rows.upperBound * g.outputWidth
+        if let rotated = weights.rotated, !isPointwise(g) {
+            activation.visit(GroupedConvArguments(input: input, ips: inputPixelStride, g: g, w: rotated,
+                                                  output: output, ops: outputPixelStride, residual: residual,
+                                                  rps: residualPixelStride, rows: rows))
+            return
+        }
         if isPointwise(g) {
             for gi in 0..<weights.groups {
                 GEMM.run(a: input + gi * cin, lda: inputPixelStride, weights: weights.groupWeights[gi],

@@ -153,6 +153,8 @@ public struct PackedConvWeights: Sendable {
     public let kernelWidth: Int
     /// Packed GEMM weights of each group: `outputChannels / groups` columns, `KH * KW * inputChannels / groups` rows.
     public let groupWeights: [PackedGEMMWeights]
+    /// Weights for the direct small-group kernel (groups of 2, 4 or 8 channels in and out), if eligible.
+    let rotated: RotatedGroupWeights?
 
     /// Input channels per group.
     public var inputChannelsPerGroup: Int { inputChannels / groups }
@@ -190,6 +192,11 @@ public struct PackedConvWeights: Sendable {
             })
         }
         groupWeights = packed
+        rotated = RotatedGroupWeights.isEligible(inputChannels: inputChannels, outputChannels: outputChannels,
+                                                 groups: groups)
+            ? RotatedGroupWeights(weights: weights, channels: outputChannels, groupSize: cin,
+                                  kernelHeight: kernelHeight, kernelWidth: kernelWidth, bias: bias)
+            : nil
     }
 
     /// Packs an array in ONNX layout `[Cout][Cin / groups][KH][KW]`.

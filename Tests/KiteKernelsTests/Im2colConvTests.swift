@@ -138,6 +138,25 @@ final class Im2colConvTests: XCTestCase {
         }
     }
 
+    func testSmallGroupDirectKernel() {
+        // cin/group == cout/group in {2, 4, 8}: the direct rotated-lane kernel.
+        var rng = SeededRNG(seed: 109)
+        var trial = 0
+        for c in [2, 4, 8] {
+            for channels in [8, 10, 12, 24, 36, 40] where channels % c == 0 && channels > c {
+                let k = [3, 3, 1, 5][trial % 4]
+                guard let g = randomGeometry(kh: k, kw: k, maxSize: 17, rng: &rng) else { continue }
+                XCTAssertTrue(RotatedGroupWeights.isEligible(inputChannels: channels, outputChannels: channels,
+                                                             groups: channels / c))
+                check(g: g, cin: channels, cout: channels, groups: channels / c, inputExtra: rng.int(0...3),
+                      outputExtra: rng.int(0...3), withBias: trial % 3 != 0, withResidual: trial % 2 == 0,
+                      activation: allActivations[trial % allActivations.count], splitRows: trial % 2 == 1, rng: &rng)
+                trial += 1
+            }
+        }
+        XCTAssertGreaterThan(trial, 10)
+    }
+
     func testDepthwiseAsGroupedConvMatches() {
         // groups == C through the im2col path (channel multiplier 2).
         var rng = SeededRNG(seed: 47)
