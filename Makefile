@@ -40,7 +40,7 @@ demo: release
 # Numerics tests run in a release build: SIMD code is hundreds of times slower in debug.
 test: deps check-schemas
 	$(SWIFT) build -c release
-	$(SWIFT) test -c release
+	$(SWIFT) test -c release --disable-swift-testing
 
 # Regenerates the committed protobuf-c code from Schemas/.
 schemas: deps
