@@ -63,7 +63,7 @@ public struct Machine: Sendable, Equatable {
     }
 }
 
-/// Seconds of a monotonic clock.
+/// Nanoseconds of a monotonic clock.
 func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
 /// The peak FP32 rate of one core from a register-resident multiply-add loop.
