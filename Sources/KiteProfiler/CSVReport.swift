@@ -2,14 +2,14 @@ import Foundation
 
 extension Profile {
     /// The report rows as CSV with a header line (RFC 4180 quoting): one row per op, type or ONNX node.
-    /// Columns: name, type, kernel, count, output_shape, time_ms, p90_ms, share, flops, bytes,
+    /// Columns: name, type, kernel, kernel_reason, count, output_shape, time_ms, p90_ms, share, flops, bytes,
     /// activation_bytes_read, weight_bytes_read, bytes_written, intensity, gflops, gbs, bound, roof_fraction, origin
     /// (ONNX nodes, or for ONNX-node rows the native ops, separated by "|").
     public func csv(groupBy: GroupBy = .op) -> String {
-        var lines = ["name,type,kernel,count,output_shape,time_ms,p90_ms,share,flops,bytes,activation_bytes_read,weight_bytes_read,bytes_written,intensity,gflops,gbs,bound,roof_fraction,origin"]
+        var lines = ["name,type,kernel,kernel_reason,count,output_shape,time_ms,p90_ms,share,flops,bytes,activation_bytes_read,weight_bytes_read,bytes_written,intensity,gflops,gbs,bound,roof_fraction,origin"]
         for r in rows(groupBy: groupBy) {
             let cells: [String] = [
-                r.name, r.type, r.kernel, "\(r.count)", r.outputShape,
+                r.name, r.type, r.kernel, r.reason, "\(r.count)", r.outputShape,
                 csvNumber(r.medianNanoseconds / 1e6, 6), csvNumber(r.p90Nanoseconds / 1e6, 6), csvNumber(r.share, 6),
                 "\(Int(r.flops.rounded()))", "\(Int(r.bytes.rounded()))", "\(Int(r.activationBytesRead.rounded()))",
                 "\(Int(r.weightBytesRead.rounded()))", "\(Int(r.bytesWritten.rounded()))",
