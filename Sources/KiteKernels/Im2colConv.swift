@@ -68,18 +68,27 @@ public enum Im2colConv {
         if rows.isEmpty { return }
         let cin = weights.inputChannelsPerGroup, cout = weights.outputChannelsPerGroup
         let p0 = rows.lowerBound * g.outputWidth, p1 = rows.upperBound * g.outputWidth
-        if let rotated = weights.rotated, !isPointwise(g) {
+        if let rotated = weights.rotated {
             activation.visit(GroupedConvArguments(input: input, ips: inputPixelStride, g: g, w: rotated,
                                                   output: output, ops: outputPixelStride, residual: residual,
                                                   rps: residualPixelStride, rows: rows))
             return
         }
         if isPointwise(g) {
-            for gi in 0..<weights.groups {
-                GEMM.run(a: input + gi * cin, lda: inputPixelStride, weights: weights.groupWeights[gi],
-                         c: output + gi * cout, ldc: outputPixelStride,
-                         residual: residual.map { $0 + gi * cout }, ldr: residualPixelStride,
-                         activation: activation, rows: p0..<p1)
+            // Pixel blocks outside, groups inside: a block's input and output rows stay in L1/L2
+            // while every group reads its channel slice (group-outer order would stream the
+            // whole input from memory once per group).
+            let block = max(48, (32768 / max(inputPixelStride + outputPixelStride, 1)) / 12 * 12)
+            var m = p0
+            while m < p1 {
+                let m1 = min(p1, m + block)
+                for gi in 0..<weights.groups {
+                    GEMM.run(a: input + gi * cin, lda: inputPixelStride, weights: weights.groupWeights[gi],
+                             c: output + gi * cout, ldc: outputPixelStride,
+                             residual: residual.map { $0 + gi * cout }, ldr: residualPixelStride,
+                             activation: activation, rows: m..<m1)
+                }
+                m = m1
             }
             return
         }

@@ -160,6 +160,13 @@ public struct PackedConvWeights: Sendable {
     public var inputChannelsPerGroup: Int { inputChannels / groups }
     /// Output channels per group.
     public var outputChannelsPerGroup: Int { outputChannels / groups }
+    /// The kernel `Im2colConv.run` uses for these weights, for profiles.
+    public var kernelName: String {
+        if rotated != nil { return "group-direct" }
+        if kernelHeight == 1 && kernelWidth == 1 && groups > 1 { return "group-gemm" }
+        return "im2col-gemm"
+    }
+
     /// GEMM reduction length per group, `KH * KW * inputChannelsPerGroup`.
     public var reductionLength: Int { kernelHeight * kernelWidth * inputChannelsPerGroup }
 

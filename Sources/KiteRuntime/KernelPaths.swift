@@ -39,7 +39,14 @@ extension Planner {
         let activation = c.activation.kernel
         let batch = x.batch
         let what = c.groups > 1 ? "group conv (g=\(c.groups))" : "dense \(c.kernel[0])x\(c.kernel[1]) conv"
-        addStep(index: index, node: node, kernel: "im2col-gemm", reason: "\(what): gathered windows multiplied by packed weights") { exec in
+        let pointwise = c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0, 0, 0, 0]
+        let how: String
+        switch packed.kernelName {
+        case "group-direct": how = "groups of \(x.channels / c.groups) channels vectorised across groups (rotated-lane weights)"
+        case "group-gemm" where pointwise: how = "one GEMM per group over blocks of pixels"
+        default: how = "gathered windows multiplied by packed weights"
+        }
+        addStep(index: index, node: node, kernel: pointwise || packed.kernelName == "group-direct" ? packed.kernelName : "im2col-gemm", reason: "\(what): \(how)") { exec in
             let inBase = UnsafePointer(exec.pointer(x))
             let outBase = exec.pointer(out)
             let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
