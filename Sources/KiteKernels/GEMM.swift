@@ -45,6 +45,25 @@ public enum GEMM {
         activation.visit(args)
     }
 
+    /// `run` over rows whose K elements are scattered: element k of row m is
+    /// `(a + m * lda)[offsets[k]]`. A channel-permuted or index-selected view of an NHWC buffer
+    /// is read this way with no copy (the micro-kernel broadcasts A elements one by one anyway).
+    public static func run(
+        a: UnsafePointer<Float>, lda: Int, offsets: UnsafePointer<Int>,
+        weights: PackedGEMMWeights,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        residual: UnsafePointer<Float>? = nil, ldr: Int = 0,
+        activation: KernelActivation = .none,
+        rows: Range<Int>, panels: Range<Int>? = nil
+    ) {
+        let panels = panels ?? 0..<weights.panelCount
+        precondition(panels.lowerBound >= 0 && panels.upperBound <= weights.panelCount, "panel range out of bounds")
+        if rows.isEmpty || panels.isEmpty { return }
+        let args = GEMMArguments(a: a, lda: lda, offsets: offsets, weights: weights, c: c, ldc: ldc,
+                                 residual: residual, ldr: ldr, rows: rows, panels: panels)
+        activation.visit(args)
+    }
+
     /// Floating-point operations of a full GEMM (2 M N K), for throughput reports.
     public static func flops(m: Int, n: Int, k: Int) -> Double { 2 * Double(m) * Double(n) * Double(k) }
 }

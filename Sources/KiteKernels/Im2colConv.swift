@@ -22,6 +22,12 @@ public enum Im2colConv {
         return min(target, outputPixels)
     }
 
+    /// Whether `run` can read its input through a channel map for this convolution: a pointwise
+    /// convolution that does not take the direct small-group kernel (which loads 8 adjacent channels).
+    public static func acceptsChannelMap(geometry: ConvGeometry, inputChannels: Int, outputChannels: Int, groups: Int) -> Bool {
+        isPointwise(geometry) && !RotatedGroupWeights.isEligible(inputChannels: inputChannels, outputChannels: outputChannels, groups: groups)
+    }
+
     /// Whether the convolution is a plain (possibly grouped) 1x1 GEMM with no gather.
     static func isPointwise(_ g: ConvGeometry) -> Bool {
         g.kernelHeight == 1 && g.kernelWidth == 1 && g.strideHeight == 1 && g.strideWidth == 1
@@ -51,6 +57,9 @@ public enum Im2colConv {
     ///   - activation: fused activation.
     ///   - outputRows: output rows to compute (threads split by rows); defaults to all.
     ///   - scratch: at least `scratchSize(geometry:weights:)` floats, private to this call.
+    ///   - channelMap: when set, input channel j is read from `input[pixel * inputPixelStride + channelMap[j]]`
+    ///     (a permuted or index-selected view); only for pointwise convolutions without the direct
+    ///     group kernel (see `acceptsChannelMap`).
     public static func run(
         input: UnsafePointer<Float>, inputPixelStride: Int,
         geometry: ConvGeometry, weights: PackedConvWeights,
@@ -58,7 +67,8 @@ public enum Im2colConv {
         residual: UnsafePointer<Float>? = nil, residualPixelStride: Int = 0,
         activation: KernelActivation = .none,
         outputRows: Range<Int>? = nil,
-        scratch: UnsafeMutablePointer<Float>?
+        scratch: UnsafeMutablePointer<Float>?,
+        channelMap: UnsafePointer<Int>? = nil
     ) {
         let g = geometry
         precondition(g.kernelHeight == weights.kernelHeight && g.kernelWidth == weights.kernelWidth,
@@ -68,6 +78,22 @@ public enum Im2colConv {
         if rows.isEmpty { return }
         let cin = weights.inputChannelsPerGroup, cout = weights.outputChannelsPerGroup
         let p0 = rows.lowerBound * g.outputWidth, p1 = rows.upperBound * g.outputWidth
+        if let channelMap {
+            precondition(isPointwise(g) && weights.rotated == nil, "a channel map needs a pointwise group GEMM")
+            let block = max(48, (32768 / max(inputPixelStride + outputPixelStride, 1)) / 12 * 12)
+            var m = p0
+            while m < p1 {
+                let m1 = min(p1, m + block)
+                for gi in 0..<weights.groups {
+                    GEMM.run(a: input, lda: inputPixelStride, offsets: channelMap + gi * cin, weights: weights.groupWeights[gi],
+                             c: output + gi * cout, ldc: outputPixelStride,
+                             residual: residual.map { $0 + gi * cout }, ldr: residualPixelStride,
+                             activation: activation, rows: m..<m1)
+                }
+                m = m1
+            }
+            return
+        }
         if let rotated = weights.rotated {
             activation.visit(GroupedConvArguments(input: input, ips: inputPixelStride, g: g, w: rotated,
                                                   output: output, ops: outputPixelStride, residual: residual,

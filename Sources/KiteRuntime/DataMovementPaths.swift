@@ -50,6 +50,17 @@ extension Planner {
             guard let x = inputs.first, x.nhwc, s.axis == 1 || s.axis == -3 else { return nil }
             _ = try node.op.nativeOperator.inferShapes([x.shape])
             // Each piece is a view: the same pixels, a channel range of them.
+            if let map = x.channelMap {
+                // A split of a mapped view slices the map.
+                var start = 0
+                return s.sizes.map { size in
+                    var p = x
+                    p.shape[1] = size
+                    p.channelMap = Array(map[start..<(start + size)])
+                    start += size
+                    return p
+                }
+            }
             var offset = x.channelOffset
             return s.sizes.map { size in
                 var p = x
@@ -74,7 +85,8 @@ extension Planner {
                 dst.shape[1] = x.channels
                 dst.channelOffset = offset
                 offset += x.channels
-                if !(x.buffer == dst.buffer && x.channelOffset == dst.channelOffset && x.pixelStride == dst.pixelStride) {
+                if !(x.buffer == dst.buffer && x.channelOffset == dst.channelOffset && x.pixelStride == dst.pixelStride
+                     && x.channelMap == nil) {
                     copies.append((x, dst))
                 }
             }
@@ -87,9 +99,15 @@ extension Planner {
                     reason: "\(copies.count) of \(inputs.count) inputs copied into place (\(written) written in place by their producers)") { exec in
                 let plans = copies.map { (src: UnsafePointer(exec.pointer($0.0)), srcStride: $0.0.pixelStride,
                                           dst: exec.pointer($0.1), dstStride: $0.1.pixelStride, channels: $0.0.channels,
-                                          pixels: $0.0.batch * $0.0.height * $0.0.width) }
+                                          pixels: $0.0.batch * $0.0.height * $0.0.width, map: $0.0.channelMap) }
                 return {
-                    for p in plans { copyChannels(p.src, p.srcStride, p.dst, p.dstStride, channels: p.channels, pixels: p.pixels) }
+                    for p in plans {
+                        if let map = p.map {
+                            gatherChannels(p.src, p.srcStride, p.dst, p.dstStride, source: map, pixels: p.pixels)
+                        } else {
+                            copyChannels(p.src, p.srcStride, p.dst, p.dstStride, channels: p.channels, pixels: p.pixels)
+                        }
+                    }
                 }
             }
             return [out]
@@ -107,11 +125,13 @@ extension Planner {
             return nil
         case .channelShuffle(let s):
             guard let x = inputs.first, x.nhwc, s.groups > 0, x.channels % s.groups == 0, let name = node.outputs.first else { return nil }
-            let out = place(output: name, shape: x.shape, at: index)
             let c = x.channels
             let perGroup = c / s.groups
             // Output channel j*g + i takes input channel i*(C/g) + j.
-            let source = (0..<c).map { oc in (oc % s.groups) * perGroup + oc / s.groups }
+            let logical = (0..<c).map { oc in (oc % s.groups) * perGroup + oc / s.groups }
+            let source = x.channelMap.map { m in logical.map { m[$0] } } ?? logical
+            if let view = foldedChannelView(index: index, node: node, input: x, map: source, what: "shuffle") { return [view] }
+            let out = place(output: name, shape: x.shape, at: index)
             addStep(index: index, node: node, kernel: "channel-permute", reason: "shuffle as a per-pixel channel permutation") { exec in
                 let src = UnsafePointer(exec.pointer(x))
                 let dst = exec.pointer(out)
@@ -123,10 +143,14 @@ extension Planner {
             guard let x = inputs.first, x.nhwc, g.axis == 1 || g.axis == -3, g.indicesShape.count == 1,
                   let name = node.outputs.first else { return nil }
             let c = x.channels
-            let source = g.indices.map { $0 < 0 ? $0 + c : $0 }
-            guard source.allSatisfy({ $0 >= 0 && $0 < c }) else { return nil }
+            let logical = g.indices.map { $0 < 0 ? $0 + c : $0 }
+            guard logical.allSatisfy({ $0 >= 0 && $0 < c }) else { return nil }
+            let source = x.channelMap.map { m in logical.map { m[$0] } } ?? logical
             var shape = x.shape
             shape[1] = source.count
+            var view = x
+            view.shape = shape
+            if let v = foldedChannelView(index: index, node: node, input: view, map: source, what: "index select") { return [v] }
             let out = place(output: name, shape: shape, at: index)
             addStep(index: index, node: node, kernel: "channel-gather", reason: "index select on channels as a per-pixel gather") { exec in
                 let src = UnsafePointer(exec.pointer(x))
@@ -138,6 +162,19 @@ extension Planner {
         default:
             return nil
         }
+    }
+}
+
+extension Planner {
+    /// The output of a shuffle or index select as a view of its input through `map`, when every
+    /// reader down the line reads channel maps (see ChannelMaps.swift); nil to copy instead.
+    mutating func foldedChannelView(index: Int, node: NativeNode, input x: Placement, map: [Int], what: String) -> Placement? {
+        guard let name = node.outputs.first, node.outputs.count == 1, slots[name] == nil,
+              channelMapFlows(name, bijective: map.count == x.channels && isPermutation(map)) else { return nil }
+        var view = x
+        view.channelMap = map
+        addStep(index: index, node: node, kernel: "view", reason: "\(what) folded into its readers, which read channels through the permutation") { _ in {} }
+        return view
     }
 }
 

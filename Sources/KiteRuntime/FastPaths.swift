@@ -52,15 +52,26 @@ extension Planner {
     }
 
     mutating func planConvolution(index: Int, node: NativeNode, conv c: Convolution, inputs: [Placement]) throws -> [Placement]? {
-        guard let x = inputs.first, x.nhwc, c.kernel.count == 2, c.strides.count == 2, c.pads.count == 4, c.dilations.count == 2,
-              c.pads.allSatisfy({ $0 >= 0 }), c.strides.allSatisfy({ $0 > 0 }), c.dilations.allSatisfy({ $0 > 0 }) else { return nil }
+        guard var x = inputs.first, x.nhwc, c.kernel.count == 2, c.strides.count == 2, c.pads.count == 4, c.dilations.count == 2,
+              c.pads.allSatisfy({ $0 >= 0 }), c.strides.allSatisfy({ $0 > 0 }), c.dilations.allSatisfy({ $0 > 0 }) else {
+            return try planReference(index: index, node: node, inputs: inputs, reason: "no fast kernel for this convolution")
+        }
         let shapes = try node.op.nativeOperator.inferShapes(inputs.map(\.shape))
         guard let outShape = shapes.first else { return nil }
-        let residual = c.residual && inputs.count > 1 && inputs[1].nhwc ? inputs[1] : nil
-        if c.residual && residual == nil { return nil }
+        var residual = c.residual && inputs.count > 1 && inputs[1].nhwc ? inputs[1] : nil
+        if c.residual && residual == nil {
+            return try planReference(index: index, node: node, inputs: inputs, reason: "no fast kernel for this convolution")
+        }
+        if let r = residual, r.channelMap != nil { residual = materialize(r, at: index, node: node) }
         let pointwise = c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0, 0, 0, 0] && c.groups == 1
-        let depthwise = c.groups == x.channels && c.inChannelsPerGroup == 1 && c.outChannels == x.channels
-        if depthwise && residual == nil {
+        let depthwise = isDepthwise(c, channels: x.channels)
+        if let map = x.channelMap {
+            if depthwise && residual == nil && isPermutation(map) {
+                return planDepthwise(index: index, node: node, conv: c, input: x, outShape: outShape, channelMap: map)
+            }
+            if !convReadsChannelMap(c, channels: x.channels) { x = materialize(x, at: index, node: node) }
+        }
+        if depthwise && residual == nil && x.channelMap == nil {
             return planDepthwise(index: index, node: node, conv: c, input: x, outShape: outShape)
         }
         if !pointwise {
@@ -78,7 +89,10 @@ extension Planner {
         }
         let m = x.batch * x.height * x.width
         let activation = c.activation.kernel
-        addStep(index: index, node: node, kernel: "gemm-6x16", reason: "1x1 stride-1 convolution: a GEMM over NHWC pixels") { exec in
+        let offsets = x.channelMap.map { IndexTable($0) }
+        let reason = offsets == nil ? "1x1 stride-1 convolution: a GEMM over NHWC pixels"
+            : "1x1 stride-1 convolution: a GEMM over NHWC pixels, reading input channels through the folded shuffle/select"
+        addStep(index: index, node: node, kernel: "gemm-6x16", reason: reason) { exec in
             let a = UnsafePointer(exec.pointer(x))
             let lda = x.pixelStride
             let cp = exec.pointer(out)
@@ -91,6 +105,17 @@ extension Planner {
             let work = byRows ? chunks(m, parts: threads, granule: GEMM.tileRows) : chunks(packed.panelCount, parts: threads)
             let pool = exec.pool
             return {
+                if let offsets {
+                    let o = UnsafePointer(offsets.pointer)
+                    pool.parallelFor(count: work.count) { t in
+                        if byRows {
+                            GEMM.run(a: a, lda: lda, offsets: o, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: work[t])
+                        } else {
+                            GEMM.run(a: a, lda: lda, offsets: o, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: 0..<m, panels: work[t])
+                        }
+                    }
+                    return
+                }
                 if work.count == 1 {
                     GEMM.run(a: a, lda: lda, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: 0..<m)
                     return
@@ -110,14 +135,36 @@ extension Planner {
 
 extension Planner {
     /// Depthwise convolution: one filter per channel, vectorised over NHWC channels.
-    mutating func planDepthwise(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, outShape: [Int]) -> [Placement] {
-        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
-        let channels = x.channels
+    /// With `channelMap` (a permutation of the input's channel range), the input is a folded
+    /// shuffle: per-channel filters commute with it, so physical channel `map[j]` is filtered with
+    /// channel j's taps and the output keeps the map.
+    mutating func planDepthwise(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, outShape: [Int],
+                                channelMap: [Int]? = nil) -> [Placement] {
+        var out: Placement
+        var weights = c.weight.floats
+        var bias = c.bias
         let (kh, kw) = (c.kernel[0], c.kernel[1])
-        let packed = c.weight.floats.withUnsafeBufferPointer { w in
-            (c.bias ?? []).withUnsafeBufferPointer { b in
+        if let map = channelMap {
+            out = allocate(outShape, at: index)
+            out.channelMap = map
+            let taps = kh * kw
+            let source = weights
+            for (j, p) in map.enumerated() {
+                for t in 0..<taps { weights[p * taps + t] = source[j * taps + t] }
+            }
+            if let b = c.bias {
+                var permuted = b
+                for (j, p) in map.enumerated() { permuted[p] = b[j] }
+                bias = permuted
+            }
+        } else {
+            out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
+        }
+        let channels = x.channels
+        let packed = weights.withUnsafeBufferPointer { w in
+            (bias ?? []).withUnsafeBufferPointer { b in
                 PackedDepthwiseWeights(weights: w.baseAddress!, channels: channels, kernelHeight: kh, kernelWidth: kw,
-                                       bias: c.bias == nil ? nil : b.baseAddress)
+                                       bias: bias == nil ? nil : b.baseAddress)
             }
         }
         let geometry = ConvGeometry(inputHeight: x.height, inputWidth: x.width, kernelHeight: kh, kernelWidth: kw,
@@ -128,7 +175,9 @@ extension Planner {
         let activation = c.activation.kernel
         let batch = x.batch
         let kernelName = "depthwise\(kh)x\(kw)" + (c.strides[0] == 1 ? "" : "-s\(c.strides[0])")
-        addStep(index: index, node: node, kernel: kernelName, reason: "groups == channels: per-channel filters vectorised over NHWC channels") { exec in
+        let reason = channelMap == nil ? "groups == channels: per-channel filters vectorised over NHWC channels"
+            : "groups == channels: per-channel filters vectorised over NHWC channels, commuted with the folded shuffle"
+        addStep(index: index, node: node, kernel: kernelName, reason: reason) { exec in
             let inBase = UnsafePointer(exec.pointer(x))
             let outBase = exec.pointer(out)
             let inImage = x.height * x.width * x.pixelStride

@@ -38,12 +38,15 @@ extension Planner {
         let g = geometry(input: x, kernel: c.kernel, strides: c.strides, pads: c.pads, dilations: c.dilations, output: outShape)
         let activation = c.activation.kernel
         let batch = x.batch
+        let channelMap = x.channelMap.map { IndexTable($0) }
         let what = c.groups > 1 ? "group conv (g=\(c.groups))" : "dense \(c.kernel[0])x\(c.kernel[1]) conv"
         let pointwise = c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0, 0, 0, 0]
         let how: String
         switch packed.kernelName {
         case "group-direct": how = "groups of \(x.channels / c.groups) channels vectorised across groups (rotated-lane weights)"
-        case "group-gemm" where pointwise: how = "one GEMM per group over blocks of pixels"
+        case "group-gemm" where pointwise:
+            how = channelMap == nil ? "one GEMM per group over blocks of pixels"
+                : "one GEMM per group over blocks of pixels, reading input channels through the folded shuffle/select"
         default: how = "gathered windows multiplied by packed weights"
         }
         addStep(index: index, node: node, kernel: pointwise || packed.kernelName == "group-direct" ? packed.kernelName : "im2col-gemm", reason: "\(what): \(how)") { exec in
@@ -55,6 +58,7 @@ extension Planner {
             let outImage = out.height * out.width * ops
             let work = chunks(g.outputHeight, parts: exec.threads)
             let scratch = ThreadScratch(perThread: Im2colConv.scratchSize(geometry: g, weights: packed), threads: work.count)
+            let map = channelMap
             let pool = exec.pool
             return {
                 for b in 0..<batch {
@@ -64,7 +68,8 @@ extension Planner {
                     pool.parallelFor(count: work.count) { t in
                         Im2colConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o, outputPixelStride: ops,
                                        residual: r, residualPixelStride: rps, activation: activation,
-                                       outputRows: work[t], scratch: scratch.slice(t))
+                                       outputRows: work[t], scratch: scratch.slice(t),
+                                       channelMap: map.map { UnsafePointer($0.pointer) })
                     }
                 }
             }

@@ -7,6 +7,7 @@ enum LayoutCopy {
         if !p.nhwc { return Array(UnsafeBufferPointer(start: base, count: p.count)) }
         let (n, c, h, w) = (p.batch, p.channels, p.height, p.width)
         var out = [Float](repeating: 0, count: p.count)
+        let map = p.channelMap ?? Array(0..<c)
         out.withUnsafeMutableBufferPointer { dst in
             for b in 0..<n {
                 for y in 0..<h {
@@ -14,7 +15,7 @@ enum LayoutCopy {
                         let src = base + ((b * h + y) * w + x) * p.pixelStride + p.channelOffset
                         var d = ((b * c) * h + y) * w + x
                         for ch in 0..<c {
-                            dst[d] = src[ch]
+                            dst[d] = src[map[ch]]
                             d += h * w
                         }
                     }
@@ -31,13 +32,14 @@ enum LayoutCopy {
             return
         }
         let (n, c, h, w) = (p.batch, p.channels, p.height, p.width)
+        let map = p.channelMap ?? Array(0..<c)
         for b in 0..<n {
             for y in 0..<h {
                 for x in 0..<w {
                     let dst = base + ((b * h + y) * w + x) * p.pixelStride + p.channelOffset
                     var s = ((b * c) * h + y) * w + x
                     for ch in 0..<c {
-                        dst[ch] = values[s]
+                        dst[map[ch]] = values[s]
                         s += h * w
                     }
                 }

@@ -18,6 +18,9 @@ struct Placement {
     var channelOffset: Int
     /// Elements between consecutive pixels (NHWC only; equals C when not a slice).
     var pixelStride: Int
+    /// When set, logical channel j is stored at channel `channelOffset + channelMap[j]` of each
+    /// pixel: a channel shuffle or index select folded into how the readers read (NHWC only).
+    var channelMap: [Int]? = nil
 
     var count: Int { shape.reduce(1, *) }
     var channels: Int { shape.count == 4 ? shape[1] : 0 }
@@ -25,7 +28,7 @@ struct Placement {
     var width: Int { shape.count == 4 ? shape[3] : 1 }
     var batch: Int { shape.first ?? 1 }
     /// Whether the value covers its whole buffer contiguously.
-    var isDense: Bool { !nhwc || (channelOffset == 0 && pixelStride == channels) }
+    var isDense: Bool { !nhwc || (channelOffset == 0 && pixelStride == channels && channelMap == nil) }
 
     /// Elements the value's buffer must hold.
     var bufferElements: Int { nhwc ? batch * height * width * pixelStride : count }

@@ -23,6 +23,8 @@ struct Planner {
     /// Node outputs that are written straight into a slot of a channel concat's buffer.
     var slots: [String: (concat: Int, offset: Int)] = [:]
     var concatBuffers: [Int: Int] = [:]
+    /// Readers of every value: (node index, input position).
+    var readerTable: [String: [(node: Int, position: Int)]] = [:]
 
     init(graph: NativeGraph) {
         self.graph = graph
@@ -75,6 +77,7 @@ struct Planner {
             placements[v.name] = allocate(v.shape, at: 0)
         }
         slots = concatSlots()
+        readerTable = Planner.readerTable(graph)
         for (i, node) in graph.nodes.enumerated() {
             var inputs: [Placement] = []
             for name in node.inputs {
@@ -106,6 +109,12 @@ struct Planner {
     /// Picks a kernel for one node, appends its step and returns its outputs' placements.
     mutating func planNode(index: Int, node: NativeNode, inputs: [Placement]) throws -> [Placement] {
         if let outputs = try planDataMovement(index: index, node: node, inputs: inputs) { return outputs }
+        var inputs = inputs
+        if case .conv = node.op {
+            // planConvolution reads channel maps where it can and materializes the rest.
+        } else {
+            for i in inputs.indices where inputs[i].channelMap != nil { inputs[i] = materialize(inputs[i], at: index, node: node) }
+        }
         if let outputs = try planFast(index: index, node: node, inputs: inputs) { return outputs }
         return try planReference(index: index, node: node, inputs: inputs, reason: "no fast kernel for this case")
     }

@@ -1,0 +1,101 @@
+import KiteCore
+import KiteKernels
+
+/// Channel shuffles and index selects as views: instead of copying every pixel into a new
+/// channel order, the value keeps its producer's buffer and a channel map, and its readers read
+/// through the map. GEMM-based pointwise convolutions take the map as the offsets of their A
+/// elements (the micro-kernel broadcasts A elements one at a time, so scattered reads cost the
+/// same as contiguous ones); depthwise convolutions commute with a permutation (weights permuted,
+/// output keeps the map); splits slice the map and concats gather it while copying. Any other
+/// reader gets a dense copy, so a map is only created when every reader down the line takes it.
+extension Planner {
+    /// Readers of every value: (node index, input position).
+    static func readerTable(_ graph: NativeGraph) -> [String: [(node: Int, position: Int)]] {
+        var table: [String: [(node: Int, position: Int)]] = [:]
+        for (i, n) in graph.nodes.enumerated() {
+            for (k, input) in n.inputs.enumerated() { table[input, default: []].append((i, k)) }
+        }
+        return table
+    }
+
+    /// Whether every reader of `value` can read it through a channel map (`bijective`: the map
+    /// is a permutation of the value's own channel range).
+    func channelMapFlows(_ value: String, bijective: Bool) -> Bool {
+        guard !graphOutputs.contains(value), let readers = readerTable[value], !readers.isEmpty else { return false }
+        for (r, position) in readers {
+            let node = graph.nodes[r]
+            switch node.op {
+            case .channelShuffle, .gather, .concat:
+                continue // They copy, and compose the map into the copy.
+            case .split(let s):
+                guard s.axis == 1 || s.axis == -3, node.outputs.allSatisfy({ channelMapFlows($0, bijective: false) }) else { return false }
+            case .conv(let c):
+                guard position == 0, !(node.inputs.dropFirst().contains(value)), let shape = graph.shapes[value], shape.count == 4,
+                      c.kernel.count == 2 else { return false }
+                let channels = shape[1]
+                if convReadsChannelMap(c, channels: channels) { continue }
+                if bijective && isDepthwise(c, channels: channels) && !c.residual,
+                   let out = node.outputs.first, slots[out] == nil, channelMapFlows(out, bijective: true) {
+                    continue
+                }
+                return false
+            default:
+                return false
+            }
+        }
+        return true
+    }
+
+    /// A pointwise convolution whose GEMM can take its input channels through offsets.
+    func convReadsChannelMap(_ c: Convolution, channels: Int) -> Bool {
+        guard c.kernel == [1, 1], c.strides.allSatisfy({ $0 == 1 }), c.pads.allSatisfy({ $0 == 0 }) else { return false }
+        if c.groups == 1 { return true }
+        let g = ConvGeometry(inputHeight: 1, inputWidth: 1, kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1,
+                             padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, dilationHeight: 1, dilationWidth: 1,
+                             outputHeight: 1, outputWidth: 1)
+        return Im2colConv.acceptsChannelMap(geometry: g, inputChannels: channels, outputChannels: c.outChannels, groups: c.groups)
+    }
+
+    func isDepthwise(_ c: Convolution, channels: Int) -> Bool {
+        c.groups == channels && c.inChannelsPerGroup == 1 && c.outChannels == channels
+    }
+
+    /// A dense copy of a mapped value, for readers that need channels in order.
+    mutating func materialize(_ x: Placement, at index: Int, node: NativeNode) -> Placement {
+        guard let map = x.channelMap else { return x }
+        let out = allocate(x.shape, at: index)
+        addStep(index: index, node: node, kernel: "channel-gather",
+                reason: "input read through a channel map, copied into channel order for this kernel") { exec in
+            let src = UnsafePointer(exec.pointer(x))
+            let dst = exec.pointer(out)
+            let pixels = x.batch * x.height * x.width
+            return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: map, pixels: pixels) }
+        }
+        return out
+    }
+}
+
+/// Whether `map` is a permutation of `0..<map.count`.
+func isPermutation(_ map: [Int]) -> Bool {
+    var seen = [Bool](repeating: false, count: map.count)
+    for m in map {
+        guard m >= 0, m < map.count, !seen[m] else { return false }
+        seen[m] = true
+    }
+    return true
+}
+
+/// An index table with a stable address for the kernels (allocated once at plan time).
+final class IndexTable: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Int>
+    let count: Int
+
+    init(_ values: [Int]) {
+        count = values.count
+        pointer = .allocate(capacity: max(values.count, 1))
+        pointer.initialize(repeating: 0, count: max(values.count, 1))
+        for (i, v) in values.enumerated() { pointer[i] = v }
+    }
+
+    deinit { pointer.deallocate() }
+}
