@@ -1,0 +1,127 @@
+import KiteCore
+@testable import KiteRuntime
+import XCTest
+
+/// Shuffles and index selects folded into their readers (channel maps) must give exactly what
+/// the reference executor gives, whether the map is read (GEMM offsets, depthwise commuted,
+/// split, concat) or materialized for a reader that needs dense channels.
+final class ChannelMapTests: XCTestCase {
+    struct Builder {
+        var graph: NativeGraph
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var counter = 0
+
+        init(input: [Int]) {
+            graph = NativeGraph(inputs: [ValueInfo(name: "x", shape: input)], outputs: [], nodes: [], shapes: ["x": input])
+        }
+
+        mutating func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int(state >> 40) % 2001 - 1000) / 1000
+        }
+
+        mutating func floats(_ n: Int) -> [Float] { (0..<n).map { _ in next() } }
+
+        mutating func add(_ op: Op, _ inputs: [String]) throws -> [String] {
+            counter += 1
+            let shapes = try op.nativeOperator.inferShapes(inputs.map { graph.shapes[$0] ?? [] })
+            let outputs = shapes.indices.map { "n\(counter)_\($0)" }
+            for (o, s) in zip(outputs, shapes) { graph.shapes[o] = s }
+            graph.nodes.append(NativeNode(name: "n\(counter)", op: op, inputs: inputs, outputs: outputs))
+            return outputs
+        }
+
+        mutating func conv(_ x: String, out: Int, kernel: Int = 1, groups: Int = 1, stride: Int = 1,
+                           residual: String? = nil, activation: Activation? = nil) throws -> String {
+            let cin = graph.shapes[x]![1]
+            let w = Tensor(shape: [out, cin / groups, kernel, kernel], floats: floats(out * cin / groups * kernel * kernel))
+            let p = kernel / 2
+            let c = Convolution(weight: w, bias: floats(out), groups: groups, strides: [stride, stride], pads: [p, p, p, p],
+                                dilations: [1, 1], activation: activation, residual: residual != nil)
+            return try add(.conv(c), [x] + (residual.map { [$0] } ?? []))[0]
+        }
+
+        mutating func shuffle(_ x: String, groups: Int) throws -> String {
+            try add(.channelShuffle(ChannelShuffle(groups: groups)), [x])[0]
+        }
+
+        mutating func output(_ names: String...) {
+            for n in names { graph.outputs.append(ValueInfo(name: n, shape: graph.shapes[n]!)) }
+        }
+    }
+
+    func check(_ b: Builder, input: [Int], expectViews: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        var rng = Builder(input: input)
+        rng.state = 42
+        let x = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
+        let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+        for threads in [1, 2] {
+            let exec = try Executor(graph: b.graph, threads: threads)
+            XCTAssertEqual(exec.steps.filter { $0.kernel == "view" }.count, expectViews, "folded shuffles/selects", file: file, line: line)
+            let got = try exec.run(["x": x])
+            for (name, w) in want {
+                let g = try XCTUnwrap(got[name], file: file, line: line)
+                XCTAssertEqual(g.shape, w.shape, file: file, line: line)
+                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 1e-4, "\(name) at \(threads) threads", file: file, line: line)
+            }
+        }
+    }
+
+    /// ShuffleNetV1 unit: group conv, shuffle, depthwise (commuted), group conv reading the map.
+    func testShuffleThroughDepthwiseIntoGroupConv() throws {
+        var b = Builder(input: [1, 24, 9, 11])
+        let a = try b.conv("x", out: 24, groups: 3, activation: .relu)
+        let s = try b.shuffle(a, groups: 3)
+        let d = try b.conv(s, out: 24, kernel: 3, groups: 24)
+        let y = try b.conv(d, out: 36, groups: 3, residual: nil, activation: .relu)
+        b.output(y)
+        try check(b, input: [1, 24, 9, 11], expectViews: 1)
+    }
+
+    /// ShuffleNetV2 unit: concat, shuffle, split; one half into a concat, the other into a pointwise conv.
+    func testShuffleSplitConcat() throws {
+        var b = Builder(input: [1, 20, 7, 5])
+        let l = try b.conv("x", out: 10)
+        let r = try b.conv("x", out: 10, kernel: 3, groups: 10)
+        let cat = try b.add(.concat(Concat(axis: 1)), [l, r])[0]
+        let s = try b.shuffle(cat, groups: 2)
+        let halves = try b.add(.split(Split(axis: 1, sizes: [10, 10])), [s])
+        let p = try b.conv(halves[1], out: 10, activation: .relu)
+        let q = try b.conv(p, out: 10, kernel: 3, groups: 10)
+        let out = try b.add(.concat(Concat(axis: 1)), [halves[0], q])[0]
+        let s2 = try b.shuffle(out, groups: 2)
+        let y = try b.conv(s2, out: 13)
+        b.output(y)
+        try check(b, input: [1, 20, 7, 5], expectViews: 2)
+    }
+
+    /// CondenseNet: an index select (with repeats) read by a group conv.
+    func testGatherIntoGroupConv() throws {
+        var b = Builder(input: [1, 12, 6, 6])
+        let idx = [3, 0, 7, 7, 11, 2, 5, 1]
+        let g = try b.add(.gather(Gather(axis: 1, indices: idx, indicesShape: [idx.count])), ["x"])[0]
+        let y = try b.conv(g, out: 12, groups: 2)
+        b.output(y)
+        try check(b, input: [1, 12, 6, 6], expectViews: 1)
+    }
+
+    /// A shuffle read by a max pool and a residual: copied, not folded.
+    func testShuffleReadByPoolIsCopied() throws {
+        var b = Builder(input: [1, 16, 8, 8])
+        let s = try b.shuffle("x", groups: 4)
+        let pool = try b.add(.pool(Pooling(kind: .max, kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0])), [s])[0]
+        let c = try b.conv(s, out: 16, residual: s)
+        b.output(pool, c)
+        try check(b, input: [1, 16, 8, 8], expectViews: 0)
+    }
+
+    /// A shuffle read by a pointwise conv and also a graph output: copied (outputs are dense).
+    func testShuffleThatIsAnOutputIsCopied() throws {
+        var b = Builder(input: [1, 12, 5, 5])
+        let s = try b.shuffle("x", groups: 3)
+        let c = try b.conv(s, out: 7)
+        b.output(s, c)
+        try check(b, input: [1, 12, 5, 5], expectViews: 0)
+    }
+}
