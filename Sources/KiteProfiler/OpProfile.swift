@@ -94,6 +94,25 @@ public struct OpProfile: Sendable {
 }
 
 extension OpProfile {
+    /// The cost of a step: its node's, plus the nodes it absorbed (a producer computed inside it,
+    /// whose output then never goes to memory: its write and the node's read of it drop out).
+    static func cost(of info: StepInfo, graph: NativeGraph) -> OpCost {
+        func costOf(_ index: Int) -> OpCost {
+            let n = graph.nodes[index]
+            return n.op.nativeOperator.cost(inputs: n.inputs.map { graph.shapes[$0] ?? [] }, outputs: n.outputs.map { graph.shapes[$0] ?? [] })
+        }
+        var total = costOf(info.nodeIndex)
+        for a in info.absorbedNodes where a >= 0 && a < graph.nodes.count {
+            let c = costOf(a)
+            let passed = graph.nodes[a].outputs.compactMap { graph.shapes[$0] }.map { $0.reduce(1, *) * 4 }.reduce(0, +)
+            total.flops += c.flops
+            total.weightBytesRead += c.weightBytesRead
+            total.activationBytesRead += c.activationBytesRead - passed
+            total.bytesWritten += c.bytesWritten - passed
+        }
+        return total
+    }
+
     /// Kernel names of steps that do no work of their own.
     public static let freeKernels: Set<String> = ["none", "view"]
 
@@ -127,7 +146,7 @@ extension OpProfile {
         }
         self.init(step: step, nodeIndex: info.nodeIndex, name: info.nodeName, type: info.opType, category: OpCategory(node.op),
                   kernel: info.kernel, reason: info.reason, origin: node.origin, inputShapes: inputs, outputShapes: outputs,
-                  cost: isFree ? .zero : node.op.nativeOperator.cost(inputs: inputs, outputs: outputs), isFree: isFree,
+                  cost: isFree ? .zero : Self.cost(of: info, graph: graph), isFree: isFree,
                   conv: conv, branching: branching, fused: fused,
                   nanoseconds: [], startOffsets: [])
     }

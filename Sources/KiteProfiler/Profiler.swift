@@ -20,7 +20,7 @@ public enum Profiler {
             throw KiteError.invalidArgument("profile: the executor's steps do not belong to the given graph")
         }
         var ops = steps.enumerated().map { OpProfile(step: $0.offset, info: $0.element, graph: graph) }
-        let scheduled = Set(steps.map(\.nodeIndex))
+        let scheduled = Set(steps.flatMap { [$0.nodeIndex] + $0.absorbedNodes })
         let unscheduled = graph.nodes.indices.filter { !scheduled.contains($0) }.map {
             UnscheduledNode(name: graph.nodes[$0].name, type: graph.nodes[$0].op.typeName, origin: graph.nodes[$0].origin)
         }

@@ -11,6 +11,17 @@ public struct StepInfo: Sendable {
     public var kernel: String
     /// Why that kernel was chosen.
     public var reason: String
+    /// Other nodes whose work this step does (a producer computed inside it), in graph order.
+    public var absorbedNodes: [Int] = []
+
+    public init(nodeIndex: Int, nodeName: String, opType: String, kernel: String, reason: String, absorbedNodes: [Int] = []) {
+        self.nodeIndex = nodeIndex
+        self.nodeName = nodeName
+        self.opType = opType
+        self.kernel = kernel
+        self.reason = reason
+        self.absorbedNodes = absorbedNodes
+    }
 }
 
 /// Runs a native graph fast: planned once (kernels, packed weights, one arena), then bound per call.

@@ -72,6 +72,9 @@ extension Planner {
             if !convReadsChannelMap(c, channels: x.channels) { x = materialize(x, at: index, node: node) }
         }
         if depthwise && residual == nil && x.channelMap == nil {
+            if let input = node.inputs.first, let producer = pendingPointwise[input] {
+                return planPointwiseDepthwise(index: index, node: node, conv: c, pointwise: producer, outShape: outShape)
+            }
             return planDepthwise(index: index, node: node, conv: c, input: x, outShape: outShape)
         }
         if !pointwise {
@@ -90,6 +93,11 @@ extension Planner {
         let m = x.batch * x.height * x.width
         let activation = c.activation.kernel
         let offsets = x.channelMap.map { IndexTable($0) }
+        if residual == nil, fusesIntoDepthwise(producer: index, output: name, shape: outShape) {
+            pendingPointwise[name] = PendingPointwise(node: index, input: x, weights: packed, activation: activation, offsets: offsets)
+            // The value never exists as a whole: the depthwise step computes it band by band.
+            return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
+        }
         let reason = offsets == nil ? "1x1 stride-1 convolution: a GEMM over NHWC pixels"
             : "1x1 stride-1 convolution: a GEMM over NHWC pixels, reading input channels through the folded shuffle/select"
         addStep(index: index, node: node, kernel: "gemm-6x16", reason: reason) { exec in

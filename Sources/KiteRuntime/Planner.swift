@@ -25,6 +25,8 @@ struct Planner {
     var concatBuffers: [Int: Int] = [:]
     /// Readers of every value: (node index, input position).
     var readerTable: [String: [(node: Int, position: Int)]] = [:]
+    /// Pointwise convolutions whose output only a depthwise convolution reads: planned into that step.
+    var pendingPointwise: [String: PendingPointwise] = [:]
 
     init(graph: NativeGraph) {
         self.graph = graph
@@ -144,9 +146,10 @@ struct Planner {
         return outputs
     }
 
-    mutating func addStep(index: Int, node: NativeNode, kernel: String, reason: String,
+    mutating func addStep(index: Int, node: NativeNode, kernel: String, reason: String, absorbing absorbed: [Int] = [],
                           _ make: @escaping (Executor) -> () throws -> Void) {
-        let info = StepInfo(nodeIndex: index, nodeName: node.name, opType: node.op.typeName, kernel: kernel, reason: reason)
+        var info = StepInfo(nodeIndex: index, nodeName: node.name, opType: node.op.typeName, kernel: kernel, reason: reason)
+        info.absorbedNodes = absorbed
         steps.append(PlannedStep(info: info, makeBody: make))
     }
 }

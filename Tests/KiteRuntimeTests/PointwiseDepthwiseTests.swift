@@ -1,0 +1,70 @@
+import KiteCore
+@testable import KiteRuntime
+import XCTest
+
+/// A pointwise expansion streamed into the depthwise convolution that reads it must equal the
+/// reference executor: strides 1 and 2, 3x3 and 5x5, asymmetric padding, odd sizes, 1-2 threads,
+/// and with the expansion reading a folded shuffle.
+final class PointwiseDepthwiseTests: XCTestCase {
+    typealias Builder = ChannelMapTests.Builder
+
+    func run(_ b: Builder, input: [Int], fused: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        var rng = Builder(input: input)
+        rng.state = 7
+        let x = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
+        let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+        for threads in [1, 2] {
+            let exec = try Executor(graph: b.graph, threads: threads)
+            XCTAssertEqual(exec.steps.filter { $0.kernel.hasPrefix("pointwise+") }.count, fused, "fused steps", file: file, line: line)
+            XCTAssertTrue(exec.steps.allSatisfy { $0.kernel != "reference" }, file: file, line: line)
+            let got = try exec.run(["x": x])
+            for (name, w) in want {
+                let g = try XCTUnwrap(got[name], file: file, line: line)
+                XCTAssertEqual(g.shape, w.shape, file: file, line: line)
+                let scale = max(1, w.floats.map { abs($0) }.max() ?? 0)
+                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(name) at \(threads) threads", file: file, line: line)
+            }
+        }
+    }
+
+    func depthwise(_ b: inout Builder, _ x: String, kernel: Int, stride: Int, pads: [Int], activation: Activation?) throws -> String {
+        let c = b.graph.shapes[x]![1]
+        let w = Tensor(shape: [c, 1, kernel, kernel], floats: b.floats(c * kernel * kernel))
+        let conv = Convolution(weight: w, bias: b.floats(c), groups: c, strides: [stride, stride], pads: pads,
+                               dilations: [1, 1], activation: activation)
+        return try b.add(.conv(conv), [x])[0]
+    }
+
+    func testStrideOneAndTwo() throws {
+        for (kernel, stride, pads) in [(3, 1, [1, 1, 1, 1]), (3, 2, [1, 1, 1, 1]), (5, 2, [2, 2, 2, 2]), (3, 2, [0, 0, 1, 1]), (5, 1, [1, 2, 2, 1])] {
+            var b = Builder(input: [1, 13, 37, 29])
+            let e = try b.conv("x", out: 100, activation: .clip(min: 0, max: 6))
+            let d = try depthwise(&b, e, kernel: kernel, stride: stride, pads: pads, activation: .relu)
+            let y = try b.conv(d, out: 11)
+            b.output(y)
+            try run(b, input: [1, 13, 37, 29], fused: 1)
+        }
+    }
+
+    /// Small expansions stay separate (they fit in L2 already).
+    func testSmallExpansionIsNotFused() throws {
+        var b = Builder(input: [1, 8, 9, 9])
+        let e = try b.conv("x", out: 24)
+        let d = try depthwise(&b, e, kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: nil)
+        b.output(d)
+        try run(b, input: [1, 8, 9, 9], fused: 0)
+    }
+
+    /// ShuffleNetV2's branch: split half of a shuffled concat, pointwise, depthwise.
+    func testExpansionReadingAFoldedShuffle() throws {
+        var b = Builder(input: [1, 24, 40, 40])
+        let s = try b.shuffle("x", groups: 2)
+        let halves = try b.add(.split(Split(axis: 1, sizes: [12, 12])), [s])
+        let e = try b.conv(halves[1], out: 72, activation: .relu)
+        let d = try depthwise(&b, e, kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: nil)
+        let out = try b.add(.concat(Concat(axis: 1)), [halves[0], d])[0]
+        b.output(out)
+        try run(b, input: [1, 24, 40, 40], fused: 1)
+    }
+}
