@@ -11,12 +11,22 @@ struct Decoder {
         var shapes: [String: [Int]] = [:]
         for v in values(g.n_values, g.values) { shapes[v.name] = v.shape }
         for v in inputs { shapes[v.name] = v.shape }
+        var types: [String: ElementType] = [:]
+        for list in [(g.n_values, g.values), (g.n_inputs, g.inputs), (g.n_outputs, g.outputs)] {
+            for i in 0..<list.0 {
+                guard let v = list.1?[i]?.pointee, v.has_element_type != 0 else { continue }
+                guard let type = ElementType(rawValue: v.element_type), type.isFloatingPoint || type.isInteger else {
+                    throw KiteError.malformed(ErrorContext(file: file, tensor: cString(v.name)), "unknown element type \(v.element_type)")
+                }
+                types[cString(v.name)] = type
+            }
+        }
         var nodes: [NativeNode] = []
         for i in 0..<g.n_nodes {
             guard let n = g.nodes[i] else { continue }
             nodes.append(try node(n.pointee, index: i))
         }
-        return NativeGraph(inputs: inputs, outputs: outputs, nodes: nodes, shapes: shapes)
+        return NativeGraph(inputs: inputs, outputs: outputs, nodes: nodes, shapes: shapes, elementTypes: types)
     }
 
     func values(_ count: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Kite__Value>?>?) -> [ValueInfo] {
@@ -132,6 +142,28 @@ struct Decoder {
         case 17: op = .reduceMean(ReduceMean(axes: ints(n.n_ints, n.ints), keepDims: n.flag != 0))
         case 18: op = .slice(Slice(starts: ints(n.n_ints, n.ints), ends: ints(n.n_ints2, n.ints2), steps: ints(n.n_ints3, n.ints3)))
         case 19: op = .constant(Constant(try weights(n.constant, ctx, "constant")))
+        case 20:
+            guard let to = Int32(exactly: axis).flatMap(ElementType.init(rawValue:)), to.isFloatingPoint || to.isInteger else {
+                throw KiteError.malformed(ctx, "unknown cast target type \(axis)")
+            }
+            let r = ints(n.n_ints, n.ints).first ?? 0
+            guard E8M0Rounding.allCases.indices.contains(r) else { throw KiteError.malformed(ctx, "unknown rounding \(r)") }
+            op = .cast(Cast(to: to, saturate: n.flag != 0, rounding: E8M0Rounding.allCases[r]))
+        case 21:
+            guard ElementwiseBinary.Kind.allCases.indices.contains(axis) else { throw KiteError.malformed(ctx, "unknown element-wise kind \(axis)") }
+            op = .elementwiseBinary(ElementwiseBinary(ElementwiseBinary.Kind.allCases[axis]))
+        case 22: op = .whereSelect(Where())
+        case 23:
+            guard Unary.Kind.allCases.indices.contains(axis) else { throw KiteError.malformed(ctx, "unknown unary kind \(axis)") }
+            op = .unary(Unary(Unary.Kind.allCases[axis]))
+        case 24:
+            guard Reduce.Kind.allCases.indices.contains(axis) else { throw KiteError.malformed(ctx, "unknown reduction kind \(axis)") }
+            op = .reduce(Reduce(kind: Reduce.Kind.allCases[axis], axes: ints(n.n_ints, n.ints), keepDims: n.flag != 0))
+        case 25: op = .matMul(MatMul())
+        case 26:
+            let p = ints(n.n_ints, n.ints)
+            guard p.count == 2, let seed = UInt32(exactly: p[0]) else { throw KiteError.malformed(ctx, "dropout parameters \(p) are invalid") }
+            op = .dropout(Dropout(ratio: n.value, training: n.flag != 0, seed: seed, withMask: p[1] != 0))
         default:
             throw KiteError.malformed(ctx, "unknown op type \(n.type.rawValue) (written by a newer Kite?)")
         }

@@ -17,15 +17,16 @@ extension LoweringState {
             guard checkedElementCount(shape) != nil else {
                 throw KiteError.invalidArgument("\(file): input '\(input.name)': shape \(shape) has too many elements")
             }
-            if !(input.elementType.isFloatingPoint || input.elementType == .undefined) {
+            if !(input.elementType.isFloatingPoint || input.elementType.isInteger || input.elementType == .undefined) {
                 unsupported.append(UnsupportedNode(
                     context: ErrorContext(file: file, tensor: input.name),
-                    reason: "graph input of type \(input.elementType): Kite runs float inputs only"))
+                    reason: "graph input of type \(input.elementType): Kite runs numeric and bool inputs only"))
                 values[input.name] = .unavailable
                 continue
             }
             values[input.name] = .runtime(name: input.name, shape: shape)
             shapes[input.name] = shape
+            types[input.name] = input.elementType == .undefined ? .float : input.elementType
             inputs.append(ValueInfo(name: input.name, shape: shape))
         }
     }
