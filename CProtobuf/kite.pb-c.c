@@ -1310,7 +1310,7 @@ const ProtobufCMessageDescriptor kite__binary__descriptor =
   (ProtobufCMessageInit) kite__binary__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor kite__pool__field_descriptors[7] =
+static const ProtobufCFieldDescriptor kite__pool__field_descriptors[9] =
 {
   {
     "max",
@@ -1396,20 +1396,46 @@ static const ProtobufCFieldDescriptor kite__pool__field_descriptors[7] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "with_indices",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Pool, has_with_indices),
+    offsetof(Kite__Pool, with_indices),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "column_major_indices",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Pool, has_column_major_indices),
+    offsetof(Kite__Pool, column_major_indices),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned kite__pool__field_indices_by_name[] = {
   5,   /* field[5] = ceil_mode */
+  8,   /* field[8] = column_major_indices */
   6,   /* field[6] = count_include_pad */
   4,   /* field[4] = dilations */
   1,   /* field[1] = kernel */
   0,   /* field[0] = max */
   3,   /* field[3] = pads */
   2,   /* field[2] = strides */
+  7,   /* field[7] = with_indices */
 };
 static const ProtobufCIntRange kite__pool__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor kite__pool__descriptor =
 {
@@ -1419,7 +1445,7 @@ const ProtobufCMessageDescriptor kite__pool__descriptor =
   "Kite__Pool",
   "kite",
   sizeof(Kite__Pool),
-  7,
+  9,
   kite__pool__field_descriptors,
   kite__pool__field_indices_by_name,
   1,  kite__pool__number_ranges,

@@ -264,10 +264,17 @@ struct  Kite__Pool
   protobuf_c_boolean ceil_mode;
   protobuf_c_boolean has_count_include_pad;
   protobuf_c_boolean count_include_pad;
+  /*
+   * Max only: a second output with the argmax indices (column-major spatial offsets when set).
+   */
+  protobuf_c_boolean has_with_indices;
+  protobuf_c_boolean with_indices;
+  protobuf_c_boolean has_column_major_indices;
+  protobuf_c_boolean column_major_indices;
 };
 #define KITE__POOL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&kite__pool__descriptor) \
-    , 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0 }
+    , 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Kite__FullyConnected

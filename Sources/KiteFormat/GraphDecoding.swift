@@ -128,7 +128,8 @@ struct Decoder {
             let p = try need(n.pool, "pooling")
             op = .pool(Pooling(kind: p.max != 0 ? .max : .average, kernel: ints(p.n_kernel, p.kernel), strides: ints(p.n_strides, p.strides),
                                pads: ints(p.n_pads, p.pads), dilations: ints(p.n_dilations, p.dilations),
-                               ceilMode: p.ceil_mode != 0, countIncludePad: p.count_include_pad != 0))
+                               ceilMode: p.ceil_mode != 0, countIncludePad: p.count_include_pad != 0,
+                               withIndices: p.with_indices != 0, columnMajorIndices: p.column_major_indices != 0))
         case 10: op = .globalPool(GlobalPooling(kind: .average))
         case 11: op = .globalPool(GlobalPooling(kind: .max))
         case 12:

@@ -174,6 +174,8 @@ struct Encoder {
             (pp.pointee.n_dilations, pp.pointee.dilations) = arena.int64s(pl.dilations)
             if pl.ceilMode { pp.pointee.has_ceil_mode = 1; pp.pointee.ceil_mode = 1 }
             if pl.countIncludePad { pp.pointee.has_count_include_pad = 1; pp.pointee.count_include_pad = 1 }
+            if pl.withIndices { pp.pointee.has_with_indices = 1; pp.pointee.with_indices = 1 }
+            if pl.columnMajorIndices { pp.pointee.has_column_major_indices = 1; pp.pointee.column_major_indices = 1 }
             p.pointee.pool = pp
         case .globalPool(let g):
             setType(g.kind == .max ? 11 : 10)
