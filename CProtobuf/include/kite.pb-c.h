@@ -317,7 +317,8 @@ struct  Kite__Node
   Kite__FullyConnected *fully_connected;
   Kite__Weights *constant;
   /*
-   * axis (concat, split, gather, softmax), groups (shuffle), value (pad).
+   * axis (concat, split, gather, softmax), groups (shuffle), value (pad), pad mode in axis
+   * (0 constant, 1 reflect, 2 edge, 3 wrap).
    */
   protobuf_c_boolean has_axis;
   int64_t axis;

@@ -139,7 +139,9 @@ struct Decoder {
         case 13: op = .reshape(Reshape(shape: ints(n.n_ints, n.ints)))
         case 14: op = .transpose(Transpose(perm: ints(n.n_ints, n.ints)))
         case 15: op = .softmax(Softmax(axis: axis))
-        case 16: op = .pad(Pad(pads: ints(n.n_ints, n.ints), value: n.value))
+        case 16:
+            guard PadMode.allCases.indices.contains(axis) else { throw KiteError.malformed(ctx, "unknown pad mode \(axis)") }
+            op = .pad(Pad(pads: ints(n.n_ints, n.ints), value: n.value, mode: PadMode.allCases[axis]))
         case 17: op = .reduceMean(ReduceMean(axes: ints(n.n_ints, n.ints), keepDims: n.flag != 0))
         case 18: op = .slice(Slice(starts: ints(n.n_ints, n.ints), ends: ints(n.n_ints2, n.ints2), steps: ints(n.n_ints3, n.ints3)))
         case 19: op = .constant(Constant(try weights(n.constant, ctx, "constant")))

@@ -201,6 +201,7 @@ struct Encoder {
             (p.pointee.n_ints, p.pointee.ints) = arena.int64s(pd.pads)
             p.pointee.has_value = 1
             p.pointee.value = pd.value
+            if pd.mode != .constant { setAxis(PadMode.allCases.firstIndex(of: pd.mode) ?? 0) }
         case .reduceMean(let r):
             setType(17)
             (p.pointee.n_ints, p.pointee.ints) = arena.int64s(r.axes)
