@@ -35,8 +35,8 @@ extension LoweringState {
                               notes: inout [String]) throws -> [Int] {
         let prefix = "\(file): input '\(input.name)'"
         if let given {
-            if let bad = given.first(where: { $0 < 1 }) {
-                throw KiteError.invalidArgument("\(prefix): given shape \(given) has dimension \(bad); dimensions must be at least 1")
+            if let bad = given.first(where: { $0 < 0 }) {
+                throw KiteError.invalidArgument("\(prefix): given shape \(given) has dimension \(bad); dimensions must be at least 0")
             }
             if let dims = input.dims {
                 guard dims.count == given.count else {
