@@ -12,6 +12,13 @@ extension LoweringState {
             throw KiteError.invalidArgument("\(file): a shape is given for '\(name)', which is not an input of the model; its inputs are: \(list)")
         }
         for input in dataInputs {
+            if input.kind != .tensor && input.kind != .undeclared {
+                unsupported.append(UnsupportedNode(
+                    context: ErrorContext(file: file, tensor: input.name),
+                    reason: "graph input of kind \(input.kind.rawValue): Kite runs tensors only"))
+                values[input.name] = .unavailable
+                continue
+            }
             let shape = try resolveShape(input, given: options.inputShapes[input.name],
                                          defaultDimension: options.defaultDimension, notes: &notes)
             guard checkedElementCount(shape) != nil else {
