@@ -68,7 +68,9 @@ public enum ReferenceExecutor {
             } catch {
                 throw KiteError.invalidArgument("input '\(info.name)': \(error)")
             }
-            values[info.name] = t
+            // Data given in another type (a float .npy for an int64 input) is converted to the declared type.
+            let type = graph.elementType(of: info.name)
+            values[info.name] = t.elementType == type ? t : t.cast(to: type)
         }
         let known = Set(graph.inputs.map(\.name))
         if let extra = inputs.keys.sorted().first(where: { !known.contains($0) }) {
