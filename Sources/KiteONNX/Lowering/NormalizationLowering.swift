@@ -49,6 +49,9 @@ enum NormalizationLowering {
     /// Training mode: normalise with the batch's own mean and (population) variance over every
     /// axis but the channel axis; scale, B, mean and var must be constants.
     static func lowerTraining(_ ctx: NodeContext, input: [Int]) throws {
+        for i in 3..<max(ctx.node.outputs.count, 3) where ctx.isOutputUsed(i) {
+            throw ctx.unsupported("training output \(i) ('\(ctx.outputName(i))') is used")
+        }
         let epsilon = try ctx.float("epsilon", default: 1e-5)
         let momentum = try ctx.float("momentum", default: 0.9)
         let channels = input[1]
@@ -82,9 +85,6 @@ enum NormalizationLowering {
                                                     inputs: [flat.name], suffix: "stat\(output)_weighted")
             try ctx.emit(.binary(Binary(kind: .add, constant: Evaluate.floats(running.map { $0 * momentum }, shape: [channels]))),
                          inputs: [weighted.name], outputs: [output], suffix: "running\(output)")
-        }
-        for i in 3..<max(ctx.node.outputs.count, 3) where ctx.isOutputUsed(i) {
-            throw ctx.unsupported("training output \(i) ('\(ctx.outputName(i))') is used")
         }
     }
 }
