@@ -60,7 +60,7 @@ public struct Tensor: Equatable, Sendable {
     public var byteCount: Int {
         if case .opaque(let n) = storage { return n }
         if let w = elementType.byteWidth { return count * w }
-        if let bits = elementType.bitWidth { return (count * bits + 7) / 8 }
+        if let bits = elementType.bitWidth, bits < 8 { return count / (8 / bits) + (count % (8 / bits) == 0 ? 0 : 1) }
         return count * 4
     }
 }

@@ -11,7 +11,8 @@ enum TensorDecoding {
     /// Decodes little-endian raw_data; its length must be exactly count x element size.
     static func fromRaw(_ raw: UnsafeRawBufferPointer, type: ElementType, shape: [Int], count: Int, ctx: ErrorContext) throws -> Tensor {
         if let bits = type.bitWidth, bits < 8 {
-            let expected = (count * bits + 7) / 8
+            let perByte = 8 / bits
+            let expected = count / perByte + (count % perByte == 0 ? 0 : 1)   // no overflow for huge dims
             guard raw.count == expected else {
                 throw KiteError.invalidTensor(ctx, "raw_data has \(raw.count) bytes but dims \(shape) of \(type) need \(expected)")
             }
@@ -80,7 +81,7 @@ enum TensorDecoding {
         case .uint4, .int4, .float4e2m1, .uint2, .int2:
             // int32_data holds the packed bytes, one per value.
             let perByte = 8 / (type.bitWidth ?? 4)
-            let bytes = (count + perByte - 1) / perByte
+            let bytes = count / perByte + (count % perByte == 0 ? 0 : 1)
             guard t.n_int32_data == bytes else {
                 throw KiteError.invalidTensor(ctx, "int32_data has \(t.n_int32_data) values but dims \(shape) of \(type) need \(bytes)")
             }
