@@ -765,7 +765,7 @@ const ProtobufCMessageDescriptor kite__graph__descriptor =
   (ProtobufCMessageInit) kite__graph__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor kite__value__field_descriptors[2] =
+static const ProtobufCFieldDescriptor kite__value__field_descriptors[3] =
 {
   {
     "name",
@@ -791,15 +791,28 @@ static const ProtobufCFieldDescriptor kite__value__field_descriptors[2] =
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "element_type",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT32,
+    offsetof(Kite__Value, has_element_type),
+    offsetof(Kite__Value, element_type),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned kite__value__field_indices_by_name[] = {
+  2,   /* field[2] = element_type */
   0,   /* field[0] = name */
   1,   /* field[1] = shape */
 };
 static const ProtobufCIntRange kite__value__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor kite__value__descriptor =
 {
@@ -809,7 +822,7 @@ const ProtobufCMessageDescriptor kite__value__descriptor =
   "Kite__Value",
   "kite",
   sizeof(Kite__Value),
-  2,
+  3,
   kite__value__field_descriptors,
   kite__value__field_indices_by_name,
   1,  kite__value__number_ranges,
@@ -1297,7 +1310,7 @@ const ProtobufCMessageDescriptor kite__binary__descriptor =
   (ProtobufCMessageInit) kite__binary__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor kite__pool__field_descriptors[7] =
+static const ProtobufCFieldDescriptor kite__pool__field_descriptors[9] =
 {
   {
     "max",
@@ -1383,20 +1396,46 @@ static const ProtobufCFieldDescriptor kite__pool__field_descriptors[7] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "with_indices",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Pool, has_with_indices),
+    offsetof(Kite__Pool, with_indices),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "column_major_indices",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Kite__Pool, has_column_major_indices),
+    offsetof(Kite__Pool, column_major_indices),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned kite__pool__field_indices_by_name[] = {
   5,   /* field[5] = ceil_mode */
+  8,   /* field[8] = column_major_indices */
   6,   /* field[6] = count_include_pad */
   4,   /* field[4] = dilations */
   1,   /* field[1] = kernel */
   0,   /* field[0] = max */
   3,   /* field[3] = pads */
   2,   /* field[2] = strides */
+  7,   /* field[7] = with_indices */
 };
 static const ProtobufCIntRange kite__pool__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor kite__pool__descriptor =
 {
@@ -1406,7 +1445,7 @@ const ProtobufCMessageDescriptor kite__pool__descriptor =
   "Kite__Pool",
   "kite",
   sizeof(Kite__Pool),
-  7,
+  9,
   kite__pool__field_descriptors,
   kite__pool__field_indices_by_name,
   1,  kite__pool__number_ranges,
@@ -1477,7 +1516,7 @@ const ProtobufCMessageDescriptor kite__fully_connected__descriptor =
   (ProtobufCMessageInit) kite__fully_connected__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue kite__node__type__enum_values_by_number[20] =
+static const ProtobufCEnumValue kite__node__type__enum_values_by_number[27] =
 {
   { "UNKNOWN", "KITE__NODE__TYPE__UNKNOWN", 0 },
   { "CONV", "KITE__NODE__TYPE__CONV", 1 },
@@ -1499,24 +1538,36 @@ static const ProtobufCEnumValue kite__node__type__enum_values_by_number[20] =
   { "REDUCE_MEAN", "KITE__NODE__TYPE__REDUCE_MEAN", 17 },
   { "SLICE", "KITE__NODE__TYPE__SLICE", 18 },
   { "CONSTANT", "KITE__NODE__TYPE__CONSTANT", 19 },
+  { "CAST", "KITE__NODE__TYPE__CAST", 20 },
+  { "ELEMENTWISE_BINARY", "KITE__NODE__TYPE__ELEMENTWISE_BINARY", 21 },
+  { "WHERE", "KITE__NODE__TYPE__WHERE", 22 },
+  { "UNARY", "KITE__NODE__TYPE__UNARY", 23 },
+  { "REDUCE", "KITE__NODE__TYPE__REDUCE", 24 },
+  { "MATMUL", "KITE__NODE__TYPE__MATMUL", 25 },
+  { "DROPOUT", "KITE__NODE__TYPE__DROPOUT", 26 },
 };
 static const ProtobufCIntRange kite__node__type__value_ranges[] = {
-{0, 0},{0, 20}
+{0, 0},{0, 27}
 };
-static const ProtobufCEnumValueIndex kite__node__type__enum_values_by_name[20] =
+static const ProtobufCEnumValueIndex kite__node__type__enum_values_by_name[27] =
 {
   { "ACTIVATION", 3 },
   { "BINARY", 4 },
+  { "CAST", 20 },
   { "CHANNEL_SHUFFLE", 7 },
   { "CONCAT", 5 },
   { "CONSTANT", 19 },
   { "CONV", 1 },
+  { "DROPOUT", 26 },
+  { "ELEMENTWISE_BINARY", 21 },
   { "FULLY_CONNECTED", 12 },
   { "GATHER", 8 },
   { "GLOBAL_AVERAGE_POOL", 10 },
   { "GLOBAL_MAX_POOL", 11 },
+  { "MATMUL", 25 },
   { "PAD", 16 },
   { "POOL", 9 },
+  { "REDUCE", 24 },
   { "REDUCE_MEAN", 17 },
   { "RESHAPE", 13 },
   { "SCALE_SHIFT", 2 },
@@ -1524,7 +1575,9 @@ static const ProtobufCEnumValueIndex kite__node__type__enum_values_by_name[20] =
   { "SOFTMAX", 15 },
   { "SPLIT", 6 },
   { "TRANSPOSE", 14 },
+  { "UNARY", 23 },
   { "UNKNOWN", 0 },
+  { "WHERE", 22 },
 };
 const ProtobufCEnumDescriptor kite__node__type__descriptor =
 {
@@ -1533,9 +1586,9 @@ const ProtobufCEnumDescriptor kite__node__type__descriptor =
   "Type",
   "Kite__Node__Type",
   "kite",
-  20,
+  27,
   kite__node__type__enum_values_by_number,
-  20,
+  27,
   kite__node__type__enum_values_by_name,
   1,
   kite__node__type__value_ranges,

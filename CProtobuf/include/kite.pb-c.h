@@ -68,7 +68,26 @@ typedef enum _Kite__Node__Type {
   KITE__NODE__TYPE__PAD = 16,
   KITE__NODE__TYPE__REDUCE_MEAN = 17,
   KITE__NODE__TYPE__SLICE = 18,
-  KITE__NODE__TYPE__CONSTANT = 19
+  KITE__NODE__TYPE__CONSTANT = 19,
+  /*
+   * Reference-only ops. CAST: axis = target type code, flag = saturate, ints = [e8m0 rounding].
+   */
+  KITE__NODE__TYPE__CAST = 20,
+  /*
+   * axis = index of the kind in Kite's ElementwiseBinary.Kind / Unary.Kind / Reduce.Kind.
+   */
+  KITE__NODE__TYPE__ELEMENTWISE_BINARY = 21,
+  KITE__NODE__TYPE__WHERE = 22,
+  KITE__NODE__TYPE__UNARY = 23,
+  /*
+   * ints = axes, flag = keepdims.
+   */
+  KITE__NODE__TYPE__REDUCE = 24,
+  KITE__NODE__TYPE__MATMUL = 25,
+  /*
+   * ints = [seed, has_seed], value = ratio, flag = training.
+   */
+  KITE__NODE__TYPE__DROPOUT = 26
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITE__NODE__TYPE)
 } Kite__Node__Type;
 
@@ -130,10 +149,15 @@ struct  Kite__Value
   char *name;
   size_t n_shape;
   int64_t *shape;
+  /*
+   * ONNX TensorProto.DataType code; absent means float32.
+   */
+  protobuf_c_boolean has_element_type;
+  int32_t element_type;
 };
 #define KITE__VALUE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&kite__value__descriptor) \
-    , NULL, 0,NULL }
+    , NULL, 0,NULL, 0, 0 }
 
 
 /*
@@ -240,10 +264,17 @@ struct  Kite__Pool
   protobuf_c_boolean ceil_mode;
   protobuf_c_boolean has_count_include_pad;
   protobuf_c_boolean count_include_pad;
+  /*
+   * Max only: a second output with the argmax indices (column-major spatial offsets when set).
+   */
+  protobuf_c_boolean has_with_indices;
+  protobuf_c_boolean with_indices;
+  protobuf_c_boolean has_column_major_indices;
+  protobuf_c_boolean column_major_indices;
 };
 #define KITE__POOL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&kite__pool__descriptor) \
-    , 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0 }
+    , 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Kite__FullyConnected
@@ -286,7 +317,8 @@ struct  Kite__Node
   Kite__FullyConnected *fully_connected;
   Kite__Weights *constant;
   /*
-   * axis (concat, split, gather, softmax), groups (shuffle), value (pad).
+   * axis (concat, split, gather, softmax), groups (shuffle), value (pad), pad mode in axis
+   * (0 constant, 1 reflect, 2 edge, 3 wrap).
    */
   protobuf_c_boolean has_axis;
   int64_t axis;

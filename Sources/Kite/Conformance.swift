@@ -45,6 +45,11 @@ public enum Conformance {
 
     static func runCase(folder: String, modelPath: String) throws -> (Bool, String) {
         let model = try ONNXLoader.load(path: modelPath)
+        // Sequence, map and optional values are not tensors: their data files are not TensorProtos.
+        if let v = (model.graph.dataInputs + model.graph.outputs).first(where: { $0.kind != .tensor && $0.kind != .undeclared }) {
+            throw KiteError.unsupported([UnsupportedNode(context: ErrorContext(file: modelPath, tensor: v.name),
+                                                         reason: "graph \(model.graph.outputs.contains(v) ? "output" : "input") of kind \(v.kind.rawValue): Kite runs tensors only")])
+        }
         let dataDir = (folder as NSString).appendingPathComponent("test_data_set_0")
         func tensors(_ prefix: String) throws -> [Tensor] {
             var list: [Tensor] = []

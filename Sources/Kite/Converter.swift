@@ -79,6 +79,12 @@ public enum Converter {
         passOptions.fuse = !options.noFuse
         passOptions.only = options.passes
         passOptions.stopAfter = options.stopAfter
+        var notes = lowered.notes
+        if !graph.isFloatOnly {
+            // The passes rewrite float32 graphs; one with other element types is stored as lowered.
+            passOptions.only = []
+            notes.append("the model has values of types other than float32: optimisation passes skipped")
+        }
         var verification: String?
         let report: OptimizationReport
         if options.verify {
@@ -98,7 +104,7 @@ public enum Converter {
         return ConversionReport(source: path, destination: destination, onnxNodes: model.graph.nodes.count,
                                 nodesBefore: before, nodesAfter: graph.nodes.count,
                                 passes: report.rewrites, summaryLines: report.summaryLines,
-                                bytesBefore: sizeBefore, bytesAfter: sizeAfter, verification: verification, notes: lowered.notes)
+                                bytesBefore: sizeBefore, bytesAfter: sizeAfter, verification: verification, notes: notes)
     }
 }
 

@@ -55,7 +55,7 @@ extension ModelSummary {
     public init(kite file: KiteModelFile, path: String) {
         let g = file.graph
         func summary(_ v: ValueInfo) -> TensorSummary {
-            TensorSummary(name: v.name, shape: v.shape.map(String.init), type: ElementType.float.description)
+            TensorSummary(name: v.name, shape: v.shape.map(String.init), type: g.elementType(of: v.name).description)
         }
         let weightTensors = g.nodes.flatMap { $0.weightCounts.filter { $0 > 0 } }
         let params = weightTensors.reduce(0, +)

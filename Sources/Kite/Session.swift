@@ -53,7 +53,8 @@ public final class Session: @unchecked Sendable {
         let start = DispatchTime.now()
         let lowered = try Lowering.lowerWithNotes(model, inputShapes: options.inputShapes)
         var graph = lowered.graph
-        if options.optimize { _ = try PassManager(options: PassOptions()).run(&graph) }
+        // The passes rewrite float32 graphs; a graph with other element types runs as lowered.
+        if options.optimize && graph.isFloatOnly { _ = try PassManager(options: PassOptions()).run(&graph) }
         try self.init(path: model.path, loaded: LoadedGraph(graph: graph, notes: lowered.notes, report: nil, onnxNodes: model.graph.nodes.count),
                       options: options, start: start)
     }
@@ -63,7 +64,8 @@ public final class Session: @unchecked Sendable {
         self.options = options
         graph = loaded.graph
         notes = loaded.notes
-        executor = options.useReferenceExecutor ? nil : try Executor(graph: loaded.graph, threads: options.threads)
+        // The fast executor runs float32 graphs; other element types run on the reference implementations.
+        executor = options.useReferenceExecutor || !loaded.graph.isFloatOnly ? nil : try Executor(graph: loaded.graph, threads: options.threads)
         loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
     }
 
@@ -118,7 +120,9 @@ func loadNativeGraph(path: String, inputShapes: [String: [Int]], optimize: Bool,
     }
     let model = try ONNXLoader.load(path: path)
     let lowered = try Lowering.lowerWithNotes(model, inputShapes: inputShapes)
-    guard optimize else { return LoadedGraph(graph: lowered.graph, notes: lowered.notes, report: nil, onnxNodes: model.graph.nodes.count) }
+    guard optimize && lowered.graph.isFloatOnly else {
+        return LoadedGraph(graph: lowered.graph, notes: lowered.notes, report: nil, onnxNodes: model.graph.nodes.count)
+    }
     var graph = lowered.graph
     let report = try PassManager(options: passOptions).run(&graph)
     return LoadedGraph(graph: graph, notes: lowered.notes, report: report, onnxNodes: model.graph.nodes.count)

@@ -84,17 +84,28 @@ public enum NPY {
         return Loaded(tensor: Tensor(shape: shape, floats: values), dtype: order == "|" ? "<" + code : descr)
     }
 
-    /// Writes a float32 tensor as a `.npy` (format 1.0, little-endian, C order).
+    /// Writes a tensor as a `.npy` (format 1.0, little-endian, C order): float32, or int64
+    /// (uint64 as '<u8', bool as '|b1') for integer data.
     public static func write(_ tensor: Tensor, path: String) throws {
         let shapeText = tensor.shape.isEmpty ? "()" : tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
+        let ints = tensor.integerValues
+        let descr = ints == nil ? "<f4" : (tensor.elementType == .bool ? "|b1" : (tensor.elementType == .uint64 ? "<u8" : "<i8"))
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         var out = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0])
         let n = header.utf8.count
         out.append(contentsOf: [UInt8(n & 0xFF), UInt8(n >> 8)])
         out.append(contentsOf: Array(header.utf8))
-        tensor.floats.withUnsafeBufferPointer { out.append(Data(buffer: $0)) }
+        if let ints {
+            if tensor.elementType == .bool {
+                out.append(contentsOf: ints.map { $0 != 0 ? UInt8(1) : 0 })
+            } else {
+                ints.map(\.littleEndian).withUnsafeBufferPointer { out.append(Data(buffer: $0)) }
+            }
+        } else {
+            tensor.floats.withUnsafeBufferPointer { out.append(Data(buffer: $0)) }
+        }
         do {
             try out.write(to: URL(fileURLWithPath: path))
         } catch {

@@ -32,6 +32,15 @@ public protocol NativeOperator: Sendable, Equatable {
     func cost(inputs: [[Int]], outputs: [[Int]]) -> OpCost
     /// The plain reference implementation.
     func reference(_ inputs: [Tensor]) throws -> [Tensor]
+    /// Element types of the `count` outputs for these input types (default: every output
+    /// has the first input's type, float32 when there is none).
+    func outputTypes(_ inputs: [ElementType], count: Int) -> [ElementType]
+}
+
+extension NativeOperator {
+    public func outputTypes(_ inputs: [ElementType], count: Int) -> [ElementType] {
+        [ElementType](repeating: inputs.first ?? .float, count: count)
+    }
 }
 
 /// Activations that stand alone or are fused into a producer's epilogue.

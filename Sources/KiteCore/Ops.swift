@@ -20,6 +20,14 @@ public enum Op: Sendable, Equatable {
     case reduceMean(ReduceMean)
     case slice(Slice)
     case constant(Constant)
+    // Reference-only ops (no fast kernel): other element types, comparisons, reductions, batched MatMul.
+    case cast(Cast)
+    case elementwiseBinary(ElementwiseBinary)
+    case whereSelect(Where)
+    case unary(Unary)
+    case reduce(Reduce)
+    case matMul(MatMul)
+    case dropout(Dropout)
 
     /// The payload as its protocol, for the questions every op answers.
     public var nativeOperator: any NativeOperator {
@@ -42,6 +50,13 @@ public enum Op: Sendable, Equatable {
         case .reduceMean(let o): return o
         case .slice(let o): return o
         case .constant(let o): return o
+        case .cast(let o): return o
+        case .elementwiseBinary(let o): return o
+        case .whereSelect(let o): return o
+        case .unary(let o): return o
+        case .reduce(let o): return o
+        case .matMul(let o): return o
+        case .dropout(let o): return o
         }
     }
 
@@ -86,11 +101,22 @@ public struct NativeGraph: Sendable, Equatable {
     public var nodes: [NativeNode]
     /// Shape of every value (graph inputs, node outputs).
     public var shapes: [String: [Int]]
+    /// Element type of every value that is not float32 (int64 indices, bool masks, float16, ...).
+    /// Float32 values, the fast executor's domain, are not listed.
+    public var elementTypes: [String: ElementType]
 
-    public init(inputs: [ValueInfo], outputs: [ValueInfo], nodes: [NativeNode], shapes: [String: [Int]]) {
+    public init(inputs: [ValueInfo], outputs: [ValueInfo], nodes: [NativeNode], shapes: [String: [Int]],
+                elementTypes: [String: ElementType] = [:]) {
         self.inputs = inputs
         self.outputs = outputs
         self.nodes = nodes
         self.shapes = shapes
+        self.elementTypes = elementTypes.filter { $0.value != .float }
     }
+
+    /// The element type of a value (float32 unless listed in `elementTypes`).
+    public func elementType(of name: String) -> ElementType { elementTypes[name] ?? .float }
+
+    /// Whether every value is float32 (what the fast executor runs).
+    public var isFloatOnly: Bool { elementTypes.isEmpty }
 }

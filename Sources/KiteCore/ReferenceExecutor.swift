@@ -43,7 +43,10 @@ public enum ReferenceExecutor {
                     c.tensor = name
                     throw KiteError.shapeMismatch(c, "computed shape \(fmtShape(t.shape)) but the graph records \(fmtShape(recorded))")
                 }
-                values[name] = t
+                // Ops that compute in float32 give float32 tensors; the value keeps its
+                // recorded type (integers, exact up to 2^24, are converted back).
+                let type = graph.elementType(of: name)
+                values[name] = t.elementType == type ? t : t.cast(to: type)
             }
         }
         return values
@@ -65,7 +68,9 @@ public enum ReferenceExecutor {
             } catch {
                 throw KiteError.invalidArgument("input '\(info.name)': \(error)")
             }
-            values[info.name] = t
+            // Data given in another type (a float .npy for an int64 input) is converted to the declared type.
+            let type = graph.elementType(of: info.name)
+            values[info.name] = t.elementType == type ? t : t.cast(to: type)
         }
         let known = Set(graph.inputs.map(\.name))
         if let extra = inputs.keys.sorted().first(where: { !known.contains($0) }) {

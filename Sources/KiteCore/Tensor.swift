@@ -42,7 +42,7 @@ public struct Tensor: Equatable, Sendable {
     public var floats: [Float] {
         switch storage {
         case .floats(let v): return v
-        case .ints(let v): return v.map { Float($0) }
+        case .ints(let v): return elementType == .uint64 ? v.map { Float(UInt64(bitPattern: $0)) } : v.map { Float($0) }
         case .opaque: return []
         }
     }
@@ -59,7 +59,9 @@ public struct Tensor: Equatable, Sendable {
     /// Bytes the tensor occupies in its declared element type.
     public var byteCount: Int {
         if case .opaque(let n) = storage { return n }
-        return count * (elementType.byteWidth ?? 4)
+        if let w = elementType.byteWidth { return count * w }
+        if let bits = elementType.bitWidth, bits < 8 { return count / (8 / bits) + (count % (8 / bits) == 0 ? 0 : 1) }
+        return count * 4
     }
 }
 

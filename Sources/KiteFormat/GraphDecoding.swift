@@ -11,12 +11,22 @@ struct Decoder {
         var shapes: [String: [Int]] = [:]
         for v in values(g.n_values, g.values) { shapes[v.name] = v.shape }
         for v in inputs { shapes[v.name] = v.shape }
+        var types: [String: ElementType] = [:]
+        for list in [(g.n_values, g.values), (g.n_inputs, g.inputs), (g.n_outputs, g.outputs)] {
+            for i in 0..<list.0 {
+                guard let v = list.1?[i]?.pointee, v.has_element_type != 0 else { continue }
+                guard let type = ElementType(rawValue: v.element_type), type.isFloatingPoint || type.isInteger else {
+                    throw KiteError.malformed(ErrorContext(file: file, tensor: cString(v.name)), "unknown element type \(v.element_type)")
+                }
+                types[cString(v.name)] = type
+            }
+        }
         var nodes: [NativeNode] = []
         for i in 0..<g.n_nodes {
             guard let n = g.nodes[i] else { continue }
             nodes.append(try node(n.pointee, index: i))
         }
-        return NativeGraph(inputs: inputs, outputs: outputs, nodes: nodes, shapes: shapes)
+        return NativeGraph(inputs: inputs, outputs: outputs, nodes: nodes, shapes: shapes, elementTypes: types)
     }
 
     func values(_ count: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Kite__Value>?>?) -> [ValueInfo] {
@@ -118,7 +128,8 @@ struct Decoder {
             let p = try need(n.pool, "pooling")
             op = .pool(Pooling(kind: p.max != 0 ? .max : .average, kernel: ints(p.n_kernel, p.kernel), strides: ints(p.n_strides, p.strides),
                                pads: ints(p.n_pads, p.pads), dilations: ints(p.n_dilations, p.dilations),
-                               ceilMode: p.ceil_mode != 0, countIncludePad: p.count_include_pad != 0))
+                               ceilMode: p.ceil_mode != 0, countIncludePad: p.count_include_pad != 0,
+                               withIndices: p.with_indices != 0, columnMajorIndices: p.column_major_indices != 0))
         case 10: op = .globalPool(GlobalPooling(kind: .average))
         case 11: op = .globalPool(GlobalPooling(kind: .max))
         case 12:
@@ -128,10 +139,34 @@ struct Decoder {
         case 13: op = .reshape(Reshape(shape: ints(n.n_ints, n.ints)))
         case 14: op = .transpose(Transpose(perm: ints(n.n_ints, n.ints)))
         case 15: op = .softmax(Softmax(axis: axis))
-        case 16: op = .pad(Pad(pads: ints(n.n_ints, n.ints), value: n.value))
+        case 16:
+            guard PadMode.allCases.indices.contains(axis) else { throw KiteError.malformed(ctx, "unknown pad mode \(axis)") }
+            op = .pad(Pad(pads: ints(n.n_ints, n.ints), value: n.value, mode: PadMode.allCases[axis]))
         case 17: op = .reduceMean(ReduceMean(axes: ints(n.n_ints, n.ints), keepDims: n.flag != 0))
         case 18: op = .slice(Slice(starts: ints(n.n_ints, n.ints), ends: ints(n.n_ints2, n.ints2), steps: ints(n.n_ints3, n.ints3)))
         case 19: op = .constant(Constant(try weights(n.constant, ctx, "constant")))
+        case 20:
+            guard let to = Int32(exactly: axis).flatMap(ElementType.init(rawValue:)), to.isFloatingPoint || to.isInteger else {
+                throw KiteError.malformed(ctx, "unknown cast target type \(axis)")
+            }
+            let r = ints(n.n_ints, n.ints).first ?? 0
+            guard E8M0Rounding.allCases.indices.contains(r) else { throw KiteError.malformed(ctx, "unknown rounding \(r)") }
+            op = .cast(Cast(to: to, saturate: n.flag != 0, rounding: E8M0Rounding.allCases[r]))
+        case 21:
+            guard ElementwiseBinary.Kind.allCases.indices.contains(axis) else { throw KiteError.malformed(ctx, "unknown element-wise kind \(axis)") }
+            op = .elementwiseBinary(ElementwiseBinary(ElementwiseBinary.Kind.allCases[axis]))
+        case 22: op = .whereSelect(Where())
+        case 23:
+            guard Unary.Kind.allCases.indices.contains(axis) else { throw KiteError.malformed(ctx, "unknown unary kind \(axis)") }
+            op = .unary(Unary(Unary.Kind.allCases[axis]))
+        case 24:
+            guard Reduce.Kind.allCases.indices.contains(axis) else { throw KiteError.malformed(ctx, "unknown reduction kind \(axis)") }
+            op = .reduce(Reduce(kind: Reduce.Kind.allCases[axis], axes: ints(n.n_ints, n.ints), keepDims: n.flag != 0))
+        case 25: op = .matMul(MatMul())
+        case 26:
+            let p = ints(n.n_ints, n.ints)
+            guard p.count == 2, let seed = UInt32(exactly: p[0]) else { throw KiteError.malformed(ctx, "dropout parameters \(p) are invalid") }
+            op = .dropout(Dropout(ratio: n.value, training: n.flag != 0, seed: seed, withMask: p[1] != 0))
         default:
             throw KiteError.malformed(ctx, "unknown op type \(n.type.rawValue) (written by a newer Kite?)")
         }

@@ -9,8 +9,8 @@ struct Encoder {
     func graph(_ g: NativeGraph) -> UnsafeMutablePointer<Kite__Graph> {
         let p = arena.alloc(Kite__Graph.self)
         kite__graph__init(p)
-        (p.pointee.n_inputs, p.pointee.inputs) = values(g.inputs)
-        (p.pointee.n_outputs, p.pointee.outputs) = values(g.outputs)
+        (p.pointee.n_inputs, p.pointee.inputs) = values(g.inputs, g.elementTypes)
+        (p.pointee.n_outputs, p.pointee.outputs) = values(g.outputs, g.elementTypes)
         let list = arena.alloc(UnsafeMutablePointer<Kite__Node>?.self, count: g.nodes.count)
         for (i, n) in g.nodes.enumerated() { list[i] = node(n) }
         p.pointee.n_nodes = g.nodes.count
@@ -21,11 +21,11 @@ struct Encoder {
         for name in g.inputs.map(\.name) + g.nodes.flatMap(\.outputs) where seen.insert(name).inserted {
             if let s = g.shapes[name] { ordered.append(ValueInfo(name: name, shape: s)) }
         }
-        (p.pointee.n_values, p.pointee.values) = values(ordered)
+        (p.pointee.n_values, p.pointee.values) = values(ordered, g.elementTypes)
         return p
     }
 
-    func values(_ list: [ValueInfo]) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<Kite__Value>?>?) {
+    func values(_ list: [ValueInfo], _ types: [String: ElementType]) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<Kite__Value>?>?) {
         guard !list.isEmpty else { return (0, nil) }
         let arr = arena.alloc(UnsafeMutablePointer<Kite__Value>?.self, count: list.count)
         for (i, v) in list.enumerated() {
@@ -33,6 +33,10 @@ struct Encoder {
             kite__value__init(p)
             p.pointee.name = arena.string(v.name)
             (p.pointee.n_shape, p.pointee.shape) = arena.int64s(v.shape)
+            if let type = types[v.name], type != .float {
+                p.pointee.has_element_type = 1
+                p.pointee.element_type = type.rawValue
+            }
             arr[i] = p
         }
         return (list.count, arr)
@@ -170,6 +174,8 @@ struct Encoder {
             (pp.pointee.n_dilations, pp.pointee.dilations) = arena.int64s(pl.dilations)
             if pl.ceilMode { pp.pointee.has_ceil_mode = 1; pp.pointee.ceil_mode = 1 }
             if pl.countIncludePad { pp.pointee.has_count_include_pad = 1; pp.pointee.count_include_pad = 1 }
+            if pl.withIndices { pp.pointee.has_with_indices = 1; pp.pointee.with_indices = 1 }
+            if pl.columnMajorIndices { pp.pointee.has_column_major_indices = 1; pp.pointee.column_major_indices = 1 }
             p.pointee.pool = pp
         case .globalPool(let g):
             setType(g.kind == .max ? 11 : 10)
@@ -195,6 +201,7 @@ struct Encoder {
             (p.pointee.n_ints, p.pointee.ints) = arena.int64s(pd.pads)
             p.pointee.has_value = 1
             p.pointee.value = pd.value
+            if pd.mode != .constant { setAxis(PadMode.allCases.firstIndex(of: pd.mode) ?? 0) }
         case .reduceMean(let r):
             setType(17)
             (p.pointee.n_ints, p.pointee.ints) = arena.int64s(r.axes)
@@ -208,6 +215,35 @@ struct Encoder {
         case .constant(let c):
             setType(19)
             p.pointee.constant = weights(c.value)
+        case .cast(let c):
+            setType(20)
+            setAxis(Int(c.to.rawValue))
+            p.pointee.has_flag = 1
+            p.pointee.flag = c.saturate ? 1 : 0
+            (p.pointee.n_ints, p.pointee.ints) = arena.int64s([E8M0Rounding.allCases.firstIndex(of: c.rounding) ?? 0])
+        case .elementwiseBinary(let e):
+            setType(21)
+            setAxis(ElementwiseBinary.Kind.allCases.firstIndex(of: e.kind) ?? 0)
+        case .whereSelect:
+            setType(22)
+        case .unary(let u):
+            setType(23)
+            setAxis(Unary.Kind.allCases.firstIndex(of: u.kind) ?? 0)
+        case .reduce(let r):
+            setType(24)
+            setAxis(Reduce.Kind.allCases.firstIndex(of: r.kind) ?? 0)
+            (p.pointee.n_ints, p.pointee.ints) = arena.int64s(r.axes)
+            p.pointee.has_flag = 1
+            p.pointee.flag = r.keepDims ? 1 : 0
+        case .matMul:
+            setType(25)
+        case .dropout(let d):
+            setType(26)
+            (p.pointee.n_ints, p.pointee.ints) = arena.int64s([Int(d.seed), d.withMask ? 1 : 0])
+            p.pointee.has_value = 1
+            p.pointee.value = d.ratio
+            p.pointee.has_flag = 1
+            p.pointee.flag = d.training ? 1 : 0
         }
         return p
     }

@@ -135,11 +135,11 @@ struct ClipActivation: VectorActivation {
     @usableFromInline let hi: Float
     @usableFromInline init(lo: Float, hi: Float) { self.lo = lo; self.hi = hi }
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float {
-        let y = x < hi ? x : hi
-        return y > lo ? y : lo
+        let y = x > lo ? x : lo
+        return y < hi ? y : hi
     }
     @inline(__always) @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
-        vmax(vmin(v, SIMD8(repeating: hi)), SIMD8(repeating: lo))
+        vmin(vmax(v, SIMD8(repeating: lo)), SIMD8(repeating: hi))
     }
 }
 

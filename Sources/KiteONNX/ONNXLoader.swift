@@ -170,7 +170,16 @@ struct Decoder {
         guard let type = v.type,
               type.pointee.value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE,
               let tt = type.pointee.tensor_type else {
-            return ONNXValueInfo(name: name, elementType: .undefined, dims: nil)
+            let kind: ONNXValueInfo.Kind
+            switch v.type?.pointee.value_case {
+            case ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE: kind = .sequence
+            case ONNX__TYPE_PROTO__VALUE_MAP_TYPE: kind = .map
+            case ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE: kind = .optional
+            case ONNX__TYPE_PROTO__VALUE_SPARSE_TENSOR_TYPE: kind = .sparseTensor
+            case ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE: kind = .tensor
+            default: kind = .undeclared
+            }
+            return ONNXValueInfo(name: name, elementType: .undefined, dims: nil, kind: kind)
         }
         let elem = ElementType(rawValue: tt.pointee.elem_type) ?? .undefined
         guard let shape = tt.pointee.shape else {

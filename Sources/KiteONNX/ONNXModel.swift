@@ -44,15 +44,21 @@ public enum ONNXDim: Sendable, Equatable, CustomStringConvertible {
 
 /// A graph input, output or annotated value with its declared type and shape.
 public struct ONNXValueInfo: Sendable, Equatable {
+    /// What a value's TypeProto declares.
+    public enum Kind: String, Sendable, Equatable {
+        case tensor, sequence, map, optional, sparseTensor = "sparse tensor", undeclared = "value of undeclared type"
+    }
     public var name: String
     public var elementType: ElementType
     /// nil when the shape is not declared at all.
     public var dims: [ONNXDim]?
+    public var kind: Kind
 
-    public init(name: String, elementType: ElementType, dims: [ONNXDim]?) {
+    public init(name: String, elementType: ElementType, dims: [ONNXDim]?, kind: Kind = .tensor) {
         self.name = name
         self.elementType = elementType
         self.dims = dims
+        self.kind = kind
     }
 }
 

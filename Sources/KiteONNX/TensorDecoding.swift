@@ -10,6 +10,14 @@ enum TensorDecoding {
 
     /// Decodes little-endian raw_data; its length must be exactly count x element size.
     static func fromRaw(_ raw: UnsafeRawBufferPointer, type: ElementType, shape: [Int], count: Int, ctx: ErrorContext) throws -> Tensor {
+        if let bits = type.bitWidth, bits < 8 {
+            let perByte = 8 / bits
+            let expected = count / perByte + (count % perByte == 0 ? 0 : 1)   // no overflow for huge dims
+            guard raw.count == expected else {
+                throw KiteError.invalidTensor(ctx, "raw_data has \(raw.count) bytes but dims \(shape) of \(type) need \(expected)")
+            }
+            return unpackSubByte(Array(raw), type: type, shape: shape, count: count)
+        }
         guard let width = type.byteWidth else {
             if type == .string { return Tensor(elementType: type, shape: shape, storage: .opaque(byteCount: raw.count)) }
             throw KiteError.invalidTensor(ctx, "raw_data is not allowed for data type \(type)")
@@ -36,6 +44,8 @@ enum TensorDecoding {
         case .uint32: storage = .ints(load(UInt32.self).map { Int64($0) })
         case .int64: storage = .ints(load(Int64.self))
         case .uint64: storage = .ints(load(UInt64.self).map { Int64(bitPattern: $0) })
+        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float8e8m0:
+            storage = .floats(load(UInt8.self).map { decodeByte($0, type) })
         default: storage = .opaque(byteCount: raw.count)
         }
         return Tensor(elementType: type, shape: shape, storage: storage)
@@ -66,6 +76,17 @@ enum TensorDecoding {
             storage = .floats(try int32s().map { Float(bitPattern: UInt32(UInt16(truncatingIfNeeded: $0)) << 16) })
         case .int8, .uint8, .int16, .uint16, .int32:
             storage = .ints(try int32s().map { Int64($0) })
+        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float8e8m0:
+            storage = .floats(try int32s().map { decodeByte(UInt8(truncatingIfNeeded: $0), type) })
+        case .uint4, .int4, .float4e2m1, .uint2, .int2:
+            // int32_data holds the packed bytes, one per value.
+            let perByte = 8 / (type.bitWidth ?? 4)
+            let bytes = count / perByte + (count % perByte == 0 ? 0 : 1)
+            guard t.n_int32_data == bytes else {
+                throw KiteError.invalidTensor(ctx, "int32_data has \(t.n_int32_data) values but dims \(shape) of \(type) need \(bytes)")
+            }
+            let packed = bytes == 0 ? [] : UnsafeBufferPointer(start: t.int32_data, count: bytes).map { UInt8(truncatingIfNeeded: $0) }
+            return unpackSubByte(packed, type: type, shape: shape, count: count)
         case .bool:
             storage = .ints(try int32s().map { $0 != 0 ? 1 : 0 })
         case .int64:
@@ -89,5 +110,27 @@ enum TensorDecoding {
         }
         return Tensor(elementType: type, shape: shape, storage: storage)
     }
-}
 
+    /// One byte of a float8 type as its value.
+    static func decodeByte(_ b: UInt8, _ type: ElementType) -> Float {
+        if type == .float8e8m0 { return E8M0.decode(b) }
+        return MiniFloatFormat.of(type)?.decode(UInt32(b)) ?? .nan
+    }
+
+    /// Unpacks 4-bit (two per byte) or 2-bit (four per byte) elements, lowest bits first.
+    static func unpackSubByte(_ bytes: [UInt8], type: ElementType, shape: [Int], count: Int) -> Tensor {
+        let bits = type.bitWidth ?? 4
+        let perByte = 8 / bits
+        let mask = UInt8((1 << bits) - 1)
+        var codes: [UInt8] = []
+        codes.reserveCapacity(count)
+        for i in 0..<count {
+            let b = bytes[i / perByte]
+            codes.append((b >> UInt8((i % perByte) * bits)) & mask)
+        }
+        if type == .float4e2m1 {
+            return Tensor(elementType: type, shape: shape, storage: .floats(codes.map { MiniFloatFormat.e2m1.decode(UInt32($0)) }))
+        }
+        return Tensor(elementType: type, shape: shape, storage: .ints(codes.map { wrapInteger(Int64($0), to: type) }))
+    }
+}

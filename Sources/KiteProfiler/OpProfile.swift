@@ -17,9 +17,10 @@ public enum OpCategory: String, Sendable, CaseIterable {
         switch op {
         case .conv: self = .convolution
         case .fullyConnected: self = .fullyConnected
-        case .pool, .globalPool, .reduceMean: self = .pooling
-        case .activation, .binary, .scaleShift: self = .elementwise
+        case .pool, .globalPool, .reduceMean, .reduce: self = .pooling
+        case .activation, .binary, .scaleShift, .elementwiseBinary, .unary, .whereSelect, .cast, .dropout: self = .elementwise
         case .concat, .split, .channelShuffle, .gather, .reshape, .transpose, .pad, .slice: self = .dataMovement
+        case .matMul: self = .fullyConnected
         case .softmax, .constant: self = .other
         }
     }

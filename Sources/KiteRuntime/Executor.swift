@@ -46,6 +46,10 @@ public final class Executor: @unchecked Sendable {
 
     /// Plans `graph` for `threads` threads (0: one per core).
     public init(graph: NativeGraph, threads: Int = 0) throws {
+        // The arena holds float32; graphs with other element types run on the ReferenceExecutor.
+        if let (name, type) = graph.elementTypes.min(by: { $0.key < $1.key }) {
+            throw KiteError.invalidArgument("the fast executor runs float32 graphs; value '\(name)' is \(type) (use the reference executor)")
+        }
         self.graph = graph
         let cores = ProcessInfo.processInfo.activeProcessorCount
         self.threads = threads > 0 ? threads : max(1, cores)

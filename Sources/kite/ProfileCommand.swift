@@ -65,7 +65,8 @@ struct ProfileCommand: ParsableCommand {
         let session = try Session(path: model, options: SessionOptions(inputShapes: inputShapes, threads: threads))
         for note in session.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         guard let executor = session.executor else {
-            throw KiteError.invalidArgument("\(model): no executor to profile")
+            let typed = session.graph.elementTypes.min { $0.key < $1.key }.map { " ('\($0.key)' is \($0.value))" } ?? ""
+            throw KiteError.invalidArgument("\(model): the model has values of types other than float32\(typed), which run on the reference executor; profile needs the fast executor")
         }
         var random = SeededRandom(seed: seed)
         var inputs: [String: Tensor] = [:]

@@ -19,7 +19,7 @@ final class RobustnessTests: XCTestCase {
         var ran = 0, threw = 0
         for _ in 0..<10000 {
             let op: Op
-            switch r.int(0...13) {
+            switch r.int(0...22) {
             case 0: op = .conv(Convolution(weight: weight(r.int(2...5)), bias: r.int(0...1) == 0 ? nil : [1, 2], groups: small(),
                                            strides: list(r.int(1...3)), pads: list(r.int(3...5)), dilations: list(r.int(1...3)),
                                            residual: r.int(0...3) == 0))
@@ -36,6 +36,19 @@ final class RobustnessTests: XCTestCase {
             case 10: op = .reduceMean(ReduceMean(axes: list(r.int(0...3)), keepDims: r.int(0...1) == 0))
             case 11: op = .fullyConnected(FullyConnected(weight: weight(r.int(1...3)), bias: r.int(0...1) == 0 ? nil : [1]))
             case 12: op = .binary(Binary(kind: .div, constant: r.int(0...1) == 0 ? nil : weight(r.int(0...3))))
+            case 14:
+                let n = r.int(0...3)
+                op = .pool(Pooling(kind: r.int(0...1) == 0 ? .max : .average, kernel: list(n), strides: list(r.int(n...n + 1)),
+                                   pads: list(2 * n), dilations: list(n), ceilMode: r.int(0...1) == 0,
+                                   countIncludePad: r.int(0...1) == 0, withIndices: r.int(0...1) == 0, columnMajorIndices: r.int(0...1) == 0))
+            case 15: op = .pad(Pad(pads: list(r.int(0...8)), value: 0, mode: PadMode.allCases[r.int(0...3)]))
+            case 16: op = .cast(Cast(to: ElementType.allCases[r.int(0...ElementType.allCases.count - 1)], saturate: r.int(0...1) == 0))
+            case 17: op = .elementwiseBinary(ElementwiseBinary(ElementwiseBinary.Kind.allCases[r.int(0...ElementwiseBinary.Kind.allCases.count - 1)]))
+            case 18: op = .whereSelect(Where())
+            case 19: op = .unary(Unary(Unary.Kind.allCases[r.int(0...Unary.Kind.allCases.count - 1)]))
+            case 20: op = .reduce(Reduce(kind: Reduce.Kind.allCases[r.int(0...3)], axes: list(r.int(0...3)), keepDims: r.int(0...1) == 0))
+            case 21: op = .matMul(MatMul())
+            case 22: op = .dropout(Dropout(ratio: Float(small()) / 4, training: r.int(0...1) == 0, seed: 3, withMask: r.int(0...1) == 0))
             default: op = .scaleShift(ScaleShift(scale: [1, 2], shift: list(r.int(1...3)).map(Float.init)))
             }
             let inputs = (0..<r.int(0...3)).map { _ in shape() }

@@ -2,6 +2,18 @@ import XCTest
 @testable import KiteKernels
 
 final class ElementwiseTests: XCTestCase {
+    /// ONNX Clip is min(max(x, min), max): with min > max every value becomes max.
+    func testClipWithMinAboveMaxGivesMax() {
+        let clip = KernelActivation.clip(min: 2, max: 1)
+        XCTAssertEqual([0, 1.5, 3].map { clip.apply(Float($0)) }, [1, 1, 1])
+        XCTAssertEqual(clip.apply(SIMD8<Float>(0, 1, 2, 3, -4, 5, 1.5, 0.5)), SIMD8<Float>(repeating: 1))
+        var buffer: [Float] = (0..<19).map { Float($0) - 9 }
+        buffer.withUnsafeMutableBufferPointer { clip.apply(to: $0.baseAddress!, count: $0.count) }
+        XCTAssertEqual(buffer, [Float](repeating: 1, count: 19))
+        XCTAssertEqual(KernelActivation.clip(min: -1, max: 1).apply(SIMD8<Float>(-3, -1, 0, 0.5, 1, 2, 3, 4)),
+                       SIMD8<Float>(-1, -1, 0, 0.5, 1, 1, 1, 1))
+    }
+
     let ops: [(BinaryOperation, (Double, Double) -> Double)] = [
         (.add, { $0 + $1 }), (.subtract, { $0 - $1 }), (.multiply, { $0 * $1 }), (.divide, { $0 / $1 }),
         (.maximum, { max($0, $1) }), (.minimum, { min($0, $1) }),

@@ -48,16 +48,17 @@ final class LoweringErrorTests: XCTestCase {
         m.node("Relu", ["a"], ["a_relu"], name: "after_fancy")          // downstream: not listed
         m.node("Custom", ["x"], ["b"], name: "custom", domain: "com.example")
         m.node("Conv", ["x", "w"], ["c"], name: "conv_runtime_weight")
-        m.ints("pads", [0, 0, 1, 1, 0, 0, 1, 1])
-        m.node("Pad", ["x", "pads"], ["d"], name: "reflect_pad", ["mode": .string("reflect")])
-        m.node("Cast", ["x"], ["e"], name: "to_int", ["to": int(7)])
+        m.input("p", [8])
+        m.node("Pad", ["x", "p"], ["d"], name: "runtime_pads")                  // pads computed at runtime
+        m.node("Cast", ["x"], ["e"], name: "to_string", ["to": int(8)])
         m.node("Relu", ["x"], ["fine"], name: "fine")
         for o in ["a_relu", "b", "c", "d", "e", "fine"] { m.output(o) }
         guard case .unsupported(let nodes)? = lowerError({ try m.lower() }) else { return XCTFail() }
-        XCTAssertEqual(nodes.map(\.context.node), ["fancy", "custom", "conv_runtime_weight", "reflect_pad", "to_int"])
+        XCTAssertEqual(nodes.map(\.context.node), ["fancy", "custom", "conv_runtime_weight", "runtime_pads", "to_string"])
         XCTAssertEqual(nodes.map(\.context.opType), ["FancyOp", "Custom", "Conv", "Pad", "Cast"])
         XCTAssertEqual(nodes[1].context.domain, "com.example")
-        XCTAssertEqual(nodes[3].context.attribute, "mode")
+        XCTAssertEqual(nodes[4].context.attribute, "to")
+        XCTAssertTrue(nodes[3].reason.contains("pads"), nodes[3].reason)
         XCTAssertTrue(nodes.allSatisfy { $0.context.file == "test.onnx" && !$0.reason.isEmpty })
         // The opset is the node's domain's: 13 for ONNX nodes, unknown for a domain the model does not import.
         XCTAssertEqual(nodes.map(\.context.opset), [13, nil, 13, 13, 13])

@@ -333,13 +333,35 @@ final class LoweringOpTests: XCTestCase {
         assertTensor(try run(single(13, [1, 1, 3, 3], "GlobalMaxPool"), x), [1, 1, 1, 1], [8])
     }
 
-    func testMaxPoolIndicesOutputIsUnsupportedWhenUsed() throws {
-        var m = ModelBuilder(opset: 12)
-        m.input("x", [1, 1, 2, 2])
-        m.node("MaxPool", ["x"], ["y", "idx"], name: "pool", ["kernel_shape": ints([2, 2])])
-        m.output("y"); m.output("idx")
-        guard case .unsupported(let nodes)? = lowerError({ try m.lower() }) else { return XCTFail() }
-        XCTAssertEqual(nodes.map(\.context.node), ["pool"])
+    func testMaxPoolIndicesOutputRowAndColumnMajor() throws {
+        // 2 images of 2x2: the max of [1, 4, 3, 2] is at (h 0, w 1), of [7, 5, 6, 8] at (1, 1).
+        let x = Tensor(shape: [2, 1, 2, 2], floats: [1, 4, 3, 2, 7, 5, 6, 8])
+        for (order, idx) in [(0, [Float(1), 7]), (1, [2, 7])] {
+            var m = ModelBuilder(opset: 12)
+            m.input("x", [2, 1, 2, 2])
+            m.node("MaxPool", ["x"], ["y", "idx"], name: "pool", ["kernel_shape": ints([2, 2]), "storage_order": int(order)])
+            m.output("y"); m.output("idx")
+            let graph = try m.lower()
+            XCTAssertEqual(graph.elementType(of: "idx"), .int64)
+            let out = try runReference(graph, ["x": x])
+            assertTensor(out["y"], [2, 1, 1, 1], [4, 8])
+            // Flat offsets into the input: image 1 starts at 4; column-major (0, 1) is 0 + 1 * 2.
+            assertTensor(out["idx"], [2, 1, 1, 1], idx)
+            XCTAssertEqual(out["idx"]?.elementType, .int64)
+        }
+    }
+
+    func testOneAndThreeDimensionalPooling() throws {
+        // 1-D: [1, 3, 2, 5, 4], k 2, s 2, pad end 1 -> max [3, 5, 4], average (pad excluded) [2, 3.5, 4].
+        let x1 = Tensor(shape: [1, 1, 5], floats: [1, 3, 2, 5, 4])
+        let maxPool = single(13, [1, 1, 5], "MaxPool", [], ["kernel_shape": ints([2]), "strides": ints([2]), "pads": ints([0, 1])])
+        assertTensor(try run(maxPool, x1), [1, 1, 3], [3, 5, 4])
+        let avgPool = single(13, [1, 1, 5], "AveragePool", [], ["kernel_shape": ints([2]), "strides": ints([2]), "pads": ints([0, 1])])
+        assertTensor(try run(avgPool, x1), [1, 1, 3], [2, 3.5, 4])
+        // 3-D: a 2x2x2 ramp 0..7 with a 2x2x2 window -> max 7, mean 3.5.
+        let x3 = ramp([1, 1, 2, 2, 2])
+        assertTensor(try run(single(13, [1, 1, 2, 2, 2], "MaxPool", [], ["kernel_shape": ints([2, 2, 2])]), x3), [1, 1, 1, 1, 1], [7])
+        assertTensor(try run(single(13, [1, 1, 2, 2, 2], "AveragePool", [], ["kernel_shape": ints([2, 2, 2])]), x3), [1, 1, 1, 1, 1], [3.5])
     }
 
     func testReduceMeanAxesAttributeAndInput() throws {
@@ -370,9 +392,17 @@ final class LoweringOpTests: XCTestCase {
             m.ints("axes", [2, 3])
         }
         assertTensor(try run(v18, x), [1, 1, 2, 2], [0, 0, 5, 0])
-        let reflect = single(11, [1, 1, 1, 1], "Pad", ["pads"], ["mode": .string("reflect")]) { $0.ints("pads", [0, 0, 1, 1, 0, 0, 1, 1]) }
-        guard case .unsupported(let nodes)? = lowerError({ try reflect.lower() }) else { return XCTFail() }
-        XCTAssertEqual(nodes.first?.context.attribute, "mode")
+        // [1, 2, 3] padded by 2 on both sides of the last axis.
+        let row = Tensor(shape: [1, 3], floats: [1, 2, 3])
+        for (opset, mode, want) in [(11, "reflect", [Float(3), 2, 1, 2, 3, 2, 1]), (11, "edge", [1, 1, 1, 2, 3, 3, 3]),
+                                    (19, "wrap", [2, 3, 1, 2, 3, 1, 2])] {
+            let m = single(opset, [1, 3], "Pad", ["pads"], ["mode": .string(mode)]) { $0.ints("pads", [0, 2, 0, 2]) }
+            assertTensor(try run(m, row), [1, 7], want)
+        }
+        // wrap only exists from opset 19.
+        let early = single(18, [1, 3], "Pad", ["pads"], ["mode": .string("wrap")]) { $0.ints("pads", [0, 2, 0, 2]) }
+        guard case .invalidNode(let ctx, _)? = lowerError({ try early.lower() }) else { return XCTFail() }
+        XCTAssertEqual(ctx.attribute, "mode")
     }
 
     func testRuntimeGatherWithConstantIndices() throws {
@@ -478,14 +508,15 @@ final class LoweringOpTests: XCTestCase {
         assertTensor(out["y"], [2], [1, 2])
     }
 
-    func testDropoutMaskUsedIsUnsupported() throws {
+    func testDropoutMaskInInferenceIsAConstantOfTrues() throws {
         var m = ModelBuilder(opset: 13)
         m.input("x", [1, 2])
         m.node("Dropout", ["x"], ["y", "mask"], name: "drop")
         m.node("Cast", ["mask"], ["maskf"], name: "castmask", ["to": int(1)])
         m.output("y"); m.output("maskf")
-        guard case .unsupported(let nodes)? = lowerError({ try m.lower() }) else { return XCTFail() }
-        XCTAssertEqual(nodes.map(\.context.node), ["drop"])
+        let out = try runReference(try m.lower(), ["x": Tensor(shape: [1, 2], floats: [3, 4])])
+        assertTensor(out["y"], [1, 2], [3, 4])
+        assertTensor(out["maskf"], [1, 2], [1, 1])
     }
 
     // MARK: Older and newer forms
@@ -506,8 +537,20 @@ final class LoweringOpTests: XCTestCase {
             m.weight("ratio", [], [0.5])
             m.initializers.append((name: "mode", tensor: Tensor(elementType: .bool, shape: [], storage: .ints([1]))))
         }
-        guard case .unsupported(let nodes)? = lowerError({ try on.lower() }) else { return XCTFail() }
-        XCTAssertTrue(nodes[0].reason.contains("training_mode"), nodes[0].reason)
+        // MT19937 seeded 0 draws 0.5488135, 0.71518937 (numpy's np.random.seed(0); uniform(0, 1, 2)):
+        // with ratio 0.5 both are kept and scaled by 2; with ratio 0.6 the first is dropped.
+        XCTAssertEqual(kinds(try on.lower()), ["dropout"])
+        assertTensor(try run(on, Tensor(shape: [1, 2], floats: [3, 4])), [1, 2], [6, 8])
+        var masked = ModelBuilder(opset: 12)
+        masked.input("x", [1, 2])
+        masked.weight("ratio", [], [0.6])
+        masked.initializers.append((name: "mode", tensor: Tensor(elementType: .bool, shape: [], storage: .ints([1]))))
+        masked.node("Dropout", ["x", "ratio", "mode"], ["y", "mask"], ["seed": int(0)])
+        masked.output("y"); masked.output("mask")
+        let out = try runReference(try masked.lower(), ["x": Tensor(shape: [1, 2], floats: [3, 4])])
+        assertTensor(out["y"], [1, 2], [0, 10])
+        assertTensor(out["mask"], [1, 2], [0, 1])
+        XCTAssertEqual(out["mask"]?.elementType, .bool)
     }
 
     func testConstantAttributeForms() throws {

@@ -68,6 +68,31 @@ final class ONNXLoaderTests: XCTestCase {
         XCTAssertEqual(t["d"]?.elementType, .double)
     }
 
+    func testDecodesFloat8AndPackedSubByteTypes() throws {
+        let f8 = ONNXBytes.tensor(name: "f8", dims: [3], type: 17, raw: [0x7E, 0x38, 0xFF])        // 448, 1, NaN
+        let e5 = ONNXBytes.tensor(name: "e5", dims: [2], type: 19, raw: [0xFC, 0x3C])              // -inf, 1
+        let i4 = ONNXBytes.tensor(name: "i4", dims: [3], type: 22, raw: [0xF7, 0x08])              // 7, -1, -8 (low nibble first)
+        let u4 = ONNXBytes.tensor(name: "u4", dims: [3], type: 21, raw: [0x21, 0x03])              // 1, 2, 3
+        let f4 = ONNXBytes.tensor(name: "f4", dims: [2], type: 23, raw: [0x7B])                    // -1.5, 6
+        let i2 = ONNXBytes.tensor(name: "i2", dims: [5], type: 26, raw: [0b1110_0100, 0b01])       // 0, 1, -2, -1, 1
+        let e8 = ONNXBytes.tensor(name: "e8", dims: [2], type: 24, raw: [127, 130])                // 1, 8
+        let short = ONNXBytes.tensor(name: "short", dims: [3], type: 22, raw: [0x11])              // needs 2 bytes
+        let model = try ONNXLoader.load(path: write(ONNXBytes.model(initializers: [f8, e5, i4, u4, f4, i2, e8])))
+        let t = Dictionary(uniqueKeysWithValues: model.graph.initializers.map { ($0.name, $0.tensor) })
+        XCTAssertEqual(t["f8"]?.floats.prefix(2), [448, 1])
+        XCTAssertTrue(t["f8"]?.floats[2].isNaN ?? false)
+        XCTAssertEqual(t["f8"]?.elementType, .float8e4m3fn)
+        XCTAssertEqual(t["e5"]?.floats, [-.infinity, 1])
+        XCTAssertEqual(t["i4"]?.ints, [7, -1, -8])
+        XCTAssertEqual(t["u4"]?.ints, [1, 2, 3])
+        XCTAssertEqual(t["f4"]?.floats, [-1.5, 6])
+        XCTAssertEqual(t["i2"]?.ints, [0, 1, -2, -1, 1])
+        XCTAssertEqual(t["e8"]?.floats, [1, 8])
+        XCTAssertThrowsError(try ONNXLoader.load(path: write(ONNXBytes.model(initializers: [short])))) { error in
+            XCTAssertTrue("\(error)".contains("raw_data has 1 bytes"), "\(error)")
+        }
+    }
+
     func testReadsExternalData() throws {
         var payload: [UInt8] = [9, 9, 9, 9]
         payload += ONNXBytes.floatsRaw([3, 4])

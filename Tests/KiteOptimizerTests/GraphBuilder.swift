@@ -142,6 +142,13 @@ func kind(_ op: Op) -> String {
     case .reduceMean: return "reduceMean"
     case .slice: return "slice"
     case .constant: return "constant"
+    case .cast: return "cast"
+    case .elementwiseBinary: return "elementwiseBinary"
+    case .whereSelect: return "where"
+    case .unary: return "unary"
+    case .reduce: return "reduce"
+    case .matMul: return "matMul"
+    case .dropout: return "dropout"
     }
 }
 

@@ -27,7 +27,21 @@ extension ActivationOp: NativeOperator, NativeOperatorDetails {
 
     public func reference(_ inputs: [Tensor]) throws -> [Tensor] {
         let shape = try referenceShapes(self, inputs)[0]
+        let type = inputs[0].elementType
+        if let v = inputs[0].integerValues {
+            // Integers: Relu and Clip exactly (bounds rounded inward), the others in float.
+            switch activation {
+            case .relu:
+                return [typedTensor(shape, ints: v.map { Swift.max($0, 0) }, type: type)]
+            case .clip(let lo, let hi):
+                let low = lo.isNaN || lo < -9.2e18 ? Int64.min : truncatingInt64(lo.rounded(.up))
+                let high = hi.isNaN || hi > 9.2e18 ? Int64.max : truncatingInt64(hi.rounded(.down))
+                return [typedTensor(shape, ints: v.map { Swift.min(Swift.max($0, low), high) }, type: type)]
+            default:
+                break
+            }
+        }
         let x = try floatValues(typeName, inputs[0])
-        return [try makeTensor(shape, x.map { activation.apply($0) })]
+        return [typedTensor(shape, floats: x.map { activation.apply($0) }, type: type)]
     }
 }

@@ -86,6 +86,10 @@ extension Binary: NativeOperator, NativeOperatorDetails {
         } else {
             operands = (inputs[0], inputs[1])
         }
+        if let a = operands.0.integerValues, let b = operands.1.integerValues {
+            return [try integerReference(a, b, shapes: (operands.0.shape, operands.1.shape), out: out,
+                                         type: constantOnLeft ? operands.1.elementType : operands.0.elementType)]
+        }
         let a = try floatValues(typeName, operands.0, "left operand")
         let b = try floatValues(typeName, operands.1, "right operand")
         let sa = broadcastStrides(operands.0.shape, to: out)
@@ -112,5 +116,32 @@ extension Binary: NativeOperator, NativeOperatorDetails {
             }
         }
         return [try makeTensor(out, y)]
+    }
+
+    /// Integer operands: exact Int64 arithmetic wrapped to the element type; division
+    /// truncates toward zero (unsigned types divide as unsigned); dividing by zero throws.
+    func integerReference(_ a: [Int64], _ b: [Int64], shapes: ([Int], [Int]), out: [Int], type: ElementType) throws -> Tensor {
+        let maps = broadcastOffsets([shapes.0, shapes.1], to: out)
+        var y = [Int64](repeating: 0, count: maps[0].count)
+        for o in 0..<y.count {
+            let x = a[maps[0][o]], z = b[maps[1][o]]
+            switch kind {
+            case .add: y[o] = x &+ z
+            case .sub: y[o] = x &- z
+            case .mul: y[o] = x &* z
+            case .div:
+                guard z != 0 else { throw KiteError.invalidTensor(ErrorContext(opType: typeName), "integer division by zero") }
+                if type == .uint64 {
+                    y[o] = Int64(bitPattern: UInt64(bitPattern: x) / UInt64(bitPattern: z))
+                } else {
+                    y[o] = x.dividedReportingOverflow(by: z).partialValue
+                }
+            }
+        }
+        var result = typedTensor(out, ints: y, type: type)
+        if let activation {
+            result = typedTensor(out, floats: result.floats.map { activation.apply($0) }, type: type)
+        }
+        return result
     }
 }

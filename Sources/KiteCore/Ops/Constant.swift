@@ -35,6 +35,11 @@ extension Constant: NativeOperator, NativeOperatorDetails {
     /// Zero: the value is part of the model; its consumer pays for reading it.
     public func cost(inputs: [[Int]], outputs: [[Int]]) -> OpCost { .zero }
 
+    /// The value's own type (its float storage aside, a float16 constant is float16).
+    public func outputTypes(_ inputs: [ElementType], count: Int) -> [ElementType] {
+        [ElementType](repeating: value.elementType, count: count)
+    }
+
     /// The value itself (integer constants stay integers).
     public func reference(_ inputs: [Tensor]) throws -> [Tensor] {
         _ = try inferShapes(inputs.map(\.shape))

@@ -1,10 +1,25 @@
-/// Constant padding; `pads` is [begin_0, ..., begin_n-1, end_0, ..., end_n-1] as in ONNX.
+/// How Pad fills positions outside the input (ONNX's `mode`).
+public enum PadMode: String, Sendable, Equatable, CaseIterable {
+    /// `value`.
+    case constant
+    /// The input mirrored about its first / last element (which is not repeated).
+    case reflect
+    /// The nearest edge element.
+    case edge
+    /// The input repeated (periodic).
+    case wrap
+}
+
+/// Padding; `pads` is [begin_0, ..., begin_n-1, end_0, ..., end_n-1] as in ONNX
+/// (negative values crop).
 public struct Pad: Sendable, Equatable {
     public var pads: [Int]
     public var value: Float
-    public init(pads: [Int], value: Float) {
+    public var mode: PadMode
+    public init(pads: [Int], value: Float, mode: PadMode = .constant) {
         self.pads = pads
         self.value = value
+        self.mode = mode
     }
 }
 
@@ -23,7 +38,7 @@ public struct Slice: Sendable, Equatable {
 extension Pad: NativeOperator, NativeOperatorDetails {
     public var typeName: String { "Pad" }
     public var kindName: String { typeName }
-    public var parameterSummary: String { "pads=\(fmtShape(pads)) value=\(value)" }
+    public var parameterSummary: String { "pads=\(fmtShape(pads)) " + (mode == .constant ? "value=\(value)" : "mode=\(mode.rawValue)") }
 
     /// out[d] = in[d] + begin[d] + end[d]; negative pads crop.
     public func inferShapes(_ inputs: [[Int]]) throws -> [[Int]] {
@@ -41,6 +56,9 @@ extension Pad: NativeOperator, NativeOperatorDetails {
                 throw shapeError(typeName, "pads \(pads[d]), \(pads[d + x.count]) on axis \(d) of size \(x[d]) give a negative size")
             }
             out[d] = s2
+            if mode != .constant && x[d] == 0 && s2 > 0 {
+                throw shapeError(typeName, "\(mode.rawValue) padding of the empty axis \(d)")
+            }
         }
         _ = try elementCount(typeName, out)
         return [out]
@@ -55,27 +73,48 @@ extension Pad: NativeOperator, NativeOperatorDetails {
         return movementCost(read: satProduct(kept), written: satProduct(out))
     }
 
+    /// The input index an output index `i` (already shifted by the begin pad) reads on an
+    /// axis of size `dim`, or nil for a constant-filled position.
+    func source(_ i: Int, _ dim: Int) -> Int? {
+        if i >= 0 && i < dim { return i }
+        switch mode {
+        case .constant: return nil
+        case .edge: return i < 0 ? 0 : dim - 1
+        case .wrap: return ((i % dim) + dim) % dim
+        case .reflect:
+            guard dim > 1 else { return 0 }
+            let period = 2 * (dim - 1)
+            let r = ((i % period) + period) % period
+            return r < dim ? r : period - r
+        }
+    }
+
+    /// Integer inputs stay integers (exact); the fill value is truncated toward zero for them.
     public func reference(_ inputs: [Tensor]) throws -> [Tensor] {
         let out = try referenceShapes(self, inputs)[0]
         let shape = inputs[0].shape
-        let x = try floatValues(typeName, inputs[0])
+        _ = try floatValues(typeName, inputs[0])
         let inStrides = contiguousStrides(shape)
-        var y = [Float](repeating: value, count: try elementCount(typeName, out))
-        for o in 0..<y.count {
+        let count = try elementCount(typeName, out)
+        var sources = [Int](repeating: -1, count: count)
+        for o in 0..<count {
             let index = unravel(o, out)
             var src = 0
-            var inside = true
             for d in 0..<out.count {
-                let i = index[d] - pads[d]
-                if i < 0 || i >= shape[d] {
-                    inside = false
+                guard let i = source(index[d] - pads[d], shape[d]) else {
+                    src = -1
                     break
                 }
                 src += i * inStrides[d]
             }
-            if inside { y[o] = x[src] }
+            sources[o] = src
         }
-        return [try makeTensor(out, y)]
+        if let v = inputs[0].integerValues {
+            let fill = truncatingInt64(value)
+            return [typedTensor(out, ints: sources.map { $0 < 0 ? fill : v[$0] }, type: inputs[0].elementType)]
+        }
+        let x = inputs[0].floats
+        return [typedTensor(out, floats: sources.map { $0 < 0 ? value : x[$0] }, type: inputs[0].elementType)]
     }
 }
 

@@ -1,26 +1,33 @@
 public enum PoolKind: String, Sendable, Equatable { case max = "Max", average = "Average" }
 
-/// Windowed 2-D max or average pooling over NCHW.
+/// Windowed max or average pooling over N-C-spatial input with any number of spatial
+/// axes (1-D, 2-D, 3-D, ...; the fast kernels take 2-D, the others run on the reference).
 public struct Pooling: Sendable, Equatable {
     public var kind: PoolKind
-    /// [KH, KW]
+    /// One size per spatial axis ([KH, KW] in 2-D).
     public var kernel: [Int]
     public var strides: [Int]
-    /// [top, left, bottom, right]
+    /// Begins then ends ([top, left, bottom, right] in 2-D).
     public var pads: [Int]
     public var dilations: [Int]
     public var ceilMode: Bool
     /// Average only: whether padded positions count in the divisor.
     public var countIncludePad: Bool
-    public init(kind: PoolKind, kernel: [Int], strides: [Int], pads: [Int], dilations: [Int] = [1, 1],
-                ceilMode: Bool = false, countIncludePad: Bool = false) {
+    /// Max only: a second output (int64) with the flat index of each maximum in the input.
+    public var withIndices: Bool
+    /// With `withIndices`: spatial offsets in column-major order (ONNX storage_order=1).
+    public var columnMajorIndices: Bool
+    public init(kind: PoolKind, kernel: [Int], strides: [Int], pads: [Int], dilations: [Int]? = nil,
+                ceilMode: Bool = false, countIncludePad: Bool = false, withIndices: Bool = false, columnMajorIndices: Bool = false) {
         self.kind = kind
         self.kernel = kernel
         self.strides = strides
         self.pads = pads
-        self.dilations = dilations
+        self.dilations = dilations ?? [Int](repeating: 1, count: kernel.count)
         self.ceilMode = ceilMode
         self.countIncludePad = countIncludePad
+        self.withIndices = withIndices
+        self.columnMajorIndices = columnMajorIndices
     }
 }
 
@@ -39,21 +46,23 @@ extension Pooling {
         return out
     }
 
-    /// Checks kernel, strides, pads and dilations.
+    /// Checks kernel, strides, pads and dilations (one value per spatial axis, pads twice).
     func checkParameters() throws {
         let op = typeName
-        guard kernel.count == 2, kernel.allSatisfy({ $0 >= 1 }) else {
-            throw paramError(op, "kernel must be two positive values, got \(kernel)")
+        let n = kernel.count
+        guard n >= 1, kernel.allSatisfy({ $0 >= 1 }) else {
+            throw paramError(op, "kernel must be one or more positive values, got \(kernel)")
         }
-        guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else {
-            throw paramError(op, "strides must be two positive values, got \(strides)")
+        guard strides.count == n, strides.allSatisfy({ $0 >= 1 }) else {
+            throw paramError(op, "strides must be \(n) positive values, got \(strides)")
         }
-        guard dilations.count == 2, dilations.allSatisfy({ $0 >= 1 }) else {
-            throw paramError(op, "dilations must be two positive values, got \(dilations)")
+        guard dilations.count == n, dilations.allSatisfy({ $0 >= 1 }) else {
+            throw paramError(op, "dilations must be \(n) positive values, got \(dilations)")
         }
-        guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else {
-            throw paramError(op, "pads must be four non-negative values [top, left, bottom, right], got \(pads)")
+        guard pads.count == 2 * n, pads.allSatisfy({ $0 >= 0 }) else {
+            throw paramError(op, "pads must be \(2 * n) non-negative values (begins, then ends), got \(pads)")
         }
+        if withIndices && kind != .max { throw paramError(op, "only max pooling has an indices output") }
     }
 }
 
@@ -69,73 +78,101 @@ extension Pooling: NativeOperator, NativeOperatorDetails {
         return s
     }
 
-    /// [N, C, H, W] -> [N, C, OH, OW] (see `outputSize`).
+    /// [N, C, D1, ...] -> [N, C, O1, ...] (see `outputSize`); with indices, a second output of the same shape.
     public func inferShapes(_ inputs: [[Int]]) throws -> [[Int]] {
         try checkParameters()
         try expectInputCount(typeName, inputs, 1)
         let x = inputs[0]
-        try expectRank(typeName, x, 4)
+        let n = kernel.count
+        try expectRank(typeName, x, n + 2)
         try checkShapes(typeName, inputs)
         var out = [x[0], x[1]]
-        for a in 0..<2 {
+        for a in 0..<n {
             guard let o = Self.outputSize(input: x[2 + a], kernel: kernel[a], stride: strides[a], dilation: dilations[a],
-                                          padBegin: pads[a], padEnd: pads[a + 2], ceilMode: ceilMode) else {
-                throw shapeError(typeName, "kernel \(kernel[a]) (dilation \(dilations[a])) is larger than the padded input \(x[2 + a] + pads[a] + pads[a + 2]) on axis \(2 + a)")
+                                          padBegin: pads[a], padEnd: pads[a + n], ceilMode: ceilMode) else {
+                throw shapeError(typeName, "kernel \(kernel[a]) (dilation \(dilations[a])) is larger than the padded input \(x[2 + a] + pads[a] + pads[a + n]) on axis \(2 + a)")
             }
             out.append(o)
         }
-        return [out]
+        return withIndices ? [out, out] : [out]
     }
 
-    /// KH*KW FLOPs per output (a compare or an add per window element).
+    /// Output, and the int64 indices.
+    public func outputTypes(_ inputs: [ElementType], count: Int) -> [ElementType] {
+        [inputs.first ?? .float, .int64].prefix(count).map { $0 }
+    }
+
+    /// prod(kernel) FLOPs per output (a compare or an add per window element).
     public func cost(inputs: [[Int]], outputs: [[Int]]) -> OpCost {
         let n = satProduct(outputs.first ?? [])
         return OpCost(flops: satProduct(n, satProduct(kernel)), activationBytesRead: floatBytes(totalElements(inputs)),
-                      weightBytesRead: 0, bytesWritten: floatBytes(n))
+                      weightBytesRead: 0, bytesWritten: floatBytes(totalElements(outputs)))
     }
 
     /// Max ignores padded positions (a window with none valid gives -Float.greatestFiniteMagnitude,
     /// as onnxruntime's lowest). Average divides by the valid positions, or with
     /// `countIncludePad` by the positions inside the padded input [-padBegin, input + padEnd)
     /// (a ceil-mode window's overhang beyond that is not counted); an empty window gives 0.
+    /// The indices are flat offsets into the input (N, C and the spatial position; the
+    /// spatial part column-major with `columnMajorIndices`), the first maximum winning.
     public func reference(_ inputs: [Tensor]) throws -> [Tensor] {
-        let out = try referenceShapes(self, inputs)[0]
+        let outs = try referenceShapes(self, inputs)
+        let out = outs[0]
         let x = try floatValues(typeName, inputs[0])
         let shape = inputs[0].shape
-        let (h, w) = (shape[2], shape[3])
-        let (oh, ow) = (out[2], out[3])
+        let n = kernel.count
+        let spatial = Array(shape[2...]), outSpatial = Array(out[2...])
+        let planeSize = satProduct(spatial), outPlaneSize = satProduct(outSpatial)
+        let rowStrides = contiguousStrides(spatial)
+        var colStrides = [Int](repeating: 1, count: n)
+        for a in stride(from: 1, to: n, by: 1) { colStrides[a] = colStrides[a - 1] * spatial[a - 1] }
+        let windowSize = satProduct(kernel)
         let planes = shape[0] * shape[1]
-        var y = [Float](repeating: 0, count: planes * oh * ow)
+        var y = [Float](repeating: 0, count: planes * outPlaneSize)
+        var indices = [Int64](repeating: 0, count: withIndices ? y.count : 0)
+        var position = [Int](repeating: 0, count: n)
         for p in 0..<planes {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var maxValue = -Float.greatestFiniteMagnitude
-                    var sum: Float = 0
-                    var valid = 0, inPadded = 0
-                    for ky in 0..<kernel[0] {
-                        let iy = oy * strides[0] - pads[0] + ky * dilations[0]
-                        let rowInPadded = iy >= -pads[0] && iy < h + pads[2]
-                        for kx in 0..<kernel[1] {
-                            let ix = ox * strides[1] - pads[1] + kx * dilations[1]
-                            if rowInPadded && ix >= -pads[1] && ix < w + pads[3] { inPadded += 1 }
-                            guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
-                            let v = x[(p * h + iy) * w + ix]
-                            valid += 1
-                            sum += v
-                            if v > maxValue || v.isNaN { maxValue = v }
-                        }
+            for oi in 0..<outPlaneSize {
+                let oIndex = unravel(oi, outSpatial)
+                var maxValue = -Float.greatestFiniteMagnitude
+                var maxAt = -1
+                var sum: Float = 0
+                var valid = 0, inPadded = 0
+                for w in 0..<windowSize {
+                    let kIndex = unravel(w, kernel)
+                    var inside = true, insidePadded = true
+                    for a in 0..<n {
+                        let i = oIndex[a] * strides[a] - pads[a] + kIndex[a] * dilations[a]
+                        position[a] = i
+                        if i < 0 || i >= spatial[a] { inside = false }
+                        if i < -pads[a] || i >= spatial[a] + pads[a + n] { insidePadded = false }
                     }
-                    let o = (p * oh + oy) * ow + ox
-                    switch kind {
-                    case .max:
-                        y[o] = maxValue
-                    case .average:
-                        let divisor = countIncludePad ? inPadded : valid
-                        y[o] = divisor > 0 ? sum / Float(divisor) : 0
+                    if insidePadded { inPadded += 1 }
+                    guard inside else { continue }
+                    var offset = 0
+                    for a in 0..<n { offset += position[a] * rowStrides[a] }
+                    let v = x[p * planeSize + offset]
+                    valid += 1
+                    sum += v
+                    if maxAt < 0 || v > maxValue || (v.isNaN && !maxValue.isNaN) {
+                        maxValue = v
+                        maxAt = 0
+                        for a in 0..<n { maxAt += position[a] * (columnMajorIndices ? colStrides[a] : rowStrides[a]) }
                     }
+                }
+                let o = p * outPlaneSize + oi
+                switch kind {
+                case .max:
+                    y[o] = maxAt < 0 ? -Float.greatestFiniteMagnitude : maxValue
+                    if withIndices { indices[o] = Int64(p * planeSize + Swift.max(maxAt, 0)) }
+                case .average:
+                    let divisor = countIncludePad ? inPadded : valid
+                    y[o] = divisor > 0 ? sum / Float(divisor) : 0
                 }
             }
         }
-        return [try makeTensor(out, y)]
+        let result = typedTensor(out, floats: y, type: inputs[0].elementType)
+        guard withIndices else { return [result] }
+        return [result, Tensor(elementType: .int64, shape: outs[1], storage: .ints(indices))]
     }
 }

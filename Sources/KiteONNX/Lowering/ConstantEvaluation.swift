@@ -289,40 +289,13 @@ enum Evaluate {
         return Tensor(elementType: t.elementType.isFloatingPoint ? t.elementType : .float, shape: t.shape, storage: .floats(out))
     }
 
-    /// `t` converted to `type` (float to integer truncates toward zero and saturates).
-    static func cast(_ t: Tensor, to type: ElementType) -> Tensor {
-        if type.isFloatingPoint {
-            var values = t.floats
-            if type == .float16 { values = values.map { halfBitsToFloat(floatToHalfBits($0)) } }
-            return Tensor(elementType: type, shape: t.shape, storage: .floats(values))
-        }
-        var values: [Int64]
-        switch t.storage {
-        case .ints(let v): values = v
-        case .floats(let v): values = v.map(saturatingInt)
-        case .opaque: return Tensor(elementType: type, shape: t.shape, storage: t.storage)
-        }
-        switch type {
-        case .bool: values = values.map { $0 != 0 ? 1 : 0 }
-        case .int8: values = values.map { Int64(Int8(truncatingIfNeeded: $0)) }
-        case .uint8: values = values.map { Int64(UInt8(truncatingIfNeeded: $0)) }
-        case .int16: values = values.map { Int64(Int16(truncatingIfNeeded: $0)) }
-        case .uint16: values = values.map { Int64(UInt16(truncatingIfNeeded: $0)) }
-        case .int32: values = values.map { Int64(Int32(truncatingIfNeeded: $0)) }
-        case .uint32: values = values.map { Int64(UInt32(truncatingIfNeeded: $0)) }
-        default: break
-        }
-        if case .floats(let v) = t.storage, type == .bool { values = v.map { $0 != 0 ? 1 : 0 } }
-        return Tensor(elementType: type, shape: t.shape, storage: .ints(values))
+    /// `t` converted to `type` with ONNX Cast's rules (`Tensor.cast`).
+    static func cast(_ t: Tensor, to type: ElementType, saturate: Bool = true, rounding: E8M0Rounding = .up) -> Tensor {
+        t.cast(to: type, saturate: saturate, rounding: rounding)
     }
 
     /// A float as Int64, truncated toward zero; NaN is 0 and out-of-range values saturate.
-    static func saturatingInt(_ x: Float) -> Int64 {
-        if x.isNaN { return 0 }
-        if x >= 9.2e18 { return .max }
-        if x <= -9.2e18 { return .min }
-        return Int64(x)
-    }
+    static func saturatingInt(_ x: Float) -> Int64 { truncatingInt64(x) }
 
     // MARK: Reductions
 

@@ -49,25 +49,28 @@ struct SpatialWindow {
     /// [top, left, bottom, right]
     var pads: [Int]
 
+    /// Strides, dilations and pads (begins then ends) for a window of `kernel.count` spatial axes.
     static func bind(_ ctx: NodeContext, input: [Int], kernel: [Int], dilationsAllowed: Bool) throws -> SpatialWindow {
         let spatial = Array(input[2...])
-        func pair(_ name: String) throws -> [Int] {
-            guard let v = try ctx.ints(name) else { return [1, 1] }
+        let n = kernel.count
+        guard spatial.count == n else { throw ctx.mismatch("a \(n)-D window on input \(input)") }
+        func perAxis(_ name: String) throws -> [Int] {
+            guard let v = try ctx.ints(name) else { return [Int](repeating: 1, count: n) }
             try ctx.checkExtent(v, name)
-            guard v.count == 2 else { throw ctx.invalid("\(name) \(v) must have 2 values", attribute: name) }
+            guard v.count == n else { throw ctx.invalid("\(name) \(v) must have \(n) values", attribute: name) }
             guard v.allSatisfy({ $0 >= 1 }) else { throw ctx.invalid("\(name) \(v) must be positive", attribute: name) }
             return v
         }
-        let strides = try pair("strides")
-        let dilations = dilationsAllowed ? try pair("dilations") : [1, 1]
+        let strides = try perAxis("strides")
+        let dilations = dilationsAllowed ? try perAxis("dilations") : [Int](repeating: 1, count: n)
         try ctx.checkExtent(kernel, "kernel_shape")
         guard kernel.allSatisfy({ $0 >= 1 }) else { throw ctx.invalid("kernel \(kernel) must be positive") }
         let autoPad = try ctx.string("auto_pad", default: "NOTSET")
-        var pads = [0, 0, 0, 0]
+        var pads = [Int](repeating: 0, count: 2 * n)
         switch autoPad {
         case "NOTSET", "":
             if let p = try ctx.ints("pads") {
-                guard p.count == 4 else { throw ctx.invalid("pads \(p) must have 4 values for a 2-D window", attribute: "pads") }
+                guard p.count == 2 * n else { throw ctx.invalid("pads \(p) must have \(2 * n) values for a \(n)-D window", attribute: "pads") }
                 try ctx.checkExtent(p, "pads")
                 guard p.allSatisfy({ $0 >= 0 }) else { throw ctx.unsupported("negative pads \(p)", attribute: "pads") }
                 pads = p
@@ -76,13 +79,13 @@ struct SpatialWindow {
             break
         case "SAME_UPPER", "SAME_LOWER":
             // Output = ceil(in / stride); the odd pad goes at the end (UPPER) or the start (LOWER).
-            for axis in 0..<2 {
+            for axis in 0..<n {
                 let out = (spatial[axis] + strides[axis] - 1) / strides[axis]
                 let extent = (kernel[axis] - 1) * dilations[axis] + 1
                 let total = max(0, (out - 1) * strides[axis] + extent - spatial[axis])
                 let small = total / 2, large = total - total / 2
                 pads[axis] = autoPad == "SAME_UPPER" ? small : large
-                pads[axis + 2] = autoPad == "SAME_UPPER" ? large : small
+                pads[axis + n] = autoPad == "SAME_UPPER" ? large : small
             }
         default:
             throw ctx.invalid("unknown auto_pad '\(autoPad)'", attribute: "auto_pad")

@@ -55,18 +55,28 @@ enum ElementwiseLowering {
         let aShape = try ctx.shape(0), bShape = try ctx.shape(1)
         let legacy = try legacyBroadcastShape(ctx, a: aShape, b: bShape)
         if let a = try ctx.constant(0) {
-            try ctx.emit(.binary(Binary(kind: kind, constant: try floatConstant(ctx, a, "input A"), constantOnLeft: true)),
-                         inputs: [ctx.runtimeName(1)])
+            let c = try operandConstant(ctx, a, "input A", like: try ctx.elementType(1))
+            try ctx.emit(.binary(Binary(kind: kind, constant: c, constantOnLeft: true)), inputs: [ctx.runtimeName(1)])
         } else if var b = try ctx.constant(1) {
             if let legacy { b = Evaluate.reshaped(b, legacy) }
-            try ctx.emit(.binary(Binary(kind: kind, constant: try floatConstant(ctx, b, "input B"))),
-                         inputs: [ctx.runtimeName(0)])
+            let c = try operandConstant(ctx, b, "input B", like: try ctx.elementType(0))
+            try ctx.emit(.binary(Binary(kind: kind, constant: c)), inputs: [ctx.runtimeName(0)])
         } else {
             if legacy != nil, legacy != bShape {
                 throw ctx.unsupported("legacy broadcast with axis on two runtime inputs", attribute: "axis")
             }
             try ctx.emit(.binary(Binary(kind: kind)), inputs: [ctx.runtimeName(0), ctx.runtimeName(1)])
         }
+    }
+
+    /// A constant operand: float32 data (the native compute type) next to a float operand,
+    /// integers of the runtime operand's type next to an integer one.
+    static func operandConstant(_ ctx: NodeContext, _ t: Tensor, _ what: String, like runtime: ElementType) throws -> Tensor {
+        if runtime.isInteger {
+            if case .opaque = t.storage { throw ctx.unsupported("\(what) has type \(t.elementType), which Kite cannot compute with") }
+            return t.cast(to: runtime)
+        }
+        return try floatConstant(ctx, t, what)
     }
 
     /// A constant operand as float32 data (the native compute type).

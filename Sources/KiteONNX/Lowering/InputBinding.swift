@@ -12,20 +12,28 @@ extension LoweringState {
             throw KiteError.invalidArgument("\(file): a shape is given for '\(name)', which is not an input of the model; its inputs are: \(list)")
         }
         for input in dataInputs {
+            if input.kind != .tensor && input.kind != .undeclared {
+                unsupported.append(UnsupportedNode(
+                    context: ErrorContext(file: file, tensor: input.name),
+                    reason: "graph input of kind \(input.kind.rawValue): Kite runs tensors only"))
+                values[input.name] = .unavailable
+                continue
+            }
             let shape = try resolveShape(input, given: options.inputShapes[input.name],
                                          defaultDimension: options.defaultDimension, notes: &notes)
             guard checkedElementCount(shape) != nil else {
                 throw KiteError.invalidArgument("\(file): input '\(input.name)': shape \(shape) has too many elements")
             }
-            if !(input.elementType.isFloatingPoint || input.elementType == .undefined) {
+            if !(input.elementType.isFloatingPoint || input.elementType.isInteger || input.elementType == .undefined) {
                 unsupported.append(UnsupportedNode(
                     context: ErrorContext(file: file, tensor: input.name),
-                    reason: "graph input of type \(input.elementType): Kite runs float inputs only"))
+                    reason: "graph input of type \(input.elementType): Kite runs numeric and bool inputs only"))
                 values[input.name] = .unavailable
                 continue
             }
             values[input.name] = .runtime(name: input.name, shape: shape)
             shapes[input.name] = shape
+            types[input.name] = input.elementType == .undefined ? .float : input.elementType
             inputs.append(ValueInfo(name: input.name, shape: shape))
         }
     }
@@ -34,8 +42,8 @@ extension LoweringState {
                               notes: inout [String]) throws -> [Int] {
         let prefix = "\(file): input '\(input.name)'"
         if let given {
-            if let bad = given.first(where: { $0 < 1 }) {
-                throw KiteError.invalidArgument("\(prefix): given shape \(given) has dimension \(bad); dimensions must be at least 1")
+            if let bad = given.first(where: { $0 < 0 }) {
+                throw KiteError.invalidArgument("\(prefix): given shape \(given) has dimension \(bad); dimensions must be at least 0")
             }
             if let dims = input.dims {
                 guard dims.count == given.count else {

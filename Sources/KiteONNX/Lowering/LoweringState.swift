@@ -30,6 +30,8 @@ final class LoweringState {
     var inputs: [ValueInfo] = []
     var nodes: [NativeNode] = []
     var shapes: [String: [Int]] = [:]
+    /// Element types of native values (float32 when absent).
+    var types: [String: ElementType] = [:]
     var unsupported: [UnsupportedNode] = []
     var notes: [String] = []
     /// How many node inputs and graph outputs read each ONNX value.
@@ -103,20 +105,24 @@ final class LoweringState {
             throw KiteError.shapeMismatch(ErrorContext(),
                                           "\(op.typeName) gives \(outputShapes.count) outputs where \(outputs.count) are expected")
         }
+        let outputTypes = op.nativeOperator.outputTypes(inputs.map { types[$0] ?? .float }, count: outputs.count)
         for (output, shape) in zip(outputs, outputShapes) { shapes[output] = shape }
+        for (output, type) in zip(outputs, outputTypes) { types[output] = type }
         nodes.append(NativeNode(name: freshNodeName(name), op: op, inputs: inputs, outputs: outputs, origin: origin))
         return outputShapes
     }
 
     /// The native name of a constant used as a runtime value: a `Constant` node
-    /// producing it is emitted the first time (as float32, the native compute type).
+    /// producing it is emitted the first time (float types as float32 storage, integer and
+    /// bool types keep their type).
     func materialize(_ tensor: Tensor, onnxName: String, origin: [String]) throws -> String {
         if shapes[onnxName] != nil { return onnxName }
         if case .opaque = tensor.storage {
             throw LoweringIssue.unsupported("constant '\(onnxName)' of type \(tensor.elementType) cannot be used as a runtime value",
                                             attribute: nil)
         }
-        let value = Tensor(elementType: .float, shape: tensor.shape, storage: .floats(tensor.floats))
+        let value = tensor.holdsIntegers || tensor.elementType.isFloatingPoint ? tensor
+            : Tensor(elementType: .float, shape: tensor.shape, storage: .floats(tensor.floats))
         try append(.constant(Constant(value)), name: onnxName, inputs: [], outputs: [onnxName], origin: origin)
         return onnxName
     }
@@ -127,7 +133,7 @@ final class LoweringState {
         for output in model.graph.outputs where seen.insert(output.name).inserted {
             outputs.append(ValueInfo(name: output.name, shape: shapes[output.name] ?? []))
         }
-        return NativeGraph(inputs: inputs, outputs: outputs, nodes: nodes, shapes: shapes)
+        return NativeGraph(inputs: inputs, outputs: outputs, nodes: nodes, shapes: shapes, elementTypes: types)
     }
 
     // MARK: Nodes

@@ -63,15 +63,14 @@ enum MatMulLowering {
 
     // MARK: MatMul
 
-    /// Runtime A [..., K] times constant B [K, N] (or [K]).
+    /// Runtime A [..., K] times constant B [K, N] (or [K]): FullyConnected. Anything else
+    /// (B computed at runtime, batched B of rank > 2): the reference-only native MatMul.
     static let lowerMatMul: LowerFunction = { ctx in
         try ctx.expectInputs(2)
         let a = try ctx.shape(0)
-        guard let b = try ctx.constant(1) else {
-            throw ctx.unsupported("input B ('\(ctx.inputName(1))') is computed at runtime; only a constant B (a weight) is supported")
-        }
-        guard b.rank == 1 || b.rank == 2, b.elementType.isFloatingPoint else {
-            throw ctx.unsupported("input B has shape \(b.shape) and type \(b.elementType); a 1-D or 2-D float weight is required")
+        guard let b = try ctx.constant(1), b.rank == 1 || b.rank == 2, b.elementType.isFloatingPoint, !a.isEmpty else {
+            try ctx.emit(.matMul(MatMul()), inputs: [ctx.runtimeName(0), ctx.runtimeName(1)])
+            return
         }
         guard !a.isEmpty else { throw ctx.mismatch("input A is a scalar") }
         let k = a[a.count - 1]

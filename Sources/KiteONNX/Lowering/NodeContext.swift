@@ -159,6 +159,15 @@ struct NodeContext {
         }
     }
 
+    /// The element type of input `i`, constant or runtime.
+    func elementType(_ i: Int) throws -> ElementType {
+        switch try value(i) {
+        case .constant(let t): return t.elementType
+        case .runtime(let name, _): return state.types[name] ?? .float
+        case .unavailable: throw LoweringIssue.unavailableInput
+        }
+    }
+
     /// The native value name for input `i`; a constant is materialized as a Constant node.
     func runtimeName(_ i: Int) throws -> String {
         switch try value(i) {

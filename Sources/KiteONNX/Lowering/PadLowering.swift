@@ -1,8 +1,7 @@
 import KiteCore
 
-/// Pad in constant mode: `paddings` (opset 1) or `pads` (2-10) and `value`
-/// attributes, then inputs pads / constant_value (11) and axes (18).
-/// Reflect, edge and wrap are unsupported.
+/// Pad: `paddings` (opset 1) or `pads` (2-10) and `value` attributes, then inputs
+/// pads / constant_value (11) and axes (18); modes constant, reflect, edge and wrap (19).
 enum PadLowering {
     static let rules: [OpRule] = [
         OpRule("Pad", since: 1, lower: { try lower($0, .attributes(padsName: "paddings")) }),
@@ -21,9 +20,9 @@ enum PadLowering {
     static func lower(_ ctx: NodeContext, _ form: Form) throws {
         let input = try ctx.shape(0)
         let rank = input.count
-        let mode = try ctx.string("mode", default: "constant")
-        guard mode == "constant" else {
-            throw ctx.unsupported("mode '\(mode)' (only constant padding is supported)", attribute: "mode")
+        let modeName = try ctx.string("mode", default: "constant")
+        guard let mode = PadMode(rawValue: modeName), mode != .wrap || ctx.opset >= 19 else {
+            throw ctx.invalid("unknown mode '\(modeName)'", attribute: "mode")
         }
         var pads: [Int]
         var value: Float = 0
@@ -69,6 +68,6 @@ enum PadLowering {
             try ctx.alias(output: 0, toInput: 0)
             return
         }
-        try ctx.emit(.pad(Pad(pads: pads, value: value)), inputs: [ctx.runtimeName(0)])
+        try ctx.emit(.pad(Pad(pads: pads, value: value, mode: mode)), inputs: [ctx.runtimeName(0)])
     }
 }

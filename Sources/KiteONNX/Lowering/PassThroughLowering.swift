@@ -1,17 +1,18 @@
 import KiteCore
 
-/// Ops that produce no native node: Constant, Shape and Size (always constants,
-/// since every shape is known), and Identity, Dropout and Cast to a float type
-/// (aliases of their input).
+/// Constant, Shape and Size (always constants, since every shape is known),
+/// Identity (an alias), Dropout (an alias in inference, with a constant all-true
+/// mask; the native Dropout in training mode), and Cast / CastLike (an alias when
+/// the type does not change, else the native Cast).
 enum PassThroughLowering {
     static let rules: [OpRule] = [
         OpRule("Constant", since: 1, fold: constant),
         OpRule("Shape", since: 1, fold: shape, lower: { ctx in ctx.setConstant(0, try shape(ctx)[0]) }),
         OpRule("Size", since: 1, fold: size, lower: { ctx in ctx.setConstant(0, try size(ctx)[0]) }),
         OpRule("Identity", since: 1, fold: identity, lower: { ctx in try ctx.alias(output: 0, toInput: 0) }),
-        OpRule("Dropout", since: 1, fold: { ctx in try dropoutCheck(ctx); return try identity(ctx) },
-               lower: { ctx in try dropoutCheck(ctx); try ctx.alias(output: 0, toInput: 0) }),
+        OpRule("Dropout", since: 1, fold: dropoutFold, lower: dropoutLower),
         OpRule("Cast", since: 1, fold: cast, lower: lowerCast),
+        OpRule("CastLike", since: 15, fold: castLike, lower: lowerCastLike),
     ]
 
     /// The value of a Constant node: `value`, `value_float(s)` or `value_int(s)`.
@@ -52,16 +53,49 @@ enum PassThroughLowering {
         [try ctx.requireConstant(0, "input")]
     }
 
-    /// The mask output must be unused; an explicit training_mode=true (opset 12) is unsupported.
-    static func dropoutCheck(_ ctx: NodeContext) throws {
-        if ctx.isOutputUsed(1) {
-            throw ctx.unsupported("the mask output ('\(ctx.outputName(1))') is used")
-        }
-        if ctx.opset >= 12, ctx.hasInput(2) {
-            guard let mode = try ctx.constant(2) else {
-                throw ctx.unsupported("training_mode is computed at runtime")
+    /// The native Dropout for this node: ratio (attribute before opset 12, then an optional
+    /// constant input, default 0.5), training_mode (opset 12, constant input) and seed.
+    static func dropoutOp(_ ctx: NodeContext) throws -> Dropout {
+        var ratio: Float = try ctx.float("ratio", default: 0.5)
+        var training = false
+        if ctx.opset >= 12 {
+            ratio = 0.5
+            if ctx.hasInput(1) {
+                let r = try ctx.requireNumeric(1, "the ratio input")
+                guard r.count == 1 else { throw ctx.invalid("ratio must be a scalar, found shape \(r.shape)") }
+                ratio = r.floats[0]
             }
-            if mode.ints.contains(where: { $0 != 0 }) { throw ctx.unsupported("training_mode is true") }
+            if ctx.hasInput(2) {
+                let mode = try ctx.requireNumeric(2, "the training_mode input")
+                training = mode.ints.contains { $0 != 0 }
+            }
+        }
+        guard ratio >= 0 && ratio < 1 else { throw ctx.invalid("ratio \(ratio) is outside [0, 1)") }
+        let seed = UInt32(truncatingIfNeeded: try ctx.int("seed", default: 0))
+        return Dropout(ratio: ratio, training: training, seed: seed, withMask: ctx.isOutputUsed(1))
+    }
+
+    static let dropoutFold: FoldFunction = { ctx in
+        var op = try dropoutOp(ctx)
+        op.withMask = true
+        let x = try ctx.requireNumeric(0, "input")
+        guard op.training && op.ratio > 0 else {
+            return [x, Tensor(elementType: .bool, shape: x.shape, storage: .ints([Int64](repeating: 1, count: x.count)))]
+        }
+        return try op.reference([x])
+    }
+
+    /// Inference (or ratio 0): the output is the input and the mask a constant of trues.
+    static let dropoutLower: LowerFunction = { ctx in
+        let op = try dropoutOp(ctx)
+        if op.training && op.ratio > 0 {
+            try ctx.emit(.dropout(op), inputs: [ctx.runtimeName(0)], outputs: op.withMask ? [0, 1] : [0])
+            return
+        }
+        try ctx.alias(output: 0, toInput: 0)
+        if op.withMask {
+            let shape = try ctx.shape(0)
+            ctx.setConstant(1, Tensor(elementType: .bool, shape: shape, storage: .ints([Int64](repeating: 1, count: shape.reduce(1, *)))))
         }
     }
 
@@ -74,20 +108,52 @@ enum PassThroughLowering {
         return type
     }
 
-    static let cast: FoldFunction = { ctx in
-        let type = try target(ctx)
+    /// Cast's `saturate` (opset 19, float8 targets) and `round_mode` (opset 24, float8e8m0).
+    static func castOp(_ ctx: NodeContext, to type: ElementType) throws -> Cast {
         guard type.isFloatingPoint || type.isInteger else {
             throw ctx.unsupported("cast to \(type)", attribute: "to")
         }
-        return [Evaluate.cast(try ctx.requireNumeric(0, "input"), to: type)]
+        let saturate = ctx.opset >= 19 ? try ctx.int("saturate", default: 1) != 0 : true
+        let mode = try ctx.string("round_mode", default: "up")
+        guard let rounding = E8M0Rounding(rawValue: mode) else {
+            throw ctx.invalid("unknown round_mode '\(mode)'", attribute: "round_mode")
+        }
+        return Cast(to: type, saturate: saturate, rounding: rounding)
     }
 
-    /// A runtime value is float32 already: a cast to any float type is an alias.
+    static let cast: FoldFunction = { ctx in
+        let op = try castOp(ctx, to: try target(ctx))
+        return [Evaluate.cast(try ctx.requireNumeric(0, "input"), to: op.to, saturate: op.saturate, rounding: op.rounding)]
+    }
+
+    /// An alias when the type does not change, else the native Cast.
     static let lowerCast: LowerFunction = { ctx in
-        let type = try target(ctx)
-        guard type.isFloatingPoint else {
-            throw ctx.unsupported("cast of runtime data to \(type) (Kite computes in float32)", attribute: "to")
+        let op = try castOp(ctx, to: try target(ctx))
+        try emitCast(ctx, op)
+    }
+
+    static func emitCast(_ ctx: NodeContext, _ op: Cast) throws {
+        if try ctx.elementType(0) == op.to {
+            try ctx.alias(output: 0, toInput: 0)
+            return
         }
-        try ctx.alias(output: 0, toInput: 0)
+        if let x = try ctx.constant(0) {
+            if case .opaque = x.storage { throw ctx.unsupported("input of type \(x.elementType)") }
+            ctx.setConstant(0, Evaluate.cast(x, to: op.to, saturate: op.saturate, rounding: op.rounding))
+            return
+        }
+        try ctx.emit(.cast(op), inputs: [ctx.runtimeName(0)])
+    }
+
+    /// CastLike(input, target_type): Cast to the element type of the second input.
+    static let castLike: FoldFunction = { ctx in
+        try ctx.expectInputs(2)
+        let op = try castOp(ctx, to: try ctx.elementType(1))
+        return [Evaluate.cast(try ctx.requireNumeric(0, "input"), to: op.to, saturate: op.saturate, rounding: op.rounding)]
+    }
+
+    static let lowerCastLike: LowerFunction = { ctx in
+        try ctx.expectInputs(2)
+        try emitCast(ctx, try castOp(ctx, to: try ctx.elementType(1)))
     }
 }

@@ -1,6 +1,7 @@
 import KiteCore
 
-/// MaxPool, AveragePool (2-D windows) and GlobalAveragePool, GlobalMaxPool.
+/// MaxPool (with its Indices output), AveragePool over any number of spatial axes
+/// (the fast kernels take 2-D), and GlobalAveragePool, GlobalMaxPool.
 enum PoolingLowering {
     static let rules: [OpRule] = [
         OpRule("MaxPool", since: 1, lower: { try lowerWindow($0, .max) }),
@@ -12,20 +13,19 @@ enum PoolingLowering {
     static func lowerWindow(_ ctx: NodeContext, _ kind: PoolKind) throws {
         try ctx.expectInputs(1)
         let input = try ctx.shape(0)
-        guard input.count == 4 else {
-            throw ctx.unsupported("\(input.count - 2)-D pooling (only 2-D, NCHW input, is supported)")
+        guard input.count >= 3 else {
+            throw ctx.mismatch("input \(input) must be [N, C, spatial...]")
         }
         guard let kernel = try ctx.ints("kernel_shape") else {
             throw ctx.invalid("the kernel_shape attribute is missing", attribute: "kernel_shape")
         }
-        guard kernel.count == 2 else { throw ctx.invalid("kernel_shape \(kernel) must have 2 values", attribute: "kernel_shape") }
+        guard kernel.count == input.count - 2 else {
+            throw ctx.invalid("kernel_shape \(kernel) must have \(input.count - 2) values for input \(input)", attribute: "kernel_shape")
+        }
+        var withIndices = false, columnMajor = false
         if kind == .max {
-            if ctx.isOutputUsed(1) {
-                throw ctx.unsupported("the Indices output ('\(ctx.outputName(1))') is used")
-            }
-            if try ctx.int("storage_order", default: 0) != 0 {
-                throw ctx.unsupported("storage_order=1 (column-major indices)", attribute: "storage_order")
-            }
+            withIndices = ctx.isOutputUsed(1)
+            columnMajor = try ctx.int("storage_order", default: 0) != 0
         }
         // Dilations exist for MaxPool from opset 10 and AveragePool from 19.
         let dilationsAllowed = kind == .max ? ctx.opset >= 10 : ctx.opset >= 19
@@ -33,8 +33,9 @@ enum PoolingLowering {
         let ceilMode = ctx.opset >= 10 ? try ctx.int("ceil_mode", default: 0) != 0 : false
         let countIncludePad = kind == .average && ctx.opset >= 7 ? try ctx.int("count_include_pad", default: 0) != 0 : false
         let pool = Pooling(kind: kind, kernel: kernel, strides: window.strides, pads: window.pads,
-                           dilations: window.dilations, ceilMode: ceilMode, countIncludePad: countIncludePad)
-        try ctx.emit(.pool(pool), inputs: [ctx.runtimeName(0)])
+                           dilations: window.dilations, ceilMode: ceilMode, countIncludePad: countIncludePad,
+                           withIndices: withIndices, columnMajorIndices: columnMajor)
+        try ctx.emit(.pool(pool), inputs: [ctx.runtimeName(0)], outputs: withIndices ? [0, 1] : [0])
     }
 
     static func lowerGlobal(_ ctx: NodeContext, _ kind: PoolKind) throws {

@@ -1,20 +1,33 @@
 import KiteCore
 
 /// ReduceMean (native at runtime: MobileNetV3's squeeze-excite mean) and
-/// ReduceSum / ReduceProd / ReduceMax / ReduceMin on constants.
+/// ReduceSum / ReduceProd / ReduceMax / ReduceMin (folded on constants, the
+/// reference-only native Reduce at runtime).
 enum ReduceLowering {
     static let rules: [OpRule] = [
         OpRule("ReduceMean", since: 1, fold: fold(.mean, .attribute), lower: lowerMean(.attribute)),
         OpRule("ReduceMean", since: 18, fold: fold(.mean, .input), lower: lowerMean(.input)),
-        OpRule("ReduceSum", since: 1, fold: fold(.sum, .attribute)),
-        OpRule("ReduceSum", since: 13, fold: fold(.sum, .input)),
-        OpRule("ReduceProd", since: 1, fold: fold(.prod, .attribute)),
-        OpRule("ReduceProd", since: 18, fold: fold(.prod, .input)),
-        OpRule("ReduceMax", since: 1, fold: fold(.max, .attribute)),
-        OpRule("ReduceMax", since: 18, fold: fold(.max, .input)),
-        OpRule("ReduceMin", since: 1, fold: fold(.min, .attribute)),
-        OpRule("ReduceMin", since: 18, fold: fold(.min, .input)),
+        OpRule("ReduceSum", since: 1, fold: fold(.sum, .attribute), lower: lower(.sum, .attribute)),
+        OpRule("ReduceSum", since: 13, fold: fold(.sum, .input), lower: lower(.sum, .input)),
+        OpRule("ReduceProd", since: 1, fold: fold(.prod, .attribute), lower: lower(.prod, .attribute)),
+        OpRule("ReduceProd", since: 18, fold: fold(.prod, .input), lower: lower(.prod, .input)),
+        OpRule("ReduceMax", since: 1, fold: fold(.max, .attribute), lower: lower(.max, .attribute)),
+        OpRule("ReduceMax", since: 18, fold: fold(.max, .input), lower: lower(.max, .input)),
+        OpRule("ReduceMin", since: 1, fold: fold(.min, .attribute), lower: lower(.min, .attribute)),
+        OpRule("ReduceMin", since: 18, fold: fold(.min, .input), lower: lower(.min, .input)),
     ]
+
+    /// ReduceSum / Prod / Max / Min at runtime: the reference-only native Reduce.
+    static func lower(_ kind: Reduce.Kind, _ form: ShapeOpLowering.AxesForm) -> LowerFunction {
+        { ctx in
+            let (axes, keepDims) = try bind(ctx, form)
+            guard let axes else {
+                try ctx.alias(output: 0, toInput: 0)
+                return
+            }
+            try ctx.emit(.reduce(Reduce(kind: kind, axes: axes, keepDims: keepDims)), inputs: [ctx.runtimeName(0)])
+        }
+    }
 
     /// The reduced axes (normalised, sorted; nil means "leave the input as is") and keepdims.
     /// Axes are an attribute in the older form, an optional input in the newer one, where

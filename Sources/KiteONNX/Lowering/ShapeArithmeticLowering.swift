@@ -1,48 +1,82 @@
 import KiteCore
 
-/// Ops Kite evaluates only on constants: the rest of the arithmetic exporters
-/// write around shapes (ConstantOfShape, Range, comparisons, Where, rounding,
-/// Sqrt, Pow, Mod, Min, Max ...). A runtime input makes them unsupported.
+/// The rest of the arithmetic exporters write around shapes and that ONNX
+/// function bodies (`_expanded` forms) use: evaluated on constants, and at
+/// runtime the reference-only native ops ElementwiseBinary (comparisons, logic,
+/// Min, Max, Pow, Mod), Where and Unary. ConstantOfShape and Range are constant only.
 enum ShapeArithmeticLowering {
     static let rules: [OpRule] = [
         OpRule("ConstantOfShape", since: 9, fold: constantOfShape),
         OpRule("Range", since: 11, fold: range),
-        OpRule("Where", since: 9, fold: whereFold),
-        binary("Equal", .equal), binary("Less", .less), binary("LessOrEqual", .lessOrEqual, since: 12),
-        binary("Greater", .greater), binary("GreaterOrEqual", .greaterOrEqual, since: 12),
-        binary("And", .and), binary("Or", .or), binary("Xor", .xor),
-        binary("Pow", .pow),
+        OpRule("Where", since: 9, fold: whereFold, lower: { ctx in
+            try ctx.expectInputs(3)
+            try ctx.emit(.whereSelect(Where()), inputs: [ctx.runtimeName(0), ctx.runtimeName(1), ctx.runtimeName(2)])
+        }),
+        binary("Equal", .equal, .equal), binary("Less", .less, .less), binary("LessOrEqual", .lessOrEqual, .lessOrEqual, since: 12),
+        binary("Greater", .greater, .greater), binary("GreaterOrEqual", .greaterOrEqual, .greaterOrEqual, since: 12),
+        binary("And", .and, .and), binary("Or", .or, .or), binary("Xor", .xor, .xor),
+        binary("Pow", .pow, .pow),
         OpRule("Mod", since: 10, fold: { ctx in
             try ctx.expectInputs(2)
             let fmod = try ctx.int("fmod", default: 0) != 0
             return [try ElementwiseLowering.evaluate(ctx, .mod(fmod: fmod), try ctx.requireNumeric(0, "A"), try ctx.requireNumeric(1, "B"))]
+        }, lower: { ctx in
+            try ctx.expectInputs(2)
+            let fmod = try ctx.int("fmod", default: 0) != 0
+            try ctx.emit(.elementwiseBinary(ElementwiseBinary(fmod ? .fmod : .mod)), inputs: [ctx.runtimeName(0), ctx.runtimeName(1)])
         }),
-        variadic("Min", .min), variadic("Max", .max),
-        unary("Not", .not), unary("Neg", .neg), unary("Abs", .abs), unary("Floor", .floor), unary("Ceil", .ceil),
-        unary("Round", .round, since: 11), unary("Sqrt", .sqrt), unary("Reciprocal", .reciprocal),
-        unary("Exp", .exp), unary("Log", .log), unary("Sign", .sign, since: 9),
+        variadic("Min", .min, .min), variadic("Max", .max, .max),
+        unary("Not", .not, .not), unary("Neg", .neg, .neg), unary("Abs", .abs, .abs), unary("Floor", .floor, .floor),
+        unary("Ceil", .ceil, .ceil), unary("Round", .round, .round, since: 11), unary("Sqrt", .sqrt, .sqrt),
+        unary("Reciprocal", .reciprocal, .reciprocal), unary("Exp", .exp, .exp), unary("Log", .log, .log),
+        unary("Sign", .sign, .sign, since: 9),
+        OpRule("Tanh", since: 1, lower: { ctx in try ctx.emit(.unary(Unary(.tanh)), inputs: [ctx.runtimeName(0)]) }),
+        OpRule("Erf", since: 9, lower: { ctx in try ctx.emit(.unary(Unary(.erf)), inputs: [ctx.runtimeName(0)]) }),
     ]
 
-    static func binary(_ opType: String, _ kind: Evaluate.BinaryKind, since: Int = 1) -> OpRule {
+    static func binary(_ opType: String, _ kind: Evaluate.BinaryKind, _ native: ElementwiseBinary.Kind, since: Int = 1) -> OpRule {
         OpRule(opType, since: since, fold: { ctx in
             try ctx.expectInputs(2)
             return [try ElementwiseLowering.evaluate(ctx, kind, try ctx.requireNumeric(0, "A"), try ctx.requireNumeric(1, "B"))]
+        }, lower: { ctx in
+            try ctx.expectInputs(2)
+            try ctx.emit(.elementwiseBinary(ElementwiseBinary(native)), inputs: [ctx.runtimeName(0), ctx.runtimeName(1)])
         })
     }
 
-    static func variadic(_ opType: String, _ kind: Evaluate.BinaryKind) -> OpRule {
+    /// Min / Max of one or more inputs: a chain of two-operand ops at runtime.
+    static func variadic(_ opType: String, _ kind: Evaluate.BinaryKind, _ native: ElementwiseBinary.Kind) -> OpRule {
         OpRule(opType, since: 1, fold: { ctx in
             let inputs = try ctx.constantInputs().compactMap { $0 }
             guard var result = inputs.first else { throw ctx.invalid("\(ctx.opType) needs at least one input") }
             for t in inputs.dropFirst() { result = try ElementwiseLowering.evaluate(ctx, kind, result, t) }
             return [result]
+        }, lower: { ctx in
+            let given = ctx.node.inputs.indices.filter { ctx.hasInput($0) }
+            guard let first = given.first else { throw ctx.invalid("\(ctx.opType) needs at least one input") }
+            if given.count == 1 {
+                try ctx.alias(output: 0, toInput: first)
+                return
+            }
+            var acc = try ctx.runtimeName(first)
+            for (n, i) in given.dropFirst().enumerated() {
+                let op = Op.elementwiseBinary(ElementwiseBinary(native))
+                if n == given.count - 2 {
+                    try ctx.emit(op, inputs: [acc, ctx.runtimeName(i)])
+                } else {
+                    acc = try ctx.emitIntermediate(op, inputs: [acc, ctx.runtimeName(i)], suffix: "\(native.rawValue.lowercased())\(n)").name
+                }
+            }
         })
     }
 
-    static func unary(_ opType: String, _ kind: Evaluate.UnaryKind, since: Int = 1) -> OpRule {
+    static func unary(_ opType: String, _ kind: Evaluate.UnaryKind, _ native: Unary.Kind, since: Int = 1) -> OpRule {
         OpRule(opType, since: since, fold: { ctx in
             try ctx.expectInputs(1)
             return [Evaluate.unary(kind, try ctx.requireNumeric(0, "input"))]
+        }, lower: { ctx in
+            try ctx.expectInputs(1)
+            try ctx.emit(.unary(Unary(native)), inputs: [ctx.runtimeName(0)])
         })
     }
 

@@ -11,7 +11,7 @@ public struct FoldPadIntoConv: RewriteRule {
         let node = graph.nodes[index]
         guard case .conv(var conv) = node.op, !node.inputs.isEmpty,
               let (p, padNode) = graph.fusableProducer(of: node.inputs[0], uses),
-              case .pad(let pad) = padNode.op, pad.value == 0, padNode.inputs.count == 1, pad.pads.count == 8,
+              case .pad(let pad) = padNode.op, pad.mode == .constant, pad.value == 0, padNode.inputs.count == 1, pad.pads.count == 8,
               pad.pads.allSatisfy({ $0 >= 0 }), pad.pads[0] == 0, pad.pads[1] == 0, pad.pads[4] == 0, pad.pads[5] == 0,
               conv.pads.count == 4 else { return nil }
         // ONNX order [n0, c0, h0, w0, n1, c1, h1, w1]; conv pads [top, left, bottom, right].
