@@ -45,7 +45,12 @@ public final class Executor: @unchecked Sendable {
     let lock = NSLock()
 
     /// Plans `graph` for `threads` threads (0: one per core).
-    public init(graph: NativeGraph, threads: Int = 0) throws {
+    public convenience init(graph: NativeGraph, threads: Int = 0) throws {
+        try self.init(graph: graph, threads: threads, streamingThreshold: Planner.streamingThresholdBytes)
+    }
+
+    /// `streamingThreshold`: intermediate bytes above which inverted-residual blocks are streamed (tests lower it).
+    init(graph: NativeGraph, threads: Int, streamingThreshold: Int) throws {
         // The arena holds float32; graphs with other element types run on the ReferenceExecutor.
         if let (name, type) = graph.elementTypes.min(by: { $0.key < $1.key }) {
             throw KiteError.invalidArgument("the fast executor runs float32 graphs; value '\(name)' is \(type) (use the reference executor)")
@@ -55,6 +60,7 @@ public final class Executor: @unchecked Sendable {
         self.threads = threads > 0 ? threads : max(1, cores)
         pool = WorkerPool(threadCount: self.threads)
         var planner = Planner(graph: graph)
+        planner.streamingThreshold = streamingThreshold
         try planner.plan()
         let memory = MemoryPlan(planner.bufferRequests())
         arenaBytes = memory.arenaBytes

@@ -72,8 +72,9 @@ extension Planner {
             if !convReadsChannelMap(c, channels: x.channels) { x = materialize(x, at: index, node: node) }
         }
         if depthwise && residual == nil && x.channelMap == nil {
-            if let input = node.inputs.first, let producer = pendingPointwise[input] {
-                return planPointwiseDepthwise(index: index, node: node, conv: c, pointwise: producer, outShape: outShape)
+            let expand = node.inputs.first.flatMap { pendingPointwise[$0] }
+            if let planned = planStreamingDepthwise(index: index, node: node, conv: c, input: x, expand: expand, outShape: outShape) {
+                return planned
             }
             return planDepthwise(index: index, node: node, conv: c, input: x, outShape: outShape)
         }
@@ -93,6 +94,10 @@ extension Planner {
         let m = x.batch * x.height * x.width
         let activation = c.activation.kernel
         let offsets = x.channelMap.map { IndexTable($0) }
+        if let input = node.inputs.first, let pending = pendingDepthwise[input] {
+            let project = ProjectStage(weights: packed, activation: activation, residual: residual, outShape: outShape)
+            return planStreamed(index: index, node: node, expand: pending.expand, dw: pending.stage, project: project, dwOutShape: x.shape)
+        }
         if residual == nil, fusesIntoDepthwise(producer: index, output: name, shape: outShape) {
             pendingPointwise[name] = PendingPointwise(node: index, input: x, weights: packed, activation: activation, offsets: offsets)
             // The value never exists as a whole: the depthwise step computes it band by band.

@@ -11,31 +11,79 @@ struct PendingPointwise {
     var offsets: IndexTable?
 }
 
-/// Expand-then-depthwise (the first half of an inverted residual block) streamed in bands of
-/// rows: the pointwise GEMM writes the rows a band of depthwise output needs into a small
-/// per-thread buffer that stays in L2, and the depthwise kernel reads them from there. The
-/// expanded tensor (up to 112x112x96 floats, 4.8 MB) then never goes to main memory and back.
-extension Planner {
-    /// Bytes of the expanded tensor above which streaming pays (smaller ones stay in L2 anyway).
-    static let streamingThresholdBytes = 384 * 1024
+/// A depthwise convolution (with its expansion, if any) planned into the pointwise convolution
+/// that alone reads its output.
+struct PendingDepthwise {
+    var node: Int
+    var stage: DepthwiseStage
+    var expand: PendingPointwise?
+}
 
-    /// Whether the pointwise output `output` is read only by one depthwise convolution that can
-    /// compute it band by band.
-    func fusesIntoDepthwise(producer: Int, output: String, shape: [Int]) -> Bool {
-        guard shape.count == 4, shape.reduce(1, *) / max(shape[0], 1) * 4 > Planner.streamingThresholdBytes,
+struct DepthwiseStage {
+    /// The depthwise input when there is no expansion.
+    var input: Placement
+    var geometry: ConvGeometry
+    var weights: PackedDepthwiseWeights
+    var activation: KernelActivation
+    var channels: Int
+    var kernelName: String
+}
+
+struct ProjectStage {
+    var weights: PackedGEMMWeights
+    var activation: KernelActivation
+    var residual: Placement?
+    var outShape: [Int]
+}
+
+/// Inverted-residual blocks streamed in bands of rows: the 1x1 expansion writes the rows a band
+/// of depthwise output needs into a small per-thread buffer, the depthwise filter writes its band
+/// into a second one, and the 1x1 projection (with the residual add) reads it from there. The
+/// expanded tensors (up to 112x112x96 floats, 4.8 MB) then never go to main memory and back.
+extension Planner {
+    /// Bytes of an intermediate above which streaming pays: on this machine (32 MiB L3) smaller
+    /// intermediates come back from L3 quickly and the band-wise GEMMs measured slower.
+    static let streamingThresholdBytes = 2 * 1024 * 1024
+    /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
+    static let streamingProjectionWeightBytes = 256 * 1024
+    /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
+    static let streamingEnabled = ProcessInfo.processInfo.environment["KITE_STREAMING"] != "0"
+
+    /// The single reader of `output` (at input position 0), if the value can be streamed to it:
+    /// large, not a graph output, not a concat slot.
+    func soleStreamingReader(of output: String, shape: [Int]) -> NativeNode? {
+        guard Planner.streamingEnabled, shape.count == 4, shape.reduce(1, *) / max(shape[0], 1) * 4 > streamingThreshold,
               !graphOutputs.contains(output), slots[output] == nil,
-              let readers = readerTable[output], readers.count == 1, readers[0].position == 0 else { return false }
-        let node = graph.nodes[readers[0].node]
-        guard case .conv(let c) = node.op, node.inputs.count == 1, !c.residual, isDepthwise(c, channels: shape[1]),
-              c.kernel.count == 2, c.strides.count == 2, c.pads.count == 4, c.dilations.count == 2,
-              c.pads.allSatisfy({ $0 >= 0 }), c.strides.allSatisfy({ $0 > 0 }), c.dilations.allSatisfy({ $0 > 0 }) else { return false }
+              let readers = readerTable[output], readers.count == 1, readers[0].position == 0 else { return nil }
+        return graph.nodes[readers[0].node]
+    }
+
+    /// Whether a pointwise output is read only by one depthwise convolution that can compute it band by band.
+    func fusesIntoDepthwise(producer: Int, output: String, shape: [Int]) -> Bool {
+        guard let node = soleStreamingReader(of: output, shape: shape), case .conv(let c) = node.op, node.inputs.count == 1,
+              !c.residual, isDepthwise(c, channels: shape[1]), validGeometry(c) else { return false }
         return true
     }
 
-    mutating func planPointwiseDepthwise(index: Int, node: NativeNode, conv c: Convolution, pointwise pw: PendingPointwise,
-                                         outShape: [Int]) -> [Placement] {
-        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
-        let x = pw.input
+    /// Whether a depthwise output is read only by one dense pointwise convolution (its projection).
+    func fusesIntoProjection(output: String, shape: [Int]) -> Bool {
+        guard let node = soleStreamingReader(of: output, shape: shape), case .conv(let c) = node.op,
+              c.kernel == [1, 1], c.strides.allSatisfy({ $0 == 1 }), c.pads.allSatisfy({ $0 == 0 }), c.groups == 1,
+              !isDepthwise(c, channels: shape[1]), !node.inputs.dropFirst().contains(output),
+              c.outChannels * shape[1] * 4 <= Planner.streamingProjectionWeightBytes else { return false }
+        if c.residual {
+            // The residual must be a plain NHWC value by the time the projection is planned.
+            guard node.inputs.count == 2, let r = placements[node.inputs[1]], r.nhwc, r.channelMap == nil else { return false }
+        }
+        return true
+    }
+
+    func validGeometry(_ c: Convolution) -> Bool {
+        c.kernel.count == 2 && c.strides.count == 2 && c.pads.count == 4 && c.dilations.count == 2
+            && c.pads.allSatisfy({ $0 >= 0 }) && c.strides.allSatisfy({ $0 > 0 }) && c.dilations.allSatisfy({ $0 > 0 })
+    }
+
+    func depthwiseStage(conv c: Convolution, input x: Placement, outShape: [Int]) -> DepthwiseStage {
         let channels = c.outChannels
         let (kh, kw) = (c.kernel[0], c.kernel[1])
         let packed = c.weight.floats.withUnsafeBufferPointer { w in
@@ -49,63 +97,124 @@ extension Planner {
                              padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3],
                              dilationHeight: c.dilations[0], dilationWidth: c.dilations[1],
                              outputHeight: outShape[2], outputWidth: outShape[3])
-        let rowFloats = x.width * channels
-        let window = (kh - 1) * g.dilationHeight + 1
-        // About 256 KiB of expanded rows per band; at least one output row.
-        let capacityRows = max(window, (64 * 1024) / max(rowFloats, 1))
-        let band = max(1, (capacityRows - window) / g.strideHeight + 1)
-        let bufferRows = (band - 1) * g.strideHeight + window
-        let dwActivation = c.activation.kernel
-        let pwWeights = pw.weights, pwActivation = pw.activation, offsets = pw.offsets
-        addStep(index: index, node: node, kernel: "pointwise+depthwise\(kh)x\(kw)" + (g.strideHeight == 1 ? "" : "-s\(g.strideHeight)"),
-                reason: "the 1x1 expansion is computed band by band into an L2-sized buffer the depthwise filter reads, never stored whole",
-                absorbing: [pw.node]) { exec in
+        return DepthwiseStage(input: x, geometry: g, weights: packed, activation: c.activation.kernel, channels: channels,
+                              kernelName: "depthwise\(kh)x\(kw)" + (c.strides[0] == 1 ? "" : "-s\(c.strides[0])"))
+    }
+
+    /// Plans a depthwise convolution whose input is `x`, or the expansion `expand` computes:
+    /// deferred into its projection when that streams, else a streamed expand+depthwise step.
+    /// Returns nil when neither applies (plain depthwise).
+    mutating func planStreamingDepthwise(index: Int, node: NativeNode, conv c: Convolution, input x: Placement,
+                                         expand: PendingPointwise?, outShape: [Int]) -> [Placement]? {
+        guard let name = node.outputs.first else { return nil }
+        let stage = depthwiseStage(conv: c, input: expand == nil ? x : Placement.dense(buffer: -1, shape: x.shape), outShape: outShape)
+        if fusesIntoProjection(output: name, shape: outShape) {
+            pendingDepthwise[name] = PendingDepthwise(node: index, stage: stage, expand: expand)
+            return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
+        }
+        guard let expand else { return nil }
+        return planStreamed(index: index, node: node, expand: expand, dw: stage, project: nil, dwOutShape: outShape)
+    }
+
+    /// The fused step: [expansion] -> depthwise -> [projection], band by band.
+    mutating func planStreamed(index: Int, node: NativeNode, expand: PendingPointwise?, dw: DepthwiseStage,
+                               project: ProjectStage?, dwOutShape: [Int]) -> [Placement] {
+        let out = place(output: node.outputs.first ?? "", shape: project?.outShape ?? dwOutShape, at: index)
+        let g = dw.geometry
+        let channels = dw.channels
+        let x = expand?.input ?? dw.input
+        let rowFloats = g.inputWidth * channels
+        let outRowFloats = g.outputWidth * channels
+        let window = (g.kernelHeight - 1) * g.dilationHeight + 1
+        // About 256 KiB of expanded rows (or 128 KiB of depthwise output) per band; at least one row.
+        let band: Int
+        if expand != nil {
+            let capacityRows = max(window, (64 * 1024) / max(rowFloats, 1))
+            band = max(1, (capacityRows - window) / g.strideHeight + 1)
+        } else {
+            band = max(1, (32 * 1024) / max(outRowFloats, 1))
+        }
+        let expandRows = expand == nil ? 0 : (band - 1) * g.strideHeight + window
+        let expandFloats = expandRows * rowFloats
+        let projectFloats = project == nil ? 0 : band * outRowFloats
+        var stages = [String]()
+        var absorbed = [Int]()
+        if let expand { stages.append("pointwise"); absorbed.append(expand.node) }
+        stages.append(dw.kernelName)
+        if project != nil { stages.append("pointwise") }
+        if project != nil, let pending = node.inputs.first.flatMap({ pendingDepthwise[$0] }) { absorbed.append(pending.node) }
+        let reason = project == nil
+            ? "the 1x1 expansion is computed band by band into an L2-sized buffer the depthwise filter reads, never stored whole"
+            : "inverted residual streamed by bands of rows: the depthwise output\(expand == nil ? "" : " and the 1x1 expansion") stay in L2-sized buffers"
+        addStep(index: index, node: node, kernel: stages.joined(separator: "+"), reason: reason, absorbing: absorbed) { exec in
             let inBase = UnsafePointer(exec.pointer(x))
             let outBase = exec.pointer(out)
+            let resBase = project?.residual.map { UnsafePointer(exec.pointer($0)) }
+            let rps = project?.residual?.pixelStride ?? 0
             let inImage = x.height * x.width * x.pixelStride
             let outImage = out.height * out.width * out.pixelStride
             let (ips, ops) = (x.pixelStride, out.pixelStride)
             let work = chunks(g.outputHeight, parts: exec.threads)
-            let scratch = ThreadScratch(perThread: bufferRows * rowFloats, threads: work.count)
+            let scratch = ThreadScratch(perThread: expandFloats + projectFloats, threads: work.count)
             let pool = exec.pool
             let batch = x.batch
+            let ow = g.outputWidth
             return {
                 for b in 0..<batch {
                     let input = inBase + b * inImage
                     let output = outBase + b * outImage
+                    let residual = resBase.map { $0 + b * out.height * out.width * rps }
                     pool.parallelFor(count: work.count) { t in
-                        let buffer = scratch.slice(t)
-                        // Input rows [computedLo, computedHi) are in the buffer, row computedLo first.
+                        let expandBuffer = scratch.slice(t)
+                        let projectBuffer = expandBuffer + expandFloats
+                        // Input rows [computedLo, computedHi) are in the expansion buffer, row computedLo first.
                         var computedLo = 0, computedHi = 0
                         var o0 = work[t].lowerBound
                         while o0 < work[t].upperBound {
                             let o1 = min(work[t].upperBound, o0 + band)
-                            let lo = max(0, min(g.inputHeight, o0 * g.strideHeight - g.padTop))
-                            let hi = max(lo, min(g.inputHeight, (o1 - 1) * g.strideHeight - g.padTop + window))
-                            if lo >= computedLo && lo < computedHi {
-                                // Keep the overlap with the previous band at the front of the buffer.
-                                memmove(buffer, buffer + (lo - computedLo) * rowFloats, (computedHi - lo) * rowFloats * 4)
-                            } else {
-                                computedHi = lo
-                            }
-                            computedLo = lo
-                            if hi > computedHi {
-                                let a = input + computedHi * x.width * ips
-                                let c = buffer + (computedHi - computedLo) * rowFloats
-                                let rows = 0..<((hi - computedHi) * x.width)
-                                if let offsets {
-                                    GEMM.run(a: a, lda: ips, offsets: UnsafePointer(offsets.pointer), weights: pwWeights, c: c, ldc: channels,
-                                             activation: pwActivation, rows: rows)
+                            var dwInput = input
+                            var dwStride = ips
+                            if let expand {
+                                let lo = max(0, min(g.inputHeight, o0 * g.strideHeight - g.padTop))
+                                let hi = max(lo, min(g.inputHeight, (o1 - 1) * g.strideHeight - g.padTop + window))
+                                if lo >= computedLo && lo < computedHi {
+                                    // Keep the overlap with the previous band at the front of the buffer.
+                                    memmove(expandBuffer, expandBuffer + (lo - computedLo) * rowFloats, (computedHi - lo) * rowFloats * 4)
                                 } else {
-                                    GEMM.run(a: a, lda: ips, weights: pwWeights, c: c, ldc: channels, activation: pwActivation, rows: rows)
+                                    computedHi = lo
                                 }
-                                computedHi = hi
+                                computedLo = lo
+                                if hi > computedHi {
+                                    let a = input + computedHi * x.width * ips
+                                    let c = expandBuffer + (computedHi - computedLo) * rowFloats
+                                    let rows = 0..<((hi - computedHi) * x.width)
+                                    if let offsets = expand.offsets {
+                                        GEMM.run(a: a, lda: ips, offsets: UnsafePointer(offsets.pointer), weights: expand.weights,
+                                                 c: c, ldc: channels, activation: expand.activation, rows: rows)
+                                    } else {
+                                        GEMM.run(a: a, lda: ips, weights: expand.weights, c: c, ldc: channels,
+                                                 activation: expand.activation, rows: rows)
+                                    }
+                                    computedHi = hi
+                                }
+                                // The depthwise kernel addresses input row iy at `base + iy * rowFloats`; only
+                                // rows [lo, hi) are read for these output rows, and those are in the buffer.
+                                dwInput = UnsafePointer(expandBuffer) - computedLo * rowFloats
+                                dwStride = channels
                             }
-                            // The depthwise kernel addresses input row iy at `base + iy * rowFloats`; only rows
-                            // [lo, hi) are read for these output rows, and those are in the buffer.
-                            let base = UnsafePointer(buffer) - computedLo * rowFloats
-                            DepthwiseConv.run(input: base, inputPixelStride: channels, geometry: g, weights: packed,
-                                              output: output, outputPixelStride: ops, activation: dwActivation, outputRows: o0..<o1)
+                            if let project {
+                                // The band's depthwise output goes to the projection buffer (addressed as rows o0..<o1).
+                                DepthwiseConv.run(input: dwInput, inputPixelStride: dwStride, geometry: g, weights: dw.weights,
+                                                  output: projectBuffer - o0 * outRowFloats, outputPixelStride: channels,
+                                                  activation: dw.activation, outputRows: o0..<o1)
+                                GEMM.run(a: projectBuffer, lda: channels, weights: project.weights,
+                                         c: output + o0 * ow * ops, ldc: ops,
+                                         residual: residual.map { $0 + o0 * ow * rps }, ldr: rps,
+                                         activation: project.activation, rows: 0..<((o1 - o0) * ow))
+                            } else {
+                                DepthwiseConv.run(input: dwInput, inputPixelStride: dwStride, geometry: g, weights: dw.weights,
+                                                  output: output, outputPixelStride: ops, activation: dw.activation, outputRows: o0..<o1)
+                            }
                             o0 = o1
                         }
                     }

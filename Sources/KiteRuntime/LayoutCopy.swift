@@ -5,44 +5,38 @@ enum LayoutCopy {
     /// Reads a placed value into a row-major (NCHW) float array.
     static func read(_ p: Placement, from base: UnsafeMutablePointer<Float>) -> [Float] {
         if !p.nhwc { return Array(UnsafeBufferPointer(start: base, count: p.count)) }
-        let (n, c, h, w) = (p.batch, p.channels, p.height, p.width)
-        var out = [Float](repeating: 0, count: p.count)
-        let map = p.channelMap ?? Array(0..<c)
-        out.withUnsafeMutableBufferPointer { dst in
+        if p.count == 0 { return [] }
+        let (n, c, hw) = (p.batch, p.channels, p.height * p.width)
+        let map = p.channelMap
+        return [Float](unsafeUninitializedCapacity: p.count) { dst, initialized in
+            // Channel by channel: each NCHW plane is written sequentially.
             for b in 0..<n {
-                for y in 0..<h {
-                    for x in 0..<w {
-                        let src = base + ((b * h + y) * w + x) * p.pixelStride + p.channelOffset
-                        var d = ((b * c) * h + y) * w + x
-                        for ch in 0..<c {
-                            dst[d] = src[map[ch]]
-                            d += h * w
-                        }
-                    }
+                let image = UnsafePointer(base) + b * hw * p.pixelStride + p.channelOffset
+                for ch in 0..<c {
+                    let src = image + (map?[ch] ?? ch)
+                    let plane = dst.baseAddress! + (b * c + ch) * hw
+                    for i in 0..<hw { plane[i] = src[i * p.pixelStride] }
                 }
             }
+            initialized = p.count
         }
-        return out
     }
 
     /// Writes row-major (NCHW) floats into a placed value.
     static func write(_ values: UnsafeBufferPointer<Float>, to p: Placement, base: UnsafeMutablePointer<Float>) {
+        guard let values = values.baseAddress else { return }
         if !p.nhwc {
-            base.update(from: values.baseAddress!, count: p.count)
+            base.update(from: values, count: p.count)
             return
         }
-        let (n, c, h, w) = (p.batch, p.channels, p.height, p.width)
-        let map = p.channelMap ?? Array(0..<c)
+        let (n, c, hw) = (p.batch, p.channels, p.height * p.width)
+        let map = p.channelMap
         for b in 0..<n {
-            for y in 0..<h {
-                for x in 0..<w {
-                    let dst = base + ((b * h + y) * w + x) * p.pixelStride + p.channelOffset
-                    var s = ((b * c) * h + y) * w + x
-                    for ch in 0..<c {
-                        dst[map[ch]] = values[s]
-                        s += h * w
-                    }
-                }
+            let image = base + b * hw * p.pixelStride + p.channelOffset
+            for ch in 0..<c {
+                let dst = image + (map?[ch] ?? ch)
+                let plane = values + (b * c + ch) * hw
+                for i in 0..<hw { dst[i * p.pixelStride] = plane[i] }
             }
         }
     }

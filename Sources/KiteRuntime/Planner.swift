@@ -27,6 +27,10 @@ struct Planner {
     var readerTable: [String: [(node: Int, position: Int)]] = [:]
     /// Pointwise convolutions whose output only a depthwise convolution reads: planned into that step.
     var pendingPointwise: [String: PendingPointwise] = [:]
+    /// Depthwise convolutions (and their expansions) whose output only a projection reads: planned into that step.
+    var pendingDepthwise: [String: PendingDepthwise] = [:]
+    /// Intermediate bytes above which expand/depthwise/project blocks are streamed by bands.
+    var streamingThreshold = Planner.streamingThresholdBytes
 
     init(graph: NativeGraph) {
         self.graph = graph

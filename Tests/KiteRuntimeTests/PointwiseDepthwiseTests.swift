@@ -14,8 +14,8 @@ final class PointwiseDepthwiseTests: XCTestCase {
         let x = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
         let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
         for threads in [1, 2] {
-            let exec = try Executor(graph: b.graph, threads: threads)
-            XCTAssertEqual(exec.steps.filter { $0.kernel.hasPrefix("pointwise+") }.count, fused, "fused steps", file: file, line: line)
+            let exec = try Executor(graph: b.graph, threads: threads, streamingThreshold: 384 * 1024)
+            XCTAssertEqual(exec.steps.filter { $0.kernel.contains("+") }.count, fused, "fused steps", file: file, line: line)
             XCTAssertTrue(exec.steps.allSatisfy { $0.kernel != "reference" }, file: file, line: line)
             let got = try exec.run(["x": x])
             for (name, w) in want {
@@ -44,6 +44,21 @@ final class PointwiseDepthwiseTests: XCTestCase {
             let y = try b.conv(d, out: 11)
             b.output(y)
             try run(b, input: [1, 13, 37, 29], fused: 1)
+        }
+    }
+
+    /// MobileNetV1/V2 style: depthwise into its projection, with a residual, with and without an expansion.
+    func testDepthwiseIntoProjection() throws {
+        for (expand, stride) in [(false, 1), (true, 1), (false, 2)] {
+            var b = Builder(input: [1, 72, 45, 33])
+            let e = expand ? try b.conv("x", out: 72, activation: .hardSwish) : "x"
+            let d = try depthwise(&b, e, kernel: 3, stride: stride, pads: [1, 1, 1, 1], activation: .clip(min: 0, max: 6))
+            let y = stride == 1 ? try b.conv(d, out: 72, residual: "x", activation: .relu) : try b.conv(d, out: 40)
+            let z = try depthwise(&b, y, kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: nil)
+            let w = try b.conv(z, out: 72)
+            b.output(w)
+            // Stride 2 leaves a depthwise output too small to stream; the second pair streams when large enough.
+            try run(b, input: [1, 72, 45, 33], fused: stride == 1 ? 2 : 0)
         }
     }
 
