@@ -70,20 +70,75 @@ public enum GEMM {
 
 @usableFromInline
 struct GEMMArguments: ActivationVisitor {
-    let a: UnsafePointer<Float>
+    var a: UnsafePointer<Float>
     let lda: Int
     /// When set, element k of row m is `(a + m * lda)[offsets[k]]` (implicit im2col).
-    let offsets: UnsafePointer<Int>?
+    var offsets: UnsafePointer<Int>?
     let weights: PackedGEMMWeights
     let c: UnsafeMutablePointer<Float>
     let ldc: Int
-    let residual: UnsafePointer<Float>?
-    let ldr: Int
+    var residual: UnsafePointer<Float>?
+    var ldr: Int
     let rows: Range<Int>
     let panels: Range<Int>
+    /// Bias of the panels (the packed bias, or zeros for K blocks after the first).
+    var bias: UnsafePointer<Float>
+    /// First reduction index this call covers (K blocking).
+    var k0 = 0
+    /// Reduction length this call covers.
+    var kLength: Int
+
+    init(a: UnsafePointer<Float>, lda: Int, offsets: UnsafePointer<Int>?, weights: PackedGEMMWeights,
+         c: UnsafeMutablePointer<Float>, ldc: Int, residual: UnsafePointer<Float>?, ldr: Int,
+         rows: Range<Int>, panels: Range<Int>) {
+        self.a = a
+        self.lda = lda
+        self.offsets = offsets
+        self.weights = weights
+        self.c = c
+        self.ldc = ldc
+        self.residual = residual
+        self.ldr = ldr
+        self.rows = rows
+        self.panels = panels
+        bias = weights.bias
+        kLength = weights.inputChannels
+    }
 
     @usableFromInline
     func visit<A: VectorActivation>(_ act: A) {
+        let k = weights.inputChannels
+        if k <= gemmBlockK + gemmBlockK / 2 {
+            run(act)
+            return
+        }
+        // K blocking: each block's B panels (blockK x 16 floats) stay in L1 while the row block's
+        // tiles sweep them. The first block adds bias and residual and stores partial sums; the
+        // next ones add onto C (as a residual aliasing C); only the last applies the activation.
+        let blocks = (k + gemmBlockK - 1) / gemmBlockK
+        let rowBlock = gemmRowBlock(k: k / blocks)
+        var m0 = rows.lowerBound
+        while m0 < rows.upperBound {
+            let m1 = min(rows.upperBound, m0 + rowBlock)
+            for blk in 0..<blocks {
+                let kb = k * blk / blocks, ke = k * (blk + 1) / blocks
+                var part = GEMMArguments(a: a, lda: lda, offsets: offsets, weights: weights, c: c, ldc: ldc,
+                                         residual: residual, ldr: ldr, rows: m0..<m1, panels: panels)
+                part.k0 = kb
+                part.kLength = ke - kb
+                if offsets != nil { part.offsets = offsets! + kb } else { part.a = a + kb }
+                if blk > 0 {
+                    part.bias = weights.zeros
+                    part.residual = UnsafePointer(c)
+                    part.ldr = ldc
+                }
+                if blk == blocks - 1 { part.run(act) } else { part.run(IdentityActivation()) }
+            }
+            m0 = m1
+        }
+    }
+
+    func run<A: VectorActivation>(_ act: A) {
         if let offsets {
             gemmDriver(self, act, OffsetIndexing(offsets: offsets))
         } else {
@@ -91,6 +146,9 @@ struct GEMMArguments: ActivationVisitor {
         }
     }
 }
+
+/// Reduction length of one K block: 256 x 16 floats of B (16 KiB) stay in L1.
+let gemmBlockK = 256
 
 /// Rows per cache block: about 192 KiB of A rows so that a block stays in L2 while every
 /// weight panel of the range streams over it (a 7x7 map's 49 rows of up to 1024 channels are
@@ -120,7 +178,7 @@ struct OffsetIndexing: AIndexing {
 
 @inline(never)
 func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I) {
-    let k = g.weights.inputChannels
+    let k = g.kLength
     let n = g.weights.outputChannels
     let nr = PackedGEMMWeights.panelWidth
     let panelStride = g.weights.panelStride
@@ -135,8 +193,8 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
             if cols == nr && p + 2 == g.panels.upperBound && n - (p + 1) * nr <= 8 {
                 // A full panel followed by a narrow last one: 4 x 24 tiles (3 loads and
                 // 4 broadcasts per 12 FMAs) instead of a 6 x 16 tile plus a narrow tile.
-                let b = g.weights.panels + p * panelStride
-                let bias = g.weights.bias + p * nr
+                let b = g.weights.panels + p * panelStride + g.k0 * nr
+                let bias = g.bias + p * nr
                 let tail = n - (p + 1) * nr
                 var m = m0
                 while m + 3 <= m1 {
@@ -151,8 +209,8 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
                 p += 1
                 continue
             }
-            let b = g.weights.panels + p * panelStride
-            let bias = g.weights.bias + p * nr
+            let b = g.weights.panels + p * panelStride + g.k0 * nr
+            let bias = g.bias + p * nr
             var m = m0
             if cols > 8 {
                 while m + 6 <= m1 {

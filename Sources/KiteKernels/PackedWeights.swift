@@ -25,6 +25,8 @@ public struct PackedGEMMWeights: Sendable {
     @usableFromInline var panels: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
     /// Padded bias (`panelCount * 16` floats).
     @usableFromInline var bias: UnsafePointer<Float> { UnsafePointer(storage.pointer + panelCount * panelStride) }
+    /// `panelCount * 16` zeros (the bias of the second and later K blocks).
+    @usableFromInline var zeros: UnsafePointer<Float> { UnsafePointer(storage.pointer + panelCount * panelStride + panelCount * Self.panelWidth) }
 
     /// Packs `weights[n * rowStride + k]` for n < `outputChannels`, k < `inputChannels`.
     ///
@@ -40,7 +42,7 @@ public struct PackedGEMMWeights: Sendable {
         self.outputChannels = outputChannels
         self.inputChannels = inputChannels
         let panelCount = (outputChannels + nr - 1) / nr
-        storage = AlignedFloatStorage(count: panelCount * inputChannels * nr + panelCount * nr)
+        storage = AlignedFloatStorage(count: panelCount * inputChannels * nr + 2 * panelCount * nr)
         let dst = storage.pointer
         for p in 0..<panelCount {
             let base = dst + p * inputChannels * nr

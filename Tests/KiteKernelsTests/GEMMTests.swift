@@ -91,6 +91,10 @@ final class GEMMTests: XCTestCase {
                   splitRows: true, splitPanels: true)
         // Row blocking (more rows than one cache block).
         checkGEMM(m: 1000, k: 24, n: 20, lda: 24, ldc: 20, ldr: nil, withBias: false, activation: .relu, rng: &rng)
+        // K blocking (3 blocks of ~233): partial sums in C, residual added once, activation last.
+        checkGEMM(m: 53, k: 700, n: 37, lda: 703, ldc: 40, ldr: 41, withBias: true, activation: .hardSwish, rng: &rng,
+                  splitRows: true, splitPanels: true)
+        checkGEMM(m: 400, k: 1100, n: 24, lda: 1100, ldc: 24, ldr: 24, withBias: false, activation: .relu, rng: &rng)
     }
 
     func testResidualAliasingOutput() {
