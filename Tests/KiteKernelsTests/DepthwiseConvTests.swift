@@ -104,4 +104,17 @@ final class DepthwiseConvTests: XCTestCase {
         check(channels: 58, g: g2, inputExtra: 58, inputOffset: 58, outputExtra: 6, outputOffset: 0,
               withBias: true, activation: .hardSwish, splitRows: true, rng: &rng)
     }
+
+    /// Wide rows: four-pixel 3x3 spans at stride 1 and 2, top/bottom rows vectorised over the
+    /// interior columns with only their valid kernel rows, chunks of several widths.
+    func testWideRowsAndBorderRows() {
+        var rng = SeededRNG(seed: 37)
+        for (h, w, k, s, pad, channels) in [(33, 41, 3, 1, 1, 20), (31, 37, 3, 2, 1, 96), (19, 23, 5, 1, 2, 13),
+                                              (12, 45, 3, 1, 1, 600), (17, 50, 3, 2, 0, 24)] {
+            let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: k, kernelWidth: k,
+                                 strideHeight: s, strideWidth: s, padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
+            check(channels: channels, g: g, inputExtra: 3, inputOffset: 5, outputExtra: 2, outputOffset: 1,
+                  withBias: true, activation: .relu, splitRows: true, rng: &rng)
+        }
+    }
 }
