@@ -187,21 +187,49 @@ extension Planner {
                                     outputHeight: outShape[2], outputWidth: outShape[3])
         let activation = c.activation.kernel
         let batch = x.batch
+        // Small maps with padding: most pixels would take the clipped-window path (a 7x7 map under
+        // a padded 5x5 filter has 40 border pixels of 49), so the input is copied into a buffer
+        // with the padding as zeros (written once; runs copy only the interior) and every pixel
+        // takes the unclipped kernel.
+        let padded = c.pads.contains { $0 > 0 } && outShape[2] * outShape[3] <= 28 * 28
+        let paddedGeometry = ConvGeometry(inputHeight: x.height + c.pads[0] + c.pads[2], inputWidth: x.width + c.pads[1] + c.pads[3],
+                                          kernelHeight: kh, kernelWidth: kw, strideHeight: c.strides[0], strideWidth: c.strides[1],
+                                          padTop: 0, padLeft: 0, padBottom: 0, padRight: 0,
+                                          dilationHeight: c.dilations[0], dilationWidth: c.dilations[1],
+                                          outputHeight: outShape[2], outputWidth: outShape[3])
         let kernelName = "depthwise\(kh)x\(kw)" + (c.strides[0] == 1 ? "" : "-s\(c.strides[0])")
-        let reason = channelMap == nil ? "groups == channels: per-channel filters vectorised over NHWC channels"
+        var reason = channelMap == nil ? "groups == channels: per-channel filters vectorised over NHWC channels"
             : "groups == channels: per-channel filters vectorised over NHWC channels, commuted with the folded shuffle"
+        if padded { reason += "; small map copied into a zero-padded buffer" }
         addStep(index: index, node: node, kernel: kernelName, reason: reason) { exec in
             let inBase = UnsafePointer(exec.pointer(x))
             let outBase = exec.pointer(out)
             let inImage = x.height * x.width * x.pixelStride
             let outImage = out.height * out.width * out.pixelStride
-            let (ips, ops) = (x.pixelStride, out.pixelStride)
+            let (ops) = (out.pixelStride)
             let work = chunks(geometry.outputHeight, parts: exec.threads)
             let pool = exec.pool
+            let pw = paddedGeometry.inputWidth
+            let padBuffer = padded ? ThreadScratch(perThread: paddedGeometry.inputHeight * pw * channels, threads: 1) : nil
+            let geometry = padded ? paddedGeometry : geometry
+            let ips = padded ? channels : x.pixelStride
             return {
                 for b in 0..<batch {
-                    let i = inBase + b * inImage
+                    var i = inBase + b * inImage
                     let o = outBase + b * outImage
+                    if let padBuffer {
+                        let dst = padBuffer.slice(0)
+                        for y in 0..<x.height {
+                            let row = dst + ((y + c.pads[0]) * pw + c.pads[1]) * channels
+                            let src = i + y * x.width * x.pixelStride
+                            if x.pixelStride == channels {
+                                row.update(from: src, count: x.width * channels)
+                            } else {
+                                for px in 0..<x.width { (row + px * channels).update(from: src + px * x.pixelStride, count: channels) }
+                            }
+                        }
+                        i = UnsafePointer(dst)
+                    }
                     if work.count == 1 {
                         DepthwiseConv.run(input: i, inputPixelStride: ips, geometry: geometry, weights: packed,
                                           output: o, outputPixelStride: ops, activation: activation)

@@ -29,11 +29,7 @@ final class PointwiseDepthwiseTests: XCTestCase {
     }
 
     func depthwise(_ b: inout Builder, _ x: String, kernel: Int, stride: Int, pads: [Int], activation: Activation?) throws -> String {
-        let c = b.graph.shapes[x]![1]
-        let w = Tensor(shape: [c, 1, kernel, kernel], floats: b.floats(c * kernel * kernel))
-        let conv = Convolution(weight: w, bias: b.floats(c), groups: c, strides: [stride, stride], pads: pads,
-                               dilations: [1, 1], activation: activation)
-        return try b.add(.conv(conv), [x])[0]
+        try b.depthwise(x, kernel: kernel, stride: stride, pads: pads, activation: activation)
     }
 
     func testStrideOneAndTwo() throws {
@@ -81,5 +77,44 @@ final class PointwiseDepthwiseTests: XCTestCase {
         let out = try b.add(.concat(Concat(axis: 1)), [halves[0], d])[0]
         b.output(out)
         try run(b, input: [1, 24, 40, 40], fused: 1)
+    }
+}
+
+/// Depthwise convolutions on small padded maps run over a zero-padded copy of the input.
+final class DepthwiseSmallMapTests: XCTestCase {
+    typealias Builder = ChannelMapTests.Builder
+
+    func testPaddedSmallMapsAndChannelSlices() throws {
+        var b = Builder(input: [1, 40, 11, 11])
+        let halves = try b.add(.split(Split(axis: 1, sizes: [24, 16])), ["x"])
+        let d0 = try b.depthwise(halves[1], kernel: 5, stride: 1, pads: [2, 2, 2, 2], activation: .hardSwish)
+        let d1 = try b.depthwise(halves[0], kernel: 3, stride: 2, pads: [1, 1, 1, 1], activation: .relu)
+        let d2 = try b.depthwise(d0, kernel: 3, stride: 1, pads: [0, 1, 2, 1], activation: nil)
+        b.output(d1, d2)
+        var rng = Builder(input: [1, 40, 11, 11])
+        rng.state = 3
+        let x = Tensor(shape: [1, 40, 11, 11], floats: rng.floats(40 * 121))
+        let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+        for threads in [1, 2] {
+            let exec = try Executor(graph: b.graph, threads: threads)
+            XCTAssertEqual(exec.steps.filter { $0.reason.contains("zero-padded") }.count, 3)
+            let got = try exec.run(["x": x])
+            for (name, w) in want {
+                let g = try XCTUnwrap(got[name])
+                XCTAssertEqual(g.shape, w.shape)
+                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 1e-5, "\(name) at \(threads) threads")
+            }
+        }
+    }
+}
+
+extension ChannelMapTests.Builder {
+    mutating func depthwise(_ x: String, kernel: Int, stride: Int, pads: [Int], activation: Activation?) throws -> String {
+        let c = graph.shapes[x]![1]
+        let w = Tensor(shape: [c, 1, kernel, kernel], floats: floats(c * kernel * kernel))
+        let conv = Convolution(weight: w, bias: floats(c), groups: c, strides: [stride, stride], pads: pads,
+                               dilations: [1, 1], activation: activation)
+        return try add(.conv(conv), [x])[0]
     }
 }
