@@ -1,0 +1,218 @@
+import Foundation
+import XCTest
+@testable import KiteKernels
+
+/// Standard normal samples (Box-Muller).
+private func normals(_ n: Int, _ rng: inout SeededRNG) -> [Float] {
+    (0..<n).map { _ in
+        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng), u2 = Double.random(in: 0..<1, using: &rng)
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+    }
+}
+
+final class WinogradTests: XCTestCase {
+    /// Runs `WinogradConv.run` (split into `splits` row ranges) and compares with the reference:
+    /// max |got - ref| / max(1, max |ref|) <= tol. Returns that error.
+    @discardableResult
+    func check(g: ConvGeometry, cin: Int, cout: Int, groups: Int = 1, inputExtra: Int = 0, outputExtra: Int = 0,
+               withBias: Bool = true, withResidual: Bool = false, activation: KernelActivation = .none,
+               splits: [Int]? = nil, tol: Double = 1e-4, rng: inout SeededRNG,
+               file: StaticString = #filePath, line: UInt = #line) -> Double {
+        let ips = cin + inputExtra, ops = cout + outputExtra, rps = cout + 3
+        let input = normals(g.inputHeight * g.inputWidth * ips, &rng)
+        let scale = Float(1 / (Double(9 * cin / groups)).squareRoot())
+        let w = rng.floats(cout * (cin / groups) * 9, in: -0.5...0.5).map { $0 * scale * 2 }
+        let bias = withBias ? rng.floats(cout, in: -0.5...0.5) : nil
+        let outPixels = g.outputHeight * g.outputWidth
+        let residual = withResidual ? normals(outPixels * rps, &rng) : nil
+        let packed = PackedWinogradWeights(weights: w, outputChannels: cout, inputChannels: cin, groups: groups, bias: bias)
+        var scratch = [Float](repeating: .nan, count: WinogradConv.scratchSize(geometry: g, weights: packed))
+        var out = [Float](repeating: sentinel, count: outPixels * ops)
+        let bounds = splits ?? [0, g.outputHeight]
+        input.withUnsafeBufferPointer { ip in
+            out.withUnsafeMutableBufferPointer { op in
+                scratch.withUnsafeMutableBufferPointer { sp in
+                    for i in 0..<(bounds.count - 1) {
+                        let run = { (res: UnsafePointer<Float>?) in
+                            WinogradConv.run(input: ip.baseAddress!, inputPixelStride: ips, geometry: g, weights: packed,
+                                             output: op.baseAddress!, outputPixelStride: ops,
+                                             residual: res, residualPixelStride: rps, activation: activation,
+                                             outputRows: bounds[i]..<bounds[i + 1], scratch: sp.baseAddress!)
+                        }
+                        if let residual { residual.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                    }
+                }
+            }
+        }
+        let expected = referenceConv(input: input, ips: ips, g: g, cin: cin, cout: cout, groups: groups, weights: w,
+                                     bias: bias, residual: residual, rps: rps, activation: activation)
+        var scaleRef = 1.0
+        for e in expected { scaleRef = max(scaleRef, abs(e)) }
+        var worst = 0.0
+        for p in 0..<outPixels {
+            for c in 0..<ops {
+                let v = out[p * ops + c]
+                if c < cout {
+                    let err = abs(Double(v) - expected[p * cout + c])
+                    if !(err <= worst) { worst = err.isNaN ? .infinity : err }
+                } else if v != sentinel {
+                    XCTFail("wrote outside the output slice", file: file, line: line)
+                    return .infinity
+                }
+            }
+        }
+        let rel = worst / scaleRef
+        XCTAssertLessThanOrEqual(rel, tol, "cin=\(cin) cout=\(cout) groups=\(groups) \(g) \(activation) splits=\(bounds)",
+                                 file: file, line: line)
+        return rel
+    }
+
+    func geometry(_ h: Int, _ w: Int, pad: (Int, Int, Int, Int) = (1, 1, 1, 1)) -> ConvGeometry {
+        ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: 3, kernelWidth: 3,
+                     padTop: pad.0, padLeft: pad.1, padBottom: pad.2, padRight: pad.3)
+    }
+
+    func testSmallShapesAndChannels() {
+        var rng = SeededRNG(seed: 201)
+        check(g: geometry(7, 9), cin: 3, cout: 5, rng: &rng)
+        check(g: geometry(7, 9, pad: (0, 0, 0, 0)), cin: 3, cout: 5, withBias: false, rng: &rng)
+        check(g: geometry(13, 13), cin: 17, cout: 33, activation: .relu, rng: &rng)
+        check(g: geometry(13, 13, pad: (0, 0, 0, 0)), cin: 17, cout: 33, withResidual: true, rng: &rng)
+        check(g: geometry(5, 6, pad: (0, 1, 1, 0)), cin: 8, cout: 16, rng: &rng)
+        check(g: geometry(1, 1), cin: 9, cout: 7, rng: &rng)
+        check(g: geometry(3, 3, pad: (0, 0, 0, 0)), cin: 9, cout: 7, rng: &rng)
+        check(g: geometry(4, 11, pad: (2, 0, 1, 2)), cin: 24, cout: 20, activation: .leakyRelu(alpha: 0.1), rng: &rng)
+    }
+
+    func testLargerShapes() {
+        var rng = SeededRNG(seed: 202)
+        check(g: geometry(56, 56), cin: 64, cout: 64, withResidual: true, activation: .relu, splits: [0, 19, 37, 56],
+              rng: &rng)
+        check(g: geometry(14, 15), cin: 96, cout: 128, inputExtra: 5, outputExtra: 3, activation: .relu6,
+              splits: [0, 6, 14], rng: &rng)
+        check(g: geometry(27, 27), cin: 32, cout: 128, inputExtra: 32, outputExtra: 64, rng: &rng)
+    }
+
+    func testGroups() {
+        var rng = SeededRNG(seed: 203)
+        check(g: geometry(9, 10), cin: 64, cout: 64, groups: 2, withResidual: true, activation: .relu,
+              splits: [0, 5, 9], rng: &rng)
+        check(g: geometry(8, 7, pad: (0, 1, 2, 1)), cin: 60, cout: 36, groups: 3, inputExtra: 2, outputExtra: 1,
+              withBias: false, rng: &rng)
+        check(g: geometry(11, 6), cin: 68, cout: 52, groups: 4, activation: .hardSwish, splits: [0, 1, 10, 11], rng: &rng)
+    }
+
+    func testAccuracyWideReductions() {
+        var rng = SeededRNG(seed: 204)
+        var worst = 0.0
+        for (cin, cout) in [(128, 24), (256, 16), (384, 40), (512, 17)] {
+            worst = max(worst, check(g: geometry(10, 9), cin: cin, cout: cout, rng: &rng))
+        }
+        print("Winograd worst relative error, Cin up to 512: \(worst)")
+    }
+
+    func testRandomGeometriesAndRowSplits() {
+        var rng = SeededRNG(seed: 205)
+        for trial in 0..<40 {
+            let h = rng.int(1...19), w = rng.int(1...19)
+            let pt = rng.int(0...2), pl = rng.int(0...2), pb = rng.int(0...2), pr = rng.int(0...2)
+            if h + pt + pb < 3 || w + pl + pr < 3 { continue }
+            let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: 3, kernelWidth: 3,
+                                 padTop: pt, padLeft: pl, padBottom: pb, padRight: pr)
+            let groups = [1, 1, 2, 3][rng.int(0...3)]
+            let cin = groups * rng.int(1...40), cout = groups * rng.int(1...40)
+            var splits = [0, g.outputHeight]
+            if g.outputHeight > 2 && trial % 2 == 0 {
+                let a = rng.int(1...(g.outputHeight - 1))
+                splits = [0, a, g.outputHeight]
+                if a + 1 < g.outputHeight && trial % 4 == 0 { splits = [0, a, rng.int((a + 1)...(g.outputHeight - 1)), g.outputHeight] }
+            }
+            check(g: g, cin: cin, cout: cout, groups: groups, inputExtra: rng.int(0...3), outputExtra: rng.int(0...3),
+                  withBias: rng.int(0...1) == 1, withResidual: trial % 3 == 0,
+                  activation: allActivations[trial % allActivations.count], splits: splits, rng: &rng)
+        }
+    }
+
+    func testEligibility() {
+        let g = geometry(14, 14)
+        XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 64, outputChannels: 64, groups: 1))
+        XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 128, outputChannels: 128, groups: 2))
+        XCTAssertFalse(WinogradConv.isEligible(geometry: g, inputChannels: 3, outputChannels: 64, groups: 1))
+        XCTAssertFalse(WinogradConv.isEligible(geometry: g, inputChannels: 64, outputChannels: 64, groups: 64))
+        let s2 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
+                              strideWidth: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertFalse(WinogradConv.isEligible(geometry: s2, inputChannels: 64, outputChannels: 64, groups: 1))
+        let k5 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 5, kernelWidth: 5)
+        XCTAssertFalse(WinogradConv.isEligible(geometry: k5, inputChannels: 64, outputChannels: 64, groups: 1))
+    }
+
+    /// Timings against `Im2colConv.run` (single thread). Runs only with KITE_BENCH=1.
+    func testBenchmark() throws {
+        guard ProcessInfo.processInfo.environment["KITE_BENCH"] != nil else { throw XCTSkip("set KITE_BENCH=1") }
+        var rng = SeededRNG(seed: 299)
+        // (H, W, Cin, Cout, groups)
+        var shapes: [(Int, Int, Int, Int, Int)] = [
+            (56, 56, 64, 64, 1), (28, 28, 128, 128, 1), (14, 14, 256, 256, 1), (13, 13, 384, 384, 1),
+            (55, 55, 16, 64, 1), (27, 27, 32, 128, 1), (13, 13, 48, 192, 1), (13, 13, 64, 256, 1),
+            (56, 56, 16, 16, 1), (56, 56, 32, 32, 1), (28, 28, 24, 24, 1), (7, 7, 512, 512, 1),
+            (28, 28, 128, 128, 4), (28, 28, 128, 128, 8), (56, 56, 128, 128, 8),
+        ]
+        if let only = ProcessInfo.processInfo.environment["KITE_BENCH_SHAPE"] {
+            let v = only.split(separator: ",").map { Int($0)! }
+            shapes = [(v[0], v[1], v[2], v[3], v[4])]
+        }
+        if let bb = ProcessInfo.processInfo.environment["KITE_BENCH_BATCH_BYTES"] { WinogradConv.batchBytes = Int(bb)! }
+        func time(_ body: () -> Void) -> Double {
+            body()
+            var best = Double.infinity
+            let start = DispatchTime.now().uptimeNanoseconds
+            var reps = 0
+            repeat {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                body()
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                reps += 1
+            } while reps < 5 || (DispatchTime.now().uptimeNanoseconds - start < 400_000_000 && reps < 200)
+            return best
+        }
+        for (h, w, cin, cout, groups) in shapes {
+            let g = geometry(h, w)
+            let input = rng.floats(h * w * cin)
+            let wts = rng.floats(cout * cin / groups * 9, in: -0.1...0.1)
+            let bias = rng.floats(cout)
+            let wino = PackedWinogradWeights(weights: wts, outputChannels: cout, inputChannels: cin, groups: groups, bias: bias)
+            let im2 = PackedConvWeights(weights: wts, outputChannels: cout, inputChannels: cin, kernelHeight: 3,
+                                        kernelWidth: 3, groups: groups, bias: bias)
+            var s1 = [Float](repeating: 0, count: WinogradConv.scratchSize(geometry: g, weights: wino))
+            var s2 = [Float](repeating: 0, count: max(1, Im2colConv.scratchSize(geometry: g, weights: im2)))
+            var o1 = [Float](repeating: 0, count: h * w * cout), o2 = o1
+            let tw = input.withUnsafeBufferPointer { ip in
+                o1.withUnsafeMutableBufferPointer { op in
+                    s1.withUnsafeMutableBufferPointer { sp in
+                        time {
+                            WinogradConv.run(input: ip.baseAddress!, inputPixelStride: cin, geometry: g, weights: wino,
+                                             output: op.baseAddress!, outputPixelStride: cout, activation: .relu,
+                                             scratch: sp.baseAddress!)
+                        }
+                    }
+                }
+            }
+            let ti = input.withUnsafeBufferPointer { ip in
+                o2.withUnsafeMutableBufferPointer { op in
+                    s2.withUnsafeMutableBufferPointer { sp in
+                        time {
+                            Im2colConv.run(input: ip.baseAddress!, inputPixelStride: cin, geometry: g, weights: im2,
+                                           output: op.baseAddress!, outputPixelStride: cout, activation: .relu,
+                                           scratch: sp.baseAddress!)
+                        }
+                    }
+                }
+            }
+            var diff: Float = 0
+            for i in 0..<o1.count { diff = max(diff, abs(o1[i] - o2[i])) }
+            let gflop = 2.0 * Double(h * w * cout * cin / groups * 9) / 1e9
+            print(String(format: "BENCH %dx%d %d->%d g%d: winograd %.3f ms (%.1f GF/s)  im2col %.3f ms (%.1f GF/s)  ratio %.2f  maxdiff %.2g",
+                         h, w, cin, cout, groups, tw, gflop / tw * 1e3, ti, gflop / ti * 1e3, ti / tw, diff))
+        }
+    }
+}
