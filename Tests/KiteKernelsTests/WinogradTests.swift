@@ -30,8 +30,9 @@ final class WinogradTests: XCTestCase {
         var out = [Float](repeating: sentinel, count: outPixels * ops)
         let bounds = splits ?? [0, g.outputHeight]
         input.withUnsafeBufferPointer { ip in
-            out.withUnsafeMutableBufferPointer { op in
-                scratch.withUnsafeMutableBufferPointer { sp in
+            out.withUnsafeMutableBufferPointer { obuf in
+                scratch.withUnsafeMutableBufferPointer { sbuf in
+                    let op = obuf, sp = sbuf
                     for i in 0..<(bounds.count - 1) {
                         let run = { (res: UnsafePointer<Float>?) in
                             WinogradConv.run(input: ip.baseAddress!, inputPixelStride: ips, geometry: g, weights: packed,
