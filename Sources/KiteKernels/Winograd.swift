@@ -7,9 +7,19 @@
 // and the output transform adds bias and residual, applies the activation and stores NHWC.
 // The filter transform U = G g G^T is done once at packing time, 36 `PackedGEMMWeights` per group.
 //
-// Measured (single thread, AMD EPYC 2 cores shared, AVX2+FMA, release; min of several runs;
-// pad 1, bias, ReLU), Winograd vs `Im2colConv.run`:
-//   see `WinogradConv` docs below (filled in from WinogradTests.testBenchmark).
+// Measured (release, AMD EPYC 2 cores with AVX2+FMA shared with other jobs, so noisy; pad 1,
+// bias, ReLU; best of many runs; ms, 1 thread) WinogradConv.run vs Im2colConv.run:
+//   56x56 64->64   1.21 vs 2.84 (2.4x)    28x28 128->128 0.95 vs 3.25 (3.4x)
+//   14x14 256->256 1.23 vs 3.53 (2.9x)    13x13 384->384 3.64 vs 5.00 (1.4x)
+//   55x55 16->64   0.48 vs 0.80 (1.7x)    27x27 32->128  0.27 vs 0.74 (2.8x)
+//   13x13 48->192  0.21 vs 0.32 (1.5x)    13x13 64->256  0.35 vs 0.57 (1.6x)
+//   56x56 16->16   0.12 vs 0.18 (1.6x)    56x56 32->32   0.31 vs 0.70 (2.3x)
+//   7x7 256->256   0.29 vs 0.66 (2.3x)    14x14 512->512 7.2 vs 19.1 (2.7x)
+//   28x28 128->128 groups 4: 0.44 vs 0.95 (2.2x); groups 8: 0.25 vs 0.52 (2.1x); groups 16: 0.47 vs 0.63 (1.3x)
+// Not faster: 7x7 512->512 3.9 vs 3.1 (0.8x: 4 tiles, 36 MiB of transformed filters streamed from
+// memory), 56x56 8->32 0.20 vs 0.19 (0.9x), 14x14 256->256 groups 32 (8 channels/group) 1.1x.
+// Max abs error vs im2col 2e-5 (64 channels) to 1.8e-4 (512); vs a double reference, relative to
+// max(1, max|ref|), 1.4e-5 for Cin up to 512 with N(0,1) inputs and 1/sqrt(fan-in) weights.
 
 /// Filters of a 3x3 convolution transformed for `WinogradConv.run`: for each group and each of the
 /// 36 transformed positions, `U[i] = (G g G^T)[i]` as a `[CoutG x CinG]` GEMM weight matrix packed
@@ -115,33 +125,46 @@ public enum WinogradConv {
     static let tile = 4
     /// Input window per tile.
     static let window = 6
-    /// Minimum channels per group (input and output) for `isEligible`.
-    public static let minimumChannelsPerGroup = 16
+    /// Minimum input channels per group for `isEligible`.
+    public static let minimumInputChannelsPerGroup = 16
+    /// Minimum output channels per group for `isEligible`.
+    public static let minimumOutputChannelsPerGroup = 8
+    /// Largest transformed-filter size per output tile (whole image) for `isEligible`, bytes.
+    public static let maximumWeightBytesPerTile = 3 * 1024 * 1024
 
-    /// Whether `run` applies and pays off: 3x3 kernel, stride 1, dilation 1 (any padding), and
-    /// at least `minimumChannelsPerGroup` input and output channels per group.
+    /// Whether `run` applies and pays off against `Im2colConv` (by measurement, see the file
+    /// header): 3x3 kernel, stride 1, dilation 1 (any padding); at least 16 input and 8 output
+    /// channels per group; and transformed filters (`36 * Cin * Cout / groups` floats, 4x the
+    /// plain ones) of at most 3 MiB per 4x4 output tile of the image, so that tiny images with huge
+    /// filters (7x7 with 512 -> 512: 4 tiles, 36 MiB) stay on im2col, whose smaller filters
+    /// are reused over every pixel.
     public static func isEligible(geometry g: ConvGeometry, inputChannels: Int, outputChannels: Int,
                                   groups: Int) -> Bool {
         guard g.kernelHeight == 3, g.kernelWidth == 3, g.strideHeight == 1, g.strideWidth == 1,
               g.dilationHeight == 1, g.dilationWidth == 1, groups > 0,
               inputChannels % groups == 0, outputChannels % groups == 0 else { return false }
         let cinG = inputChannels / groups, coutG = outputChannels / groups
-        return cinG >= minimumChannelsPerGroup && coutG >= minimumChannelsPerGroup
+        guard cinG >= minimumInputChannelsPerGroup && coutG >= minimumOutputChannelsPerGroup else { return false }
+        let tiles = ((g.outputHeight + 3) / 4) * ((g.outputWidth + 3) / 4)
+        let weightBytes = 36 * cinG * outputChannels * MemoryLayout<Float>.stride
+        return weightBytes <= maximumWeightBytesPerTile * tiles
     }
 
     @inline(__always) static func padded8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
 
-    /// Tiles per batch: the batch's V and M (`36 * tiles * (CinG + CoutG)` floats) stay within
-    /// about `batchBytes`, at least 6 tiles (one micro-kernel row tile), at most all tiles.
+    /// Tiles per batch. The batch's V and M (`36 * tiles * (CinG + CoutG)` floats) stay within
+    /// about 512 KiB (L2) while the transformed filters of a group are small; when they are large
+    /// (every batch streams all of them from L3/memory) the budget grows to half their size, up
+    /// to 4 MiB, so that each weight is reused over more tiles. At least 6 tiles (one micro-kernel
+    /// row tile), at most all tiles.
     static func batchTiles(cinG: Int, coutG: Int, totalTiles: Int) -> Int {
         let perTile = 36 * (padded8(cinG) + padded8(coutG)) * MemoryLayout<Float>.stride
-        var n = max(6, batchBytes / perTile)
+        let weightBytes = 36 * cinG * coutG * MemoryLayout<Float>.stride
+        let budget = max(512 * 1024, min(4 * 1024 * 1024, weightBytes / 2))
+        var n = max(6, budget / perTile)
         if n >= 12 { n = n / 6 * 6 }
         return max(1, min(n, totalTiles))
     }
-
-    /// Scratch budget per batch (V and M), tuned by measurement.
-    nonisolated(unsafe) static var batchBytes = 512 * 1024
 
     /// Scratch floats one call of `run` needs (whatever its row range). Concurrent calls need
     /// separate scratch buffers.

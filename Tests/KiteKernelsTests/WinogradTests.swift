@@ -134,12 +134,51 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    func testResidualAliasesOutput() {
+        // In-place residual add (residual == output, same stride), rows split off the tile grid.
+        var rng = SeededRNG(seed: 206)
+        let g = geometry(11, 10)
+        let cin = 24, cout = 20, ops = 23
+        let input = normals(g.inputHeight * g.inputWidth * cin, &rng)
+        let w = rng.floats(cout * cin * 9, in: -0.1...0.1)
+        let bias = rng.floats(cout)
+        let outPixels = g.outputHeight * g.outputWidth
+        var out = normals(outPixels * ops, &rng)
+        let residual = out
+        let packed = PackedWinogradWeights(weights: w, outputChannels: cout, inputChannels: cin, bias: bias)
+        var scratch = [Float](repeating: .nan, count: WinogradConv.scratchSize(geometry: g, weights: packed))
+        input.withUnsafeBufferPointer { ip in
+            out.withUnsafeMutableBufferPointer { op in
+                scratch.withUnsafeMutableBufferPointer { sp in
+                    for rows in [0..<3, 3..<7, 7..<11] {
+                        WinogradConv.run(input: ip.baseAddress!, inputPixelStride: cin, geometry: g, weights: packed,
+                                         output: op.baseAddress!, outputPixelStride: ops,
+                                         residual: UnsafePointer(op.baseAddress!), residualPixelStride: ops,
+                                         activation: .relu, outputRows: rows, scratch: sp.baseAddress!)
+                    }
+                }
+            }
+        }
+        let expected = referenceConv(input: input, ips: cin, g: g, cin: cin, cout: cout, groups: 1, weights: w,
+                                     bias: bias, residual: residual, rps: ops, activation: .relu)
+        var got = [Float]()
+        for p in 0..<outPixels {
+            for c in 0..<ops {
+                if c < cout { got.append(out[p * ops + c]) } else { XCTAssertEqual(out[p * ops + c], residual[p * ops + c]) }
+            }
+        }
+        assertClose(got, expected, tol: 1e-4)
+    }
+
     func testEligibility() {
         let g = geometry(14, 14)
         XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 64, outputChannels: 64, groups: 1))
         XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 128, outputChannels: 128, groups: 2))
         XCTAssertFalse(WinogradConv.isEligible(geometry: g, inputChannels: 3, outputChannels: 64, groups: 1))
         XCTAssertFalse(WinogradConv.isEligible(geometry: g, inputChannels: 64, outputChannels: 64, groups: 64))
+        XCTAssertTrue(WinogradConv.isEligible(geometry: geometry(13, 13), inputChannels: 384, outputChannels: 384, groups: 1))
+        XCTAssertTrue(WinogradConv.isEligible(geometry: geometry(7, 7), inputChannels: 256, outputChannels: 256, groups: 1))
+        XCTAssertFalse(WinogradConv.isEligible(geometry: geometry(7, 7), inputChannels: 512, outputChannels: 512, groups: 1))
         let s2 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
                               strideWidth: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
         XCTAssertFalse(WinogradConv.isEligible(geometry: s2, inputChannels: 64, outputChannels: 64, groups: 1))
@@ -162,7 +201,7 @@ final class WinogradTests: XCTestCase {
             let v = only.split(separator: ",").map { Int($0)! }
             shapes = [(v[0], v[1], v[2], v[3], v[4])]
         }
-        if let bb = ProcessInfo.processInfo.environment["KITE_BENCH_BATCH_BYTES"] { WinogradConv.batchBytes = Int(bb)! }
+        let pool = WorkerPool(threadCount: 2)
         func time(_ body: () -> Void) -> Double {
             body()
             var best = Double.infinity
@@ -184,36 +223,47 @@ final class WinogradTests: XCTestCase {
             let wino = PackedWinogradWeights(weights: wts, outputChannels: cout, inputChannels: cin, groups: groups, bias: bias)
             let im2 = PackedConvWeights(weights: wts, outputChannels: cout, inputChannels: cin, kernelHeight: 3,
                                         kernelWidth: 3, groups: groups, bias: bias)
-            var s1 = [Float](repeating: 0, count: WinogradConv.scratchSize(geometry: g, weights: wino))
-            var s2 = [Float](repeating: 0, count: max(1, Im2colConv.scratchSize(geometry: g, weights: im2)))
+            let ws = WinogradConv.scratchSize(geometry: g, weights: wino)
+            let isz = max(1, Im2colConv.scratchSize(geometry: g, weights: im2))
+            var s1 = [Float](repeating: 0, count: 2 * ws)
+            var s2 = [Float](repeating: 0, count: 2 * isz)
             var o1 = [Float](repeating: 0, count: h * w * cout), o2 = o1
-            let tw = input.withUnsafeBufferPointer { ip in
-                o1.withUnsafeMutableBufferPointer { op in
-                    s1.withUnsafeMutableBufferPointer { sp in
-                        time {
-                            WinogradConv.run(input: ip.baseAddress!, inputPixelStride: cin, geometry: g, weights: wino,
-                                             output: op.baseAddress!, outputPixelStride: cout, activation: .relu,
-                                             scratch: sp.baseAddress!)
+            var results = [Double]()
+            input.withUnsafeBufferPointer { ibuf in
+                o1.withUnsafeMutableBufferPointer { o1buf in
+                    o2.withUnsafeMutableBufferPointer { o2buf in
+                        s1.withUnsafeMutableBufferPointer { s1buf in
+                            s2.withUnsafeMutableBufferPointer { s2buf in
+                                let ip = ibuf.baseAddress!, op1 = o1buf.baseAddress!, op2 = o2buf.baseAddress!
+                                let sp1 = s1buf.baseAddress!, sp2 = s2buf.baseAddress!
+                                let oh = g.outputHeight
+                                func wrun(_ rows: Range<Int>, _ t: Int) {
+                                    WinogradConv.run(input: ip, inputPixelStride: cin, geometry: g, weights: wino,
+                                                     output: op1, outputPixelStride: cout, activation: .relu,
+                                                     outputRows: rows, scratch: sp1 + t * ws)
+                                }
+                                func irun(_ rows: Range<Int>, _ t: Int) {
+                                    Im2colConv.run(input: ip, inputPixelStride: cin, geometry: g, weights: im2,
+                                                   output: op2, outputPixelStride: cout, activation: .relu,
+                                                   outputRows: rows, scratch: sp2 + t * isz)
+                                }
+                                results.append(time { wrun(0..<oh, 0) })
+                                results.append(time { irun(0..<oh, 0) })
+                                results.append(time { pool.parallelFor(count: 2) { t in
+                                    wrun(WorkerPool.partition(0..<oh, parts: 2, index: t), t) } })
+                                results.append(time { pool.parallelFor(count: 2) { t in
+                                    irun(WorkerPool.partition(0..<oh, parts: 2, index: t), t) } })
+                            }
                         }
                     }
                 }
             }
-            let ti = input.withUnsafeBufferPointer { ip in
-                o2.withUnsafeMutableBufferPointer { op in
-                    s2.withUnsafeMutableBufferPointer { sp in
-                        time {
-                            Im2colConv.run(input: ip.baseAddress!, inputPixelStride: cin, geometry: g, weights: im2,
-                                           output: op.baseAddress!, outputPixelStride: cout, activation: .relu,
-                                           scratch: sp.baseAddress!)
-                        }
-                    }
-                }
-            }
+            let (tw, ti, tw2, ti2) = (results[0], results[1], results[2], results[3])
             var diff: Float = 0
             for i in 0..<o1.count { diff = max(diff, abs(o1[i] - o2[i])) }
             let gflop = 2.0 * Double(h * w * cout * cin / groups * 9) / 1e9
-            print(String(format: "BENCH %dx%d %d->%d g%d: winograd %.3f ms (%.1f GF/s)  im2col %.3f ms (%.1f GF/s)  ratio %.2f  maxdiff %.2g",
-                         h, w, cin, cout, groups, tw, gflop / tw * 1e3, ti, gflop / ti * 1e3, ti / tw, diff))
+            print(String(format: "BENCH %dx%d %d->%d g%d: 1T winograd %.3f ms (%.0f GF/s) im2col %.3f ms ratio %.2f | 2T winograd %.3f ms im2col %.3f ms ratio %.2f | maxdiff %.2g",
+                         h, w, cin, cout, groups, tw, gflop / tw * 1e3, ti, ti / tw, tw2, ti2, ti2 / tw2, diff))
         }
     }
 }
