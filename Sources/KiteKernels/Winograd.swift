@@ -192,6 +192,10 @@ public enum WinogradConv {
     ///   - residualPixelStride: floats between consecutive residual pixels.
     ///   - activation: fused activation.
     ///   - outputRows: output rows to compute; defaults to all.
+    ///   - outputChannels: output channels to compute (dense convolutions only); defaults to all.
+    ///     Its bounds must be multiples of 16 (or the end at Cout). Splitting threads by channels
+    ///     instead of rows suits small images with large filters: each thread then streams only
+    ///     its share of the transformed filters (the input transform is repeated per thread).
     ///   - scratch: at least `scratchSize(geometry:weights:)` floats, private to this call.
     public static func run(
         input: UnsafePointer<Float>, inputPixelStride: Int,
@@ -200,6 +204,7 @@ public enum WinogradConv {
         residual: UnsafePointer<Float>? = nil, residualPixelStride: Int = 0,
         activation: KernelActivation = .none,
         outputRows: Range<Int>? = nil,
+        outputChannels: Range<Int>? = nil,
         scratch: UnsafeMutablePointer<Float>
     ) {
         let g = geometry
@@ -208,9 +213,19 @@ public enum WinogradConv {
         let rows = outputRows ?? 0..<g.outputHeight
         precondition(rows.lowerBound >= 0 && rows.upperBound <= g.outputHeight, "rows out of range")
         if rows.isEmpty { return }
+        let channels = outputChannels ?? 0..<weights.outputChannelsPerGroup
+        if let outputChannels {
+            let cout = weights.outputChannels
+            precondition(weights.groups == 1, "outputChannels needs a dense convolution")
+            precondition(outputChannels.lowerBound >= 0 && outputChannels.upperBound <= cout
+                         && outputChannels.lowerBound % 16 == 0
+                         && (outputChannels.upperBound % 16 == 0 || outputChannels.upperBound == cout),
+                         "outputChannels must be 16-aligned and inside Cout")
+            if outputChannels.isEmpty { return }
+        }
         let args = WinogradArguments(input: input, ips: inputPixelStride, g: g, weights: weights, output: output,
                                      ops: outputPixelStride, residual: residual, rps: residualPixelStride,
-                                     rows: rows, scratch: scratch)
+                                     rows: rows, channels: channels, scratch: scratch)
         activation.visit(args)
     }
 }
@@ -225,6 +240,8 @@ struct WinogradArguments: ActivationVisitor {
     let residual: UnsafePointer<Float>?
     let rps: Int
     let rows: Range<Int>
+    /// Output channels (of each group) to compute, 16-aligned.
+    let channels: Range<Int>
     let scratch: UnsafeMutablePointer<Float>
 
     func visit<A: VectorActivation>(_ act: A) { winogradDriver(self, act) }
@@ -245,6 +262,7 @@ func winogradDriver<A: VectorActivation>(_ a: WinogradArguments, _ act: A) {
     let t1 = ty1 * tilesX
     var tb = ty0 * tilesX
     let bias = UnsafePointer(a.weights.biasStorage.pointer)
+    let panels = (a.channels.lowerBound / 16)..<((a.channels.upperBound + 15) / 16)
     while tb < t1 {
         let n = min(batch, t1 - tb)
         for gi in 0..<a.weights.groups {
@@ -253,7 +271,7 @@ func winogradDriver<A: VectorActivation>(_ a: WinogradArguments, _ act: A) {
             let vStride = n * cinPad, mStride = n * coutPad
             for i in 0..<36 {
                 GEMM.run(a: v + i * vStride, lda: cinPad, weights: a.weights.positions[gi * 36 + i],
-                         c: m + i * mStride, ldc: coutPad, rows: 0..<n)
+                         c: m + i * mStride, ldc: coutPad, rows: 0..<n, panels: panels)
             }
             winogradOutputTransform(a, act, group: gi, firstTile: tb, count: n, tilesX: tilesX, coutG: coutG,
                                     coutPad: coutPad, m: m, tmp: tmp, bias: bias + gi * coutG)
@@ -375,9 +393,10 @@ func winogradOutputTransform<A: VectorActivation>(
         let xHi = min(4, OW - ox0)
         if yLo >= yHi { continue }
         let mt = m + t * coutPad
-        var c = 0
-        while c < coutG {
-            let lanes = min(8, coutG - c)
+        var c = a.channels.lowerBound
+        let cEnd = a.channels.upperBound
+        while c < cEnd {
+            let lanes = min(8, cEnd - c)
             let mc = mt + c
             // Rows of the transformed tile: transform along x, tmp[r * 4 + x].
             for r in 0..<6 {

@@ -16,7 +16,7 @@ final class WinogradTests: XCTestCase {
     @discardableResult
     func check(g: ConvGeometry, cin: Int, cout: Int, groups: Int = 1, inputExtra: Int = 0, outputExtra: Int = 0,
                withBias: Bool = true, withResidual: Bool = false, activation: KernelActivation = .none,
-               splits: [Int]? = nil, tol: Double = 1e-4, rng: inout SeededRNG,
+               splits: [Int]? = nil, channelSplits: [Int]? = nil, tol: Double = 1e-4, rng: inout SeededRNG,
                file: StaticString = #filePath, line: UInt = #line) -> Double {
         let ips = cin + inputExtra, ops = cout + outputExtra, rps = cout + 3
         let input = normals(g.inputHeight * g.inputWidth * ips, &rng)
@@ -33,14 +33,19 @@ final class WinogradTests: XCTestCase {
             out.withUnsafeMutableBufferPointer { obuf in
                 scratch.withUnsafeMutableBufferPointer { sbuf in
                     let op = obuf, sp = sbuf
+                    let cb = channelSplits ?? [0, cout]
                     for i in 0..<(bounds.count - 1) {
-                        let run = { (res: UnsafePointer<Float>?) in
-                            WinogradConv.run(input: ip.baseAddress!, inputPixelStride: ips, geometry: g, weights: packed,
-                                             output: op.baseAddress!, outputPixelStride: ops,
-                                             residual: res, residualPixelStride: rps, activation: activation,
-                                             outputRows: bounds[i]..<bounds[i + 1], scratch: sp.baseAddress!)
+                        for j in 0..<(cb.count - 1) {
+                            let run = { (res: UnsafePointer<Float>?) in
+                                WinogradConv.run(input: ip.baseAddress!, inputPixelStride: ips, geometry: g, weights: packed,
+                                                 output: op.baseAddress!, outputPixelStride: ops,
+                                                 residual: res, residualPixelStride: rps, activation: activation,
+                                                 outputRows: bounds[i]..<bounds[i + 1],
+                                                 outputChannels: channelSplits == nil ? nil : cb[j]..<cb[j + 1],
+                                                 scratch: sp.baseAddress!)
+                            }
+                            if let residual { residual.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                         }
-                        if let residual { residual.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                     }
                 }
             }
@@ -92,6 +97,16 @@ final class WinogradTests: XCTestCase {
         check(g: geometry(14, 15), cin: 96, cout: 128, inputExtra: 5, outputExtra: 3, activation: .relu6,
               splits: [0, 6, 14], rng: &rng)
         check(g: geometry(27, 27), cin: 32, cout: 128, inputExtra: 32, outputExtra: 64, rng: &rng)
+    }
+
+    func testChannelSplits() {
+        var rng = SeededRNG(seed: 207)
+        check(g: geometry(13, 13), cin: 17, cout: 33, withResidual: true, activation: .relu, channelSplits: [0, 16, 32, 33],
+              rng: &rng)
+        check(g: geometry(9, 7, pad: (0, 1, 1, 2)), cin: 40, cout: 64, outputExtra: 4, splits: [0, 3, 8],
+              channelSplits: [0, 32, 64], rng: &rng)
+        check(g: geometry(6, 6), cin: 64, cout: 40, inputExtra: 3, withBias: false, activation: .sigmoid,
+              channelSplits: [0, 16, 40], rng: &rng)
     }
 
     func testGroups() {
@@ -253,17 +268,24 @@ final class WinogradTests: XCTestCase {
                                     wrun(WorkerPool.partition(0..<oh, parts: 2, index: t), t) } })
                                 results.append(time { pool.parallelFor(count: 2) { t in
                                     irun(WorkerPool.partition(0..<oh, parts: 2, index: t), t) } })
+                                let panels = (cout + 15) / 16
+                                results.append(groups > 1 ? .nan : time { pool.parallelFor(count: 2) { t in
+                                    let pr = WorkerPool.partition(0..<panels, parts: 2, index: t)
+                                    WinogradConv.run(input: ip, inputPixelStride: cin, geometry: g, weights: wino,
+                                                     output: op1, outputPixelStride: cout, activation: .relu,
+                                                     outputChannels: (pr.lowerBound * 16)..<min(cout, pr.upperBound * 16),
+                                                     scratch: sp1 + t * ws) } })
                             }
                         }
                     }
                 }
             }
-            let (tw, ti, tw2, ti2) = (results[0], results[1], results[2], results[3])
+            let (tw, ti, tw2, ti2, twc) = (results[0], results[1], results[2], results[3], results[4])
             var diff: Float = 0
             for i in 0..<o1.count { diff = max(diff, abs(o1[i] - o2[i])) }
             let gflop = 2.0 * Double(h * w * cout * cin / groups * 9) / 1e9
-            print(String(format: "BENCH %dx%d %d->%d g%d: 1T winograd %.3f ms (%.0f GF/s) im2col %.3f ms ratio %.2f | 2T winograd %.3f ms im2col %.3f ms ratio %.2f | maxdiff %.2g",
-                         h, w, cin, cout, groups, tw, gflop / tw * 1e3, ti, ti / tw, tw2, ti2, ti2 / tw2, diff))
+            print(String(format: "BENCH %dx%d %d->%d g%d: 1T winograd %.3f ms (%.0f GF/s) im2col %.3f ms ratio %.2f | 2T winograd %.3f ms im2col %.3f ms ratio %.2f | 2T by channels winograd %.3f ms | maxdiff %.2g",
+                         h, w, cin, cout, groups, tw, gflop / tw * 1e3, ti, ti / tw, tw2, ti2, ti2 / tw2, twc, diff))
         }
     }
 }
