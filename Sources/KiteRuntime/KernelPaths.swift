@@ -27,6 +27,11 @@ extension Planner {
     /// Any other convolution (dense KxK, group, strided 1x1): im2col chunks + GEMM per group.
     mutating func planIm2col(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, residual: Placement?, outShape: [Int]) -> [Placement]? {
         guard outShape[2] > 0, outShape[3] > 0, x.channels % c.groups == 0 else { return nil }
+        let g = geometry(input: x, kernel: c.kernel, strides: c.strides, pads: c.pads, dilations: c.dilations, output: outShape)
+        if x.channelMap == nil,
+           WinogradConv.isEligible(geometry: g, inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups) {
+            return planWinograd(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape, geometry: g)
+        }
         let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
         let packed = c.weight.floats.withUnsafeBufferPointer { w in
             (c.bias ?? []).withUnsafeBufferPointer { b in
@@ -35,7 +40,6 @@ extension Planner {
                                   bias: c.bias == nil ? nil : b.baseAddress)
             }
         }
-        let g = geometry(input: x, kernel: c.kernel, strides: c.strides, pads: c.pads, dilations: c.dilations, output: outShape)
         let activation = c.activation.kernel
         let batch = x.batch
         let channelMap = x.channelMap.map { IndexTable($0) }
@@ -70,6 +74,48 @@ extension Planner {
                                        residual: r, residualPixelStride: rps, activation: activation,
                                        outputRows: work[t], scratch: scratch.slice(t),
                                        channelMap: map.map { UnsafePointer($0.pointer) })
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    /// 3x3 stride-1 convolutions with enough channels: Winograd F(4x4, 3x3), 2.25x fewer multiplies.
+    mutating func planWinograd(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, residual: Placement?,
+                               outShape: [Int], geometry g: ConvGeometry) -> [Placement] {
+        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
+        let packed = c.weight.floats.withUnsafeBufferPointer { w in
+            (c.bias ?? []).withUnsafeBufferPointer { b in
+                PackedWinogradWeights(weights: w.baseAddress!, outputChannels: c.outChannels, inputChannels: x.channels,
+                                      groups: c.groups, bias: c.bias == nil ? nil : b.baseAddress)
+            }
+        }
+        let activation = c.activation.kernel
+        let batch = x.batch
+        let what = c.groups > 1 ? "group 3x3 conv (g=\(c.groups))" : "dense 3x3 conv"
+        addStep(index: index, node: node, kernel: "winograd-f4x3",
+                reason: "\(what), stride 1: Winograd F(4x4,3x3), 36 GEMMs over transformed 6x6 tiles (2.25x fewer multiplies)") { exec in
+            let inBase = UnsafePointer(exec.pointer(x))
+            let outBase = exec.pointer(out)
+            let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
+            let (ips, ops, rps) = (x.pixelStride, out.pixelStride, residual?.pixelStride ?? 0)
+            let inImage = x.height * x.width * ips
+            let outImage = out.height * out.width * ops
+            let resImage = out.height * out.width * rps
+            // Whole 4-row tiles per thread, so no tile is computed twice.
+            let work = chunks(g.outputHeight, parts: exec.threads, granule: 4)
+            let scratch = ThreadScratch(perThread: WinogradConv.scratchSize(geometry: g, weights: packed), threads: work.count)
+            let pool = exec.pool
+            return {
+                for b in 0..<batch {
+                    let i = inBase + b * inImage
+                    let o = outBase + b * outImage
+                    let r = resBase.map { $0 + b * resImage }
+                    pool.parallelFor(count: work.count) { t in
+                        WinogradConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o, outputPixelStride: ops,
+                                         residual: r, residualPixelStride: rps, activation: activation,
+                                         outputRows: work[t], scratch: scratch.slice(t))
                     }
                 }
             }
