@@ -8,18 +8,26 @@
 // The filter transform U = G g G^T is done once at packing time, 36 `PackedGEMMWeights` per group.
 //
 // Measured (release, AMD EPYC 2 cores with AVX2+FMA shared with other jobs, so noisy; pad 1,
-// bias, ReLU; best of many runs; ms, 1 thread) WinogradConv.run vs Im2colConv.run:
-//   56x56 64->64   1.21 vs 2.84 (2.4x)    28x28 128->128 0.95 vs 3.25 (3.4x)
-//   14x14 256->256 1.23 vs 3.53 (2.9x)    13x13 384->384 3.64 vs 5.00 (1.4x)
-//   55x55 16->64   0.48 vs 0.80 (1.7x)    27x27 32->128  0.27 vs 0.74 (2.8x)
-//   13x13 48->192  0.21 vs 0.32 (1.5x)    13x13 64->256  0.35 vs 0.57 (1.6x)
-//   56x56 16->16   0.12 vs 0.18 (1.6x)    56x56 32->32   0.31 vs 0.70 (2.3x)
-//   7x7 256->256   0.29 vs 0.66 (2.3x)    14x14 512->512 7.2 vs 19.1 (2.7x)
-//   28x28 128->128 groups 4: 0.44 vs 0.95 (2.2x); groups 8: 0.25 vs 0.52 (2.1x); groups 16: 0.47 vs 0.63 (1.3x)
-// Not faster: 7x7 512->512 3.9 vs 3.1 (0.8x: 4 tiles, 36 MiB of transformed filters streamed from
-// memory), 56x56 8->32 0.20 vs 0.19 (0.9x), 14x14 256->256 groups 32 (8 channels/group) 1.1x.
-// Max abs error vs im2col 2e-5 (64 channels) to 1.8e-4 (512); vs a double reference, relative to
-// max(1, max|ref|), 1.4e-5 for Cin up to 512 with N(0,1) inputs and 1/sqrt(fan-in) weights.
+// bias, ReLU; best of many runs; ms) WinogradConv.run vs Im2colConv.run, 1 thread / 2 threads
+// (Winograd 2T split by rows, or by channels where `prefersChannelSplit`, marked c):
+//   56x56 64->64    1T 1.21 vs 2.84 (2.4x)   2T 0.76 vs 1.74 (2.3x)
+//   28x28 128->128  1T 0.95 vs 3.25 (3.4x)   2T 0.65 vs 1.84 (2.8x)
+//   14x14 256->256  1T 1.23 vs 3.53 (2.9x)   2T 0.96c vs 1.97 (2.1x)
+//   13x13 384->384  1T 3.64 vs 5.00 (1.4x)   2T 2.17c vs 2.89 (1.3x; by rows 2.95, 1.0x)
+//   55x55 16->64    1T 0.36 vs 0.67 (1.9x)   2T 0.17 vs 0.36 (2.1x)
+//   27x27 32->128   1T 0.26 vs 0.73 (2.8x)   2T 0.26 vs 0.39 (1.5x)
+//   13x13 48->192   1T 0.18 vs 0.32 (1.8x)   2T 0.13 vs 0.18 (1.4x)
+//   13x13 64->256   1T 0.35 vs 0.56 (1.6x)   2T 0.26 vs 0.32 (1.2x)
+//   56x56 16->16    1T 0.11 vs 0.19 (1.7x);  56x56 32->32 1T 0.29 vs 0.69 (2.3x)
+//   7x7 256->256    1T 0.40 vs 0.73 (1.8x)   2T 0.21c vs 0.40 (1.9x)
+//   14x14 512->512  1T 7.5 vs 18.4 (2.5x)    2T 4.6c vs 13.2 (2.9x)
+//   10x10 384->384  1T 3.0 vs 3.4 (1.1x)     2T 1.50c vs 1.65 (1.1x)
+//   28x28 128->128 groups 4: 1T 0.31 vs 0.80 (2.6x); groups 8: 0.25 vs 0.44 (1.7x);
+//   56x56 128->128 groups 8: 1T 1.07 vs 2.14 (2.0x); 28x28 groups 16 (8 ch/group): 1.3x 1T, 0.9x 2T.
+// Not faster (hence `isEligible`): 7x7 512->512 1T 3.1 vs 2.8, 2T 1.76c vs 1.54; 7x7 384->384
+// 1T 1.85 vs 1.58 (4 tiles, 21-36 MiB of transformed filters); 56x56 8->32 0.20 vs 0.19.
+// Accuracy: vs a double reference, max error / max(1, max|ref|) = 1.4e-5 for Cin up to 512
+// (N(0,1) inputs, 1/sqrt(fan-in) weights); max abs difference vs im2col 2e-5 (64 ch) to 1.8e-4 (512 ch).
 
 /// Filters of a 3x3 convolution transformed for `WinogradConv.run`: for each group and each of the
 /// 36 transformed positions, `U[i] = (G g G^T)[i]` as a `[CoutG x CinG]` GEMM weight matrix packed
@@ -148,6 +156,14 @@ public enum WinogradConv {
         let tiles = ((g.outputHeight + 3) / 4) * ((g.outputWidth + 3) / 4)
         let weightBytes = 36 * cinG * outputChannels * MemoryLayout<Float>.stride
         return weightBytes <= maximumWeightBytesPerTile * tiles
+    }
+
+    /// Whether threads should split this convolution by output channels (`run(outputChannels:)`)
+    /// rather than by rows: dense, with more than 4 MiB of transformed filters, which every
+    /// row-split call streams in full (13x13 384->384 on 2 threads: 2.2 ms by channels, 3.0 ms
+    /// by rows, im2col 2.9 ms).
+    public static func prefersChannelSplit(inputChannels: Int, outputChannels: Int, groups: Int) -> Bool {
+        groups == 1 && 36 * inputChannels * outputChannels * MemoryLayout<Float>.stride > 4 * 1024 * 1024
     }
 
     @inline(__always) static func padded8(_ n: Int) -> Int { (n + 7) / 8 * 8 }

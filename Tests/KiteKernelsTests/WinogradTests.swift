@@ -197,6 +197,8 @@ final class WinogradTests: XCTestCase {
         let s2 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
                               strideWidth: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
         XCTAssertFalse(WinogradConv.isEligible(geometry: s2, inputChannels: 64, outputChannels: 64, groups: 1))
+        XCTAssertTrue(WinogradConv.prefersChannelSplit(inputChannels: 384, outputChannels: 384, groups: 1))
+        XCTAssertFalse(WinogradConv.prefersChannelSplit(inputChannels: 64, outputChannels: 64, groups: 1))
         let k5 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 5, kernelWidth: 5)
         XCTAssertFalse(WinogradConv.isEligible(geometry: k5, inputChannels: 64, outputChannels: 64, groups: 1))
     }
