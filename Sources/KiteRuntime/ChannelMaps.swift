@@ -69,7 +69,8 @@ extension Planner {
             let src = UnsafePointer(exec.pointer(x))
             let dst = exec.pointer(out)
             let pixels = x.batch * x.height * x.width
-            return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: map, pixels: pixels) }
+            let pool = exec.pool
+            return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: map, pixels: pixels, pool: pool) }
         }
         return out
     }

@@ -100,12 +100,13 @@ extension Planner {
                 let plans = copies.map { (src: UnsafePointer(exec.pointer($0.0)), srcStride: $0.0.pixelStride,
                                           dst: exec.pointer($0.1), dstStride: $0.1.pixelStride, channels: $0.0.channels,
                                           pixels: $0.0.batch * $0.0.height * $0.0.width, map: $0.0.channelMap) }
+                let pool = exec.pool
                 return {
                     for p in plans {
                         if let map = p.map {
-                            gatherChannels(p.src, p.srcStride, p.dst, p.dstStride, source: map, pixels: p.pixels)
+                            gatherChannels(p.src, p.srcStride, p.dst, p.dstStride, source: map, pixels: p.pixels, pool: pool)
                         } else {
-                            copyChannels(p.src, p.srcStride, p.dst, p.dstStride, channels: p.channels, pixels: p.pixels)
+                            copyChannels(p.src, p.srcStride, p.dst, p.dstStride, channels: p.channels, pixels: p.pixels, pool: pool)
                         }
                     }
                 }
@@ -136,7 +137,8 @@ extension Planner {
                 let src = UnsafePointer(exec.pointer(x))
                 let dst = exec.pointer(out)
                 let pixels = x.batch * x.height * x.width
-                return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: source, pixels: pixels) }
+                let pool = exec.pool
+                return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: source, pixels: pixels, pool: pool) }
             }
             return [out]
         case .gather(let g):
@@ -156,7 +158,8 @@ extension Planner {
                 let src = UnsafePointer(exec.pointer(x))
                 let dst = exec.pointer(out)
                 let pixels = x.batch * x.height * x.width
-                return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: source, pixels: pixels) }
+                let pool = exec.pool
+                return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: source, pixels: pixels, pool: pool) }
             }
             return [out]
         default:
@@ -178,23 +181,45 @@ extension Planner {
     }
 }
 
-/// Copies `channels` floats per pixel between strided NHWC buffers.
+/// Copies `channels` floats per pixel between strided NHWC buffers (pixels split over the pool's
+/// threads when there is enough to move).
 func copyChannels(_ src: UnsafePointer<Float>, _ srcStride: Int, _ dst: UnsafeMutablePointer<Float>, _ dstStride: Int,
-                  channels: Int, pixels: Int) {
-    for p in 0..<pixels {
-        (dst + p * dstStride).update(from: src + p * srcStride, count: channels)
+                  channels: Int, pixels: Int, pool: WorkerPool? = nil) {
+    let parts = movementParts(pool, floats: channels * pixels)
+    if parts == 1 {
+        for p in 0..<pixels { (dst + p * dstStride).update(from: src + p * srcStride, count: channels) }
+        return
+    }
+    pool?.parallelFor(count: parts) { t in
+        for p in WorkerPool.partition(0..<pixels, parts: parts, index: t) {
+            (dst + p * dstStride).update(from: src + p * srcStride, count: channels)
+        }
     }
 }
 
-/// dst[pixel][j] = src[pixel][source[j]].
+/// dst[pixel][j] = src[pixel][source[j]] (pixels split over the pool's threads when there is enough to move).
 func gatherChannels(_ src: UnsafePointer<Float>, _ srcStride: Int, _ dst: UnsafeMutablePointer<Float>, _ dstStride: Int,
-                    source: [Int], pixels: Int) {
-    source.withUnsafeBufferPointer { idx in
-        let n = idx.count
-        for p in 0..<pixels {
-            let s = src + p * srcStride
-            let d = dst + p * dstStride
-            for j in 0..<n { d[j] = s[idx[j]] }
+                    source: [Int], pixels: Int, pool: WorkerPool? = nil) {
+    let parts = movementParts(pool, floats: source.count * pixels)
+    func gather(_ range: Range<Int>) {
+        source.withUnsafeBufferPointer { idx in
+            let n = idx.count
+            for p in range {
+                let s = src + p * srcStride
+                let d = dst + p * dstStride
+                for j in 0..<n { d[j] = s[idx[j]] }
+            }
         }
     }
+    if parts == 1 {
+        gather(0..<pixels)
+        return
+    }
+    pool?.parallelFor(count: parts) { t in gather(WorkerPool.partition(0..<pixels, parts: parts, index: t)) }
+}
+
+/// Threads worth waking for a copy of `floats` values: one below 32K floats (128 KiB).
+func movementParts(_ pool: WorkerPool?, floats: Int) -> Int {
+    guard let pool, pool.threadCount > 1, floats >= 32 * 1024 else { return 1 }
+    return pool.threadCount
 }

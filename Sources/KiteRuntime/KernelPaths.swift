@@ -103,8 +103,12 @@ extension Planner {
             let inImage = x.height * x.width * ips
             let outImage = out.height * out.width * ops
             let resImage = out.height * out.width * rps
-            // Whole 4-row tiles per thread, so no tile is computed twice.
-            let work = chunks(g.outputHeight, parts: exec.threads, granule: 4)
+            // Whole 4-row tiles per thread, so no tile is computed twice; or, when the transformed
+            // filters are large (every thread would stream all of them), 16-aligned output channels.
+            let byChannels = exec.threads > 1
+                && WinogradConv.prefersChannelSplit(inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups)
+            let work = byChannels ? chunks(c.outChannels, parts: exec.threads, granule: 16)
+                                  : chunks(g.outputHeight, parts: exec.threads, granule: 4)
             let scratch = ThreadScratch(perThread: WinogradConv.scratchSize(geometry: g, weights: packed), threads: work.count)
             let pool = exec.pool
             return {
@@ -115,7 +119,8 @@ extension Planner {
                     pool.parallelFor(count: work.count) { t in
                         WinogradConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o, outputPixelStride: ops,
                                          residual: r, residualPixelStride: rps, activation: activation,
-                                         outputRows: work[t], scratch: scratch.slice(t))
+                                         outputRows: byChannels ? nil : work[t], outputChannels: byChannels ? work[t] : nil,
+                                         scratch: scratch.slice(t))
                     }
                 }
             }
