@@ -94,43 +94,18 @@ func depthwiseDriver<A: VectorActivation, K: KernelSize>(_ d: DepthwiseArguments
     let cols = g.interiorColumns
     let interiorRows = g.interiorRows
     let lastBlock = channels - 8
-    // Output columns per chunk: the chunk's input rows (KH rows x chunk x stride pixels x C)
-    // stay within about 32 KiB (L1) while all channel blocks sweep them; the rows of a chunk are
-    // contiguous runs of NHWC memory, which the prefetchers follow.
-    let chunk = max(8, min(32, 8192 / max(1, g.kernelHeight * d.ips * g.strideWidth)) / 4 * 4)
     for oy in d.rows {
-        if !interiorRows.contains(oy) && !cols.isEmpty {
-            // A top or bottom row: the taps that fall inside the input, vectorised over the interior columns.
-            let iy0 = oy * g.strideHeight - g.padTop
-            let kys = validTaps(base: iy0, dilation: g.dilationHeight, kernel: g.kernelHeight, size: g.inputHeight)
-            for ox in 0..<cols.lowerBound { depthwiseBorderPixel(d, act, oy: oy, ox: ox) }
-            if !kys.isEmpty {
-                let dynamic = DynamicKernel(height: g.kernelHeight, width: g.kernelWidth)
-                var x0 = cols.lowerBound
-                while x0 < cols.upperBound {
-                    let x1 = min(cols.upperBound, x0 + chunk)
-                    var c = 0
-                    while c < channels {
-                        depthwiseSpan(d, act, dynamic, c: min(c, lastBlock), oy: oy, x0: x0, x1: x1, kys: kys)
-                        c += 8
-                    }
-                    x0 = x1
-                }
-            } else {
-                for ox in cols { depthwiseBorderPixel(d, act, oy: oy, ox: ox) }
-            }
-            for ox in cols.upperBound..<g.outputWidth { depthwiseBorderPixel(d, act, oy: oy, ox: ox) }
-        } else if !cols.isEmpty {
+        if interiorRows.contains(oy) && !cols.isEmpty {
             for ox in 0..<cols.lowerBound { depthwiseBorderPixel(d, act, oy: oy, ox: ox) }
             var x0 = cols.lowerBound
             while x0 < cols.upperBound {
-                let x1 = min(cols.upperBound, x0 + chunk)
+                let x1 = min(cols.upperBound, x0 + depthwiseChunk)
                 var c = 0
                 while c <= lastBlock {
                     if K.isThreeByThree {
                         depthwiseSpan3x3(d, act, c: c, oy: oy, x0: x0, x1: x1)
                     } else {
-                        depthwiseSpan(d, act, k, c: c, oy: oy, x0: x0, x1: x1, kys: 0..<k.height)
+                        depthwiseSpan(d, act, k, c: c, oy: oy, x0: x0, x1: x1)
                     }
                     c += 8
                 }
@@ -138,7 +113,7 @@ func depthwiseDriver<A: VectorActivation, K: KernelSize>(_ d: DepthwiseArguments
                     if K.isThreeByThree {
                         depthwiseSpan3x3(d, act, c: lastBlock, oy: oy, x0: x0, x1: x1)
                     } else {
-                        depthwiseSpan(d, act, k, c: lastBlock, oy: oy, x0: x0, x1: x1, kys: 0..<k.height)
+                        depthwiseSpan(d, act, k, c: lastBlock, oy: oy, x0: x0, x1: x1)
                     }
                 }
                 x0 = x1
@@ -169,31 +144,7 @@ func depthwiseSpan3x3<A: VectorActivation>(_ d: DepthwiseArguments, _ act: A, c:
     let dx = g.dilationWidth * d.ips
     let step = g.strideWidth * d.ips
     var out = d.output + (oy * g.outputWidth + x0) * d.ops + c
-    var x = x0
-    if g.dilationWidth == 1 && g.strideWidth <= 2 {
-        // Four output pixels per iteration: each input vector is loaded once and feeds every
-        // output whose window covers it (6 loads per row at stride 1, 9 at stride 2, for 12 FMAs).
-        let ips = d.ips
-        let ops = d.ops
-        let two = g.strideWidth == 2
-        while x + 4 <= x1 {
-            var a0 = bias, a1 = bias, a2 = bias, a3 = bias
-            depthwiseRowQuad(p0, ips, two, w00, w01, w02, &a0, &a1, &a2, &a3)
-            depthwiseRowQuad(p1, ips, two, w10, w11, w12, &a0, &a1, &a2, &a3)
-            depthwiseRowQuad(p2, ips, two, w20, w21, w22, &a0, &a1, &a2, &a3)
-            store8(act(a0), out)
-            store8(act(a1), out + ops)
-            store8(act(a2), out + 2 &* ops)
-            store8(act(a3), out + 3 &* ops)
-            p0 += 4 &* step
-            p1 += 4 &* step
-            p2 += 4 &* step
-            out += 4 &* ops
-            x &+= 4
-        }
-    }
-    while x < x1 {
-        x &+= 1
+    for _ in x0..<x1 {
         var s0 = bias.addingProduct(load8(p0), w00)
         var s1 = load8(p1) * w10
         var s2 = load8(p2) * w20
@@ -211,50 +162,10 @@ func depthwiseSpan3x3<A: VectorActivation>(_ d: DepthwiseArguments, _ act: A, c:
     }
 }
 
-/// One kernel row of four adjacent outputs (stride 1 or 2, no dilation) for the 3x3 span.
-@inline(__always)
-func depthwiseRowQuad(_ p: UnsafePointer<Float>, _ ips: Int, _ strideTwo: Bool,
-                      _ w0: SIMD8<Float>, _ w1: SIMD8<Float>, _ w2: SIMD8<Float>,
-                      _ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>, _ a2: inout SIMD8<Float>, _ a3: inout SIMD8<Float>) {
-    if strideTwo {
-        let i0 = load8(p), i1 = load8(p + ips), i2 = load8(p + 2 &* ips)
-        a0 = a0.addingProduct(i0, w0)
-        a0 = a0.addingProduct(i1, w1)
-        a0 = a0.addingProduct(i2, w2)
-        let i3 = load8(p + 3 &* ips), i4 = load8(p + 4 &* ips)
-        a1 = a1.addingProduct(i2, w0)
-        a1 = a1.addingProduct(i3, w1)
-        a1 = a1.addingProduct(i4, w2)
-        let i5 = load8(p + 5 &* ips), i6 = load8(p + 6 &* ips)
-        a2 = a2.addingProduct(i4, w0)
-        a2 = a2.addingProduct(i5, w1)
-        a2 = a2.addingProduct(i6, w2)
-        let i7 = load8(p + 7 &* ips), i8 = load8(p + 8 &* ips)
-        a3 = a3.addingProduct(i6, w0)
-        a3 = a3.addingProduct(i7, w1)
-        a3 = a3.addingProduct(i8, w2)
-    } else {
-        let i0 = load8(p), i1 = load8(p + ips), i2 = load8(p + 2 &* ips)
-        let i3 = load8(p + 3 &* ips), i4 = load8(p + 4 &* ips), i5 = load8(p + 5 &* ips)
-        a0 = a0.addingProduct(i0, w0)
-        a1 = a1.addingProduct(i1, w0)
-        a2 = a2.addingProduct(i2, w0)
-        a3 = a3.addingProduct(i3, w0)
-        a0 = a0.addingProduct(i1, w1)
-        a1 = a1.addingProduct(i2, w1)
-        a2 = a2.addingProduct(i3, w1)
-        a3 = a3.addingProduct(i4, w1)
-        a0 = a0.addingProduct(i2, w2)
-        a1 = a1.addingProduct(i3, w2)
-        a2 = a2.addingProduct(i4, w2)
-        a3 = a3.addingProduct(i5, w2)
-    }
-}
-
 /// Interior span for any kernel size: 4 output pixels per tap so each weight load feeds 4 FMAs.
 @inline(__always)
 func depthwiseSpan<A: VectorActivation, K: KernelSize>(
-    _ d: DepthwiseArguments, _ act: A, _ k: K, c: Int, oy: Int, x0: Int, x1: Int, kys: Range<Int>
+    _ d: DepthwiseArguments, _ act: A, _ k: K, c: Int, oy: Int, x0: Int, x1: Int
 ) {
     let g = d.g
     let rowStride = g.inputWidth * d.ips
@@ -271,7 +182,7 @@ func depthwiseSpan<A: VectorActivation, K: KernelSize>(
     var x = x0
     while x + 4 <= x1 {
         var a0 = bias, a1 = bias, a2 = bias, a3 = bias
-        for ky in kys {
+        for ky in 0..<k.height {
             let row = p + ky * dy
             let wrow = wp + ky * k.width * cpad
             for kx in 0..<k.width {
@@ -293,7 +204,7 @@ func depthwiseSpan<A: VectorActivation, K: KernelSize>(
     }
     while x < x1 {
         var a0 = bias
-        for ky in kys {
+        for ky in 0..<k.height {
             let row = p + ky * dy
             let wrow = wp + ky * k.width * cpad
             for kx in 0..<k.width {

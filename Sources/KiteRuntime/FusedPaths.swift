@@ -43,7 +43,7 @@ struct ProjectStage {
 extension Planner {
     /// Bytes of an intermediate above which streaming pays: on this machine (32 MiB L3) smaller
     /// intermediates come back from L3 quickly and the band-wise GEMMs measured slower.
-    static let streamingThresholdBytes = 2 * 1024 * 1024
+    static let streamingThresholdBytes = 6 * 1024 * 1024
     /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
     static let streamingProjectionWeightBytes = 256 * 1024
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
