@@ -116,7 +116,11 @@ struct GEMMArguments: ActivationVisitor {
         // tiles sweep them. The first block adds bias and residual and stores partial sums; the
         // next ones add onto C (as a residual aliasing C); only the last applies the activation.
         let blocks = (k + gemmBlockK - 1) / gemmBlockK
-        let rowBlock = gemmRowBlock(k: k / blocks)
+        // Equal row blocks (a 196-row map in one 192-row block and a 4-row one would stream the
+        // weights twice for almost nothing).
+        let limit = gemmRowBlock(k: k / blocks)
+        let rowBlocks = (rows.count + limit - 1) / limit
+        let rowBlock = ((rows.count + rowBlocks - 1) / max(rowBlocks, 1) + GEMM.tileRows - 1) / GEMM.tileRows * GEMM.tileRows
         var m0 = rows.lowerBound
         while m0 < rows.upperBound {
             let m1 = min(rows.upperBound, m0 + rowBlock)
@@ -150,12 +154,12 @@ struct GEMMArguments: ActivationVisitor {
 /// Reduction length of one K block: 256 x 16 floats of B (16 KiB) stay in L1.
 let gemmBlockK = 256
 
-/// Rows per cache block: about 192 KiB of A rows so that a block stays in L2 while every
-/// weight panel of the range streams over it (a 7x7 map's 49 rows of up to 1024 channels are
+/// Rows per cache block: about 256 KiB of A rows so that a block stays in L2 while every
+/// weight panel of the range streams over it (a 14x14 map's 196 rows of a 256-deep K block are
 /// one block, so its weights stream from memory once).
 @inline(__always)
 func gemmRowBlock(k: Int) -> Int {
-    let rows = max(GEMM.tileRows, (48 * 1024) / max(k, 1))
+    let rows = max(GEMM.tileRows, (64 * 1024) / max(k, 1))
     return (rows / GEMM.tileRows) * GEMM.tileRows
 }
 

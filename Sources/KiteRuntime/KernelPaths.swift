@@ -28,6 +28,9 @@ extension Planner {
     mutating func planIm2col(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, residual: Placement?, outShape: [Int]) -> [Placement]? {
         guard outShape[2] > 0, outShape[3] > 0, x.channels % c.groups == 0 else { return nil }
         let g = geometry(input: x, kernel: c.kernel, strides: c.strides, pads: c.pads, dilations: c.dilations, output: outShape)
+        if x.channelMap == nil, c.groups == 1, c.kernel == [1, 1], c.pads.allSatisfy({ $0 == 0 }), c.dilations == [1, 1] {
+            return planStridedPointwise(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape)
+        }
         if x.channelMap == nil,
            WinogradConv.isEligible(geometry: g, inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups) {
             return planWinograd(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape, geometry: g)
@@ -74,6 +77,55 @@ extension Planner {
                                        residual: r, residualPixelStride: rps, activation: activation,
                                        outputRows: work[t], scratch: scratch.slice(t),
                                        channelMap: map.map { UnsafePointer($0.pointer) })
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    /// A 1x1 convolution with stride (ResNet downsampling): the strided input pixels are gathered
+    /// into a dense block and multiplied in one GEMM, so the weights stream once per block of
+    /// pixels rather than once per output row.
+    mutating func planStridedPointwise(index: Int, node: NativeNode, conv c: Convolution, input x: Placement,
+                                       residual: Placement?, outShape: [Int]) -> [Placement] {
+        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
+        let cin = x.channels
+        let packed = c.weight.floats.withUnsafeBufferPointer { w in
+            (c.bias ?? []).withUnsafeBufferPointer { b in
+                PackedGEMMWeights(weights: w.baseAddress!, outputChannels: c.outChannels, inputChannels: cin,
+                                  bias: c.bias == nil ? nil : b.baseAddress)
+            }
+        }
+        let activation = c.activation.kernel
+        let (sh, sw) = (c.strides[0], c.strides[1])
+        let (oh, ow) = (outShape[2], outShape[3])
+        addStep(index: index, node: node, kernel: "gather-gemm",
+                reason: "strided 1x1 convolution: strided pixels gathered into a dense block, one GEMM") { exec in
+            let inBase = UnsafePointer(exec.pointer(x))
+            let outBase = exec.pointer(out)
+            let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
+            let (ips, ops, rps) = (x.pixelStride, out.pixelStride, residual?.pixelStride ?? 0)
+            let pixels = oh * ow
+            let work = chunks(pixels, parts: exec.threads, granule: GEMM.tileRows)
+            let scratch = ThreadScratch(perThread: (work.map(\.count).max() ?? 0) * cin, threads: work.count)
+            let pool = exec.pool
+            let batch = x.batch
+            return {
+                for b in 0..<batch {
+                    let input = inBase + b * x.height * x.width * ips
+                    let output = outBase + b * pixels * ops
+                    let res = resBase.map { $0 + b * pixels * rps }
+                    pool.parallelFor(count: work.count) { t in
+                        let rows = work[t]
+                        let a = scratch.slice(t)
+                        for p in rows {
+                            let (oy, ox) = (p / ow, p % ow)
+                            (a + (p - rows.lowerBound) * cin).update(from: input + (oy * sh * x.width + ox * sw) * ips, count: cin)
+                        }
+                        GEMM.run(a: UnsafePointer(a), lda: cin, weights: packed, c: output + rows.lowerBound * ops, ldc: ops,
+                                 residual: res.map { $0 + rows.lowerBound * rps }, ldr: rps, activation: activation,
+                                 rows: 0..<rows.count)
                     }
                 }
             }

@@ -119,3 +119,35 @@ extension ChannelMapTests.Builder {
         return try add(.conv(conv), [x])[0]
     }
 }
+
+/// Strided 1x1 convolutions (ResNet downsampling) gather their pixels and run one GEMM.
+final class StridedPointwiseTests: XCTestCase {
+    typealias Builder = ChannelMapTests.Builder
+
+    func testStridedPointwiseWithResidual() throws {
+        for (h, w, stride) in [(13, 11, 2), (9, 14, 3), (7, 7, 2)] {
+            var b = Builder(input: [1, 37, h, w])
+            let oh = (h - 1) / stride + 1, ow = (w - 1) / stride + 1
+            let wt = Tensor(shape: [21, 37, 1, 1], floats: b.floats(21 * 37))
+            let branch = try b.conv("x", out: 21, kernel: 3, stride: stride)
+            XCTAssertEqual(b.graph.shapes[branch], [1, 21, oh, ow])
+            let conv = Convolution(weight: wt, bias: b.floats(21), groups: 1, strides: [stride, stride], pads: [0, 0, 0, 0],
+                                   dilations: [1, 1], activation: .relu, residual: true)
+            let y = try b.add(.conv(conv), ["x", branch])[0]
+            b.output(y)
+            var rng = Builder(input: [1, 37, h, w])
+            rng.state = 11
+            let x = Tensor(shape: [1, 37, h, w], floats: rng.floats(37 * h * w))
+            let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+            for threads in [1, 2] {
+                let exec = try Executor(graph: b.graph, threads: threads)
+                XCTAssertEqual(exec.steps.filter { $0.kernel == "gather-gemm" }.count, 1)
+                let got = try exec.run(["x": x])
+                let g = try XCTUnwrap(got[y]), e = try XCTUnwrap(want[y])
+                XCTAssertEqual(g.shape, e.shape)
+                let worst = zip(g.floats, e.floats).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 1e-4, "\(h)x\(w) stride \(stride) at \(threads) threads")
+            }
+        }
+    }
+}
