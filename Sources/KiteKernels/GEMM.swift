@@ -37,19 +37,15 @@ public enum GEMM {
         activation: KernelActivation = .none,
         rows: Range<Int>, panels: Range<Int>? = nil
     ) {
-        let panels = panels ?? 0..<weights.panelCount
-        precondition(panels.lowerBound >= 0 && panels.upperBound <= weights.panelCount, "panel range out of bounds")
-        if rows.isEmpty || panels.isEmpty { return }
-        let args = GEMMArguments(a: a, lda: lda, offsets: nil, weights: weights, c: c, ldc: ldc,
-                                 residual: residual, ldr: ldr, rows: rows, panels: panels)
-        activation.visit(args)
+        run(a: a, lda: lda, offsets: nil, weights: weights, c: c, ldc: ldc, residual: residual, ldr: ldr,
+            activation: activation, rows: rows, panels: panels)
     }
 
-    /// `run` over rows whose K elements are scattered: element k of row m is
+    /// `run` over rows whose K elements may be scattered: with `offsets`, element k of row m is
     /// `(a + m * lda)[offsets[k]]`. A channel-permuted or index-selected view of an NHWC buffer
     /// is read this way with no copy (the micro-kernel broadcasts A elements one by one anyway).
     public static func run(
-        a: UnsafePointer<Float>, lda: Int, offsets: UnsafePointer<Int>,
+        a: UnsafePointer<Float>, lda: Int, offsets: UnsafePointer<Int>?,
         weights: PackedGEMMWeights,
         c: UnsafeMutablePointer<Float>, ldc: Int,
         residual: UnsafePointer<Float>? = nil, ldr: Int = 0,

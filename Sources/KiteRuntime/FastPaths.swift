@@ -118,27 +118,12 @@ extension Planner {
             let work = byRows ? chunks(m, parts: threads, granule: GEMM.tileRows) : chunks(packed.panelCount, parts: threads)
             let pool = exec.pool
             return {
-                if let offsets {
-                    let o = UnsafePointer(offsets.pointer)
-                    pool.parallelFor(count: work.count) { t in
-                        if byRows {
-                            GEMM.run(a: a, lda: lda, offsets: o, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: work[t])
-                        } else {
-                            GEMM.run(a: a, lda: lda, offsets: o, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: 0..<m, panels: work[t])
-                        }
-                    }
-                    return
-                }
-                if work.count == 1 {
-                    GEMM.run(a: a, lda: lda, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: 0..<m)
-                    return
-                }
+                // The closure holds the offset table (an IndexTable) alive for as long as the step exists.
+                let o = offsets.map { UnsafePointer($0.pointer) }
+                // parallelFor runs a single task on the calling thread without waking anyone.
                 pool.parallelFor(count: work.count) { t in
-                    if byRows {
-                        GEMM.run(a: a, lda: lda, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: work[t])
-                    } else {
-                        GEMM.run(a: a, lda: lda, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation, rows: 0..<m, panels: work[t])
-                    }
+                    GEMM.run(a: a, lda: lda, offsets: o, weights: packed, c: cp, ldc: ldc, residual: r, ldr: ldr, activation: activation,
+                             rows: byRows ? work[t] : 0..<m, panels: byRows ? nil : work[t])
                 }
             }
         }

@@ -188,13 +188,8 @@ extension Planner {
                                     let a = input + computedHi * x.width * ips
                                     let c = expandBuffer + (computedHi - computedLo) * rowFloats
                                     let rows = 0..<((hi - computedHi) * x.width)
-                                    if let offsets = expand.offsets {
-                                        GEMM.run(a: a, lda: ips, offsets: UnsafePointer(offsets.pointer), weights: expand.weights,
-                                                 c: c, ldc: channels, activation: expand.activation, rows: rows)
-                                    } else {
-                                        GEMM.run(a: a, lda: ips, weights: expand.weights, c: c, ldc: channels,
-                                                 activation: expand.activation, rows: rows)
-                                    }
+                                    GEMM.run(a: a, lda: ips, offsets: expand.offsets.map { UnsafePointer($0.pointer) },
+                                             weights: expand.weights, c: c, ldc: channels, activation: expand.activation, rows: rows)
                                     computedHi = hi
                                 }
                                 // The depthwise kernel addresses input row iy at `base + iy * rowFloats`; only
