@@ -150,14 +150,7 @@ extension ElementwiseBinary.Kind {
         case .max: return lt(x, y) ? y : x
         case .min: return lt(x, y) ? x : y
         case .pow:
-            guard y >= 0 else { return x == 1 ? 1 : (x == -1 ? (y & 1 == 0 ? 1 : -1) : 0) }
-            var result: Int64 = 1, base = x, e = y
-            while e > 0 {
-                if e & 1 == 1 { result = result &* base }
-                base = base &* base
-                e >>= 1
-            }
-            return result
+            return integerPower(x, y)
         case .mod, .fmod:
             guard y != 0 else { return nil }
             let r = x.remainderReportingOverflow(dividingBy: y).partialValue
@@ -331,4 +324,17 @@ extension Unary: NativeOperator, NativeOperatorDetails {
         let x = try floatValues(typeName, inputs[0])
         return [typedTensor(shape, floats: x.map { kind.apply($0) }, type: type)]
     }
+}
+
+/// `x` to the power `y` in wrapping Int64 arithmetic; a negative exponent gives the integer
+/// part of 1 / x^|y| (1 for x = 1, +-1 for x = -1, else 0).
+public func integerPower(_ x: Int64, _ y: Int64) -> Int64 {
+    guard y >= 0 else { return x == 1 ? 1 : (x == -1 ? (y & 1 == 0 ? 1 : -1) : 0) }
+    var result: Int64 = 1, base = x, e = y
+    while e > 0 {
+        if e & 1 == 1 { result = result &* base }
+        base = base &* base
+        e >>= 1
+    }
+    return result
 }

@@ -201,14 +201,7 @@ enum Evaluate {
             if !fmod && r != 0 && ((r < 0) != (y < 0)) { return r &+ y }
             return r
         case .pow:
-            guard y >= 0 else { return x == 1 ? 1 : 0 }
-            var result: Int64 = 1, base = x, e = y
-            while e > 0 {
-                if e & 1 == 1 { result = result &* base }
-                base = base &* base
-                e >>= 1
-            }
-            return result
+            return integerPower(x, y)
         case .min: return Swift.min(x, y)
         case .max: return Swift.max(x, y)
         case .equal: return x == y ? 1 : 0
