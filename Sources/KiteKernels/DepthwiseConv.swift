@@ -36,6 +36,15 @@ public enum DepthwiseConv {
     }
 }
 
+extension DepthwiseConv {
+    /// Whether `run` takes the tiled path for this geometry (undilated 3x3 or 5x5, horizontal
+    /// stride 1 or 2), which zero-fills borders itself: a zero-padded copy of the input gains nothing.
+    public static func padsInKernel(_ g: ConvGeometry) -> Bool {
+        g.kernelHeight == g.kernelWidth && (g.kernelHeight == 3 || g.kernelHeight == 5)
+            && g.dilationHeight == 1 && g.dilationWidth == 1 && (g.strideWidth == 1 || g.strideWidth == 2)
+    }
+}
+
 struct DepthwiseArguments: ActivationVisitor {
     let input: UnsafePointer<Float>
     let ips: Int
@@ -48,6 +57,13 @@ struct DepthwiseArguments: ActivationVisitor {
     func visit<A: VectorActivation>(_ act: A) {
         if w.channels < 8 {
             depthwiseSmallChannels(self, act)
+        } else if DepthwiseConv.padsInKernel(g) {
+            switch (g.kernelHeight, g.strideWidth) {
+            case (3, 1): depthwiseTiledDriver(self, act, Count3.self, Count1.self)
+            case (3, _): depthwiseTiledDriver(self, act, Count3.self, Count2.self)
+            case (5, 1): depthwiseTiledDriver(self, act, Count5.self, Count1.self)
+            default: depthwiseTiledDriver(self, act, Count5.self, Count2.self)
+            }
         } else if g.kernelHeight == 3 && g.kernelWidth == 3 {
             depthwiseDriver(self, act, FixedKernel3x3())
         } else if g.kernelHeight == 5 && g.kernelWidth == 5 {
@@ -216,6 +232,213 @@ func depthwiseSpan<A: VectorActivation, K: KernelSize>(
         out += d.ops
         x += 1
     }
+}
+
+/// Output rows computed from one packed tile.
+let depthwiseTileRows = 4
+/// Bytes of packed input one tile may take when the input is larger than L2: a group then holds
+/// all (or most) channel blocks, so each input row is read in order, once per four output rows.
+/// An input that fits L2 is packed in L1-sized groups (`depthwiseSmallTileBytes`) instead.
+/// Variables so that benchmarks can compare budgets; nothing else writes them.
+nonisolated(unsafe) var depthwiseTileBytes = 256 * 1024
+nonisolated(unsafe) var depthwiseSmallTileBytes = 16 * 1024
+
+/// Undilated K x K depthwise (K = 3 or 5) with horizontal stride S (1 or 2).
+///
+/// For every four output rows and span of columns, the input rows the span reads are copied
+/// once into a channel-blocked tile: plane b holds channels 8b ..< 8b + 8 of every tile pixel,
+/// zeros where windows leave the map. The copy reads NHWC memory in order (all channels of a
+/// pixel, then the next pixel), so the prefetchers keep up; the arithmetic then reads each plane
+/// at constant offsets, each load feeds the up to K windows of four adjacent outputs, the taps
+/// stay in registers for 4 rows, and borders need no clipped path.
+@inline(never)
+func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
+    _ d: DepthwiseArguments, _ act: A, _: K.Type, _: S.Type
+) {
+    let g = d.g
+    let kk = K.value, s = S.value
+    let sh = g.strideHeight
+    let channels = d.w.channels
+    let cpad = d.w.paddedChannels
+    let blocks = (channels + 7) / 8
+    let lastBlock = channels - 8
+    let maxTileRows = (depthwiseTileRows - 1) * sh + kk
+    // Spans of up to 32 outputs (a multiple of 4); a row of the tile also covers the reads of the
+    // last, partly stored quad. Channel blocks are packed in groups whose tiles fit the budget.
+    let span = min(32, (g.outputWidth + 3) / 4 * 4)
+    let tw = (span - 1) * s + kk
+    let plane = maxTileRows * tw
+    let inputBytes = g.inputHeight * g.inputWidth * d.ips * 4
+    let budget = inputBytes > 512 * 1024 ? depthwiseTileBytes : depthwiseSmallTileBytes
+    let group = max(1, min(blocks, budget / (plane * 32)))
+    // Planes, the taps, and slack for the last quad's reads past the last plane.
+    let scratchCount = group * plane + kk * kk + 8
+    let scratch = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: scratchCount)
+    scratch.initialize(repeating: SIMD8(), count: scratchCount)
+    defer { scratch.deallocate() }
+    let taps = scratch + group * plane
+    // Tile columns that may hold input values (the rest are zero).
+    var dirty = 0..<0
+    var oy = d.rows.lowerBound
+    while oy < d.rows.upperBound {
+        let outRows = min(depthwiseTileRows, d.rows.upperBound - oy)
+        let iy0 = oy * sh - g.padTop
+        let tileRows = (outRows - 1) * sh + kk
+        var x0 = 0
+        while x0 < g.outputWidth {
+            let x1 = min(g.outputWidth, x0 + span)
+            let ix0 = x0 * s - g.padLeft
+            let jlo = min(tw, max(0, -ix0))
+            let jhi = max(jlo, min(tw, g.inputWidth - ix0))
+            // Columns outside [jlo, jhi) must read zero: clear the ones earlier spans filled (all
+            // rows and planes), so a map narrower than a span never clears anything.
+            if dirty.lowerBound < jlo || dirty.upperBound > jhi {
+                for r in 0..<(group * maxTileRows) {
+                    let row = scratch + r * tw
+                    for j in dirty.lowerBound..<max(dirty.lowerBound, min(jlo, dirty.upperBound)) { row[j] = SIMD8() }
+                    for j in min(dirty.upperBound, max(jhi, dirty.lowerBound))..<dirty.upperBound { row[j] = SIMD8() }
+                }
+            }
+            dirty = jlo..<jhi
+            var b0 = 0
+            while b0 < blocks {
+                let b1 = min(blocks, b0 + group)
+                for r in 0..<tileRows {
+                    let iy = iy0 + r
+                    if iy < 0 || iy >= g.inputHeight {
+                        for b in 0..<(b1 - b0) {
+                            let row = scratch + b * plane + r * tw
+                            for j in jlo..<jhi { row[j] = SIMD8() }
+                        }
+                        continue
+                    }
+                    var src = d.input + (iy * g.inputWidth + ix0 + jlo) * d.ips
+                    var j = jlo
+                    while j < jhi {
+                        var dst = scratch + r * tw + j
+                        for b in b0..<b1 {
+                            dst.pointee = load8(src + min(8 * b, lastBlock))
+                            dst += plane
+                        }
+                        src += d.ips
+                        j += 1
+                    }
+                }
+                for b in b0..<b1 {
+                    let cb = min(8 * b, lastBlock)
+                    for t in 0..<(kk * kk) { taps[t] = load8(d.w.taps + t * cpad + cb) }
+                    let bias = load8(d.w.bias + cb)
+                    let w9 = kk == 3 ? Taps9(taps) : nil
+                    for rr in 0..<outRows {
+                        let out = d.output + ((oy + rr) * g.outputWidth + x0) * d.ops + cb
+                        let rowTile = scratch + (b - b0) * plane + rr * sh * tw
+                        if let w9 {
+                            depthwiseTileRow(rowTile, tw, w9, bias, act, K.self, S.self, out: out, ops: d.ops, count: x1 - x0)
+                        } else {
+                            depthwiseTileRow(rowTile, tw, TapsInMemory(taps: taps), bias, act, K.self, S.self,
+                                             out: out, ops: d.ops, count: x1 - x0)
+                        }
+                    }
+                }
+                b0 = b1
+            }
+            x0 = x1
+        }
+        oy += outRows
+    }
+}
+
+/// Filter taps of one channel block, tap t = ky * K + kx.
+protocol DepthwiseTaps {
+    subscript(_ t: Int) -> SIMD8<Float> { get }
+}
+
+/// 3x3 taps held in registers.
+struct Taps9: DepthwiseTaps {
+    let w0, w1, w2, w3, w4, w5, w6, w7, w8: SIMD8<Float>
+    @inline(__always) init(_ p: UnsafePointer<SIMD8<Float>>) {
+        w0 = p[0]; w1 = p[1]; w2 = p[2]; w3 = p[3]; w4 = p[4]; w5 = p[5]; w6 = p[6]; w7 = p[7]; w8 = p[8]
+    }
+    @inline(__always) init(_ p: UnsafeMutablePointer<SIMD8<Float>>) { self.init(UnsafePointer(p)) }
+    @inline(__always) subscript(_ t: Int) -> SIMD8<Float> {
+        switch t {
+        case 0: w0
+        case 1: w1
+        case 2: w2
+        case 3: w3
+        case 4: w4
+        case 5: w5
+        case 6: w6
+        case 7: w7
+        default: w8
+        }
+    }
+}
+
+/// Larger kernels: taps read from a contiguous copy (memory operands of the FMAs).
+struct TapsInMemory: DepthwiseTaps {
+    let taps: UnsafeMutablePointer<SIMD8<Float>>
+    @inline(__always) subscript(_ t: Int) -> SIMD8<Float> { taps[t] }
+}
+
+/// `count` outputs of one tile row (`tw` vectors per tile row), four at a time. The last quad
+/// stores only its valid outputs; its reads past the span may run into the next tile row or
+/// plane, or the taps after the last plane: initialised memory whose results are dropped.
+@inline(__always)
+func depthwiseTileRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S: StaticCount>(
+    _ tile: UnsafeMutablePointer<SIMD8<Float>>, _ tw: Int, _ w: W, _ bias: SIMD8<Float>, _ act: A, _: K.Type, _: S.Type,
+    out: UnsafeMutablePointer<Float>, ops: Int, count: Int
+) {
+    let kk = K.value, s = S.value
+    var tp = UnsafePointer(tile)
+    var o = out
+    var x = 0
+    while x < count {
+        var a0 = bias, a1 = bias, a2 = bias, a3 = bias
+        for ky in 0..<kk {
+            let row = tp + ky * tw
+            let t0 = ky * kk
+            // Written out: the loop over the 3 S + K columns did not always unroll (K = 5, S = 2
+            // kept a branch per tap), and the guards below fold away only in straight-line code.
+            let n = 3 * s + kk
+            depthwiseQuadTap(row[0], 0, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(row[1], 1, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(row[2], 2, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(row[3], 3, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(row[4], 4, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(row[5], 5, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            if n > 6 { depthwiseQuadTap(row[6], 6, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 7 { depthwiseQuadTap(row[7], 7, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 8 { depthwiseQuadTap(row[8], 8, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 9 { depthwiseQuadTap(row[9], 9, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 10 { depthwiseQuadTap(row[10], 10, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+        }
+        let left = count - x
+        store8(act(a0), o)
+        if left >= 4 {
+            store8(act(a1), o + ops)
+            store8(act(a2), o + 2 * ops)
+            store8(act(a3), o + 3 * ops)
+        } else {
+            if left > 1 { store8(act(a1), o + ops) }
+            if left > 2 { store8(act(a2), o + 2 * ops) }
+        }
+        tp += 4 * s
+        o += 4 * ops
+        x += 4
+    }
+}
+
+/// Input column j of a kernel row (taps t0 ..< t0 + K) feeds window o of four at tap j - s o.
+@inline(__always)
+func depthwiseQuadTap<W: DepthwiseTaps>(
+    _ v: SIMD8<Float>, _ j: Int, _ t0: Int, _ kk: Int, _ s: Int, _ w: W,
+    _ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>, _ a2: inout SIMD8<Float>, _ a3: inout SIMD8<Float>
+) {
+    if j < kk { a0 = a0.addingProduct(v, w[t0 + j]) }
+    if j >= s && j - s < kk { a1 = a1.addingProduct(v, w[t0 + j - s]) }
+    if j >= 2 * s && j - 2 * s < kk { a2 = a2.addingProduct(v, w[t0 + j - 2 * s]) }
+    if j >= 3 * s && j - 3 * s < kk { a3 = a3.addingProduct(v, w[t0 + j - 3 * s]) }
 }
 
 /// Taps `[lo, hi)` of one dimension whose input coordinate `base + t * dilation` is in `[0, size)`.

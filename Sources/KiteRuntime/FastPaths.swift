@@ -176,7 +176,9 @@ extension Planner {
         // path (a 7x7 map has 40 border pixels of 49), so the input is copied into a buffer with the
         // padding as zeros (written once; runs copy only the interior) and every pixel takes the
         // unclipped kernel. Measured slower for 3x3 filters and strided ones, whose borders are thin.
+        // The tiled kernel (undilated 3x3 and 5x5) zero-fills borders itself.
         let padded = c.pads.contains { $0 > 0 } && kh >= 5 && kw >= 5 && c.strides == [1, 1] && outShape[2] * outShape[3] <= 14 * 14
+            && !DepthwiseConv.padsInKernel(geometry)
         let paddedGeometry = ConvGeometry(inputHeight: x.height + c.pads[0] + c.pads[2], inputWidth: x.width + c.pads[1] + c.pads[3],
                                           kernelHeight: kh, kernelWidth: kw, strideHeight: c.strides[0], strideWidth: c.strides[1],
                                           padTop: 0, padLeft: 0, padBottom: 0, padRight: 0,

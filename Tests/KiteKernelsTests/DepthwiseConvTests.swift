@@ -117,4 +117,21 @@ final class DepthwiseConvTests: XCTestCase {
                   withBias: true, activation: .relu, splitRows: true, rng: &rng)
         }
     }
+
+    /// 3x3 undilated rows: mixed vertical/horizontal strides, pads larger than the kernel (rows
+    /// wholly outside the input), and rows too wide for the shared zero row (clipped path).
+    func testThreeByThreeRowEdges() {
+        var rng = SeededRNG(seed: 41)
+        let cases: [(h: Int, w: Int, sh: Int, sw: Int, pads: [Int], channels: Int)] = [
+            (9, 13, 2, 1, [1, 1, 1, 1], 19), (10, 11, 1, 2, [0, 1, 2, 0], 8), (6, 7, 1, 1, [3, 1, 4, 1], 16),
+            (5, 9, 2, 2, [2, 3, 3, 2], 12), (4, 50, 1, 1, [1, 1, 1, 1], 1500), (8, 21, 3, 2, [1, 0, 1, 1], 27),
+        ]
+        for c in cases {
+            let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 3, kernelWidth: 3,
+                                 strideHeight: c.sh, strideWidth: c.sw,
+                                 padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
+            check(channels: c.channels, g: g, inputExtra: 2, inputOffset: 3, outputExtra: 1, outputOffset: 2,
+                  withBias: true, activation: .relu6, splitRows: true, rng: &rng)
+        }
+    }
 }

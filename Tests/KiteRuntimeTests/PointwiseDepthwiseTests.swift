@@ -80,24 +80,26 @@ final class PointwiseDepthwiseTests: XCTestCase {
     }
 }
 
-/// Depthwise convolutions on small padded maps run over a zero-padded copy of the input.
+/// Depthwise convolutions on small padded maps with filters the tiled kernel does not take (7x7)
+/// run over a zero-padded copy of the input; tiled 3x3 and 5x5 ones zero-fill borders themselves.
 final class DepthwiseSmallMapTests: XCTestCase {
     typealias Builder = ChannelMapTests.Builder
 
     func testPaddedSmallMapsAndChannelSlices() throws {
         var b = Builder(input: [1, 40, 11, 11])
         let halves = try b.add(.split(Split(axis: 1, sizes: [24, 16])), ["x"])
-        let d0 = try b.depthwise(halves[1], kernel: 5, stride: 1, pads: [2, 2, 2, 2], activation: .hardSwish)
+        let d0 = try b.depthwise(halves[1], kernel: 7, stride: 1, pads: [3, 3, 3, 3], activation: .hardSwish)
         let d1 = try b.depthwise(halves[0], kernel: 3, stride: 2, pads: [1, 1, 1, 1], activation: .relu)
         let d2 = try b.depthwise(d0, kernel: 3, stride: 1, pads: [0, 1, 2, 1], activation: nil)
-        b.output(d1, d2)
+        let d3 = try b.depthwise(halves[0], kernel: 5, stride: 1, pads: [2, 2, 2, 2], activation: .clip(min: 0, max: 6))
+        b.output(d1, d2, d3)
         var rng = Builder(input: [1, 40, 11, 11])
         rng.state = 3
         let x = Tensor(shape: [1, 40, 11, 11], floats: rng.floats(40 * 121))
         let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
         for threads in [1, 2] {
             let exec = try Executor(graph: b.graph, threads: threads)
-            // Only the 5x5 stride-1 filter takes the padded copy; the 3x3 ones keep the clipped border path.
+            // Only the 7x7 filter takes the padded copy.
             XCTAssertEqual(exec.steps.filter { $0.reason.contains("zero-padded") }.count, 1)
             let got = try exec.run(["x": x])
             for (name, w) in want {
