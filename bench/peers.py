@@ -1,10 +1,14 @@
 """Times onnxruntime (and OpenVINO when installed) on one model: the peers side of `make bench`.
 
 Usage: peers.py MODEL.onnx --threads N --runs R --warmup W
-Prints one JSON object per peer on stdout: {"peer": ..., "median_ms": ..., "p10_ms": ..., "p90_ms": ...}.
+Prints one JSON object per peer on stdout: {"peer": ..., "median_ms": ..., "p10_ms": ..., "p90_ms": ...,
+"peak_rss_mb": ..., "import_rss_mb": ...}: the process's peak resident memory (interpreter, library,
+model and buffers, like `kite bench`'s peak_rss_mb) and its resident memory once the library was
+imported, before the model was loaded.
 """
 import argparse
 import json
+import resource
 import time
 
 import numpy as np
@@ -14,6 +18,18 @@ def stats(times):
     times = sorted(times)
     return {"median_ms": float(np.percentile(times, 50)), "p10_ms": float(np.percentile(times, 10)),
             "p90_ms": float(np.percentile(times, 90))}
+
+
+def resident_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_resident_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def make_input(shape):
@@ -34,6 +50,7 @@ def time_calls(call, runs, warmup):
 
 def onnxruntime_peer(path, threads, runs, warmup):
     import onnxruntime as ort
+    imported = resident_mb()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = threads
@@ -43,11 +60,14 @@ def onnxruntime_peer(path, threads, runs, warmup):
     inp = sess.get_inputs()[0]
     shape = [d if isinstance(d, int) else 1 for d in inp.shape]
     feed = {inp.name: make_input(shape)}
-    return stats(time_calls(lambda: sess.run(None, feed), runs, warmup))
+    result = stats(time_calls(lambda: sess.run(None, feed), runs, warmup))
+    result["import_rss_mb"] = imported
+    return result
 
 
 def openvino_peer(path, threads, runs, warmup):
     import openvino as ov
+    imported = resident_mb()
     core = ov.Core()
     model = core.read_model(path)
     shape = [d.get_length() if d.is_static else 1 for d in model.inputs[0].get_partial_shape()]
@@ -59,7 +79,9 @@ def openvino_peer(path, threads, runs, warmup):
                                                  "NUM_STREAMS": 1})
     request = compiled.create_infer_request()
     x = make_input(shape)
-    return stats(time_calls(lambda: request.infer({0: x}), runs, warmup))
+    result = stats(time_calls(lambda: request.infer({0: x}), runs, warmup))
+    result["import_rss_mb"] = imported
+    return result
 
 
 def main():
@@ -74,6 +96,7 @@ def main():
     try:
         result = fn(a.model, a.threads, a.runs, a.warmup)
         result["peer"] = a.peer
+        result["peak_rss_mb"] = peak_resident_mb()
     except Exception as e:  # a peer that cannot run the model is reported, not fatal
         result = {"peer": a.peer, "error": str(e).splitlines()[0][:200]}
     print(json.dumps(result))

@@ -30,7 +30,8 @@ km, om, vm = k.get("median_ms"), o.get("median_ms"), v.get("median_ms")
 best = min(x for x in (om, vm) if x) if (om or vm) else None
 f = lambda x: f"{x:.2f}" if x else "-"
 r = lambda a, b: f"{a / b:.2f}" if a and b else "-"
-print(f"| {net} | {t} | {f(km)} | {f(om)} | {f(vm)} | {r(km, om)} | {r(km, best)} | {k.get('peak_rss_mb', 0):.0f} |")
+mem = lambda d: f"{d['peak_rss_mb']:.0f} ({d['peak_rss_mb'] - d.get('import_rss_mb', 0):.0f})" if d.get("peak_rss_mb") else "-"
+print(f"| {net} | {t} | {f(km)} | {f(om)} | {f(vm)} | {r(km, om)} | {r(km, best)} | {k.get('peak_rss_mb', 0):.0f} | {mem(o)} |")
 PY
 )
     echo "$row"
@@ -47,10 +48,12 @@ ov=$($PY -c "import openvino; print(openvino.__version__)" 2>/dev/null || echo "
   echo "with random weights (\`Samples/generate.py --full\`), run alternately in the same session."
   echo "CPU: $cpu, $(nproc) cores. onnxruntime $ort (all graph optimisations, sequential, intra-op"
   echo "threads = Kite's threads); OpenVINO $ov (f32 inference precision, latency hint)."
-  echo "Ratios below 1 mean Kite is faster."
+  echo "Ratios below 1 mean Kite is faster. Peak RSS is the whole process's peak resident memory"
+  echo '(`kite bench`; for onnxruntime the Python process, with in brackets the part above the'
+  echo "interpreter with onnxruntime imported, before the model was loaded)."
   echo
-  echo "| network | threads | Kite ms | onnxruntime ms | OpenVINO ms | Kite/onnxruntime | Kite/best peer | Kite peak RSS MB |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| network | threads | Kite ms | onnxruntime ms | OpenVINO ms | Kite/onnxruntime | Kite/best peer | Kite peak RSS MB | onnxruntime peak RSS MB (above import) |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } > bench/results.md
 echo "wrote bench/results.md"
