@@ -5,8 +5,9 @@
 /// Vectorised over channels, 8 lanes per block; when C is not a multiple of 8 the last block
 /// overlaps the previous one (it starts at C - 8), so every load and store stays inside the
 /// channel range and no scalar tail is needed (C < 8 takes a slower partial-vector path).
-/// Interior pixels run without bounds checks (3x3 keeps its 9 taps in registers; other
-/// sizes, e.g. 5x5, compute 4 output pixels per tap load); border pixels clip the window.
+/// Undilated 3x3 and 5x5 filters with horizontal stride 1 or 2 run over zero-bordered,
+/// channel-blocked tiles (`depthwiseTiledDriver`); other filters run interior pixels without
+/// bounds checks (4 output pixels per tap load) and clip the window at border pixels.
 public enum DepthwiseConv {
     /// Computes output rows `outputRows` of `output = act(depthwise(input, weights) + bias)`.
     ///
