@@ -222,14 +222,7 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
                     gemmTile(Count6.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                     m += 6
                 }
-                switch m1 - m {
-                case 1: gemmTile(Count1.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 2: gemmTile(Count2.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 3: gemmTile(Count3.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 4: gemmTile(Count4.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 5: gemmTile(Count5.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                default: break
-                }
+                if m < m1 { gemmTileRows(m1 - m, wide: true, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols) }
             } else {
                 // At most 8 valid columns: only the first half of the panel is computed,
                 // 12 rows at a time so that 12 accumulators hide the FMA latency.
@@ -241,14 +234,7 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
                     gemmTile(Count6.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                     m += 6
                 }
-                switch m1 - m {
-                case 1: gemmTile(Count1.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 2: gemmTile(Count2.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 3: gemmTile(Count3.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 4: gemmTile(Count4.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                case 5: gemmTile(Count5.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                default: break
-                }
+                if m < m1 { gemmTileRows(m1 - m, wide: false, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols) }
             }
         }
         m0 = m1
@@ -284,31 +270,41 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
                     let cols = min(nr, n - p * nr)
                     let b = g.weights.panels + p * panelStride + g.k0 * nr
                     let bias = g.bias + p * nr
-                    if cols > 8 {
-                        switch rows {
-                        case 6: gemmTile(Count6.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        case 5: gemmTile(Count5.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        case 4: gemmTile(Count4.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        case 3: gemmTile(Count3.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        case 2: gemmTile(Count2.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        default: gemmTile(Count1.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        }
-                    } else {
-                        switch rows {
-                        case 6: gemmTile(Count6.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        case 5: gemmTile(Count5.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        case 4: gemmTile(Count4.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        case 3: gemmTile(Count3.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        case 2: gemmTile(Count2.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        default: gemmTile(Count1.self, Count8.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                        }
-                    }
+                    gemmTileRows(rows, wide: cols > 8, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                 }
                 m += rows
             }
             p0 = p1
         }
         m0 = m1
+    }
+}
+
+/// A tile of `rows` (1...6) rows, 16 columns wide or (`wide` false) 8: the run-time count picks
+/// the compile-time variant.
+@inline(__always)
+func gemmTileRows<A: VectorActivation, I: AIndexing>(
+    _ rows: Int, wide: Bool, _ act: A, _ ix: I, _ g: GEMMArguments,
+    k: Int, m: Int, col: Int, b: UnsafePointer<Float>, bias: UnsafePointer<Float>, cols: Int
+) {
+    if wide {
+        switch rows {
+        case 6: gemmTile(Count6.self, Count16.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        case 5: gemmTile(Count5.self, Count16.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        case 4: gemmTile(Count4.self, Count16.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        case 3: gemmTile(Count3.self, Count16.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        case 2: gemmTile(Count2.self, Count16.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        default: gemmTile(Count1.self, Count16.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        }
+    } else {
+        switch rows {
+        case 6: gemmTile(Count6.self, Count8.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        case 5: gemmTile(Count5.self, Count8.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        case 4: gemmTile(Count4.self, Count8.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        case 3: gemmTile(Count3.self, Count8.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        case 2: gemmTile(Count2.self, Count8.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        default: gemmTile(Count1.self, Count8.self, act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        }
     }
 }
 
