@@ -71,7 +71,7 @@ struct GEMMArguments: ActivationVisitor {
     /// When set, element k of row m is `(a + m * lda)[offsets[k]]` (implicit im2col).
     var offsets: UnsafePointer<Int>?
     let weights: PackedGEMMWeights
-    let c: UnsafeMutablePointer<Float>
+    var c: UnsafeMutablePointer<Float>
     let ldc: Int
     var residual: UnsafePointer<Float>?
     var ldr: Int

@@ -25,7 +25,9 @@ public enum Im2colConv {
     /// Whether `run` can read its input through a channel map for this convolution: a pointwise
     /// convolution that does not take the direct small-group kernel (which loads 8 adjacent channels).
     public static func acceptsChannelMap(geometry: ConvGeometry, inputChannels: Int, outputChannels: Int, groups: Int) -> Bool {
-        isPointwise(geometry) && !RotatedGroupWeights.isEligible(inputChannels: inputChannels, outputChannels: outputChannels, groups: groups)
+        isPointwise(geometry)
+            && (PackedGroupPairs.isEligible(kernelHeight: 1, kernelWidth: 1, outputChannels: outputChannels, groups: groups)
+                || !RotatedGroupWeights.isEligible(inputChannels: inputChannels, outputChannels: outputChannels, groups: groups))
     }
 
     /// Whether the convolution is a plain (possibly grouped) 1x1 GEMM with no gather.
@@ -78,6 +80,12 @@ public enum Im2colConv {
         if rows.isEmpty { return }
         let cin = weights.inputChannelsPerGroup, cout = weights.outputChannelsPerGroup
         let p0 = rows.lowerBound * g.outputWidth, p1 = rows.upperBound * g.outputWidth
+        if let pairs = weights.pairs, isPointwise(g) {
+            activation.visit(GroupPairArguments(input: input, ips: inputPixelStride, channelMap: channelMap, pairs: pairs,
+                                                inputChannelsPerGroup: cin, output: output, ops: outputPixelStride,
+                                                residual: residual, rps: residualPixelStride, pixels: p0..<p1))
+            return
+        }
         if let channelMap {
             precondition(isPointwise(g) && weights.rotated == nil, "a channel map needs a pointwise group GEMM")
             let block = max(48, (32768 / max(inputPixelStride + outputPixelStride, 1)) / 12 * 12)

@@ -157,6 +157,8 @@ public struct PackedConvWeights: Sendable {
     public let groupWeights: [PackedGEMMWeights]
     /// Weights for the direct small-group kernel (groups of 2, 4 or 8 channels in and out), if eligible.
     let rotated: RotatedGroupWeights?
+    /// Weights of group pairs sharing 16-column tiles (1x1, 8 output channels per group), if eligible.
+    let pairs: PackedGroupPairs?
 
     /// Input channels per group.
     public var inputChannelsPerGroup: Int { inputChannels / groups }
@@ -165,6 +167,7 @@ public struct PackedConvWeights: Sendable {
     /// The kernel `Im2colConv.run` uses for these weights, for profiles.
     public var kernelName: String {
         if rotated != nil { return "group-direct" }
+        if pairs != nil { return "group-pairs" }
         if kernelHeight == 1 && kernelWidth == 1 && groups > 1 { return "group-gemm" }
         return "im2col-gemm"
     }
@@ -201,8 +204,12 @@ public struct PackedConvWeights: Sendable {
             })
         }
         groupWeights = packed
-        rotated = RotatedGroupWeights.isEligible(inputChannels: inputChannels, outputChannels: outputChannels,
-                                                 groups: groups)
+        pairs = PackedGroupPairs.isEligible(kernelHeight: kernelHeight, kernelWidth: kernelWidth,
+                                            outputChannels: outputChannels, groups: groups)
+            ? PackedGroupPairs(weights: weights, outputChannels: outputChannels, inputChannelsPerGroup: cin, bias: bias)
+            : nil
+        rotated = pairs == nil && RotatedGroupWeights.isEligible(inputChannels: inputChannels, outputChannels: outputChannels,
+                                                                 groups: groups)
             ? RotatedGroupWeights(weights: weights, channels: outputChannels, groupSize: cin,
                                   kernelHeight: kernelHeight, kernelWidth: kernelWidth, bias: bias)
             : nil

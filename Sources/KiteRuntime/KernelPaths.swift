@@ -51,6 +51,9 @@ extension Planner {
         let how: String
         switch packed.kernelName {
         case "group-direct": how = "groups of \(x.channels / c.groups) channels vectorised across groups (rotated-lane weights)"
+        case "group-pairs" where pointwise:
+            how = channelMap == nil ? "pairs of 8-channel groups share 16-column GEMM tiles"
+                : "pairs of 8-channel groups share 16-column GEMM tiles, reading input channels through the folded shuffle/select"
         case "group-gemm" where pointwise:
             how = channelMap == nil ? "one GEMM per group over blocks of pixels"
                 : "one GEMM per group over blocks of pixels, reading input channels through the folded shuffle/select"

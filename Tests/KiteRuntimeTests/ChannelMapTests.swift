@@ -96,6 +96,18 @@ final class ChannelMapTests: XCTestCase {
         try check(b, input: [1, 20, 7, 5], expectViews: 2)
     }
 
+    /// IGCv2 unit: group conv, shuffle, group conv with 8 output channels per group (group pairs
+    /// reading the map), residual; both shuffles fold.
+    func testShuffleIntoGroupPairs() throws {
+        var b = Builder(input: [1, 32, 7, 9])
+        let s0 = try b.shuffle("x", groups: 4)
+        let a = try b.conv(s0, out: 32, groups: 4, activation: .relu)
+        let s = try b.shuffle(a, groups: 4)
+        let y = try b.conv(s, out: 32, groups: 4, residual: "x", activation: .clip(min: 0, max: 6))
+        b.output(y)
+        try check(b, input: [1, 32, 7, 9], expectViews: 2)
+    }
+
     /// CondenseNet: an index select (with repeats) read by a group conv.
     func testGatherIntoGroupConv() throws {
         var b = Builder(input: [1, 12, 6, 6])
