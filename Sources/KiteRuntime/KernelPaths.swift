@@ -35,6 +35,15 @@ extension Planner {
            WinogradConv.isEligible(geometry: g, inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups) {
             return planWinograd(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape, geometry: g)
         }
+        // Measured on ResNeXt-50 and IGCv1: 1.7-2x faster than the rotated-lane kernel for 8-channel
+        // groups, 5-20% faster than im2col for 16-32 channel groups on outputs 14 or more wide,
+        // slower on 7-wide ones (a 1-row tile in 7) and level with or behind Winograd.
+        if x.channelMap == nil,
+           GroupedBandWeights.isEligible(kernelHeight: c.kernel[0], kernelWidth: c.kernel[1], inputChannels: x.channels,
+                                         outputChannels: c.outChannels, groups: c.groups),
+           c.outChannels / c.groups == 8 || g.outputWidth >= 12 {
+            return planGroupedBands(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape, geometry: g)
+        }
         let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
         let packed = c.weight.floats.withUnsafeBufferPointer { w in
             (c.bias ?? []).withUnsafeBufferPointer { b in
@@ -80,6 +89,50 @@ extension Planner {
                                        residual: r, residualPixelStride: rps, activation: activation,
                                        outputRows: work[t], scratch: scratch.slice(t),
                                        channelMap: map.map { UnsafePointer($0.pointer) })
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    /// Grouped KxK convolutions with 8 or more output channels per group (ResNeXt): implicit GEMMs
+    /// over bands of zero-padded input rows, pixel tiles outside and groups inside.
+    mutating func planGroupedBands(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, residual: Placement?,
+                                   outShape: [Int], geometry g: ConvGeometry) -> [Placement] {
+        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
+        let packed = c.weight.floats.withUnsafeBufferPointer { w in
+            (c.bias ?? []).withUnsafeBufferPointer { b in
+                GroupedBandWeights(weights: w.baseAddress!, outputChannels: c.outChannels, inputChannels: x.channels,
+                                   kernelHeight: c.kernel[0], kernelWidth: c.kernel[1], groups: c.groups,
+                                   bias: c.bias == nil ? nil : b.baseAddress)
+            }
+        }
+        let activation = c.activation.kernel
+        let batch = x.batch
+        let perGroup = c.outChannels / c.groups
+        let how = perGroup == 8 ? "pairs of 8-channel groups share 16-column GEMM tiles" : "one 16-column GEMM tile per group panel"
+        addStep(index: index, node: node, kernel: "group-bands",
+                reason: "group conv (g=\(c.groups)): zero-padded bands of input rows, implicit GEMM; \(how)") { exec in
+            let inBase = UnsafePointer(exec.pointer(x))
+            let outBase = exec.pointer(out)
+            let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
+            let (ips, ops, rps) = (x.pixelStride, out.pixelStride, residual?.pixelStride ?? 0)
+            let inImage = x.height * x.width * ips
+            let outImage = out.height * out.width * ops
+            let work = chunks(g.outputHeight, parts: exec.threads)
+            let scratch = ThreadScratch(perThread: GroupedBandConv.scratchSize(geometry: g, inputChannels: x.channels),
+                                        threads: work.count)
+            let pool = exec.pool
+            return {
+                for b in 0..<batch {
+                    let i = inBase + b * inImage
+                    let o = outBase + b * outImage
+                    let r = resBase.map { $0 + b * outImage }
+                    pool.parallelFor(count: work.count) { t in
+                        GroupedBandConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o,
+                                            outputPixelStride: ops, residual: r, residualPixelStride: rps,
+                                            activation: activation, outputRows: work[t], scratch: scratch.slice(t))
                     }
                 }
             }

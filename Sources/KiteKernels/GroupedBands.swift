@@ -1,0 +1,268 @@
+// Grouped KxK convolutions with 8 or more output channels per group (ResNeXt's 3x3 convolutions
+// with 8-32 channels per group) as implicit GEMMs over bands of zero-padded input rows.
+//
+// For each band of output rows, the input rows it reads are copied once into a buffer with zero
+// columns and rows where windows leave the map; every output pixel's window is then inside the
+// buffer, at a fixed stride from its neighbour's, so the GEMM micro-kernels read it through one
+// table of tap/channel offsets, borders included. Pixel tiles are outermost and groups inside, so
+// a tile's windows (a few KiB per tap row) stay in L1 while every group reads its channels.
+// Groups of 8 output channels go two to a 16-column tile (see GroupPairs.swift).
+
+/// Packed weights: one GEMM unit per group (or per pair of groups of 8 output channels), K
+/// ordered `(ky, kx, ci)` over the unit's own group inputs, to match the offset table.
+public struct GroupedBandWeights: @unchecked Sendable {
+    let groups: Int
+    /// Input channels per group.
+    let groupInputs: Int
+    /// Output channels per group.
+    let groupOutputs: Int
+    let kernelHeight: Int
+    let kernelWidth: Int
+    /// Groups 2u and 2u + 1 share unit u (8 output channels per group).
+    let paired: Bool
+    let units: [PackedGEMMWeights]
+
+    /// Output channels one unit computes.
+    var unitOutputs: Int { paired ? 16 : groupOutputs }
+    /// Reduction length, `KH * KW * groupInputs`.
+    var reductionLength: Int { kernelHeight * kernelWidth * groupInputs }
+
+    /// Whether the banded kernel takes this convolution: grouped (not depthwise), a kernel larger
+    /// than 1x1, and 8 output channels per group with an even group count, or a multiple of 16.
+    public static func isEligible(kernelHeight: Int, kernelWidth: Int, inputChannels: Int, outputChannels: Int,
+                                  groups: Int) -> Bool {
+        guard groups > 1, kernelHeight * kernelWidth > 1, inputChannels % groups == 0, outputChannels % groups == 0,
+              inputChannels / groups > 1 else { return false }
+        let cout = outputChannels / groups
+        return (cout == 8 && groups % 2 == 0) || cout % 16 == 0
+    }
+
+    /// Packs ONNX weights `[Cout][Cin / groups][KH][KW]` and an optional bias.
+    public init(weights: UnsafePointer<Float>, outputChannels: Int, inputChannels: Int, kernelHeight: Int,
+                kernelWidth: Int, groups: Int, bias: UnsafePointer<Float>?) {
+        precondition(Self.isEligible(kernelHeight: kernelHeight, kernelWidth: kernelWidth, inputChannels: inputChannels,
+                                     outputChannels: outputChannels, groups: groups), "not a banded group convolution")
+        self.groups = groups
+        groupInputs = inputChannels / groups
+        groupOutputs = outputChannels / groups
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        paired = groupOutputs == 8
+        let rows = paired ? 16 : groupOutputs
+        let taps = kernelHeight * kernelWidth
+        let cin = groupInputs
+        let k = taps * cin
+        var reordered = [Float](repeating: 0, count: rows * k)
+        units = (0..<(outputChannels / rows)).map { u in
+            for o in 0..<rows {
+                let src = weights + (u * rows + o) * cin * taps
+                for ci in 0..<cin {
+                    for t in 0..<taps { reordered[o * k + t * cin + ci] = src[ci * taps + t] }
+                }
+            }
+            return reordered.withUnsafeBufferPointer { r in
+                PackedGEMMWeights(weights: r.baseAddress!, outputChannels: rows, inputChannels: k,
+                                  bias: bias.map { $0 + u * rows })
+            }
+        }
+    }
+}
+
+public enum GroupedBandConv {
+    /// Output rows per band: the input rows of a band are copied once, so taller bands copy
+    /// less overlap (3x3 stride 1: 6 input rows for 4 output rows).
+    static let bandRows = 4
+
+    /// Width of a padded band row, in pixels: every window of the output row fits.
+    static func paddedWidth(_ g: ConvGeometry) -> Int {
+        (g.outputWidth - 1) * g.strideWidth + (g.kernelWidth - 1) * g.dilationWidth + 1
+    }
+
+    /// Input rows a band of `rows` output rows reads.
+    static func bandInputRows(_ g: ConvGeometry, rows: Int) -> Int {
+        (rows - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1
+    }
+
+    /// Scratch floats one call of `run` needs (one band of padded input rows).
+    public static func scratchSize(geometry g: ConvGeometry, inputChannels: Int) -> Int {
+        bandInputRows(g, rows: bandRows) * paddedWidth(g) * inputChannels
+    }
+
+    /// Computes output rows `outputRows` of `act(conv(input) + bias + residual)`, NHWC.
+    public static func run(
+        input: UnsafePointer<Float>, inputPixelStride ips: Int, geometry g: ConvGeometry, weights w: GroupedBandWeights,
+        output: UnsafeMutablePointer<Float>, outputPixelStride ops: Int,
+        residual: UnsafePointer<Float>?, residualPixelStride rps: Int,
+        activation: KernelActivation, outputRows: Range<Int>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        precondition(g.kernelHeight == w.kernelHeight && g.kernelWidth == w.kernelWidth, "kernel does not match the weights")
+        if outputRows.isEmpty || g.outputWidth <= 0 { return }
+        let channels = w.groups * w.groupInputs
+        let pw = paddedWidth(g)
+        let k = w.reductionLength
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { table in
+            let offsets = table.baseAddress!
+            for ky in 0..<g.kernelHeight {
+                for kx in 0..<g.kernelWidth {
+                    let tap = (ky * g.dilationHeight * pw + kx * g.dilationWidth) * channels
+                    for ci in 0..<w.groupInputs { offsets[(ky * g.kernelWidth + kx) * w.groupInputs + ci] = tap + ci }
+                }
+            }
+            var oy0 = outputRows.lowerBound
+            while oy0 < outputRows.upperBound {
+                let rows = min(bandRows, outputRows.upperBound - oy0)
+                fillBand(input: input, ips: ips, g: g, channels: channels, firstOutputRow: oy0, rows: rows, into: scratch)
+                activation.visit(GroupedBandArguments(
+                    band: UnsafePointer(scratch), paddedWidth: pw, channels: channels, g: g, w: w,
+                    offsets: UnsafePointer(offsets), output: output, ops: ops, residual: residual, rps: rps,
+                    firstOutputRow: oy0, rows: rows))
+                oy0 += rows
+            }
+        }
+    }
+
+    /// Copies the input rows of output rows `firstOutputRow ..< + rows` into `band` (dense, `channels`
+    /// floats per pixel, `paddedWidth` pixels per row), with zeros where windows leave the map.
+    static func fillBand(input: UnsafePointer<Float>, ips: Int, g: ConvGeometry, channels: Int,
+                         firstOutputRow oy0: Int, rows: Int, into band: UnsafeMutablePointer<Float>) {
+        let pw = paddedWidth(g)
+        let rowFloats = pw * channels
+        // Columns of the padded row that hold input pixels: [left, left + count).
+        let left = min(g.padLeft, pw)
+        let count = max(0, min(g.inputWidth, pw - left))
+        let iyBase = oy0 * g.strideHeight - g.padTop
+        for r in 0..<bandInputRows(g, rows: rows) {
+            let dst = band + r * rowFloats
+            let iy = iyBase + r
+            guard iy >= 0 && iy < g.inputHeight, count > 0 else {
+                dst.update(repeating: 0, count: rowFloats)
+                continue
+            }
+            if left > 0 { dst.update(repeating: 0, count: left * channels) }
+            let src = input + iy * g.inputWidth * ips
+            if ips == channels {
+                dst.advanced(by: left * channels).update(from: src, count: count * channels)
+            } else {
+                for x in 0..<count { (dst + (left + x) * channels).update(from: src + x * ips, count: channels) }
+            }
+            let right = left + count
+            if right < pw { (dst + right * channels).update(repeating: 0, count: (pw - right) * channels) }
+        }
+    }
+}
+
+struct GroupedBandArguments: ActivationVisitor {
+    let band: UnsafePointer<Float>
+    let paddedWidth: Int
+    let channels: Int
+    let g: ConvGeometry
+    let w: GroupedBandWeights
+    let offsets: UnsafePointer<Int>
+    let output: UnsafeMutablePointer<Float>
+    let ops: Int
+    let residual: UnsafePointer<Float>?
+    let rps: Int
+    let firstOutputRow: Int
+    let rows: Int
+
+    func visit<A: VectorActivation>(_ act: A) {
+        if w.paired { groupedBandPairs(self, act) } else { groupedBandGroups(self, act) }
+    }
+}
+
+/// Per output row, 6-pixel tiles outside and pairs of 8-channel groups inside.
+@inline(never)
+func groupedBandPairs<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A) {
+    let w = d.w
+    let k = w.reductionLength
+    let count = w.units.count
+    var args = GEMMArguments(a: d.band, lda: d.g.strideWidth * d.channels, offsets: nil, weights: w.units[0],
+                             c: d.output, ldc: d.ops, residual: d.residual, ldr: d.rps, rows: 0..<1, panels: 0..<1)
+    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * count) { table in
+        let tab = table.baseAddress!
+        for u in 0..<count {
+            tab[u] = w.units[u].panels
+            tab[count + u] = w.units[u].bias
+        }
+        let pair = OffsetPair(offsets: d.offsets, shift: w.groupInputs)
+        let ow = d.g.outputWidth
+        for r in 0..<d.rows {
+            let oy = d.firstOutputRow + r
+            let rowA = d.band + r * d.g.strideHeight * d.paddedWidth * d.channels
+            let rowC = d.output + oy * ow * d.ops
+            let rowR = d.residual.map { $0 + oy * ow * d.rps }
+            var m = 0
+            while m < ow {
+                let tile = min(6, ow - m)
+                for u in 0..<count {
+                    args.a = rowA + 2 &* u &* w.groupInputs
+                    args.c = rowC + 16 &* u
+                    args.residual = rowR.map { $0 + 16 &* u }
+                    let b = tab[u], bias = tab[count &+ u]
+                    switch tile {
+                    case 6: gemmPairTile(Count6.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+                    case 5: gemmPairTile(Count5.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+                    case 4: gemmPairTile(Count4.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+                    case 3: gemmPairTile(Count3.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+                    case 2: gemmPairTile(Count2.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+                    default: gemmPairTile(Count1.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+                    }
+                }
+                m += tile
+            }
+        }
+    }
+}
+
+/// Per output row, 6-pixel tiles outside and groups (16-column panels) inside.
+@inline(never)
+func groupedBandGroups<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A) {
+    let w = d.w
+    let k = w.reductionLength
+    let count = w.units.count
+    let panels = w.groupOutputs / 16
+    let panelStride = k * 16
+    var args = GEMMArguments(a: d.band, lda: d.g.strideWidth * d.channels, offsets: nil, weights: w.units[0],
+                             c: d.output, ldc: d.ops, residual: d.residual, ldr: d.rps, rows: 0..<1, panels: 0..<1)
+    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * count) { table in
+        let tab = table.baseAddress!
+        for u in 0..<count {
+            tab[u] = w.units[u].panels
+            tab[count + u] = w.units[u].bias
+        }
+        let ix = OffsetIndexing(offsets: d.offsets)
+        let ow = d.g.outputWidth
+        for r in 0..<d.rows {
+            let oy = d.firstOutputRow + r
+            let rowA = d.band + r * d.g.strideHeight * d.paddedWidth * d.channels
+            let rowC = d.output + oy * ow * d.ops
+            let rowR = d.residual.map { $0 + oy * ow * d.rps }
+            var m = 0
+            while m < ow {
+                let tile = min(6, ow - m)
+                for u in 0..<count {
+                    args.a = rowA + u &* w.groupInputs
+                    args.c = rowC + u &* w.groupOutputs
+                    args.residual = rowR.map { $0 + u &* w.groupOutputs }
+                    for p in 0..<panels {
+                        let b = tab[u] + p &* panelStride, bias = tab[count &+ u] + 16 &* p
+                        if tile == 6 {
+                            gemmTile(Count6.self, Count16.self, act, ix, args, k: k, m: m, col: 16 &* p, b: b, bias: bias, cols: 16)
+                        } else {
+                            gemmTileRows(tile, wide: true, act, ix, args, k: k, m: m, col: 16 &* p, b: b, bias: bias, cols: 16)
+                        }
+                    }
+                }
+                m += tile
+            }
+        }
+    }
+}
+
+/// A pair's reads through a tap/channel offset table: the second group's channels `shift` on.
+struct OffsetPair: PairIndexing {
+    let offsets: UnsafePointer<Int>
+    let shift: Int
+    @inline(__always) func load0(_ row: UnsafePointer<Float>, _ k: Int) -> Float { row[offsets[k]] }
+    @inline(__always) func load1(_ row: UnsafePointer<Float>, _ k: Int) -> Float { row[offsets[k] &+ shift] }
+}
