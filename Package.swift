@@ -33,13 +33,11 @@ let package = Package(
             publicHeadersPath: "include",
             cSettings: [.unsafeFlags(["-w"])]
         ),
-        // Prefetch hints for the kernels (header only: two static inline functions).
-        .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(name: "KiteCore"),
         .target(name: "KiteONNX", dependencies: ["KiteCore", "CProtobuf"]),
         .target(name: "KiteOptimizer", dependencies: ["KiteCore"]),
         .target(name: "KiteFormat", dependencies: ["KiteCore", "CProtobuf"]),
-        .target(name: "KiteKernels", dependencies: ["CPrefetch"], swiftSettings: hostCPU),
+        .target(name: "KiteKernels", swiftSettings: hostCPU),
         .target(name: "KiteRuntime", dependencies: ["KiteCore", "KiteKernels"], swiftSettings: hostCPU),
         .target(name: "KiteProfiler", dependencies: ["KiteCore", "KiteRuntime", "KiteKernels"], swiftSettings: hostCPU),
         .target(name: "Kite", dependencies: [

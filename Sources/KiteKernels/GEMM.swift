@@ -1,5 +1,3 @@
-import CPrefetch
-
 // Register-tiled GEMM for pointwise (1x1) convolutions and fully-connected layers with many rows.
 
 /// `C[m, n] = act(sum_k A[m, k] * B[n, k] + bias[n] + residual[m, n])` over packed weights.
@@ -169,13 +167,10 @@ func gemmRowBlock(k: Int) -> Int {
 /// How the micro-kernels read element k of an A row.
 protocol AIndexing {
     func load(_ row: UnsafePointer<Float>, _ k: Int) -> Float
-    /// Whether a row's K elements are contiguous (so its lines can be prefetched).
-    static var contiguous: Bool { get }
 }
 
 /// Plain rows: `row[k]`.
 struct DirectIndexing: AIndexing {
-    static var contiguous: Bool { true }
     @inline(__always) func load(_ row: UnsafePointer<Float>, _ k: Int) -> Float { row[k] }
 }
 
@@ -183,7 +178,6 @@ struct DirectIndexing: AIndexing {
 /// output pixel's window and `offsets[k]` locates tap/channel k relative to it.
 struct OffsetIndexing: AIndexing {
     let offsets: UnsafePointer<Int>
-    static var contiguous: Bool { false }
     @inline(__always) func load(_ row: UnsafePointer<Float>, _ k: Int) -> Float { row[offsets[k]] }
 }
 
@@ -336,7 +330,6 @@ func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation, I: AIn
     var c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
     var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
     var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
-    gemmPrefetch(R, g, m: m, col: col, k: k, contiguousA: I.contiguous)
     var bp = b
     for kk in 0..<k {
         let b0 = load8(bp)
@@ -382,40 +375,6 @@ func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation, I: AIn
     if R > 4 { gemmStoreRow(c40, c41, bias0, bias1, act, cp + 4 * g.ldc, rp.map { $0 + 4 * g.ldr }, cols) }
     if R > 5 { gemmStoreRow(c50, c51, bias0, bias1, act, cp + 5 * g.ldc, rp.map { $0 + 5 * g.ldr }, cols) }
 }
-
-/// Prefetches what a tile of `rows` rows at row `m` touches last (its C rows and residual rows,
-/// read and written in the epilogue) and the A rows of the next tile (rows `m + rows ..< m + 2 rows`),
-/// so that their misses overlap this tile's K loop instead of stalling it.
-@inline(__always)
-func gemmPrefetch(_ rows: Int, _ g: GEMMArguments, m: Int, col: Int, k: Int, contiguousA: Bool) {
-    guard gemmPrefetching else { return }
-    let cp = g.c + (m &* g.ldc &+ col)
-    for r in 0..<rows {
-        kite_prefetch_write(cp + (r &* g.ldc))
-        kite_prefetch_write(cp + (r &* g.ldc &+ 15))
-    }
-    if let res = g.residual {
-        let rp = res + (m &* g.ldr &+ col)
-        for r in 0..<rows {
-            kite_prefetch(rp + (r &* g.ldr))
-            kite_prefetch(rp + (r &* g.ldr &+ 15))
-        }
-    }
-    if contiguousA {
-        let next = g.a + ((m &+ rows) &* g.lda)
-        for r in 0..<rows {
-            let row = next + (r &* g.lda)
-            var off = 0
-            while off < k {
-                kite_prefetch(row + off)
-                off &+= 16
-            }
-        }
-    }
-}
-
-/// Whether the GEMM tiles prefetch (a variable so that benchmarks can compare).
-nonisolated(unsafe) var gemmPrefetching = true
 
 /// A `rows` (1...4) x 24-column tile over panel p (16 columns) and the first 8 columns of
 /// panel p + 1, which has `tail` (1...8) valid columns.

@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 @testable import KiteKernels
 
-/// GEMM with a residual, tiles panel-major vs rows-outer, with and without prefetching, with the residual and C evicted from the
+/// GEMM with a residual, tiles panel-major vs rows-outer, with the residual and C evicted from the
 /// caches before each call as in a network (single thread). Runs only with KITE_BENCH=1.
 final class GEMMBenchTests: XCTestCase {
     func testResidualOrderBenchmark() throws {
@@ -37,18 +37,16 @@ final class GEMMBenchTests: XCTestCase {
             a.withUnsafeBufferPointer { ap in
                 r.withUnsafeBufferPointer { rp in
                     c.withUnsafeMutableBufferPointer { cp in
-                        for (rowsOuter, prefetch) in [(false, false), (true, false), (false, true), (true, true)] {
+                        for rowsOuter in [false, true] {
                             gemmResidualRowsOuter = rowsOuter
-                            gemmPrefetching = prefetch
                             let ms = time {
                                 GEMM.run(a: ap.baseAddress!, lda: k, weights: packed, c: cp.baseAddress!, ldc: n,
                                          residual: rp.baseAddress!, ldr: n, activation: .relu, rows: 0..<m)
                             }
-                            line += String(format: "  %@%@ %6.3f ms %5.1f GF", rowsOuter ? "rows-outer" : "panels",
-                                           prefetch ? "+pf" : "", ms, GEMM.flops(m: m, n: n, k: k) / ms / 1e6)
+                            line += String(format: "  %@ %6.3f ms %5.1f GF", rowsOuter ? "rows-outer" : "panels", ms,
+                                           GEMM.flops(m: m, n: n, k: k) / ms / 1e6)
                         }
                         gemmResidualRowsOuter = true
-                        gemmPrefetching = true
                     }
                 }
             }
