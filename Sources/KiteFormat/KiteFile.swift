@@ -77,9 +77,20 @@ public enum KiteFormat {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw KiteError.io(ctx, "no such file") }
         if isDirectory.boolValue { throw KiteError.io(ctx, "is a directory, not a model file") }
+        // The file's bytes are released (when `unpack` returns) before the graph is built from the
+        // unpacked message, so at most two copies of the weights are alive at once.
+        return try decode(unpacked: unpack(path: path, ctx: ctx), file: path)
+    }
+
+    /// Reads and unpacks the file; only protobuf-c's message outlives the call.
+    static func unpack(path: String, ctx: ErrorContext) throws -> UnsafeMutablePointer<Kite__Model> {
         guard let data = FileManager.default.contents(atPath: path) else { throw KiteError.io(ctx, "cannot read file") }
         if data.isEmpty { throw KiteError.malformed(ctx, "file is empty") }
-        return try decode([UInt8](data), file: path)
+        let parsed = data.withUnsafeBytes { raw in
+            kite__model__unpack(nil, raw.count, raw.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        }
+        guard let parsed else { throw KiteError.malformed(ctx, "not a valid .kite file: the data is corrupt or truncated") }
+        return parsed
     }
 
     /// Decodes bytes of a `.kite` file; `file` names it in errors.
@@ -89,6 +100,12 @@ public enum KiteFormat {
         guard let parsed else {
             throw KiteError.malformed(ctx, "not a valid .kite file: the data is corrupt or truncated")
         }
+        return try decode(unpacked: parsed, file: file)
+    }
+
+    /// Builds the model from an unpacked message, which it frees.
+    static func decode(unpacked parsed: UnsafeMutablePointer<Kite__Model>, file: String) throws -> KiteModelFile {
+        let ctx = ErrorContext(file: file)
         defer { kite__model__free_unpacked(parsed, nil) }
         let m = parsed.pointee
         guard m.has_format_version != 0 else { throw KiteError.malformed(ctx, "not a .kite file (no format version)") }

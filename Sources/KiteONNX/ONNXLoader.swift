@@ -9,20 +9,27 @@ import KiteCore
 public enum ONNXLoader {
     /// Loads the model at `path`.
     public static func load(path: String) throws -> ONNXModel {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        // protobuf-c copies what it keeps, so the file's bytes are released (when `unpack`
+        // returns) before the model is built: two copies of the weights at most, not three.
+        let proto = try unpack(path: path)
+        defer { onnx__model_proto__free_unpacked(proto, nil) }
+        let decoder = Decoder(file: path, folder: folder)
+        return try decoder.model(proto.pointee)
+    }
+
+    /// Reads and unpacks the file; only protobuf-c's message outlives the call.
+    static func unpack(path: String) throws -> UnsafeMutablePointer<Onnx__ModelProto> {
         let ctx = ErrorContext(file: path)
         let data = try readModelFile(path)
-        let url = URL(fileURLWithPath: path)
-        let folder = url.deletingLastPathComponent().path
-        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> ONNXModel in
+        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
                 throw KiteError.malformed(ctx, "file is empty")
             }
             guard let proto = onnx__model_proto__unpack(nil, raw.count, base) else {
                 throw KiteError.malformed(ctx, "not a valid ONNX model: the protobuf data is corrupt or truncated")
             }
-            defer { onnx__model_proto__free_unpacked(proto, nil) }
-            let decoder = Decoder(file: path, folder: folder)
-            return try decoder.model(proto.pointee)
+            return proto
         }
     }
 
