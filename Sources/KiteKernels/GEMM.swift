@@ -218,11 +218,15 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
             let bias = g.bias + p * nr
             var m = m0
             if cols > 8 {
-                while m + 6 <= m1 {
-                    gemmTile(Count6.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                    m += 6
+                while m < m1 {
+                    let rows = gemmNextTileRows(m1 - m)
+                    if rows == 6 {
+                        gemmTile(Count6.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                    } else {
+                        gemmTileRows(rows, wide: true, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
+                    }
+                    m += rows
                 }
-                if m < m1 { gemmTileRows(m1 - m, wide: true, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols) }
             } else {
                 // At most 8 valid columns: only the first half of the panel is computed,
                 // 12 rows at a time so that 12 accumulators hide the FMA latency.
@@ -265,7 +269,7 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
             let p1 = min(g.panels.upperBound, p0 + gemmRowsOuterPanels)
             var m = m0
             while m < m1 {
-                let rows = min(GEMM.tileRows, m1 - m)
+                let rows = gemmNextTileRows(m1 - m)
                 for p in p0..<p1 {
                     let cols = min(nr, n - p * nr)
                     let b = g.weights.panels + p * panelStride + g.k0 * nr
@@ -278,6 +282,14 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
         }
         m0 = m1
     }
+}
+
+/// Rows of the next tile when `left` rows remain: 6, except that the last 7 or 8 rows go as
+/// 4 + 3 or 4 + 4. A 1- or 2-row tile has 2 or 4 FMA chains, so it runs at the FMA latency and
+/// takes nearly as long as a 6-row one (a 7x7 map's 49 rows: 8 tiles of 6 and one of 1).
+@inline(__always)
+func gemmNextTileRows(_ left: Int) -> Int {
+    left == 7 || left == 8 ? 4 : min(GEMM.tileRows, left)
 }
 
 /// A tile of `rows` (1...6) rows, 16 columns wide or (`wide` false) 8: the run-time count picks

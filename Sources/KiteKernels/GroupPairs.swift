@@ -80,21 +80,29 @@ func groupPairDriver<A: VectorActivation, P: PairIndexing>(
                 args.residual = d.residual.map { $0 + 16 &* j }
                 let b = tab[j], bias = tab[count &+ j]
                 var m = m0
-                while m &+ 6 <= m1 {
-                    gemmPairTile(Count6.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                    m &+= 6
-                }
-                switch m1 &- m {
-                case 5: gemmPairTile(Count5.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                case 4: gemmPairTile(Count4.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                case 3: gemmPairTile(Count3.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                case 2: gemmPairTile(Count2.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                case 1: gemmPairTile(Count1.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                default: break
+                while m < m1 {
+                    let rows = gemmNextTileRows(m1 &- m)
+                    gemmPairTileRows(rows, act, pair, args, k: k, m: m, b: b, bias: bias)
+                    m &+= rows
                 }
             }
             m0 = m1
         }
+    }
+}
+
+/// A pair tile of `rows` (1...6) rows: the run-time count picks the compile-time variant.
+@inline(__always)
+func gemmPairTileRows<A: VectorActivation, P: PairIndexing>(
+    _ rows: Int, _ act: A, _ pair: P, _ args: GEMMArguments, k: Int, m: Int, b: UnsafePointer<Float>, bias: UnsafePointer<Float>
+) {
+    switch rows {
+    case 6: gemmPairTile(Count6.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+    case 5: gemmPairTile(Count5.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+    case 4: gemmPairTile(Count4.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+    case 3: gemmPairTile(Count3.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+    case 2: gemmPairTile(Count2.self, act, pair, args, k: k, m: m, b: b, bias: bias)
+    default: gemmPairTile(Count1.self, act, pair, args, k: k, m: m, b: b, bias: bias)
     }
 }
 

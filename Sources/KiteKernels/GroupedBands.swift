@@ -193,20 +193,12 @@ func groupedBandPairs<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A) 
             let rowR = d.residual.map { $0 + oy * ow * d.rps }
             var m = 0
             while m < ow {
-                let tile = min(6, ow - m)
+                let tile = gemmNextTileRows(ow - m)
                 for u in 0..<count {
                     args.a = rowA + 2 &* u &* w.groupInputs
                     args.c = rowC + 16 &* u
                     args.residual = rowR.map { $0 + 16 &* u }
-                    let b = tab[u], bias = tab[count &+ u]
-                    switch tile {
-                    case 6: gemmPairTile(Count6.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                    case 5: gemmPairTile(Count5.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                    case 4: gemmPairTile(Count4.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                    case 3: gemmPairTile(Count3.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                    case 2: gemmPairTile(Count2.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                    default: gemmPairTile(Count1.self, act, pair, args, k: k, m: m, b: b, bias: bias)
-                    }
+                    gemmPairTileRows(tile, act, pair, args, k: k, m: m, b: tab[u], bias: tab[count &+ u])
                 }
                 m += tile
             }
@@ -239,7 +231,7 @@ func groupedBandGroups<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A)
             let rowR = d.residual.map { $0 + oy * ow * d.rps }
             var m = 0
             while m < ow {
-                let tile = min(6, ow - m)
+                let tile = gemmNextTileRows(ow - m)
                 for u in 0..<count {
                     args.a = rowA + u &* w.groupInputs
                     args.c = rowC + u &* w.groupOutputs

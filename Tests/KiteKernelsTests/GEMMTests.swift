@@ -64,7 +64,7 @@ final class GEMMTests: XCTestCase {
 
     func testShapesAndRemainders() {
         var rng = SeededRNG(seed: 7)
-        for m in [1, 2, 3, 4, 5, 6, 7, 11, 13, 49] {
+        for m in [1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 14, 49, 50] {
             for n in [1, 3, 5, 8, 9, 16, 17, 24, 33] {
                 for k in [1, 3, 17] {
                     checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: nil, withBias: true, activation: .none, rng: &rng)
@@ -99,6 +99,9 @@ final class GEMMTests: XCTestCase {
         // remainder rows, K blocks, and a split by rows.
         checkGEMM(m: 61, k: 600, n: 300, lda: 603, ldc: 305, ldr: 301, withBias: true, activation: .relu, rng: &rng, splitRows: true)
         checkGEMM(m: 700, k: 40, n: 520, lda: 40, ldc: 520, ldr: 520, withBias: true, activation: .hardSwish, rng: &rng)
+        // Rows-outer with a 7- and an 8-row tail (split 4 + 3 and 4 + 4).
+        checkGEMM(m: 49, k: 70, n: 260, lda: 70, ldc: 260, ldr: 261, withBias: true, activation: .relu, rng: &rng)
+        checkGEMM(m: 50, k: 33, n: 256, lda: 35, ldc: 256, ldr: 256, withBias: false, activation: .none, rng: &rng)
     }
 
     func testResidualAliasingOutput() {
