@@ -11,9 +11,11 @@
 /// `GEMM.run`.
 ///
 /// A 1x1, stride-1, unpadded convolution (e.g. ShuffleNet's grouped pointwise convolutions)
-/// skips the gather and runs the GEMM on the input channel slice of each group. Groups of 2, 4
-/// or 8 channels (in and out, C >= 8, e.g. ResNeXt 32x4d) use a direct kernel vectorised across
-/// groups instead, which needs no scratch.
+/// skips the gather and runs the GEMM on the input channel slice of each group; with 8 output
+/// channels per group and an even group count, two groups share each 16-column tile
+/// (GroupPairs.swift). Groups of 2, 4 or 8 channels (in and out, C >= 8) otherwise use a direct
+/// kernel vectorised across groups, which needs no scratch. (The planner sends most grouped KxK
+/// convolutions with 8 or more channels per group to GroupedBandConv instead.)
 public enum Im2colConv {
     /// Output pixels gathered per chunk for a reduction length of `k` floats (a multiple of 6,
     /// about 64 KiB of scratch).
