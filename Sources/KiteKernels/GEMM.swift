@@ -220,11 +220,7 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
             if cols > 8 {
                 while m < m1 {
                     let rows = gemmNextTileRows(m1 - m)
-                    if rows == 6 {
-                        gemmTile(Count6.self, Count16.self, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                    } else {
-                        gemmTileRows(rows, wide: true, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
-                    }
+                    gemmTileRows(rows, wide: true, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
                     m += rows
                 }
             } else {

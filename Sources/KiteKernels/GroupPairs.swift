@@ -6,23 +6,19 @@
 // group g's input channels, columns 8-15 group g + 1's, and the 16 outputs are adjacent
 // channels of C. Input channels may be read through a channel map (a folded shuffle).
 
-/// Packed weights of the group pairs: pair j is a 16 x K GEMM panel of output channels
-/// `16 j ..< 16 j + 16` over the K = Cin / groups inputs of their own group.
-struct PackedGroupPairs: @unchecked Sendable {
-    let pairs: [PackedGEMMWeights]
+/// Packed weights of the group pairs: one GEMM packing of all output channels, each row over
+/// the K = Cin / groups inputs of its own group (the ONNX 1x1 layout `[Cout][Cin / groups]` as
+/// is), so 16-column panel j holds pair j.
+struct PackedGroupPairs: Sendable {
+    let weights: PackedGEMMWeights
 
     /// Whether pairing applies: a 1x1 kernel, 8 output channels per group, an even group count.
     static func isEligible(kernelHeight: Int, kernelWidth: Int, outputChannels: Int, groups: Int) -> Bool {
         kernelHeight == 1 && kernelWidth == 1 && groups >= 2 && groups % 2 == 0 && outputChannels == 8 * groups
     }
 
-    /// Packs ONNX 1x1 weights `[Cout][Cin / groups]` (output channels of consecutive groups are
-    /// consecutive rows, so a pair's 16 rows are contiguous).
     init(weights: UnsafePointer<Float>, outputChannels: Int, inputChannelsPerGroup k: Int, bias: UnsafePointer<Float>?) {
-        pairs = (0..<(outputChannels / 16)).map { j in
-            PackedGEMMWeights(weights: weights + 16 * j * k, outputChannels: 16, inputChannels: k,
-                              bias: bias.map { $0 + 16 * j })
-        }
+        self.weights = PackedGEMMWeights(weights: weights, outputChannels: outputChannels, inputChannels: k, bias: bias)
     }
 }
 
@@ -58,36 +54,28 @@ func groupPairDriver<A: VectorActivation, P: PairIndexing>(
     _ d: GroupPairArguments, _ act: A, _ indexing: (Int) -> (P, Int)
 ) {
     let k = d.inputChannelsPerGroup
-    let first = d.pairs.pairs[0]
-    var args = GEMMArguments(a: d.input, lda: d.ips, offsets: nil, weights: first, c: d.output, ldc: d.ops,
+    let packed = d.pairs.weights
+    var args = GEMMArguments(a: d.input, lda: d.ips, offsets: nil, weights: packed, c: d.output, ldc: d.ops,
                              residual: d.residual, ldr: d.rps, rows: d.pixels, panels: 0..<1)
-    let count = d.pairs.pairs.count
-    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * count) { table in
-        // Panel and bias pointers gathered once: the loops touch no array or reference.
-        let tab = table.baseAddress!
-        for j in 0..<count {
-            tab[j] = d.pairs.pairs[j].panels
-            tab[count + j] = d.pairs.pairs[j].bias
-        }
-        let block = max(GEMM.tileRows, (4096 / max(d.ips, 1)) / GEMM.tileRows * GEMM.tileRows)
-        var m0 = d.pixels.lowerBound
-        while m0 < d.pixels.upperBound {
-            let m1 = min(d.pixels.upperBound, m0 &+ block)
-            for j in 0..<count {
-                let (pair, shift) = indexing(j)
-                args.a = d.input + shift
-                args.c = d.output + 16 &* j
-                args.residual = d.residual.map { $0 + 16 &* j }
-                let b = tab[j], bias = tab[count &+ j]
-                var m = m0
-                while m < m1 {
-                    let rows = gemmNextTileRows(m1 &- m)
-                    gemmPairTileRows(rows, act, pair, args, k: k, m: m, b: b, bias: bias)
-                    m &+= rows
-                }
+    let panels = packed.panels, biases = packed.bias, panelStride = packed.panelStride
+    let block = max(GEMM.tileRows, (4096 / max(d.ips, 1)) / GEMM.tileRows * GEMM.tileRows)
+    var m0 = d.pixels.lowerBound
+    while m0 < d.pixels.upperBound {
+        let m1 = min(d.pixels.upperBound, m0 &+ block)
+        for j in 0..<packed.panelCount {
+            let (pair, shift) = indexing(j)
+            args.a = d.input + shift
+            args.c = d.output + 16 &* j
+            args.residual = d.residual.map { $0 + 16 &* j }
+            let b = panels + j &* panelStride, bias = biases + 16 &* j
+            var m = m0
+            while m < m1 {
+                let rows = gemmNextTileRows(m1 &- m)
+                gemmPairTileRows(rows, act, pair, args, k: k, m: m, b: b, bias: bias)
+                m &+= rows
             }
-            m0 = m1
         }
+        m0 = m1
     }
 }
 

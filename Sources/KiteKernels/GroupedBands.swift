@@ -8,9 +8,10 @@
 // a tile's windows (a few KiB per tap row) stay in L1 while every group reads its channels.
 // Groups of 8 output channels go two to a 16-column tile (see GroupPairs.swift).
 
-/// Packed weights: one GEMM unit per group (or per pair of groups of 8 output channels), K
-/// ordered `(ky, kx, ci)` over the unit's own group inputs, to match the offset table.
-public struct GroupedBandWeights: @unchecked Sendable {
+/// Packed weights: one GEMM packing of all output channels, each row over the `KH * KW * Cin /
+/// groups` inputs of its own group, K ordered `(ky, kx, ci)` to match the offset table. A unit
+/// is a group, or a pair of groups of 8 output channels sharing one 16-column panel.
+public struct GroupedBandWeights: Sendable {
     let groups: Int
     /// Input channels per group.
     let groupInputs: Int
@@ -20,10 +21,12 @@ public struct GroupedBandWeights: @unchecked Sendable {
     let kernelWidth: Int
     /// Groups 2u and 2u + 1 share unit u (8 output channels per group).
     let paired: Bool
-    let units: [PackedGEMMWeights]
+    let packed: PackedGEMMWeights
 
-    /// Output channels one unit computes.
+    /// Output channels one unit computes (a multiple of 16).
     var unitOutputs: Int { paired ? 16 : groupOutputs }
+    /// Input channels one unit reads.
+    var unitInputs: Int { paired ? 2 * groupInputs : groupInputs }
     /// Reduction length, `KH * KW * groupInputs`.
     var reductionLength: Int { kernelHeight * kernelWidth * groupInputs }
 
@@ -48,22 +51,11 @@ public struct GroupedBandWeights: @unchecked Sendable {
         self.kernelHeight = kernelHeight
         self.kernelWidth = kernelWidth
         paired = groupOutputs == 8
-        let rows = paired ? 16 : groupOutputs
         let taps = kernelHeight * kernelWidth
-        let cin = groupInputs
-        let k = taps * cin
-        var reordered = [Float](repeating: 0, count: rows * k)
-        units = (0..<(outputChannels / rows)).map { u in
-            for o in 0..<rows {
-                let src = weights + (u * rows + o) * cin * taps
-                for ci in 0..<cin {
-                    for t in 0..<taps { reordered[o * k + t * cin + ci] = src[ci * taps + t] }
-                }
-            }
-            return reordered.withUnsafeBufferPointer { r in
-                PackedGEMMWeights(weights: r.baseAddress!, outputChannels: rows, inputChannels: k,
-                                  bias: bias.map { $0 + u * rows })
-            }
+        let cin = inputChannels / groups
+        let reordered = tapMajorRows(weights, rows: outputChannels, inputs: cin, taps: taps)
+        packed = reordered.withUnsafeBufferPointer { r in
+            PackedGEMMWeights(weights: r.baseAddress!, outputChannels: outputChannels, inputChannels: taps * cin, bias: bias)
         }
     }
 }
@@ -165,88 +157,45 @@ struct GroupedBandArguments: ActivationVisitor {
     let firstOutputRow: Int
     let rows: Int
 
-    func visit<A: VectorActivation>(_ act: A) {
-        if w.paired { groupedBandPairs(self, act) } else { groupedBandGroups(self, act) }
-    }
+    func visit<A: VectorActivation>(_ act: A) { groupedBandDriver(self, act) }
 }
 
-/// Per output row, 6-pixel tiles outside and pairs of 8-channel groups inside.
+/// Per output row, 6-pixel tiles outside and units (groups, or pairs of 8-channel groups) inside.
 @inline(never)
-func groupedBandPairs<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A) {
+func groupedBandDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A) {
     let w = d.w
     let k = w.reductionLength
-    let count = w.units.count
-    var args = GEMMArguments(a: d.band, lda: d.g.strideWidth * d.channels, offsets: nil, weights: w.units[0],
+    let units = w.packed.outputChannels / w.unitOutputs
+    let unitPanels = w.unitOutputs / 16
+    let panels = w.packed.panels, biases = w.packed.bias, panelStride = w.packed.panelStride
+    var args = GEMMArguments(a: d.band, lda: d.g.strideWidth * d.channels, offsets: nil, weights: w.packed,
                              c: d.output, ldc: d.ops, residual: d.residual, ldr: d.rps, rows: 0..<1, panels: 0..<1)
-    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * count) { table in
-        let tab = table.baseAddress!
-        for u in 0..<count {
-            tab[u] = w.units[u].panels
-            tab[count + u] = w.units[u].bias
-        }
-        let pair = OffsetPair(offsets: d.offsets, shift: w.groupInputs)
-        let ow = d.g.outputWidth
-        for r in 0..<d.rows {
-            let oy = d.firstOutputRow + r
-            let rowA = d.band + r * d.g.strideHeight * d.paddedWidth * d.channels
-            let rowC = d.output + oy * ow * d.ops
-            let rowR = d.residual.map { $0 + oy * ow * d.rps }
-            var m = 0
-            while m < ow {
-                let tile = gemmNextTileRows(ow - m)
-                for u in 0..<count {
-                    args.a = rowA + 2 &* u &* w.groupInputs
-                    args.c = rowC + 16 &* u
-                    args.residual = rowR.map { $0 + 16 &* u }
-                    gemmPairTileRows(tile, act, pair, args, k: k, m: m, b: tab[u], bias: tab[count &+ u])
-                }
-                m += tile
-            }
-        }
-    }
-}
-
-/// Per output row, 6-pixel tiles outside and groups (16-column panels) inside.
-@inline(never)
-func groupedBandGroups<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A) {
-    let w = d.w
-    let k = w.reductionLength
-    let count = w.units.count
-    let panels = w.groupOutputs / 16
-    let panelStride = k * 16
-    var args = GEMMArguments(a: d.band, lda: d.g.strideWidth * d.channels, offsets: nil, weights: w.units[0],
-                             c: d.output, ldc: d.ops, residual: d.residual, ldr: d.rps, rows: 0..<1, panels: 0..<1)
-    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * count) { table in
-        let tab = table.baseAddress!
-        for u in 0..<count {
-            tab[u] = w.units[u].panels
-            tab[count + u] = w.units[u].bias
-        }
-        let ix = OffsetIndexing(offsets: d.offsets)
-        let ow = d.g.outputWidth
-        for r in 0..<d.rows {
-            let oy = d.firstOutputRow + r
-            let rowA = d.band + r * d.g.strideHeight * d.paddedWidth * d.channels
-            let rowC = d.output + oy * ow * d.ops
-            let rowR = d.residual.map { $0 + oy * ow * d.rps }
-            var m = 0
-            while m < ow {
-                let tile = gemmNextTileRows(ow - m)
-                for u in 0..<count {
-                    args.a = rowA + u &* w.groupInputs
-                    args.c = rowC + u &* w.groupOutputs
-                    args.residual = rowR.map { $0 + u &* w.groupOutputs }
-                    for p in 0..<panels {
-                        let b = tab[u] + p &* panelStride, bias = tab[count &+ u] + 16 &* p
-                        if tile == 6 {
-                            gemmTile(Count6.self, Count16.self, act, ix, args, k: k, m: m, col: 16 &* p, b: b, bias: bias, cols: 16)
-                        } else {
-                            gemmTileRows(tile, wide: true, act, ix, args, k: k, m: m, col: 16 &* p, b: b, bias: bias, cols: 16)
-                        }
+    let ix = OffsetIndexing(offsets: d.offsets)
+    let pair = OffsetPair(offsets: d.offsets, shift: w.groupInputs)
+    let ow = d.g.outputWidth
+    for r in 0..<d.rows {
+        let oy = d.firstOutputRow + r
+        let rowA = d.band + r * d.g.strideHeight * d.paddedWidth * d.channels
+        let rowC = d.output + oy * ow * d.ops
+        let rowR = d.residual.map { $0 + oy * ow * d.rps }
+        var m = 0
+        while m < ow {
+            let tile = gemmNextTileRows(ow - m)
+            for u in 0..<units {
+                args.a = rowA + u &* w.unitInputs
+                args.c = rowC + u &* w.unitOutputs
+                args.residual = rowR.map { $0 + u &* w.unitOutputs }
+                for q in 0..<unitPanels {
+                    let p = u &* unitPanels &+ q
+                    let b = panels + p &* panelStride, bias = biases + 16 &* p
+                    if w.paired {
+                        gemmPairTileRows(tile, act, pair, args, k: k, m: m, b: b, bias: bias)
+                    } else {
+                        gemmTileRows(tile, wide: true, act, ix, args, k: k, m: m, col: 16 &* q, b: b, bias: bias, cols: 16)
                     }
                 }
-                m += tile
             }
+            m += tile
         }
     }
 }

@@ -188,16 +188,10 @@ public struct PackedConvWeights: Sendable {
         let cin = inputChannels / groups, cout = outputChannels / groups
         let taps = kernelHeight * kernelWidth
         let k = taps * cin
-        var reordered = [Float](repeating: 0, count: cout * k)
         var packed = [PackedGEMMWeights]()
         packed.reserveCapacity(groups)
         for g in 0..<groups {
-            for o in 0..<cout {
-                let src = weights + (g * cout + o) * cin * taps
-                for ci in 0..<cin {
-                    for t in 0..<taps { reordered[o * k + t * cin + ci] = src[ci * taps + t] }
-                }
-            }
+            let reordered = tapMajorRows(weights + g * cout * cin * taps, rows: cout, inputs: cin, taps: taps)
             packed.append(reordered.withUnsafeBufferPointer { r in
                 PackedGEMMWeights(weights: r.baseAddress!, outputChannels: cout, inputChannels: k,
                                   bias: bias.map { $0 + g * cout })
@@ -233,6 +227,20 @@ public struct PackedConvWeights: Sendable {
                                      kernelHeight: kernelHeight, kernelWidth: kernelWidth, groups: groups, bias: nil)
         }
     }
+}
+
+/// Reorders convolution weights `[rows][inputs][taps]` (ONNX `[Cout][Cin / groups][KH][KW]`) into
+/// `[rows][taps * inputs]` with k = `tap * inputs + input`, the order of NHWC im2col rows.
+func tapMajorRows(_ weights: UnsafePointer<Float>, rows: Int, inputs: Int, taps: Int) -> [Float] {
+    let k = taps * inputs
+    var out = [Float](repeating: 0, count: rows * k)
+    for o in 0..<rows {
+        let src = weights + o * k
+        for ci in 0..<inputs {
+            for t in 0..<taps { out[o * k + t * inputs + ci] = src[ci * taps + t] }
+        }
+    }
+    return out
 }
 
 /// Weights of a fully-connected layer packed for `FullyConnected.run`: N rows of K floats

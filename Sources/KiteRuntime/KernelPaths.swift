@@ -53,7 +53,6 @@ extension Planner {
             }
         }
         let activation = c.activation.kernel
-        let batch = x.batch
         let channelMap = x.channelMap.map { IndexTable($0) }
         let what = c.groups > 1 ? "group conv (g=\(c.groups))" : "dense \(c.kernel[0])x\(c.kernel[1]) conv"
         let pointwise = c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0, 0, 0, 0]
@@ -68,32 +67,46 @@ extension Planner {
                 : "one GEMM per group over blocks of pixels, reading input channels through the folded shuffle/select"
         default: how = "gathered windows multiplied by packed weights"
         }
-        addStep(index: index, node: node, kernel: pointwise || packed.kernelName == "group-direct" ? packed.kernelName : "im2col-gemm", reason: "\(what): \(how)") { exec in
+        let map = channelMap
+        addStep(index: index, node: node, kernel: pointwise || packed.kernelName == "group-direct" ? packed.kernelName : "im2col-gemm",
+                reason: "\(what): \(how)",
+                rowSplitConvolution(input: x, output: out, residual: residual, outputHeight: g.outputHeight,
+                                    scratchFloats: Im2colConv.scratchSize(geometry: g, weights: packed)) { i, o, r, rows, scratch in
+                    // The closure holds the channel map (an IndexTable) alive for as long as the step exists.
+                    Im2colConv.run(input: i, inputPixelStride: x.pixelStride, geometry: g, weights: packed, output: o,
+                                   outputPixelStride: out.pixelStride, residual: r, residualPixelStride: residual?.pixelStride ?? 0,
+                                   activation: activation, outputRows: rows, scratch: scratch,
+                                   channelMap: map.map { UnsafePointer($0.pointer) })
+                })
+        return [out]
+    }
+
+    /// The body of a convolution step split by output rows across threads, each thread with
+    /// `scratchFloats` of its own scratch: `compute(input, output, residual, rows, scratch)` computes
+    /// output rows `rows` of one image.
+    func rowSplitConvolution(
+        input x: Placement, output out: Placement, residual: Placement?, outputHeight: Int, scratchFloats: Int,
+        _ compute: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>?, Range<Int>,
+                                        UnsafeMutablePointer<Float>) -> Void
+    ) -> (Executor) -> () throws -> Void {
+        { exec in
             let inBase = UnsafePointer(exec.pointer(x))
             let outBase = exec.pointer(out)
             let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
-            let (ips, ops, rps) = (x.pixelStride, out.pixelStride, residual?.pixelStride ?? 0)
-            let inImage = x.height * x.width * ips
-            let outImage = out.height * out.width * ops
-            let work = chunks(g.outputHeight, parts: exec.threads)
-            let scratch = ThreadScratch(perThread: Im2colConv.scratchSize(geometry: g, weights: packed), threads: work.count)
-            let map = channelMap
+            let inImage = x.height * x.width * x.pixelStride
+            let outImage = out.height * out.width * out.pixelStride
+            let work = chunks(outputHeight, parts: exec.threads)
+            let scratch = ThreadScratch(perThread: scratchFloats, threads: work.count)
             let pool = exec.pool
             return {
-                for b in 0..<batch {
+                for b in 0..<x.batch {
                     let i = inBase + b * inImage
                     let o = outBase + b * outImage
                     let r = resBase.map { $0 + b * outImage }
-                    pool.parallelFor(count: work.count) { t in
-                        Im2colConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o, outputPixelStride: ops,
-                                       residual: r, residualPixelStride: rps, activation: activation,
-                                       outputRows: work[t], scratch: scratch.slice(t),
-                                       channelMap: map.map { UnsafePointer($0.pointer) })
-                    }
+                    pool.parallelFor(count: work.count) { t in compute(i, o, r, work[t], scratch.slice(t)) }
                 }
             }
         }
-        return [out]
     }
 
     /// Grouped KxK convolutions with 8 or more output channels per group (ResNeXt): implicit GEMMs
@@ -109,34 +122,16 @@ extension Planner {
             }
         }
         let activation = c.activation.kernel
-        let batch = x.batch
-        let perGroup = c.outChannels / c.groups
-        let how = perGroup == 8 ? "pairs of 8-channel groups share 16-column GEMM tiles" : "one 16-column GEMM tile per group panel"
+        let how = c.outChannels / c.groups == 8 ? "pairs of 8-channel groups share 16-column GEMM tiles"
+            : "one 16-column GEMM tile per group panel"
         addStep(index: index, node: node, kernel: "group-bands",
-                reason: "group conv (g=\(c.groups)): zero-padded bands of input rows, implicit GEMM; \(how)") { exec in
-            let inBase = UnsafePointer(exec.pointer(x))
-            let outBase = exec.pointer(out)
-            let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
-            let (ips, ops, rps) = (x.pixelStride, out.pixelStride, residual?.pixelStride ?? 0)
-            let inImage = x.height * x.width * ips
-            let outImage = out.height * out.width * ops
-            let work = chunks(g.outputHeight, parts: exec.threads)
-            let scratch = ThreadScratch(perThread: GroupedBandConv.scratchSize(geometry: g, inputChannels: x.channels),
-                                        threads: work.count)
-            let pool = exec.pool
-            return {
-                for b in 0..<batch {
-                    let i = inBase + b * inImage
-                    let o = outBase + b * outImage
-                    let r = resBase.map { $0 + b * outImage }
-                    pool.parallelFor(count: work.count) { t in
-                        GroupedBandConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o,
-                                            outputPixelStride: ops, residual: r, residualPixelStride: rps,
-                                            activation: activation, outputRows: work[t], scratch: scratch.slice(t))
-                    }
-                }
-            }
-        }
+                reason: "group conv (g=\(c.groups)): zero-padded bands of input rows, implicit GEMM; \(how)",
+                rowSplitConvolution(input: x, output: out, residual: residual, outputHeight: g.outputHeight,
+                                    scratchFloats: GroupedBandConv.scratchSize(geometry: g, inputChannels: x.channels)) { i, o, r, rows, scratch in
+                    GroupedBandConv.run(input: i, inputPixelStride: x.pixelStride, geometry: g, weights: packed, output: o,
+                                        outputPixelStride: out.pixelStride, residual: r, residualPixelStride: residual?.pixelStride ?? 0,
+                                        activation: activation, outputRows: rows, scratch: scratch)
+                })
         return [out]
     }
 

@@ -67,18 +67,8 @@ final class Im2colConvTests: XCTestCase {
         }
         let expected = referenceConv(input: input, ips: ips, g: g, cin: cin, cout: cout, groups: groups, weights: w,
                                      bias: bias, residual: residual, rps: rps, activation: activation)
-        var got = [Float]()
-        for p in 0..<outPixels {
-            for c in 0..<ops {
-                let v = out[p * ops + c]
-                if c < cout { got.append(v) } else if v != sentinel {
-                    XCTFail("wrote outside the output slice", file: file, line: line)
-                    return
-                }
-            }
-        }
-        assertClose(got, expected, tol: 2e-5, "cin=\(cin) cout=\(cout) groups=\(groups) \(g) \(activation)",
-                    file: file, line: line)
+        assertChannelSlice(out, pixels: outPixels, ops: ops, cout: cout, expected: expected, tol: 2e-5,
+                           "cin=\(cin) cout=\(cout) groups=\(groups) \(g) \(activation)", file: file, line: line)
     }
 
     func testFirstLayer() {

@@ -81,3 +81,20 @@ func randomGeometry(kh: Int, kw: Int, maxSize: Int = 15, maxStride: Int = 2, max
                         strideHeight: sh, strideWidth: sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr,
                         dilationHeight: dh, dilationWidth: dw)
 }
+
+/// Checks an NHWC output of `cout` channels at pixel stride `ops`: the first `cout` channels of
+/// each pixel close to `expected`, the rest of each pixel untouched (still `sentinel`).
+func assertChannelSlice(_ out: [Float], pixels: Int, ops: Int, cout: Int, expected: [Double], tol: Double,
+                        _ message: @autoclosure () -> String, file: StaticString = #filePath, line: UInt = #line) {
+    var got = [Float]()
+    for p in 0..<pixels {
+        for c in 0..<ops {
+            let v = out[p * ops + c]
+            if c < cout { got.append(v) } else if v != sentinel {
+                XCTFail("wrote outside the output slice", file: file, line: line)
+                return
+            }
+        }
+    }
+    assertClose(got, expected, tol: tol, message(), file: file, line: line)
+}
