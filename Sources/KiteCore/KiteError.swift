@@ -74,7 +74,9 @@ public enum KiteError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A user-supplied argument or input is wrong.
     case invalidArgument(String)
 
-    public var description: String {
+    public var description: String { escapingControlCharacters(text) }
+
+    private var text: String {
         switch self {
         case .io(let c, let m), .malformed(let c, let m), .invalidTensor(let c, let m),
              .invalidNode(let c, let m), .shapeMismatch(let c, let m):
@@ -106,4 +108,25 @@ public enum KiteError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidArgument: return self
         }
     }
+}
+
+/// `s` with control and line-separator characters written as escapes: names and messages taken
+/// from a broken file may hold any bytes, and an error must still print as one line.
+func escapingControlCharacters(_ s: String) -> String {
+    if !s.unicodeScalars.contains(where: isControl) { return s }
+    var out = ""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where isControl(u): out += "\\u{" + String(u.value, radix: 16) + "}"
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out
+}
+
+private func isControl(_ u: Unicode.Scalar) -> Bool {
+    u.value < 0x20 || (0x7f...0x9f).contains(u.value) || u.value == 0x2028 || u.value == 0x2029
 }

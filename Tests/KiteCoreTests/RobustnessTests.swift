@@ -4,6 +4,13 @@ import XCTest
 /// Ops built from arbitrary (as a corrupt file could hold) parameters and shapes
 /// must either infer shapes and run, or throw: never trap.
 final class RobustnessTests: XCTestCase {
+    /// Names from a broken file may hold any bytes; the error still prints as one line.
+    func testErrorWithControlCharactersInNamesPrintsOneLine() {
+        let error = KiteError.invalidTensor(ErrorContext(file: "m.onnx", tensor: "a\nb\r\u{1}c\u{2028}"), "float_data has 0 values\tbut 4 needed")
+        XCTAssertEqual(error.description, "m.onnx: tensor 'a\\nb\\r\\u{1}c\\u{2028}': float_data has 0 values\\tbut 4 needed")
+        XCTAssertEqual(KiteError.invalidArgument("plain 'name' é").description, "plain 'name' é")
+    }
+
     func testRandomParametersNeverTrap() throws {
         var r = Random(seed: 11)
         func small() -> Int { r.int(-2...4) }
