@@ -20,20 +20,54 @@ public enum DepthwiseConv {
     ///   - outputPixelStride: floats between consecutive output pixels (>= C).
     ///   - activation: fused activation.
     ///   - outputRows: output rows to compute (threads split by rows); defaults to all.
+    ///   - channelBlocks: 8-channel blocks to compute (threads split small maps by channels, see
+    ///     `splitsByChannels`); block b covers channels `min(8 b, C - 8) ..< +8`. Defaults to all.
     public static func run(
         input: UnsafePointer<Float>, inputPixelStride: Int,
         geometry: ConvGeometry, weights: PackedDepthwiseWeights,
         output: UnsafeMutablePointer<Float>, outputPixelStride: Int,
         activation: KernelActivation = .none,
-        outputRows: Range<Int>? = nil
+        outputRows: Range<Int>? = nil, channelBlocks: Range<Int>? = nil
     ) {
         precondition(geometry.kernelHeight == weights.kernelHeight && geometry.kernelWidth == weights.kernelWidth,
                      "geometry kernel does not match the packed weights")
         let rows = outputRows ?? 0..<geometry.outputHeight
         precondition(rows.lowerBound >= 0 && rows.upperBound <= geometry.outputHeight, "rows out of range")
-        if rows.isEmpty { return }
+        let allBlocks = 0..<blockCount(channels: weights.channels)
+        let blocks = channelBlocks ?? allBlocks
+        precondition(blocks.lowerBound >= 0 && blocks.upperBound <= allBlocks.upperBound, "channel blocks out of range")
+        precondition(blocks == allBlocks || splitsByChannels(geometry, channels: weights.channels),
+                     "only the tiled kernel computes a subset of channel blocks")
+        if rows.isEmpty || blocks.isEmpty { return }
         activation.visit(DepthwiseArguments(input: input, ips: inputPixelStride, g: geometry, w: weights,
-                                            output: output, ops: outputPixelStride, rows: rows))
+                                            output: output, ops: outputPixelStride, rows: rows, blocks: blocks))
+    }
+
+    /// 8-channel blocks of `channels` channels (the last one overlaps its neighbour when C is not
+    /// a multiple of 8).
+    public static func blockCount(channels: Int) -> Int { (channels + 7) / 8 }
+
+    /// Whether threads split this convolution by channel blocks instead of output rows: the tiled
+    /// kernel on maps of fewer rows than two bands of four (7x7 maps). A row split would give each
+    /// thread one band, whose halo rows are copied by both, and such maps come from GEMMs that
+    /// split by output channels, so each thread then reads channels it wrote. On 14x14 maps,
+    /// whose GEMMs split by rows, channel splits measured slower (MobileNetV2 and MNASNet at 2
+    /// threads, alternated runs). `channelBlockRanges` gives the ranges.
+    public static func splitsByChannels(_ g: ConvGeometry, channels: Int) -> Bool {
+        channels >= 8 && padsInKernel(g) && g.outputHeight < 2 * depthwiseTileRows
+    }
+
+    /// `parts` contiguous block ranges of nearly equal size; the last two blocks stay in one
+    /// range when they overlap (C not a multiple of 8), so no channel is written by two threads.
+    public static func channelBlockRanges(channels: Int, parts: Int) -> [Range<Int>] {
+        let blocks = blockCount(channels: channels)
+        let overlapping = channels % 8 != 0 && blocks >= 2
+        let units = overlapping ? blocks - 1 : blocks
+        let n = max(1, min(parts, units))
+        return (0..<n).map { p in
+            let lo = units * p / n, hi = units * (p + 1) / n
+            return lo..<(hi == units ? blocks : hi)
+        }
     }
 }
 
@@ -54,6 +88,8 @@ struct DepthwiseArguments: ActivationVisitor {
     let output: UnsafeMutablePointer<Float>
     let ops: Int
     let rows: Range<Int>
+    /// 8-channel blocks to compute (all of them except on the tiled path).
+    let blocks: Range<Int>
 
     func visit<A: VectorActivation>(_ act: A) {
         if w.channels < 8 {
@@ -261,7 +297,6 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
     let sh = g.strideHeight
     let channels = d.w.channels
     let cpad = d.w.paddedChannels
-    let blocks = (channels + 7) / 8
     let lastBlock = channels - 8
     let maxTileRows = (depthwiseTileRows - 1) * sh + kk
     // Spans of up to 32 outputs (a multiple of 4); a row of the tile also covers the reads of the
@@ -271,7 +306,7 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
     let plane = maxTileRows * tw
     let inputBytes = g.inputHeight * g.inputWidth * d.ips * 4
     let budget = inputBytes > 512 * 1024 ? depthwiseTileBytes : depthwiseSmallTileBytes
-    let group = max(1, min(blocks, budget / (plane * 32)))
+    let group = max(1, min(d.blocks.count, budget / (plane * 32)))
     // Planes, the taps, and slack for the last quad's reads past the last plane.
     let scratchCount = group * plane + kk * kk + 8
     let scratch = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: scratchCount)
@@ -301,9 +336,9 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
                 }
             }
             dirty = jlo..<jhi
-            var b0 = 0
-            while b0 < blocks {
-                let b1 = min(blocks, b0 + group)
+            var b0 = d.blocks.lowerBound
+            while b0 < d.blocks.upperBound {
+                let b1 = min(d.blocks.upperBound, b0 + group)
                 for r in 0..<tileRows {
                     let iy = iy0 + r
                     if iy < 0 || iy >= g.inputHeight {

@@ -194,7 +194,11 @@ extension Planner {
             let inImage = x.height * x.width * x.pixelStride
             let outImage = out.height * out.width * out.pixelStride
             let (ops) = (out.pixelStride)
-            let work = chunks(geometry.outputHeight, parts: exec.threads)
+            // Small maps split by channel blocks: every thread's rows would be one or two bands whose
+            // halo rows are copied again, and a 7x7 map's producer GEMM splits by channels too.
+            let blockWork = exec.threads > 1 && !padded && DepthwiseConv.splitsByChannels(geometry, channels: channels)
+                ? DepthwiseConv.channelBlockRanges(channels: channels, parts: exec.threads) : nil
+            let work = blockWork ?? chunks(geometry.outputHeight, parts: exec.threads)
             let pool = exec.pool
             let pw = paddedGeometry.inputWidth
             let padBuffer = padded ? ThreadScratch(perThread: paddedGeometry.inputHeight * pw * channels, threads: 1) : nil
@@ -223,7 +227,8 @@ extension Planner {
                     } else {
                         pool.parallelFor(count: work.count) { t in
                             DepthwiseConv.run(input: i, inputPixelStride: ips, geometry: geometry, weights: packed,
-                                              output: o, outputPixelStride: ops, activation: activation, outputRows: work[t])
+                                              output: o, outputPixelStride: ops, activation: activation,
+                                              outputRows: blockWork == nil ? work[t] : nil, channelBlocks: blockWork?[t])
                         }
                     }
                 }

@@ -28,7 +28,7 @@ func referenceDepthwise(input: [Float], ips: Int, inputOffset: Int, g: ConvGeome
 
 final class DepthwiseConvTests: XCTestCase {
     func check(channels: Int, g: ConvGeometry, inputExtra: Int, inputOffset: Int, outputExtra: Int, outputOffset: Int,
-               withBias: Bool, activation: KernelActivation, splitRows: Bool, rng: inout SeededRNG,
+               withBias: Bool, activation: KernelActivation, splitRows: Bool, blockParts: Int = 0, rng: inout SeededRNG,
                file: StaticString = #filePath, line: UInt = #line) {
         let ips = channels + inputExtra, ops = channels + outputExtra
         let input = rng.floats(inputOffset + g.inputHeight * g.inputWidth * ips)
@@ -40,6 +40,14 @@ final class DepthwiseConvTests: XCTestCase {
         var out = [Float](repeating: sentinel, count: outputOffset + outCount * ops)
         input.withUnsafeBufferPointer { ip in
             out.withUnsafeMutableBufferPointer { op in
+                if blockParts > 0 {
+                    for blocks in DepthwiseConv.channelBlockRanges(channels: channels, parts: blockParts) {
+                        DepthwiseConv.run(input: ip.baseAddress! + inputOffset, inputPixelStride: ips, geometry: g,
+                                          weights: packed, output: op.baseAddress! + outputOffset, outputPixelStride: ops,
+                                          activation: activation, channelBlocks: blocks)
+                    }
+                    return
+                }
                 let split = splitRows ? [0, g.outputHeight / 2, g.outputHeight] : [0, g.outputHeight]
                 for i in 0..<(split.count - 1) {
                     DepthwiseConv.run(input: ip.baseAddress! + inputOffset, inputPixelStride: ips, geometry: g,
@@ -62,6 +70,48 @@ final class DepthwiseConvTests: XCTestCase {
             }
         }
         assertClose(got, expected, tol: 1e-5, "C=\(channels) \(g) \(activation)", file: file, line: line)
+    }
+
+    /// Threads split maps of fewer than 8 output rows by channel blocks: every block is computed
+    /// once, including the last one that overlaps its neighbour when C is not a multiple of 8.
+    func testChannelBlockSplits() {
+        var rng = SeededRNG(seed: 29)
+        for channels in [8, 9, 16, 17, 20, 33, 99] {
+            for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+                for (h, w) in [(7, 7), (5, 13), (3, 6)] {
+                    let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: k, kernelWidth: k,
+                                         strideHeight: s, strideWidth: s,
+                                         padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2)
+                    XCTAssertTrue(DepthwiseConv.splitsByChannels(g, channels: channels), "\(g)")
+                    for parts in [2, 3] {
+                        check(channels: channels, g: g, inputExtra: channels % 3, inputOffset: 5, outputExtra: 2, outputOffset: 3,
+                              withBias: true, activation: .relu6, splitRows: false, blockParts: parts, rng: &rng)
+                    }
+                }
+            }
+        }
+        let g14 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                               padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertFalse(DepthwiseConv.splitsByChannels(g14, channels: 96), "14x14 maps split by rows")
+    }
+
+    func testChannelBlockRanges() {
+        for channels in [8, 9, 15, 16, 17, 24, 100, 1152] {
+            let blocks = DepthwiseConv.blockCount(channels: channels)
+            for parts in 1...5 {
+                let ranges = DepthwiseConv.channelBlockRanges(channels: channels, parts: parts)
+                XCTAssertEqual(ranges.first?.lowerBound, 0)
+                XCTAssertEqual(ranges.last?.upperBound, blocks)
+                for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+                XCTAssertTrue(ranges.allSatisfy { !$0.isEmpty })
+                XCTAssertLessThanOrEqual(ranges.count, parts)
+                if channels % 8 != 0 && blocks >= 2 {
+                    XCTAssertTrue(ranges.contains { $0.contains(blocks - 2) && $0.contains(blocks - 1) },
+                                  "C=\(channels) parts \(parts): overlapping last blocks in one range")
+                }
+                if channels == 1152 { XCTAssertEqual(ranges.count, parts) }
+            }
+        }
     }
 
     func testFixedShapes() {
