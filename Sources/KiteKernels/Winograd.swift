@@ -162,6 +162,15 @@ public enum WinogradConv {
     /// rather than by rows: dense, with more than 4 MiB of transformed filters, which every
     /// row-split call streams in full (13x13 384->384 on 2 threads: 2.2 ms by channels, 3.0 ms
     /// by rows, im2col 2.9 ms).
+    /// Whether threads split a grouped convolution by groups instead of tile rows: when the
+    /// transformed filters of all groups exceed 2 MiB, a row split makes every thread stream all of
+    /// them. ResNeXt-50's 7x7 stage (4.7 MB) at 2 threads: 0.50-0.52 ms split by groups against
+    /// 0.78-0.97 by rows; its 14x14 stage (1.2 MB) measured level either way and keeps rows.
+    public static func prefersGroupSplit(inputChannels: Int, outputChannels: Int, groups: Int, threads: Int) -> Bool {
+        groups >= threads && groups > 1
+            && 36 * inputChannels * (outputChannels / groups) * MemoryLayout<Float>.stride > 2 << 20
+    }
+
     public static func prefersChannelSplit(inputChannels: Int, outputChannels: Int, groups: Int) -> Bool {
         groups == 1 && 36 * inputChannels * outputChannels * MemoryLayout<Float>.stride > 4 * 1024 * 1024
     }
@@ -221,6 +230,7 @@ public enum WinogradConv {
         activation: KernelActivation = .none,
         outputRows: Range<Int>? = nil,
         outputChannels: Range<Int>? = nil,
+        groups: Range<Int>? = nil,
         scratch: UnsafeMutablePointer<Float>
     ) {
         let g = geometry
@@ -239,9 +249,13 @@ public enum WinogradConv {
                          "outputChannels must be 16-aligned and inside Cout")
             if outputChannels.isEmpty { return }
         }
+        let groupRange = groups ?? 0..<weights.groups
+        precondition(groupRange.lowerBound >= 0 && groupRange.upperBound <= weights.groups, "groups out of range")
+        precondition(groups == nil || outputChannels == nil, "split by groups or by output channels, not both")
+        if groupRange.isEmpty { return }
         let args = WinogradArguments(input: input, ips: inputPixelStride, g: g, weights: weights, output: output,
                                      ops: outputPixelStride, residual: residual, rps: residualPixelStride,
-                                     rows: rows, channels: channels, scratch: scratch)
+                                     rows: rows, channels: channels, groups: groupRange, scratch: scratch)
         activation.visit(args)
     }
 }
@@ -258,6 +272,7 @@ struct WinogradArguments: ActivationVisitor {
     let rows: Range<Int>
     /// Output channels (of each group) to compute, 16-aligned.
     let channels: Range<Int>
+    let groups: Range<Int>
     let scratch: UnsafeMutablePointer<Float>
 
     func visit<A: VectorActivation>(_ act: A) { winogradDriver(self, act) }
@@ -281,7 +296,7 @@ func winogradDriver<A: VectorActivation>(_ a: WinogradArguments, _ act: A) {
     let panels = (a.channels.lowerBound / 16)..<((a.channels.upperBound + 15) / 16)
     while tb < t1 {
         let n = min(batch, t1 - tb)
-        for gi in 0..<a.weights.groups {
+        for gi in a.groups {
             winogradInputTransform(a, group: gi, firstTile: tb, count: n, tilesX: tilesX, cinG: cinG, cinPad: cinPad,
                                    v: v, tmp: tmp)
             let vStride = n * cinPad, mStride = n * coutPad

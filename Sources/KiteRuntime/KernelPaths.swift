@@ -210,8 +210,12 @@ extension Planner {
             // filters are large (every thread would stream all of them), 16-aligned output channels.
             let byChannels = exec.threads > 1
                 && WinogradConv.prefersChannelSplit(inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups)
+            let byGroups = exec.threads > 1
+                && WinogradConv.prefersGroupSplit(inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups,
+                                                  threads: exec.threads)
             let work = byChannels ? chunks(c.outChannels, parts: exec.threads, granule: 16)
-                                  : chunks(g.outputHeight, parts: exec.threads, granule: 4)
+                : byGroups ? chunks(c.groups, parts: exec.threads)
+                : chunks(g.outputHeight, parts: exec.threads, granule: 4)
             let scratch = ThreadScratch(perThread: WinogradConv.scratchSize(geometry: g, weights: packed), threads: work.count)
             let pool = exec.pool
             return {
@@ -222,8 +226,8 @@ extension Planner {
                     pool.parallelFor(count: work.count) { t in
                         WinogradConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o, outputPixelStride: ops,
                                          residual: r, residualPixelStride: rps, activation: activation,
-                                         outputRows: byChannels ? nil : work[t], outputChannels: byChannels ? work[t] : nil,
-                                         scratch: scratch.slice(t))
+                                         outputRows: byChannels || byGroups ? nil : work[t], outputChannels: byChannels ? work[t] : nil,
+                                         groups: byGroups ? work[t] : nil, scratch: scratch.slice(t))
                     }
                 }
             }

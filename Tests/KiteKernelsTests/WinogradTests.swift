@@ -16,7 +16,7 @@ final class WinogradTests: XCTestCase {
     @discardableResult
     func check(g: ConvGeometry, cin: Int, cout: Int, groups: Int = 1, inputExtra: Int = 0, outputExtra: Int = 0,
                withBias: Bool = true, withResidual: Bool = false, activation: KernelActivation = .none,
-               splits: [Int]? = nil, channelSplits: [Int]? = nil, tol: Double = 1e-4, rng: inout SeededRNG,
+               splits: [Int]? = nil, channelSplits: [Int]? = nil, groupSplits: [Int]? = nil, tol: Double = 1e-4, rng: inout SeededRNG,
                file: StaticString = #filePath, line: UInt = #line) -> Double {
         let ips = cin + inputExtra, ops = cout + outputExtra, rps = cout + 3
         let input = normals(g.inputHeight * g.inputWidth * ips, &rng)
@@ -33,7 +33,8 @@ final class WinogradTests: XCTestCase {
             out.withUnsafeMutableBufferPointer { obuf in
                 scratch.withUnsafeMutableBufferPointer { sbuf in
                     let op = obuf, sp = sbuf
-                    let cb = channelSplits ?? [0, cout]
+                    // Channel or group ranges (one pass when neither is split).
+                    let cb = channelSplits ?? groupSplits ?? [0, 1]
                     for i in 0..<(bounds.count - 1) {
                         for j in 0..<(cb.count - 1) {
                             let run = { (res: UnsafePointer<Float>?) in
@@ -42,6 +43,7 @@ final class WinogradTests: XCTestCase {
                                                  residual: res, residualPixelStride: rps, activation: activation,
                                                  outputRows: bounds[i]..<bounds[i + 1],
                                                  outputChannels: channelSplits == nil ? nil : cb[j]..<cb[j + 1],
+                                                 groups: groupSplits == nil ? nil : cb[j]..<cb[j + 1],
                                                  scratch: sp.baseAddress!)
                             }
                             if let residual { residual.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
@@ -116,6 +118,20 @@ final class WinogradTests: XCTestCase {
         check(g: geometry(8, 7, pad: (0, 1, 2, 1)), cin: 60, cout: 36, groups: 3, inputExtra: 2, outputExtra: 1,
               withBias: false, rng: &rng)
         check(g: geometry(11, 6), cin: 68, cout: 52, groups: 4, activation: .hardSwish, splits: [0, 1, 10, 11], rng: &rng)
+    }
+
+    /// Threads split convolutions with large transformed filters by groups.
+    func testGroupSplits() {
+        var rng = SeededRNG(seed: 208)
+        check(g: geometry(7, 7), cin: 64, cout: 64, groups: 4, withResidual: true, activation: .relu, groupSplits: [0, 2, 4], rng: &rng)
+        check(g: geometry(9, 6, pad: (0, 1, 1, 2)), cin: 60, cout: 36, groups: 3, inputExtra: 2, outputExtra: 1,
+              withBias: false, splits: [0, 4, 8], groupSplits: [0, 1, 3], rng: &rng)
+        check(g: geometry(5, 11), cin: 96, cout: 96, groups: 6, activation: .hardSwish, groupSplits: [0, 1, 2, 3, 6], rng: &rng)
+        // ResNeXt-50's 7x7 stage (32 groups of 32 channels, 4.7 MB of transformed filters) splits by
+        // groups; its 28x28 stage (8 channels per group, 0.3 MB) by rows.
+        XCTAssertTrue(WinogradConv.prefersGroupSplit(inputChannels: 1024, outputChannels: 1024, groups: 32, threads: 2))
+        XCTAssertFalse(WinogradConv.prefersGroupSplit(inputChannels: 256, outputChannels: 256, groups: 32, threads: 2))
+        XCTAssertFalse(WinogradConv.prefersGroupSplit(inputChannels: 1024, outputChannels: 1024, groups: 1, threads: 2))
     }
 
     func testAccuracyWideReductions() {
