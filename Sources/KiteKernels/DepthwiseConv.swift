@@ -88,7 +88,7 @@ struct DepthwiseArguments: ActivationVisitor {
     let output: UnsafeMutablePointer<Float>
     let ops: Int
     let rows: Range<Int>
-    /// 8-channel blocks to compute (all of them except on the tiled path).
+    /// 8-channel blocks to compute (a subset only on the tiled path).
     let blocks: Range<Int>
 
     func visit<A: VectorActivation>(_ act: A) {

@@ -162,6 +162,10 @@ public enum WinogradConv {
     /// rather than by rows: dense, with more than 4 MiB of transformed filters, which every
     /// row-split call streams in full (13x13 384->384 on 2 threads: 2.2 ms by channels, 3.0 ms
     /// by rows, im2col 2.9 ms).
+    public static func prefersChannelSplit(inputChannels: Int, outputChannels: Int, groups: Int) -> Bool {
+        groups == 1 && 36 * inputChannels * outputChannels * MemoryLayout<Float>.stride > 4 * 1024 * 1024
+    }
+
     /// Whether threads split a grouped convolution by groups instead of tile rows: when the
     /// transformed filters of all groups exceed 2 MiB, a row split makes every thread stream all of
     /// them. ResNeXt-50's 7x7 stage (4.7 MB) at 2 threads: 0.50-0.52 ms split by groups against
@@ -169,10 +173,6 @@ public enum WinogradConv {
     public static func prefersGroupSplit(inputChannels: Int, outputChannels: Int, groups: Int, threads: Int) -> Bool {
         groups >= threads && groups > 1
             && 36 * inputChannels * (outputChannels / groups) * MemoryLayout<Float>.stride > 2 << 20
-    }
-
-    public static func prefersChannelSplit(inputChannels: Int, outputChannels: Int, groups: Int) -> Bool {
-        groups == 1 && 36 * inputChannels * outputChannels * MemoryLayout<Float>.stride > 4 * 1024 * 1024
     }
 
     @inline(__always) static func padded8(_ n: Int) -> Int { (n + 7) / 8 * 8 }

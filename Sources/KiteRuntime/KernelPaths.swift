@@ -207,7 +207,8 @@ extension Planner {
             let outImage = out.height * out.width * ops
             let resImage = out.height * out.width * rps
             // Whole 4-row tiles per thread, so no tile is computed twice; or, when the transformed
-            // filters are large (every thread would stream all of them), 16-aligned output channels.
+            // filters are large (every thread would stream all of them), 16-aligned output channels
+            // (dense) or whole groups (grouped).
             let byChannels = exec.threads > 1
                 && WinogradConv.prefersChannelSplit(inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups)
             let byGroups = exec.threads > 1
