@@ -19,8 +19,8 @@ extension Planner {
     }
 
     /// Whether every reader of `value` can read it through a channel map (`bijective`: the map
-    /// is a permutation of the value's own channel range).
-    func channelMapFlows(_ value: String, bijective: Bool) -> Bool {
+    /// is a permutation of the value's own channel range; `map`, when known, the map itself).
+    func channelMapFlows(_ value: String, bijective: Bool, map: [Int]? = nil) -> Bool {
         guard !graphOutputs.contains(value), let readers = readerTable[value], !readers.isEmpty else { return false }
         for (r, position) in readers {
             let node = graph.nodes[r]
@@ -34,6 +34,7 @@ extension Planner {
                       c.kernel.count == 2 else { return false }
                 let channels = shape[1]
                 if convReadsChannelMap(c, channels: channels) { continue }
+                if let map, transposedGroupsApply(c, input: map, output: node.outputs.first) { continue }
                 if bijective && isDepthwise(c, channels: channels) && !c.residual,
                    let out = node.outputs.first, slots[out] == nil, channelMapFlows(out, bijective: true) {
                     continue
@@ -54,6 +55,18 @@ extension Planner {
                              padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, dilationHeight: 1, dilationWidth: 1,
                              outputHeight: 1, outputWidth: 1)
         return Im2colConv.acceptsChannelMap(geometry: g, inputChannels: channels, outputChannels: c.outChannels, groups: c.groups)
+    }
+
+    /// A grouped 1x1 convolution whose input arrives in the transposed order a G-group shuffle
+    /// leaves (`TransposedGroupConv`), and whose output can stay transposed because every reader
+    /// of it reads channel maps (IGCv1: the inverse shuffle follows).
+    func transposedGroupsApply(_ c: Convolution, input map: [Int], output: String?) -> Bool {
+        guard c.kernel == [1, 1], c.strides.allSatisfy({ $0 == 1 }), c.pads.allSatisfy({ $0 == 0 }),
+              c.dilations.allSatisfy({ $0 == 1 }), !c.residual, c.groups > 0,
+              TransposedGroupConv.isEligible(inputChannels: map.count, outputChannels: c.outChannels, groups: c.groups),
+              map == TransposedGroupConv.transposedMap(groupSize: map.count / c.groups, groups: c.groups),
+              let output, slots[output] == nil else { return false }
+        return channelMapFlows(output, bijective: true)
     }
 
     func isDepthwise(_ c: Convolution, channels: Int) -> Bool {

@@ -131,6 +131,15 @@ extension Planner {
             // Output channel j*g + i takes input channel i*(C/g) + j.
             let logical = (0..<c).map { oc in (oc % s.groups) * perGroup + oc / s.groups }
             let source = x.channelMap.map { m in logical.map { m[$0] } } ?? logical
+            if source == Array(0..<c) {
+                // The shuffle undoes the order its input was written in (IGCv1's inverse shuffle
+                // after a transposed group convolution): the result is the buffer as it is.
+                var view = x
+                view.channelMap = nil
+                addStep(index: index, node: node, kernel: "view",
+                        reason: "shuffle restores the channel order its input was stored in: nothing moves") { _ in {} }
+                return [view]
+            }
             if let view = foldedChannelView(index: index, node: node, input: x, map: source, what: "shuffle") { return [view] }
             let out = place(output: name, shape: x.shape, at: index)
             addStep(index: index, node: node, kernel: "channel-permute", reason: "shuffle as a per-pixel channel permutation") { exec in
@@ -173,7 +182,7 @@ extension Planner {
     /// reader down the line reads channel maps (see ChannelMaps.swift); nil to copy instead.
     mutating func foldedChannelView(index: Int, node: NativeNode, input x: Placement, map: [Int], what: String) -> Placement? {
         guard let name = node.outputs.first, node.outputs.count == 1, slots[name] == nil,
-              channelMapFlows(name, bijective: map.count == x.channels && isPermutation(map)) else { return nil }
+              channelMapFlows(name, bijective: map.count == x.channels && isPermutation(map), map: map) else { return nil }
         var view = x
         view.channelMap = map
         addStep(index: index, node: node, kernel: "view", reason: "\(what) folded into its readers, which read channels through the permutation") { _ in {} }

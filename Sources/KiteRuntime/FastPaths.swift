@@ -69,6 +69,9 @@ extension Planner {
             if depthwise && residual == nil && isPermutation(map) {
                 return planDepthwise(index: index, node: node, conv: c, input: x, outShape: outShape, channelMap: map)
             }
+            if residual == nil, transposedGroupsApply(c, input: map, output: node.outputs.first) {
+                return planTransposedGroups(index: index, node: node, conv: c, input: x, outShape: outShape)
+            }
             if !convReadsChannelMap(c, channels: x.channels) { x = materialize(x, at: index, node: node) }
         }
         if depthwise && residual == nil && x.channelMap == nil {

@@ -109,6 +109,38 @@ extension Planner {
         }
     }
 
+    /// A grouped 1x1 convolution over an input in the transposed order of a G-group shuffle
+    /// (`transposedGroupsApply`): computed in that order, its output keeps the transposed order as
+    /// a channel map, which the inverse shuffle after it turns back into plain order for free.
+    mutating func planTransposedGroups(index: Int, node: NativeNode, conv c: Convolution, input x: Placement,
+                                       outShape: [Int]) -> [Placement] {
+        var out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
+        let packed = c.weight.floats.withUnsafeBufferPointer { w in
+            (c.bias ?? []).withUnsafeBufferPointer { b in
+                TransposedGroupConv(weights: w.baseAddress!, channels: c.outChannels, groups: c.groups,
+                                    bias: c.bias == nil ? nil : b.baseAddress)
+            }
+        }
+        out.channelMap = TransposedGroupConv.transposedMap(groupSize: packed.groupSize, groups: c.groups)
+        let activation = c.activation.kernel
+        addStep(index: index, node: node, kernel: "group-transposed",
+                reason: "group conv (g=\(c.groups)) between a shuffle and its inverse: computed in the shuffled order, "
+                    + "\(packed.groupSize) contiguous vectors in and out per 8 groups, neither shuffle copies") { exec in
+            let i = UnsafePointer(exec.pointer(x))
+            let o = exec.pointer(out)
+            let ips = x.pixelStride, ops = out.pixelStride
+            let work = chunks(x.batch * x.height * x.width, parts: exec.threads)
+            let pool = exec.pool
+            return {
+                pool.parallelFor(count: work.count) { t in
+                    packed.run(input: i, inputPixelStride: ips, output: o, outputPixelStride: ops,
+                               activation: activation, pixels: work[t])
+                }
+            }
+        }
+        return [out]
+    }
+
     /// Grouped KxK convolutions with 8 or more output channels per group (ResNeXt): implicit GEMMs
     /// over bands of zero-padded input rows, pixel tiles outside and groups inside.
     mutating func planGroupedBands(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, residual: Placement?,

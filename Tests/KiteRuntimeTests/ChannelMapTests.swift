@@ -108,6 +108,37 @@ final class ChannelMapTests: XCTestCase {
         try check(b, input: [1, 32, 7, 9], expectViews: 2)
     }
 
+    /// IGCv1 unit: primary group conv, shuffle (G groups), secondary 1x1 conv with G channels per
+    /// group, inverse shuffle, residual add. The secondary conv runs in the shuffled order and
+    /// both shuffles are views; Q = C / G not a multiple of 8 in the second case.
+    func testShuffleGroupConvInverseShuffle() throws {
+        for (c, g) in [(64, 4), (44, 4), (32, 2), (72, 8)] {
+            var b = Builder(input: [1, c, 6, 7])
+            let primary = try b.conv("x", out: c, kernel: 3, groups: 4)
+            let s = try b.shuffle(primary, groups: g)
+            let secondary = try b.conv(s, out: c, groups: c / g, activation: .relu)
+            let back = try b.shuffle(secondary, groups: c / g)
+            let y = try b.add(.binary(Binary(kind: .add)), [back, "x"])[0]
+            b.output(y)
+            try check(b, input: [1, c, 6, 7], expectViews: 2)
+            let exec = try Executor(graph: b.graph, threads: 1)
+            XCTAssertEqual(exec.steps.filter { $0.kernel == "group-transposed" }.count, 1, "C=\(c) G=\(g)")
+        }
+    }
+
+    /// The same convolution whose output is read by a pool, not an inverse shuffle: it keeps the
+    /// rotated-lane kernel (its output must be in plain order) and the shuffle is copied.
+    func testTransposedGroupsNeedMapReaders() throws {
+        var b = Builder(input: [1, 32, 6, 6])
+        let s = try b.shuffle("x", groups: 4)
+        let secondary = try b.conv(s, out: 32, groups: 8)
+        let pool = try b.add(.pool(Pooling(kind: .max, kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0])), [secondary])[0]
+        b.output(pool)
+        try check(b, input: [1, 32, 6, 6], expectViews: 0)
+        let exec = try Executor(graph: b.graph, threads: 1)
+        XCTAssertEqual(exec.steps.filter { $0.kernel == "group-transposed" }.count, 0)
+    }
+
     /// CondenseNet: an index select (with repeats) read by a group conv.
     func testGatherIntoGroupConv() throws {
         var b = Builder(input: [1, 12, 6, 6])
