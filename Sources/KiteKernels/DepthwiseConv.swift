@@ -279,8 +279,6 @@ let depthwiseTileRows = 4
 /// Variables so that benchmarks can compare budgets; nothing else writes them.
 nonisolated(unsafe) var depthwiseTileBytes = 256 * 1024
 nonisolated(unsafe) var depthwiseSmallTileBytes = 16 * 1024
-nonisolated(unsafe) var depthwiseSpanStride2 = 32
-nonisolated(unsafe) var depthwiseSpanStride1 = 32
 
 /// Undilated K x K depthwise (K = 3 or 5) with horizontal stride S (1 or 2).
 ///
@@ -303,7 +301,7 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
     let maxTileRows = (depthwiseTileRows - 1) * sh + kk
     // Spans of up to 32 outputs (a multiple of 4); a row of the tile also covers the reads of the
     // last, partly stored quad. Channel blocks are packed in groups whose tiles fit the budget.
-    let span = min(S.value == 2 ? depthwiseSpanStride2 : depthwiseSpanStride1, (g.outputWidth + 3) / 4 * 4)
+    let span = min(32, (g.outputWidth + 3) / 4 * 4)
     let tw = (span - 1) * s + kk
     let plane = maxTileRows * tw
     let inputBytes = g.inputHeight * g.inputWidth * d.ips * 4
