@@ -35,6 +35,10 @@ extension Planner {
                 let channels = shape[1]
                 if convReadsChannelMap(c, channels: channels) { continue }
                 if let map, transposedGroupsApply(c, input: map, output: node.outputs.first) { continue }
+                if bijective, let out = node.outputs.first, let outShape = graph.shapes[out],
+                   absorbsPermutation(c, inputShape: shape, outputShape: outShape) {
+                    continue
+                }
                 if bijective && isDepthwise(c, channels: channels) && !c.residual,
                    let out = node.outputs.first, slots[out] == nil, channelMapFlows(out, bijective: true) {
                     continue

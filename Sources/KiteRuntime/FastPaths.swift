@@ -51,7 +51,8 @@ extension Planner {
         }
     }
 
-    mutating func planConvolution(index: Int, node: NativeNode, conv c: Convolution, inputs: [Placement]) throws -> [Placement]? {
+    mutating func planConvolution(index: Int, node: NativeNode, conv original: Convolution, inputs: [Placement]) throws -> [Placement]? {
+        var c = original
         guard var x = inputs.first, x.nhwc, c.kernel.count == 2, c.strides.count == 2, c.pads.count == 4, c.dilations.count == 2,
               c.pads.allSatisfy({ $0 >= 0 }), c.strides.allSatisfy({ $0 > 0 }), c.dilations.allSatisfy({ $0 > 0 }) else {
             return try planReference(index: index, node: node, inputs: inputs, reason: "no fast kernel for this convolution")
@@ -72,7 +73,14 @@ extension Planner {
             if residual == nil, transposedGroupsApply(c, input: map, output: node.outputs.first) {
                 return planTransposedGroups(index: index, node: node, conv: c, input: x, outShape: outShape)
             }
-            if !convReadsChannelMap(c, channels: x.channels) { x = materialize(x, at: index, node: node) }
+            if !convReadsChannelMap(c, channels: x.channels),
+               let permuted = absorbingPermutation(c, map: map, inputChannels: x.channels,
+                                                   geometry: geometry(input: x, kernel: c.kernel, strides: c.strides, pads: c.pads,
+                                                                      dilations: c.dilations, output: outShape)) {
+                c = permuted
+                x.channelMap = nil
+            }
+            if x.channelMap != nil && !convReadsChannelMap(c, channels: x.channels) { x = materialize(x, at: index, node: node) }
         }
         if depthwise && residual == nil && x.channelMap == nil {
             let expand = node.inputs.first.flatMap { pendingPointwise[$0] }
