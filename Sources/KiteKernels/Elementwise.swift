@@ -104,6 +104,20 @@ public enum Elementwise {
                                            out: output, ops: outputPixelStride, channels: channels, pixels: pixels))
     }
 
+    /// `output[p][j] = act(input[p][source[j]] * scale[j] + shift[j])`: a per-channel scale and
+    /// shift (BatchNorm) of channels read through an index table (a folded index select), in one
+    /// pass; eight gathered elements form a vector. Output must not overlap the input.
+    public static func gatherScaleShift(
+        input: UnsafePointer<Float>, inputPixelStride: Int, source: UnsafePointer<Int>,
+        scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, outputPixelStride: Int,
+        channels: Int, pixels: Range<Int>, activation: KernelActivation = .none
+    ) {
+        if pixels.isEmpty || channels <= 0 { return }
+        activation.visit(GatherScaleShiftVisitor(input: input, ips: inputPixelStride, source: source, scale: scale, shift: shift,
+                                                 out: output, ops: outputPixelStride, channels: channels, pixels: pixels))
+    }
+
     /// `output = act(input op scalar)` (e.g. `.add` / `.multiply` by a constant).
     public static func scalar(
         _ op: BinaryOperation, input: UnsafePointer<Float>, inputPixelStride: Int, scalar: Float,
@@ -330,6 +344,39 @@ func scaleShiftDriver<A: VectorActivation>(_ act: A, _ d: ScaleShiftVisitor,
             }
             o[i] = act(v)
             i += 1
+        }
+    }
+}
+
+struct GatherScaleShiftVisitor: ActivationVisitor {
+    let input: UnsafePointer<Float>
+    let ips: Int
+    let source: UnsafePointer<Int>
+    let scale: UnsafePointer<Float>
+    let shift: UnsafePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+    let ops: Int
+    let channels: Int
+    let pixels: Range<Int>
+
+    func visit<A: VectorActivation>(_ act: A) { gatherScaleShiftDriver(act, self) }
+}
+
+@inline(never)
+func gatherScaleShiftDriver<A: VectorActivation>(_ act: A, _ d: GatherScaleShiftVisitor) {
+    let n = d.channels, src = d.source, scale = d.scale, shift = d.shift
+    for p in d.pixels {
+        let x = d.input + p * d.ips, o = d.out + p * d.ops
+        var j = 0
+        while j + 8 <= n {
+            let s = src + j
+            let v = SIMD8<Float>(x[s[0]], x[s[1]], x[s[2]], x[s[3]], x[s[4]], x[s[5]], x[s[6]], x[s[7]])
+            store8(act(load8(shift + j).addingProduct(v, load8(scale + j))), o + j)
+            j += 8
+        }
+        while j < n {
+            o[j] = act(shift[j].addingProduct(x[src[j]], scale[j]))
+            j += 1
         }
     }
 }

@@ -27,6 +27,10 @@ extension Planner {
             switch node.op {
             case .channelShuffle, .gather, .concat:
                 continue // They copy, and compose the map into the copy.
+            case .scaleShift(let s):
+                // Gathers its channels chunk by chunk (CondenseNet's index select before BatchNorm).
+                guard position == 0, let shape = graph.shapes[value], shape.count == 4, s.scale.count == shape[1],
+                      s.shift.count == shape[1] else { return false }
             case .split(let s):
                 guard s.axis == 1 || s.axis == -3, node.outputs.allSatisfy({ channelMapFlows($0, bijective: false) }) else { return false }
             case .conv(let c):
@@ -75,6 +79,34 @@ extension Planner {
 
     func isDepthwise(_ c: Convolution, channels: Int) -> Bool {
         c.groups == channels && c.inChannelsPerGroup == 1 && c.outChannels == channels
+    }
+
+    /// A per-channel scale and shift (BatchNorm, optionally with an activation) of a value read
+    /// through a channel map, in one pass: no gathered copy goes through memory and back.
+    mutating func planGatheredScaleShift(index: Int, node: NativeNode, scaleShift s: ScaleShift, input x: Placement,
+                                         map: [Int], output name: String) -> Placement {
+        let out = place(output: name, shape: x.shape, at: index)
+        addStep(index: index, node: node, kernel: "gather-scale-shift",
+                reason: "scale and shift of channels read through the folded index select/shuffle, 8 gathered elements per vector") { exec in
+            let src = UnsafePointer(exec.pointer(x))
+            let dst = exec.pointer(out)
+            let (ips, ops) = (x.pixelStride, out.pixelStride)
+            let pixels = x.batch * x.height * x.width
+            let channels = map.count
+            let work = chunks(pixels, parts: channels * pixels >= 1 << 15 ? exec.threads : 1)
+            let box = ConstantVectors([s.scale, s.shift])
+            let index = IndexTable(map)
+            let activation = s.activation.kernel
+            let pool = exec.pool
+            return {
+                pool.parallelFor(count: work.count) { t in
+                    Elementwise.gatherScaleShift(input: src, inputPixelStride: ips, source: UnsafePointer(index.pointer),
+                                                 scale: box.pointer(0), shift: box.pointer(1), output: dst, outputPixelStride: ops,
+                                                 channels: channels, pixels: work[t], activation: activation)
+                }
+            }
+        }
+        return out
     }
 
     /// A dense copy of a mapped value, for readers that need channels in order.

@@ -4,26 +4,27 @@ import KiteKernels
 /// Channel split, concat, shuffle, gather and reshape over NHWC placements: views where
 /// the bytes are already where they need to be, strided copies otherwise.
 extension Planner {
-    /// Concats along channels whose inputs can be written in place by their producers:
-    /// every input 4-D, produced by a node (not a graph input), read only by this concat.
-    /// Returns input value -> (concat node index, channel offset).
+    /// Inputs of channel concats that their producers can write in place: 4-D, produced by a
+    /// node (not a graph input), read only by this concat. The concat copies its other inputs
+    /// (a dense block's running concat is also read by the next layer, so only the new layer's
+    /// output is written in place). Returns input value -> (concat node index, channel offset).
     func concatSlots() -> [String: (concat: Int, offset: Int)] {
         var producers: [String: Int] = [:]
         for (i, n) in graph.nodes.enumerated() { for o in n.outputs { producers[o] = i } }
         var slots: [String: (concat: Int, offset: Int)] = [:]
         for (i, n) in graph.nodes.enumerated() {
             guard case .concat(let c) = n.op, !n.outputs.isEmpty, let outShape = graph.shapes[n.outputs[0]], outShape.count == 4,
-                  c.axis == 1 || c.axis == -3, !graphOutputs.contains(n.outputs[0]) else { continue }
+                  c.axis == 1 || c.axis == -3, !graphOutputs.contains(n.outputs[0]),
+                  Set(n.inputs).count == n.inputs.count,
+                  n.inputs.allSatisfy({ graph.shapes[$0]?.count == 4 }) else { continue }
             var offset = 0
-            var candidate: [String: (concat: Int, offset: Int)] = [:]
-            var ok = Set(n.inputs).count == n.inputs.count
             for input in n.inputs {
-                guard let s = graph.shapes[input], s.count == 4, producers[input] != nil, readers[input] == 1,
-                      !graphOutputs.contains(input), slots[input] == nil else { ok = false; break }
-                candidate[input] = (i, offset)
-                offset += s[1]
+                let channels = graph.shapes[input]?[1] ?? 0
+                if producers[input] != nil, readers[input] == 1, !graphOutputs.contains(input), slots[input] == nil {
+                    slots[input] = (i, offset)
+                }
+                offset += channels
             }
-            if ok { slots.merge(candidate) { a, _ in a } }
         }
         return slots
     }

@@ -118,6 +118,9 @@ struct Planner {
         var inputs = inputs
         if case .conv = node.op {
             // planConvolution reads channel maps where it can and materializes the rest.
+        } else if case .scaleShift(let s) = node.op, let x = inputs.first, x.nhwc, let map = x.channelMap,
+                  s.scale.count == map.count, s.shift.count == map.count, let name = node.outputs.first {
+            return [planGatheredScaleShift(index: index, node: node, scaleShift: s, input: x, map: map, output: name)]
         } else {
             for i in inputs.indices where inputs[i].channelMap != nil { inputs[i] = materialize(inputs[i], at: index, node: node) }
         }

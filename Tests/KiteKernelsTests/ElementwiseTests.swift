@@ -160,3 +160,35 @@ final class ElementwiseTests: XCTestCase {
         }
     }
 }
+
+final class GatherScaleShiftTests: XCTestCase {
+    /// Against the definition, channel counts around the vector width, repeated and permuted sources.
+    func testAgainstDefinition() {
+        var rng = SeededRNG(seed: 31)
+        for (inChannels, outChannels, pixels) in [(5, 3, 4), (24, 16, 7), (20, 29, 5), (64, 100, 3)] {
+            let ips = inChannels + 3, ops = outChannels + 2
+            let input = rng.floats(pixels * ips)
+            let source = (0..<outChannels).map { ($0 * 7 + 5) % inChannels }
+            let scale = rng.floats(outChannels), shift = rng.floats(outChannels)
+            for activation in [KernelActivation.none, .relu] {
+                var out = [Float](repeating: sentinel, count: pixels * ops)
+                input.withUnsafeBufferPointer { i in
+                    source.withUnsafeBufferPointer { s in
+                        out.withUnsafeMutableBufferPointer { o in
+                            Elementwise.gatherScaleShift(input: i.baseAddress!, inputPixelStride: ips, source: s.baseAddress!,
+                                                         scale: scale, shift: shift, output: o.baseAddress!, outputPixelStride: ops,
+                                                         channels: outChannels, pixels: 0..<pixels, activation: activation)
+                        }
+                    }
+                }
+                for p in 0..<pixels {
+                    for j in 0..<outChannels {
+                        let want = referenceActivation(activation, Double(input[p * ips + source[j]]) * Double(scale[j]) + Double(shift[j]))
+                        XCTAssertEqual(Double(out[p * ops + j]), want, accuracy: 1e-5, "C=\(outChannels) p=\(p) j=\(j)")
+                    }
+                    for j in outChannels..<ops { XCTAssertEqual(out[p * ops + j], sentinel) }
+                }
+            }
+        }
+    }
+}

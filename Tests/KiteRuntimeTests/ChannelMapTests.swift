@@ -162,6 +162,24 @@ final class ChannelMapTests: XCTestCase {
         }
     }
 
+    /// CondenseNet layer input: an index select (with repeats) read by BatchNorm + ReLU
+    /// (gathered and scaled block by block), whose output is also written into a concat in place.
+    func testGatherIntoScaleShift() throws {
+        var b = Builder(input: [1, 20, 5, 7])
+        let idx = [3, 0, 7, 7, 11, 2, 5, 1, 19, 18, 4, 4, 9]
+        let g = try b.add(.gather(Gather(axis: 1, indices: idx, indicesShape: [idx.count])), ["x"])[0]
+        let ss = try b.add(.scaleShift(ScaleShift(scale: b.floats(idx.count), shift: b.floats(idx.count), activation: .relu)), [g])[0]
+        let y = try b.conv(ss, out: 16, groups: 1, activation: .relu)
+        let z = try b.conv(y, out: 8, kernel: 3)
+        let cat = try b.add(.concat(Concat(axis: 1)), ["x", z])[0]
+        let w = try b.conv(cat, out: 6)
+        b.output(w)
+        try check(b, input: [1, 20, 5, 7], expectViews: 1)
+        let exec = try Executor(graph: b.graph, threads: 1)
+        XCTAssertEqual(exec.steps.filter { $0.kernel == "gather-scale-shift" }.count, 1)
+        XCTAssertEqual(exec.steps.filter { $0.kernel == "channel-copy" }.count, 1, "the concat copies only x")
+    }
+
     /// A shuffle read by a 5x5 group conv (which stays grouped): copied.
     func testShuffleIntoGroupedConvIsCopied() throws {
         var b = Builder(input: [1, 16, 7, 7])
