@@ -28,7 +28,7 @@ extension Planner {
             case .channelShuffle, .gather, .concat:
                 continue // They copy, and compose the map into the copy.
             case .scaleShift(let s):
-                // Gathers its channels chunk by chunk (CondenseNet's index select before BatchNorm).
+                // Reads its channels through the map in one pass (CondenseNet's index select before BatchNorm).
                 guard position == 0, let shape = graph.shapes[value], shape.count == 4, s.scale.count == shape[1],
                       s.shift.count == shape[1] else { return false }
             case .split(let s):

@@ -90,7 +90,8 @@ extension Planner {
     /// group's windows; the dense Winograd form does groups / 2.25 times the grouped multiplies and
     /// measured 1.8x faster in CondenseNet (2.4 -> 1.3 ms at 112x112, 1.1 -> 0.64 ms at 56x56).
     func blockDiagonalDense(_ c: Convolution, inputChannels: Int, geometry g: ConvGeometry) -> Convolution? {
-        guard densifies(c, inputChannels: inputChannels, geometry: g) else { return nil }
+        guard densifies(c, inputChannels: inputChannels, geometry: g),
+              c.weight.floats.count == c.outChannels * c.inChannelsPerGroup * c.kernel[0] * c.kernel[1] else { return nil }
         let cout = c.outChannels, cpg = c.inChannelsPerGroup, taps = c.kernel[0] * c.kernel[1]
         let outPerGroup = cout / c.groups
         var dense = [Float](repeating: 0, count: cout * inputChannels * taps)
@@ -121,7 +122,8 @@ extension Planner {
     /// dense convolutions, and group convolutions `blockDiagonalDense` makes dense (CondenseNet's
     /// shuffle before its 3x3 group convolution). Nil when the convolution stays grouped.
     func absorbingPermutation(_ c: Convolution, map: [Int], inputChannels: Int, geometry g: ConvGeometry) -> Convolution? {
-        guard map.count == inputChannels, isPermutation(map) else { return nil }
+        guard map.count == inputChannels, isPermutation(map), c.inChannelsPerGroup * c.groups == inputChannels,
+              c.weight.floats.count == c.outChannels * c.inChannelsPerGroup * c.kernel[0] * c.kernel[1] else { return nil }
         var d: Convolution
         if c.groups == 1 {
             d = c
