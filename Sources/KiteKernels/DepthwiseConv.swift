@@ -6,8 +6,9 @@
 /// overlaps the previous one (it starts at C - 8), so every load and store stays inside the
 /// channel range and no scalar tail is needed (C < 8 takes a slower partial-vector path).
 /// Undilated 3x3 and 5x5 filters with horizontal stride 1 or 2 run over zero-bordered,
-/// channel-blocked tiles (`depthwiseTiledDriver`); other filters run interior pixels without
-/// bounds checks (4 output pixels per tap load) and clip the window at border pixels.
+/// channel-blocked tiles (`depthwiseTiledDriver`), except where reading the input in place is
+/// faster (`readsInPlace`: stride 2, or narrow maps at stride 1); other filters run interior
+/// pixels without bounds checks (4 output pixels per tap load) and clip the window at border pixels.
 public enum DepthwiseConv {
     /// Computes output rows `outputRows` of `output = act(depthwise(input, weights) + bias)`.
     ///
@@ -80,6 +81,20 @@ extension DepthwiseConv {
     }
 }
 
+extension DepthwiseConv {
+    /// Whether `run` reads the NHWC input in place (`depthwiseDirectDriver`) instead of copying it
+    /// into zero-bordered tiles: maps of at least two tile bands at stride 2, or at stride 1 with
+    /// at most 32 channels. There the tile copy cost more than the loads it saves (each input
+    /// pixel feeds few outputs at stride 2; a narrow pixel is a short copy). Measured in networks
+    /// against the tiled kernel, paired profiles at 1 thread: stride-2 3x3 layers 0.55-0.70 of
+    /// the time (MobileNetV1/V2/V3, MNASNet, ShuffleNetV2), 5x5 level; the 112x112x32 stride-1
+    /// layers 0.86; stride 1 with 128 channels slower, so wider maps keep the tiles.
+    public static func readsInPlace(_ g: ConvGeometry, channels: Int) -> Bool {
+        padsInKernel(g) && g.strideHeight == g.strideWidth && g.outputHeight >= 2 * depthwiseTileRows
+            && (g.strideWidth == 2 || channels <= 32)
+    }
+}
+
 struct DepthwiseArguments: ActivationVisitor {
     let input: UnsafePointer<Float>
     let ips: Int
@@ -94,6 +109,13 @@ struct DepthwiseArguments: ActivationVisitor {
     func visit<A: VectorActivation>(_ act: A) {
         if w.channels < 8 {
             depthwiseSmallChannels(self, act)
+        } else if DepthwiseConv.readsInPlace(g, channels: w.channels) {
+            switch (g.kernelHeight, g.strideWidth) {
+            case (3, 1): depthwiseDirectDriver(self, act, Count3.self, Count1.self)
+            case (3, _): depthwiseDirectDriver(self, act, Count3.self, Count2.self)
+            case (5, 1): depthwiseDirectDriver(self, act, Count5.self, Count1.self)
+            default: depthwiseDirectDriver(self, act, Count5.self, Count2.self)
+            }
         } else if DepthwiseConv.padsInKernel(g) {
             switch (g.kernelHeight, g.strideWidth) {
             case (3, 1): depthwiseTiledDriver(self, act, Count3.self, Count1.self)
@@ -381,6 +403,114 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
             x0 = x1
         }
         oy += outRows
+    }
+}
+
+/// Undilated K x K depthwise (K = 3 or 5) with stride S read straight from the NHWC input.
+///
+/// Interior outputs (whole window inside the input) run four at a time per channel block, taps
+/// in registers for 3x3, each input vector loaded once for the up to K windows of the four that
+/// read it; the output row is cut in spans that every channel block sweeps in turn. Border pixels
+/// take the clipped per-pixel path.
+@inline(never)
+func depthwiseDirectDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
+    _ d: DepthwiseArguments, _ act: A, _: K.Type, _: S.Type
+) {
+    let g = d.g
+    let kk = K.value, s = S.value
+    let channels = d.w.channels
+    let cpad = d.w.paddedChannels
+    let lastBlock = channels - 8
+    let cols = g.interiorColumns
+    let interiorRows = g.interiorRows
+    let rowStride = g.inputWidth * d.ips
+    let span = depthwiseDirectSpan
+    let tapBuffer = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: kk * kk)
+    tapBuffer.initialize(repeating: SIMD8(), count: kk * kk)
+    defer { tapBuffer.deallocate() }
+    for oy in d.rows {
+        if !interiorRows.contains(oy) || cols.isEmpty {
+            for ox in 0..<g.outputWidth { depthwiseBorderPixel(d, act, oy: oy, ox: ox) }
+            continue
+        }
+        for ox in 0..<cols.lowerBound { depthwiseBorderPixel(d, act, oy: oy, ox: ox) }
+        let iy = oy * g.strideHeight - g.padTop
+        var x0 = cols.lowerBound
+        while x0 < cols.upperBound {
+            let x1 = min(cols.upperBound, x0 + span)
+            let ix = x0 * s - g.padLeft
+            for b in d.blocks {
+                let cb = min(8 * b, lastBlock)
+                for t in 0..<(kk * kk) { tapBuffer[t] = load8(d.w.taps + t * cpad + cb) }
+                let bias = load8(d.w.bias + cb)
+                let src = d.input + iy * rowStride + ix * d.ips + cb
+                let out = d.output + (oy * g.outputWidth + x0) * d.ops + cb
+                if kk == 3 {
+                    depthwiseDirectRow(src, rowStride, d.ips, Taps9(tapBuffer), bias, act, K.self, S.self,
+                                       out: out, ops: d.ops, count: x1 - x0)
+                } else {
+                    depthwiseDirectRow(src, rowStride, d.ips, TapsInMemory(taps: tapBuffer), bias, act, K.self, S.self,
+                                       out: out, ops: d.ops, count: x1 - x0)
+                }
+            }
+            x0 = x1
+        }
+        for ox in cols.upperBound..<g.outputWidth { depthwiseBorderPixel(d, act, oy: oy, ox: ox) }
+    }
+}
+
+/// Output columns per span of the in-place path: the span's input rows are read once per
+/// channel-block pair from L1 or L2 (8, 16 and 32 measured alike on MobileNet shapes, 32 a little ahead).
+let depthwiseDirectSpan = 32
+
+/// `count` interior outputs of one row for one channel block, read in place: input column j of
+/// kernel row ky is at `src + ky * rowStride + j * ips`. Four outputs at a time, then singles;
+/// nothing is read outside the windows of the `count` outputs.
+@inline(__always)
+func depthwiseDirectRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S: StaticCount>(
+    _ src: UnsafePointer<Float>, _ rowStride: Int, _ ips: Int, _ w: W, _ bias: SIMD8<Float>, _ act: A,
+    _: K.Type, _: S.Type, out: UnsafeMutablePointer<Float>, ops: Int, count: Int
+) {
+    let kk = K.value, s = S.value
+    var p = src
+    var o = out
+    var x = 0
+    while x + 4 <= count {
+        var a0 = bias, a1 = bias, a2 = bias, a3 = bias
+        for ky in 0..<kk {
+            let row = p + ky * rowStride
+            let t0 = ky * kk
+            let n = 3 * s + kk
+            depthwiseQuadTap(load8(row), 0, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(load8(row + ips), 1, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(load8(row + 2 * ips), 2, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(load8(row + 3 * ips), 3, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(load8(row + 4 * ips), 4, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(load8(row + 5 * ips), 5, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            if n > 6 { depthwiseQuadTap(load8(row + 6 * ips), 6, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 7 { depthwiseQuadTap(load8(row + 7 * ips), 7, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 8 { depthwiseQuadTap(load8(row + 8 * ips), 8, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 9 { depthwiseQuadTap(load8(row + 9 * ips), 9, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 10 { depthwiseQuadTap(load8(row + 10 * ips), 10, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+        }
+        store8(act(a0), o)
+        store8(act(a1), o + ops)
+        store8(act(a2), o + 2 * ops)
+        store8(act(a3), o + 3 * ops)
+        p += 4 * s * ips
+        o += 4 * ops
+        x += 4
+    }
+    while x < count {
+        var a0 = bias
+        for ky in 0..<kk {
+            let row = p + ky * rowStride
+            for kx in 0..<kk { a0 = a0.addingProduct(load8(row + kx * ips), w[ky * kk + kx]) }
+        }
+        store8(act(a0), o)
+        p += s * ips
+        o += ops
+        x += 1
     }
 }
 

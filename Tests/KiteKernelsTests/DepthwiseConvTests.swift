@@ -185,3 +185,34 @@ final class DepthwiseConvTests: XCTestCase {
         }
     }
 }
+
+extension DepthwiseConvTests {
+    /// Maps of 8 or more output rows at stride 2, or at stride 1 with at most 32 channels, read
+    /// the input in place: quads, single-output remainders, clipped border pixels (symmetric and
+    /// exporter-style asymmetric pads, maps whose interior is empty), channel counts that are not
+    /// multiples of 8, pixel strides wider than C.
+    func testInPlaceReads() {
+        var rng = SeededRNG(seed: 43)
+        let cases: [(h: Int, w: Int, k: Int, s: Int, pads: [Int], channels: Int)] = [
+            (16, 16, 3, 2, [1, 1, 1, 1], 8), (17, 23, 3, 2, [1, 1, 1, 1], 20), (24, 31, 3, 2, [0, 0, 1, 1], 37),
+            (19, 41, 5, 2, [2, 2, 2, 2], 13), (21, 18, 5, 2, [1, 1, 2, 2], 72), (16, 5, 5, 2, [2, 2, 2, 2], 9),
+            (15, 3, 3, 2, [1, 1, 1, 1], 16), (33, 67, 3, 2, [1, 1, 1, 1], 144),
+            (9, 19, 3, 1, [1, 1, 1, 1], 24), (12, 13, 5, 1, [2, 2, 2, 2], 32), (10, 4, 3, 1, [1, 1, 1, 1], 11),
+        ]
+        for (i, c) in cases.enumerated() {
+            let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k,
+                                 strideHeight: c.s, strideWidth: c.s,
+                                 padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
+            XCTAssertTrue(DepthwiseConv.readsInPlace(g, channels: c.channels), "\(g)")
+            check(channels: c.channels, g: g, inputExtra: i % 3, inputOffset: i % 2, outputExtra: i % 4, outputOffset: 1,
+                  withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
+        }
+        let small = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
+                                 padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertFalse(DepthwiseConv.readsInPlace(small, channels: 64), "7x7 outputs keep the tiled kernel (channel splits)")
+        let wide = ConvGeometry(inputHeight: 16, inputWidth: 16, kernelHeight: 3, kernelWidth: 3,
+                                padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 32))
+        XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 33), "stride 1 with more than 32 channels keeps the tiles")
+    }
+}
