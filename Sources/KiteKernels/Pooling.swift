@@ -88,27 +88,49 @@ func poolDriver<Op: PoolOp>(_ op: Op, input: UnsafePointer<Float>, ips: Int, g: 
     precondition(rows.lowerBound >= 0 && rows.upperBound <= g.outputHeight, "rows out of range")
     let paddedH = g.inputHeight + g.padTop + g.padBottom
     let paddedW = g.inputWidth + g.padLeft + g.padRight
+    let interiorRows = g.interiorRows, interiorColumns = g.interiorColumns
+    let dy = g.dilationHeight * g.inputWidth * ips
+    let dx = g.dilationWidth * ips
+    // Undilated 3x3 windows inside the map (most pixels of the stem and ShuffleNet pools) take an
+    // unrolled path: no clipping arithmetic per pixel, and the nine loads combine as a tree.
+    let fast3x3 = channels >= 8 && g.kernelHeight == 3 && g.kernelWidth == 3 && g.dilationHeight == 1 && g.dilationWidth == 1
     for oy in rows {
         let iy0 = oy * g.strideHeight - g.padTop
-        let kys = validTaps(base: iy0, dilation: g.dilationHeight, kernel: g.kernelHeight, size: g.inputHeight)
-        let padRows = countIncludePad
+        let rowInside = interiorRows.contains(oy)
+        let kys = rowInside ? 0..<g.kernelHeight
+            : validTaps(base: iy0, dilation: g.dilationHeight, kernel: g.kernelHeight, size: g.inputHeight)
+        let padRows = countIncludePad && !rowInside
             ? validTaps(base: iy0 + g.padTop, dilation: g.dilationHeight, kernel: g.kernelHeight, size: paddedH).count
             : kys.count
         for ox in 0..<g.outputWidth {
             let ix0 = ox * g.strideWidth - g.padLeft
-            let kxs = validTaps(base: ix0, dilation: g.dilationWidth, kernel: g.kernelWidth, size: g.inputWidth)
+            let columnInside = interiorColumns.contains(ox)
             let out = output + (oy * g.outputWidth + ox) * ops
+            let base = input + (iy0 * g.inputWidth + ix0) * ips
+            if fast3x3 && rowInside && columnInside {
+                let scale: Float = 1 / 9
+                var c = 0
+                while c < channels {
+                    let p = base + min(c, channels - 8)
+                    let r0 = op.combine(op.combine(load8(p), load8(p + dx)), load8(p + 2 * dx))
+                    let r1 = op.combine(op.combine(load8(p + dy), load8(p + dy + dx)), load8(p + dy + 2 * dx))
+                    let r2 = op.combine(op.combine(load8(p + 2 * dy), load8(p + 2 * dy + dx)), load8(p + 2 * dy + 2 * dx))
+                    let acc = op.combine(op.combine(r0, r1), r2)
+                    store8(Op.isMax ? acc : acc * scale, out + min(c, channels - 8))
+                    c += 8
+                }
+                continue
+            }
+            let kxs = columnInside ? 0..<g.kernelWidth
+                : validTaps(base: ix0, dilation: g.dilationWidth, kernel: g.kernelWidth, size: g.inputWidth)
             var scale: Float = 1
             if !Op.isMax {
-                let padCols = countIncludePad
+                let padCols = countIncludePad && !columnInside
                     ? validTaps(base: ix0 + g.padLeft, dilation: g.dilationWidth, kernel: g.kernelWidth, size: paddedW).count
                     : kxs.count
                 let count = padRows * padCols
                 scale = count > 0 ? 1 / Float(count) : 0
             }
-            let base = input + (iy0 * g.inputWidth + ix0) * ips
-            let dy = g.dilationHeight * g.inputWidth * ips
-            let dx = g.dilationWidth * ips
             if channels >= 8 {
                 var c = 0
                 while c < channels {

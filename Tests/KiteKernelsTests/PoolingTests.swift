@@ -81,6 +81,12 @@ final class PoolingTests: XCTestCase {
                       channels: channels, isMax: false, countIncludePad: cip, inputExtra: 3, outputExtra: 2, rng: &rng)
             }
         }
+        // Stride 1 and 3, whole-window interiors (unrolled path) next to clipped borders.
+        for (s, isMax, cip) in [(1, false, true), (1, false, false), (1, true, false), (3, true, false), (3, false, true)] {
+            check(g: ConvGeometry(inputHeight: 9, inputWidth: 11, kernelHeight: 3, kernelWidth: 3, strideHeight: s, strideWidth: s,
+                                  padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+                  channels: 40, isMax: isMax, countIncludePad: cip, inputExtra: 1, outputExtra: 3, rng: &rng)
+        }
     }
 
     func testRandomGeometries() {
