@@ -40,6 +40,16 @@ enum LayoutCopy {
                 // (three strided passes over a 224x224 image cost about 0.2 ms).
                 let plane = values + b * c * hw
                 var dst = image
+                if c == 3 {
+                    let (r, g, bl) = (plane, plane + hw, plane + 2 * hw)
+                    for i in 0..<hw {
+                        dst[0] = r[i]
+                        dst[1] = g[i]
+                        dst[2] = bl[i]
+                        dst += stride
+                    }
+                    continue
+                }
                 for i in 0..<hw {
                     for ch in 0..<c { dst[ch] = plane[ch &* hw &+ i] }
                     dst += stride
