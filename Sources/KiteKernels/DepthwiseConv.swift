@@ -83,15 +83,16 @@ extension DepthwiseConv {
 
 extension DepthwiseConv {
     /// Whether `run` reads the NHWC input in place (`depthwiseDirectDriver`) instead of copying it
-    /// into zero-bordered tiles: maps of at least two tile bands at stride 2, or at stride 1 with
-    /// at most 32 channels. There the tile copy cost more than the loads it saves (each input
-    /// pixel feeds few outputs at stride 2; a narrow pixel is a short copy). Measured in networks
-    /// against the tiled kernel, paired profiles at 1 thread: stride-2 3x3 layers 0.55-0.70 of
-    /// the time (MobileNetV1/V2/V3, MNASNet, ShuffleNetV2), 5x5 level; the 112x112x32 stride-1
-    /// layers 0.86; stride 1 with 128 channels slower, so wider maps keep the tiles.
+    /// into zero-bordered tiles: 3x3 filters on maps of at least two tile bands, at stride 2 or at
+    /// stride 1 with at most 32 channels. There the tile copy cost more than the loads it saves
+    /// (each input pixel feeds few outputs at stride 2; a narrow pixel is a short copy). Measured
+    /// in networks against the tiled kernel, paired profiles at 1 thread: stride-2 3x3 layers
+    /// 0.55-0.70 of the time (MobileNetV1/V2/V3, MNASNet, ShuffleNetV2), the 112x112x32 stride-1
+    /// layers 0.86. 5x5 filters read five rows of eleven pixels per four outputs and measured
+    /// level or slower in place, and stride 1 with 72-128 channels slower, so those keep the tiles.
     public static func readsInPlace(_ g: ConvGeometry, channels: Int) -> Bool {
-        padsInKernel(g) && g.strideHeight == g.strideWidth && g.outputHeight >= 2 * depthwiseTileRows
-            && (g.strideWidth == 2 || channels <= 32)
+        padsInKernel(g) && g.kernelHeight == 3 && g.strideHeight == g.strideWidth
+            && g.outputHeight >= 2 * depthwiseTileRows && (g.strideWidth == 2 || channels <= 32)
     }
 }
 
@@ -110,11 +111,10 @@ struct DepthwiseArguments: ActivationVisitor {
         if w.channels < 8 {
             depthwiseSmallChannels(self, act)
         } else if DepthwiseConv.readsInPlace(g, channels: w.channels) {
-            switch (g.kernelHeight, g.strideWidth) {
-            case (3, 1): depthwiseDirectDriver(self, act, Count3.self, Count1.self)
-            case (3, _): depthwiseDirectDriver(self, act, Count3.self, Count2.self)
-            case (5, 1): depthwiseDirectDriver(self, act, Count5.self, Count1.self)
-            default: depthwiseDirectDriver(self, act, Count5.self, Count2.self)
+            if g.strideWidth == 1 {
+                depthwiseDirectDriver(self, act, Count1.self)
+            } else {
+                depthwiseDirectDriver(self, act, Count2.self)
             }
         } else if DepthwiseConv.padsInKernel(g) {
             switch (g.kernelHeight, g.strideWidth) {
@@ -406,18 +406,16 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
     }
 }
 
-/// Undilated K x K depthwise (K = 3 or 5) with stride S read straight from the NHWC input.
+/// Undilated 3x3 depthwise with stride S read straight from the NHWC input.
 ///
 /// Interior outputs (whole window inside the input) run four at a time per channel block, taps
-/// in registers for 3x3, each input vector loaded once for the up to K windows of the four that
+/// in registers, each input vector loaded once for the up to 3 windows of the four that
 /// read it; the output row is cut in spans that every channel block sweeps in turn. Border pixels
 /// take the clipped per-pixel path.
 @inline(never)
-func depthwiseDirectDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
-    _ d: DepthwiseArguments, _ act: A, _: K.Type, _: S.Type
-) {
+func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseArguments, _ act: A, _: S.Type) {
     let g = d.g
-    let kk = K.value, s = S.value
+    let kk = 3, s = S.value
     let channels = d.w.channels
     let cpad = d.w.paddedChannels
     let lastBlock = channels - 8
@@ -445,13 +443,8 @@ func depthwiseDirectDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
                 let bias = load8(d.w.bias + cb)
                 let src = d.input + iy * rowStride + ix * d.ips + cb
                 let out = d.output + (oy * g.outputWidth + x0) * d.ops + cb
-                if kk == 3 {
-                    depthwiseDirectRow(src, rowStride, d.ips, Taps9(tapBuffer), bias, act, K.self, S.self,
-                                       out: out, ops: d.ops, count: x1 - x0)
-                } else {
-                    depthwiseDirectRow(src, rowStride, d.ips, TapsInMemory(taps: tapBuffer), bias, act, K.self, S.self,
-                                       out: out, ops: d.ops, count: x1 - x0)
-                }
+                depthwiseDirectRow(src, rowStride, d.ips, Taps9(tapBuffer), bias, act, Count3.self, S.self,
+                                   out: out, ops: d.ops, count: x1 - x0)
             }
             x0 = x1
         }
