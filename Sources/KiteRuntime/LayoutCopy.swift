@@ -36,8 +36,8 @@ enum LayoutCopy {
             let image = base + b * hw * stride + p.channelOffset
             if map == nil && c <= 4 {
                 // An image input (3 channels): pixel by pixel, so each pixel's channels are written
-                // together and the destination is swept once, not once per channel at a stride
-                // (three strided passes over a 224x224 image cost about 0.2 ms).
+                // together and the destination is swept once, not once per channel at a stride.
+                // Still about 0.1 ms for a 224x224 image (a few percent of MobileNetV3-Small).
                 let plane = values + b * c * hw
                 var dst = image
                 if c == 3 {
