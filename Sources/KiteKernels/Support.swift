@@ -65,6 +65,20 @@ func loadPartial8(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
     return v
 }
 
+/// Loads the first `count` (< 16) floats of `p` into a vector, zero elsewhere; never reads past `p + count`.
+@inline(__always) @usableFromInline
+func loadPartial16(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD16<Float> {
+    var v = SIMD16<Float>()
+    for i in 0..<count { v[i] = p[i] }
+    return v
+}
+
+/// Stores the first `count` (< 16) lanes of `v` to `p`; never writes past `p + count`.
+@inline(__always) @usableFromInline
+func storePartial16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    for i in 0..<count { p[i] = v[i] }
+}
+
 /// Stores the first `count` (< 8) lanes of `v` to `p`; never writes past `p + count`.
 @inline(__always) @usableFromInline
 func storePartial8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
@@ -100,5 +114,6 @@ protocol StaticCount {
 @usableFromInline enum Count4: StaticCount { @usableFromInline static var value: Int { 4 } }
 @usableFromInline enum Count5: StaticCount { @usableFromInline static var value: Int { 5 } }
 @usableFromInline enum Count6: StaticCount { @usableFromInline static var value: Int { 6 } }
+@usableFromInline enum Count7: StaticCount { @usableFromInline static var value: Int { 7 } }
 @usableFromInline enum Count8: StaticCount { @usableFromInline static var value: Int { 8 } }
 @usableFromInline enum Count16: StaticCount { @usableFromInline static var value: Int { 16 } }

@@ -17,6 +17,17 @@ func referenceGEMM(a: [Float], lda: Int, m: Int, k: Int, w: [Float], n: Int, bia
 }
 
 final class GEMMTests: XCTestCase {
+    /// Runs `body` with the 16-lane (AVX-512) kernels and with the 8-lane ones; both are correct on
+    /// any CPU the package was compiled for, only their speed depends on the registers.
+    func forBothKernelWidths(_ body: () -> Void) {
+        let saved = gemmWideKernels
+        defer { gemmWideKernels = saved }
+        for wide in [true, false] {
+            gemmWideKernels = wide
+            body()
+        }
+    }
+
     func checkGEMM(m: Int, k: Int, n: Int, lda: Int, ldc: Int, ldr: Int?, withBias: Bool,
                    activation: KernelActivation, rng: inout SeededRNG, splitRows: Bool = false, splitPanels: Bool = false) {
         let a = rng.floats(max(1, (m - 1) * lda + k))
@@ -63,61 +74,69 @@ final class GEMMTests: XCTestCase {
     }
 
     func testShapesAndRemainders() {
-        var rng = SeededRNG(seed: 7)
-        for m in [1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 14, 49, 50] {
-            for n in [1, 3, 5, 8, 9, 16, 17, 24, 33] {
-                for k in [1, 3, 17] {
-                    checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: nil, withBias: true, activation: .none, rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 7)
+            for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 17, 49, 50] {
+                for n in [1, 3, 5, 8, 9, 16, 17, 24, 33, 48] {
+                    for k in [1, 3, 17] {
+                        checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: nil, withBias: true, activation: .none, rng: &rng)
+                    }
                 }
             }
         }
     }
 
     func testStridesResidualActivations() {
-        var rng = SeededRNG(seed: 11)
-        for act in allActivations {
-            let m = rng.int(1...40), k = rng.int(1...70), n = rng.int(1...50)
-            checkGEMM(m: m, k: k, n: n, lda: k + rng.int(0...9), ldc: n + rng.int(0...9), ldr: n + rng.int(0...5),
-                      withBias: rng.int(0...1) == 1, activation: act, rng: &rng)
-            checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: n, withBias: true, activation: act, rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 11)
+            for act in allActivations {
+                let m = rng.int(1...40), k = rng.int(1...70), n = rng.int(1...50)
+                checkGEMM(m: m, k: k, n: n, lda: k + rng.int(0...9), ldc: n + rng.int(0...9), ldr: n + rng.int(0...5),
+                          withBias: rng.int(0...1) == 1, activation: act, rng: &rng)
+                checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: n, withBias: true, activation: act, rng: &rng)
+            }
         }
     }
 
     func testSplitsAndLargeK() {
-        var rng = SeededRNG(seed: 13)
-        checkGEMM(m: 49, k: 960, n: 160, lda: 960, ldc: 160, ldr: nil, withBias: true, activation: .relu6, rng: &rng,
-                  splitRows: true, splitPanels: true)
-        checkGEMM(m: 200, k: 37, n: 70, lda: 40, ldc: 75, ldr: 70, withBias: true, activation: .hardSwish, rng: &rng,
-                  splitRows: true, splitPanels: true)
-        // Row blocking (more rows than one cache block).
-        checkGEMM(m: 1000, k: 24, n: 20, lda: 24, ldc: 20, ldr: nil, withBias: false, activation: .relu, rng: &rng)
-        // K blocking (3 blocks of ~233): partial sums in C, residual added once, activation last.
-        checkGEMM(m: 53, k: 700, n: 37, lda: 703, ldc: 40, ldr: 41, withBias: true, activation: .hardSwish, rng: &rng,
-                  splitRows: true, splitPanels: true)
-        checkGEMM(m: 400, k: 1100, n: 24, lda: 1100, ldc: 24, ldr: 24, withBias: false, activation: .relu, rng: &rng)
-        // Rows-outer order (a residual and 16+ panels): panel groups of 16, a narrow last panel,
-        // remainder rows, K blocks, and a split by rows.
-        checkGEMM(m: 61, k: 600, n: 300, lda: 603, ldc: 305, ldr: 301, withBias: true, activation: .relu, rng: &rng, splitRows: true)
-        checkGEMM(m: 700, k: 40, n: 520, lda: 40, ldc: 520, ldr: 520, withBias: true, activation: .hardSwish, rng: &rng)
-        // Rows-outer with a 7- and an 8-row tail (split 4 + 3 and 4 + 4).
-        checkGEMM(m: 49, k: 70, n: 260, lda: 70, ldc: 260, ldr: 261, withBias: true, activation: .relu, rng: &rng)
-        checkGEMM(m: 50, k: 33, n: 256, lda: 35, ldc: 256, ldr: 256, withBias: false, activation: .none, rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 13)
+            checkGEMM(m: 49, k: 960, n: 160, lda: 960, ldc: 160, ldr: nil, withBias: true, activation: .relu6, rng: &rng,
+                      splitRows: true, splitPanels: true)
+            checkGEMM(m: 200, k: 37, n: 70, lda: 40, ldc: 75, ldr: 70, withBias: true, activation: .hardSwish, rng: &rng,
+                      splitRows: true, splitPanels: true)
+            // Row blocking (more rows than one cache block).
+            checkGEMM(m: 1000, k: 24, n: 20, lda: 24, ldc: 20, ldr: nil, withBias: false, activation: .relu, rng: &rng)
+            // K blocking (3 blocks of ~233): partial sums in C, residual added once, activation last.
+            checkGEMM(m: 53, k: 700, n: 37, lda: 703, ldc: 40, ldr: 41, withBias: true, activation: .hardSwish, rng: &rng,
+                      splitRows: true, splitPanels: true)
+            checkGEMM(m: 400, k: 1100, n: 24, lda: 1100, ldc: 24, ldr: 24, withBias: false, activation: .relu, rng: &rng)
+            // Rows-outer order (a residual and 16+ panels): panel groups of 16, a narrow last panel,
+            // remainder rows, K blocks, and a split by rows.
+            checkGEMM(m: 61, k: 600, n: 300, lda: 603, ldc: 305, ldr: 301, withBias: true, activation: .relu, rng: &rng, splitRows: true)
+            checkGEMM(m: 700, k: 40, n: 520, lda: 40, ldc: 520, ldr: 520, withBias: true, activation: .hardSwish, rng: &rng)
+            // Rows-outer with a 7- and an 8-row tail (split 4 + 3 and 4 + 4).
+            checkGEMM(m: 49, k: 70, n: 260, lda: 70, ldc: 260, ldr: 261, withBias: true, activation: .relu, rng: &rng)
+            checkGEMM(m: 50, k: 33, n: 256, lda: 35, ldc: 256, ldr: 256, withBias: false, activation: .none, rng: &rng)
+        }
     }
 
     func testResidualAliasingOutput() {
-        var rng = SeededRNG(seed: 17)
-        let m = 13, k = 9, n = 21
-        let a = rng.floats(m * k), w = rng.floats(n * k)
-        var c = rng.floats(m * n)
-        let expected = referenceGEMM(a: a, lda: k, m: m, k: k, w: w, n: n, bias: nil, residual: c, ldr: n, activation: .relu)
-        let packed = PackedGEMMWeights(weights: w, outputChannels: n, inputChannels: k, bias: nil)
-        a.withUnsafeBufferPointer { ap in
-            c.withUnsafeMutableBufferPointer { cp in
-                GEMM.run(a: ap.baseAddress!, lda: k, weights: packed, c: cp.baseAddress!, ldc: n,
-                         residual: UnsafePointer(cp.baseAddress!), ldr: n, activation: .relu, rows: 0..<m)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 17)
+            let m = 13, k = 9, n = 21
+            let a = rng.floats(m * k), w = rng.floats(n * k)
+            var c = rng.floats(m * n)
+            let expected = referenceGEMM(a: a, lda: k, m: m, k: k, w: w, n: n, bias: nil, residual: c, ldr: n, activation: .relu)
+            let packed = PackedGEMMWeights(weights: w, outputChannels: n, inputChannels: k, bias: nil)
+            a.withUnsafeBufferPointer { ap in
+                c.withUnsafeMutableBufferPointer { cp in
+                    GEMM.run(a: ap.baseAddress!, lda: k, weights: packed, c: cp.baseAddress!, ldc: n,
+                             residual: UnsafePointer(cp.baseAddress!), ldr: n, activation: .relu, rows: 0..<m)
+                }
             }
+            assertClose(c, expected)
         }
-        assertClose(c, expected)
     }
 
     func testPackedReadBack() {

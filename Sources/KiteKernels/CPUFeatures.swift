@@ -1,0 +1,35 @@
+// What the CPU running the process can execute, for choosing between kernel variants.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Instruction-set features read once from the operating system.
+public enum CPUFeatures {
+    /// AVX-512 Foundation: 32 vector registers of 16 floats. The 16-lane kernels need the
+    /// registers; compiled for the host (`-march=native`) they use them when the host has them.
+    /// `KITE_NO_AVX512=1` in the environment forces the 8-lane kernels.
+    public static let avx512: Bool = {
+        if let off = getenv("KITE_NO_AVX512"), String(cString: off) == "1" { return false }
+        return cpuFlags().contains("avx512f")
+    }()
+
+    /// The `flags` line of /proc/cpuinfo as a set of words (empty where there is no such file).
+    static func cpuFlags() -> Set<Substring> {
+        guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
+        defer { fclose(file) }
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, file) > 0 {
+            guard let line else { break }
+            let text = String(cString: line)
+            if text.hasPrefix("flags") {
+                return Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == ":" }))
+            }
+        }
+        return []
+    }
+}
