@@ -302,24 +302,52 @@ let depthwiseTileRows = 4
 nonisolated(unsafe) var depthwiseTileBytes = 256 * 1024
 nonisolated(unsafe) var depthwiseSmallTileBytes = 16 * 1024
 
-/// Undilated K x K depthwise (K = 3 or 5) with horizontal stride S (1 or 2).
+/// Undilated K x K depthwise (K = 3 or 5) with horizontal stride S (1 or 2), over the channel
+/// blocks `d.blocks` (8 channels each): with AVX-512, pairs of them run as 16-lane blocks and
+/// a block left over (an odd count, or the end of C) as an 8-lane one.
+@inline(never)
+func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
+    _ d: DepthwiseArguments, _ act: A, _ k: K.Type, _ s: S.Type
+) {
+    let (pairs, rest) = depthwiseWideSplit(d)
+    if pairs > 0 {
+        depthwiseTiledPass(d, act, K.self, S.self, SIMD16<Float>.self, blocks: 0..<pairs, channelBase: 8 * d.blocks.lowerBound)
+    }
+    if !rest.isEmpty {
+        depthwiseTiledPass(d, act, K.self, S.self, SIMD8<Float>.self, blocks: rest, channelBase: 0)
+    }
+}
+
+/// With 16-lane kernels: the number of 16-channel blocks that cover the first 8-channel blocks of
+/// `d.blocks` without passing C, and the 8-channel blocks left; otherwise no pairs.
+@inline(__always)
+func depthwiseWideSplit(_ d: DepthwiseArguments) -> (pairs: Int, rest: Range<Int>) {
+    guard gemmWideKernels else { return (0, d.blocks) }
+    let b0 = d.blocks.lowerBound
+    let pairs = max(0, min(d.blocks.count / 2, (d.w.channels - 8 * b0) / 16))
+    return (pairs, (b0 + 2 * pairs)..<d.blocks.upperBound)
+}
+
+/// The tiled kernel over blocks of `V.scalarCount` channels: block b covers channels
+/// `min(channelBase + V.scalarCount * b, C - V.scalarCount) ..< +V.scalarCount`.
 ///
 /// For every four output rows and span of columns, the input rows the span reads are copied
-/// once into a channel-blocked tile: plane b holds channels 8b ..< 8b + 8 of every tile pixel,
+/// once into a channel-blocked tile: plane b holds block b's channels of every tile pixel,
 /// zeros where windows leave the map. The copy reads NHWC memory in order (all channels of a
 /// pixel, then the next pixel), so the prefetchers keep up; the arithmetic then reads each plane
 /// at constant offsets, each load feeds the up to K windows of four adjacent outputs, the taps
 /// stay in registers for 4 rows, and borders need no clipped path.
 @inline(never)
-func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
-    _ d: DepthwiseArguments, _ act: A, _: K.Type, _: S.Type
+func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: FloatVector>(
+    _ d: DepthwiseArguments, _ act: A, _: K.Type, _: S.Type, _: V.Type, blocks: Range<Int>, channelBase: Int
 ) {
     let g = d.g
     let kk = K.value, s = S.value
     let sh = g.strideHeight
+    let lanes = V.scalarCount
     let channels = d.w.channels
     let cpad = d.w.paddedChannels
-    let lastBlock = channels - 8
+    let lastBlock = channels - lanes
     let maxTileRows = (depthwiseTileRows - 1) * sh + kk
     // Spans of up to 32 outputs (a multiple of 4); a row of the tile also covers the reads of the
     // last, partly stored quad. Channel blocks are packed in groups whose tiles fit the budget.
@@ -328,11 +356,11 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
     let plane = maxTileRows * tw
     let inputBytes = g.inputHeight * g.inputWidth * d.ips * 4
     let budget = inputBytes > 512 * 1024 ? depthwiseTileBytes : depthwiseSmallTileBytes
-    let group = max(1, min(d.blocks.count, budget / (plane * 32)))
+    let group = max(1, min(blocks.count, budget / (plane * 4 * lanes)))
     // Planes, the taps, and slack for the last quad's reads past the last plane.
     let scratchCount = group * plane + kk * kk + 8
-    let scratch = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: scratchCount)
-    scratch.initialize(repeating: SIMD8(), count: scratchCount)
+    let scratch = UnsafeMutablePointer<V>.allocate(capacity: scratchCount)
+    scratch.initialize(repeating: V(), count: scratchCount)
     defer { scratch.deallocate() }
     let taps = scratch + group * plane
     // Tile columns that may hold input values (the rest are zero).
@@ -353,20 +381,20 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
             if dirty.lowerBound < jlo || dirty.upperBound > jhi {
                 for r in 0..<(group * maxTileRows) {
                     let row = scratch + r * tw
-                    for j in dirty.lowerBound..<max(dirty.lowerBound, min(jlo, dirty.upperBound)) { row[j] = SIMD8() }
-                    for j in min(dirty.upperBound, max(jhi, dirty.lowerBound))..<dirty.upperBound { row[j] = SIMD8() }
+                    for j in dirty.lowerBound..<max(dirty.lowerBound, min(jlo, dirty.upperBound)) { row[j] = V() }
+                    for j in min(dirty.upperBound, max(jhi, dirty.lowerBound))..<dirty.upperBound { row[j] = V() }
                 }
             }
             dirty = jlo..<jhi
-            var b0 = d.blocks.lowerBound
-            while b0 < d.blocks.upperBound {
-                let b1 = min(d.blocks.upperBound, b0 + group)
+            var b0 = blocks.lowerBound
+            while b0 < blocks.upperBound {
+                let b1 = min(blocks.upperBound, b0 + group)
                 for r in 0..<tileRows {
                     let iy = iy0 + r
                     if iy < 0 || iy >= g.inputHeight {
                         for b in 0..<(b1 - b0) {
                             let row = scratch + b * plane + r * tw
-                            for j in jlo..<jhi { row[j] = SIMD8() }
+                            for j in jlo..<jhi { row[j] = V() }
                         }
                         continue
                     }
@@ -375,7 +403,7 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
                     while j < jhi {
                         var dst = scratch + r * tw + j
                         for b in b0..<b1 {
-                            dst.pointee = load8(src + min(8 * b, lastBlock))
+                            dst.pointee = V.load(src + min(channelBase + lanes * b, lastBlock))
                             dst += plane
                         }
                         src += d.ips
@@ -383,9 +411,9 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
                     }
                 }
                 for b in b0..<b1 {
-                    let cb = min(8 * b, lastBlock)
-                    for t in 0..<(kk * kk) { taps[t] = load8(d.w.taps + t * cpad + cb) }
-                    let bias = load8(d.w.bias + cb)
+                    let cb = min(channelBase + lanes * b, lastBlock)
+                    for t in 0..<(kk * kk) { taps[t] = V.load(d.w.taps + t * cpad + cb) }
+                    let bias = V.load(d.w.bias + cb)
                     let w9 = kk == 3 ? Taps9(taps) : nil
                     for rr in 0..<outRows {
                         let out = d.output + ((oy + rr) * g.outputWidth + x0) * d.ops + cb
@@ -410,8 +438,8 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
 ///
 /// Interior outputs (whole window inside the input) run four at a time per channel block, taps
 /// in registers, each input vector loaded once for the up to 3 windows of the four that
-/// read it; the output row is cut in spans that every channel block sweeps in turn. Border pixels
-/// take the clipped per-pixel path.
+/// read it; the output row is cut in spans that every channel block sweeps in turn (16-lane
+/// blocks with AVX-512, see `depthwiseWideSplit`). Border pixels take the clipped per-pixel path.
 @inline(never)
 func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseArguments, _ act: A, _: S.Type) {
     let g = d.g
@@ -423,9 +451,14 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
     let interiorRows = g.interiorRows
     let rowStride = g.inputWidth * d.ips
     let span = depthwiseDirectSpan
-    let tapBuffer = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: kk * kk)
-    tapBuffer.initialize(repeating: SIMD8(), count: kk * kk)
-    defer { tapBuffer.deallocate() }
+    let (pairs, rest) = depthwiseWideSplit(d)
+    let wideBase = 8 * d.blocks.lowerBound
+    let narrowTaps = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: kk * kk)
+    narrowTaps.initialize(repeating: SIMD8(), count: kk * kk)
+    defer { narrowTaps.deallocate() }
+    let wideTaps = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: kk * kk)
+    wideTaps.initialize(repeating: SIMD16(), count: kk * kk)
+    defer { wideTaps.deallocate() }
     for oy in d.rows {
         if !interiorRows.contains(oy) || cols.isEmpty {
             for ox in 0..<g.outputWidth { depthwiseBorderPixel(d, act, oy: oy, ox: ox) }
@@ -437,14 +470,19 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
         while x0 < cols.upperBound {
             let x1 = min(cols.upperBound, x0 + span)
             let ix = x0 * s - g.padLeft
-            for b in d.blocks {
+            for pair in 0..<pairs {
+                let cb = wideBase + 16 * pair
+                for t in 0..<(kk * kk) { wideTaps[t] = load16(d.w.taps + t * cpad + cb) }
+                depthwiseDirectRow(d.input + iy * rowStride + ix * d.ips + cb, rowStride, d.ips, Taps9(wideTaps),
+                                   load16(d.w.bias + cb), act, Count3.self, S.self,
+                                   out: d.output + (oy * g.outputWidth + x0) * d.ops + cb, ops: d.ops, count: x1 - x0)
+            }
+            for b in rest {
                 let cb = min(8 * b, lastBlock)
-                for t in 0..<(kk * kk) { tapBuffer[t] = load8(d.w.taps + t * cpad + cb) }
-                let bias = load8(d.w.bias + cb)
-                let src = d.input + iy * rowStride + ix * d.ips + cb
-                let out = d.output + (oy * g.outputWidth + x0) * d.ops + cb
-                depthwiseDirectRow(src, rowStride, d.ips, Taps9(tapBuffer), bias, act, Count3.self, S.self,
-                                   out: out, ops: d.ops, count: x1 - x0)
+                for t in 0..<(kk * kk) { narrowTaps[t] = load8(d.w.taps + t * cpad + cb) }
+                depthwiseDirectRow(d.input + iy * rowStride + ix * d.ips + cb, rowStride, d.ips, Taps9(narrowTaps),
+                                   load8(d.w.bias + cb), act, Count3.self, S.self,
+                                   out: d.output + (oy * g.outputWidth + x0) * d.ops + cb, ops: d.ops, count: x1 - x0)
             }
             x0 = x1
         }
@@ -461,9 +499,10 @@ let depthwiseDirectSpan = 32
 /// nothing is read outside the windows of the `count` outputs.
 @inline(__always)
 func depthwiseDirectRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S: StaticCount>(
-    _ src: UnsafePointer<Float>, _ rowStride: Int, _ ips: Int, _ w: W, _ bias: SIMD8<Float>, _ act: A,
+    _ src: UnsafePointer<Float>, _ rowStride: Int, _ ips: Int, _ w: W, _ bias: W.V, _ act: A,
     _: K.Type, _: S.Type, out: UnsafeMutablePointer<Float>, ops: Int, count: Int
 ) {
+    typealias V = W.V
     let kk = K.value, s = S.value
     var p = src
     var o = out
@@ -474,22 +513,22 @@ func depthwiseDirectRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S
             let row = p + ky * rowStride
             let t0 = ky * kk
             let n = 3 * s + kk
-            depthwiseQuadTap(load8(row), 0, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(load8(row + ips), 1, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(load8(row + 2 * ips), 2, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(load8(row + 3 * ips), 3, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(load8(row + 4 * ips), 4, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(load8(row + 5 * ips), 5, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            if n > 6 { depthwiseQuadTap(load8(row + 6 * ips), 6, t0, kk, s, w, &a0, &a1, &a2, &a3) }
-            if n > 7 { depthwiseQuadTap(load8(row + 7 * ips), 7, t0, kk, s, w, &a0, &a1, &a2, &a3) }
-            if n > 8 { depthwiseQuadTap(load8(row + 8 * ips), 8, t0, kk, s, w, &a0, &a1, &a2, &a3) }
-            if n > 9 { depthwiseQuadTap(load8(row + 9 * ips), 9, t0, kk, s, w, &a0, &a1, &a2, &a3) }
-            if n > 10 { depthwiseQuadTap(load8(row + 10 * ips), 10, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            depthwiseQuadTap(V.load(row), 0, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(V.load(row + ips), 1, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(V.load(row + 2 * ips), 2, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(V.load(row + 3 * ips), 3, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(V.load(row + 4 * ips), 4, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            depthwiseQuadTap(V.load(row + 5 * ips), 5, t0, kk, s, w, &a0, &a1, &a2, &a3)
+            if n > 6 { depthwiseQuadTap(V.load(row + 6 * ips), 6, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 7 { depthwiseQuadTap(V.load(row + 7 * ips), 7, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 8 { depthwiseQuadTap(V.load(row + 8 * ips), 8, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 9 { depthwiseQuadTap(V.load(row + 9 * ips), 9, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+            if n > 10 { depthwiseQuadTap(V.load(row + 10 * ips), 10, t0, kk, s, w, &a0, &a1, &a2, &a3) }
         }
-        store8(act(a0), o)
-        store8(act(a1), o + ops)
-        store8(act(a2), o + 2 * ops)
-        store8(act(a3), o + 3 * ops)
+        a0.activated(act).store(o)
+        a1.activated(act).store(o + ops)
+        a2.activated(act).store(o + 2 * ops)
+        a3.activated(act).store(o + 3 * ops)
         p += 4 * s * ips
         o += 4 * ops
         x += 4
@@ -498,9 +537,9 @@ func depthwiseDirectRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S
         var a0 = bias
         for ky in 0..<kk {
             let row = p + ky * rowStride
-            for kx in 0..<kk { a0 = a0.addingProduct(load8(row + kx * ips), w[ky * kk + kx]) }
+            for kx in 0..<kk { a0 = a0.addingProduct(V.load(row + kx * ips), w[ky * kk + kx]) }
         }
-        store8(act(a0), o)
+        a0.activated(act).store(o)
         p += s * ips
         o += ops
         x += 1
@@ -509,17 +548,18 @@ func depthwiseDirectRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S
 
 /// Filter taps of one channel block, tap t = ky * K + kx.
 protocol DepthwiseTaps {
-    subscript(_ t: Int) -> SIMD8<Float> { get }
+    associatedtype V: FloatVector
+    subscript(_ t: Int) -> V { get }
 }
 
 /// 3x3 taps held in registers.
-struct Taps9: DepthwiseTaps {
-    let w0, w1, w2, w3, w4, w5, w6, w7, w8: SIMD8<Float>
-    @inline(__always) init(_ p: UnsafePointer<SIMD8<Float>>) {
+struct Taps9<V: FloatVector>: DepthwiseTaps {
+    let w0, w1, w2, w3, w4, w5, w6, w7, w8: V
+    @inline(__always) init(_ p: UnsafePointer<V>) {
         w0 = p[0]; w1 = p[1]; w2 = p[2]; w3 = p[3]; w4 = p[4]; w5 = p[5]; w6 = p[6]; w7 = p[7]; w8 = p[8]
     }
-    @inline(__always) init(_ p: UnsafeMutablePointer<SIMD8<Float>>) { self.init(UnsafePointer(p)) }
-    @inline(__always) subscript(_ t: Int) -> SIMD8<Float> {
+    @inline(__always) init(_ p: UnsafeMutablePointer<V>) { self.init(UnsafePointer(p)) }
+    @inline(__always) subscript(_ t: Int) -> V {
         switch t {
         case 0: w0
         case 1: w1
@@ -535,9 +575,9 @@ struct Taps9: DepthwiseTaps {
 }
 
 /// Larger kernels: taps read from a contiguous copy (memory operands of the FMAs).
-struct TapsInMemory: DepthwiseTaps {
-    let taps: UnsafeMutablePointer<SIMD8<Float>>
-    @inline(__always) subscript(_ t: Int) -> SIMD8<Float> { taps[t] }
+struct TapsInMemory<V: FloatVector>: DepthwiseTaps {
+    let taps: UnsafeMutablePointer<V>
+    @inline(__always) subscript(_ t: Int) -> V { taps[t] }
 }
 
 /// `count` outputs of one tile row (`tw` vectors per tile row), four at a time. The last quad
@@ -545,7 +585,7 @@ struct TapsInMemory: DepthwiseTaps {
 /// plane, or the taps after the last plane: initialised memory whose results are dropped.
 @inline(__always)
 func depthwiseTileRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S: StaticCount>(
-    _ tile: UnsafeMutablePointer<SIMD8<Float>>, _ tw: Int, _ w: W, _ bias: SIMD8<Float>, _ act: A, _: K.Type, _: S.Type,
+    _ tile: UnsafeMutablePointer<W.V>, _ tw: Int, _ w: W, _ bias: W.V, _ act: A, _: K.Type, _: S.Type,
     out: UnsafeMutablePointer<Float>, ops: Int, count: Int
 ) {
     let kk = K.value, s = S.value
@@ -573,14 +613,14 @@ func depthwiseTileRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S: 
             if n > 10 { depthwiseQuadTap(row[10], 10, t0, kk, s, w, &a0, &a1, &a2, &a3) }
         }
         let left = count - x
-        store8(act(a0), o)
+        a0.activated(act).store(o)
         if left >= 4 {
-            store8(act(a1), o + ops)
-            store8(act(a2), o + 2 * ops)
-            store8(act(a3), o + 3 * ops)
+            a1.activated(act).store(o + ops)
+            a2.activated(act).store(o + 2 * ops)
+            a3.activated(act).store(o + 3 * ops)
         } else {
-            if left > 1 { store8(act(a1), o + ops) }
-            if left > 2 { store8(act(a2), o + 2 * ops) }
+            if left > 1 { a1.activated(act).store(o + ops) }
+            if left > 2 { a2.activated(act).store(o + 2 * ops) }
         }
         tp += 4 * s
         o += 4 * ops
@@ -591,8 +631,8 @@ func depthwiseTileRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S: 
 /// Input column j of a kernel row (taps t0 ..< t0 + K) feeds window o of four at tap j - s o.
 @inline(__always)
 func depthwiseQuadTap<W: DepthwiseTaps>(
-    _ v: SIMD8<Float>, _ j: Int, _ t0: Int, _ kk: Int, _ s: Int, _ w: W,
-    _ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>, _ a2: inout SIMD8<Float>, _ a3: inout SIMD8<Float>
+    _ v: W.V, _ j: Int, _ t0: Int, _ kk: Int, _ s: Int, _ w: W,
+    _ a0: inout W.V, _ a1: inout W.V, _ a2: inout W.V, _ a3: inout W.V
 ) {
     if j < kk { a0 = a0.addingProduct(v, w[t0 + j]) }
     if j >= s && j - s < kk { a1 = a1.addingProduct(v, w[t0 + j - s]) }

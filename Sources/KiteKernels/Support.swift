@@ -117,3 +117,23 @@ protocol StaticCount {
 @usableFromInline enum Count7: StaticCount { @usableFromInline static var value: Int { 7 } }
 @usableFromInline enum Count8: StaticCount { @usableFromInline static var value: Int { 8 } }
 @usableFromInline enum Count16: StaticCount { @usableFromInline static var value: Int { 16 } }
+
+/// An 8- or 16-lane float vector, so that one kernel body serves the AVX2 and the AVX-512 width.
+@usableFromInline
+protocol FloatVector: SIMD where Scalar == Float {
+    static func load(_ p: UnsafePointer<Float>) -> Self
+    func store(_ p: UnsafeMutablePointer<Float>)
+    func activated<A: VectorActivation>(_ act: A) -> Self
+}
+
+extension SIMD8: FloatVector where Scalar == Float {
+    @inline(__always) @usableFromInline static func load(_ p: UnsafePointer<Float>) -> Self { load8(p) }
+    @inline(__always) @usableFromInline func store(_ p: UnsafeMutablePointer<Float>) { store8(self, p) }
+    @inline(__always) @usableFromInline func activated<A: VectorActivation>(_ act: A) -> Self { act(self) }
+}
+
+extension SIMD16: FloatVector where Scalar == Float {
+    @inline(__always) @usableFromInline static func load(_ p: UnsafePointer<Float>) -> Self { load16(p) }
+    @inline(__always) @usableFromInline func store(_ p: UnsafeMutablePointer<Float>) { store16(self, p) }
+    @inline(__always) @usableFromInline func activated<A: VectorActivation>(_ act: A) -> Self { act(self) }
+}

@@ -75,24 +75,26 @@ final class DepthwiseConvTests: XCTestCase {
     /// Threads split maps of fewer than 8 output rows by channel blocks: every block is computed
     /// once, including the last one that overlaps its neighbour when C is not a multiple of 8.
     func testChannelBlockSplits() {
-        var rng = SeededRNG(seed: 29)
-        for channels in [8, 9, 16, 17, 20, 33, 99] {
-            for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
-                for (h, w) in [(7, 7), (5, 13), (3, 6)] {
-                    let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: k, kernelWidth: k,
-                                         strideHeight: s, strideWidth: s,
-                                         padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2)
-                    XCTAssertTrue(DepthwiseConv.splitsByChannels(g, channels: channels), "\(g)")
-                    for parts in [2, 3] {
-                        check(channels: channels, g: g, inputExtra: channels % 3, inputOffset: 5, outputExtra: 2, outputOffset: 3,
-                              withBias: true, activation: .relu6, splitRows: false, blockParts: parts, rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 29)
+            for channels in [8, 9, 16, 17, 20, 33, 99] {
+                for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+                    for (h, w) in [(7, 7), (5, 13), (3, 6)] {
+                        let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: k, kernelWidth: k,
+                                             strideHeight: s, strideWidth: s,
+                                             padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2)
+                        XCTAssertTrue(DepthwiseConv.splitsByChannels(g, channels: channels), "\(g)")
+                        for parts in [2, 3] {
+                            check(channels: channels, g: g, inputExtra: channels % 3, inputOffset: 5, outputExtra: 2, outputOffset: 3,
+                                  withBias: true, activation: .relu6, splitRows: false, blockParts: parts, rng: &rng)
+                        }
                     }
                 }
             }
+            let g14 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                                   padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+            XCTAssertFalse(DepthwiseConv.splitsByChannels(g14, channels: 96), "14x14 maps split by rows")
         }
-        let g14 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
-                               padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
-        XCTAssertFalse(DepthwiseConv.splitsByChannels(g14, channels: 96), "14x14 maps split by rows")
     }
 
     func testChannelBlockRanges() {
@@ -115,73 +117,83 @@ final class DepthwiseConvTests: XCTestCase {
     }
 
     func testFixedShapes() {
-        var rng = SeededRNG(seed: 23)
-        for channels in [3, 5, 8, 16, 17, 33] {
-            for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
-                let g = ConvGeometry(inputHeight: 7, inputWidth: 9, kernelHeight: k, kernelWidth: k,
-                                     strideHeight: s, strideWidth: s,
-                                     padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2)
-                check(channels: channels, g: g, inputExtra: 0, inputOffset: 0, outputExtra: 0, outputOffset: 0,
-                      withBias: true, activation: .relu6, splitRows: false, rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 23)
+            for channels in [3, 5, 8, 16, 17, 33] {
+                for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+                    let g = ConvGeometry(inputHeight: 7, inputWidth: 9, kernelHeight: k, kernelWidth: k,
+                                         strideHeight: s, strideWidth: s,
+                                         padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2)
+                    check(channels: channels, g: g, inputExtra: 0, inputOffset: 0, outputExtra: 0, outputOffset: 0,
+                          withBias: true, activation: .relu6, splitRows: false, rng: &rng)
+                }
             }
         }
     }
 
     func testRandomGeometries() {
-        var rng = SeededRNG(seed: 29)
-        var checked = 0
-        for trial in 0..<60 {
-            let kh = [1, 2, 3, 3, 3, 5, 5, 7][rng.int(0...7)]
-            let kw = trial % 3 == 0 ? [1, 3, 5][rng.int(0...2)] : kh
-            guard let g = randomGeometry(kh: kh, kw: kw, rng: &rng) else { continue }
-            let channels = [1, 3, 5, 8, 9, 17, 24, 33][rng.int(0...7)]
-            check(channels: channels, g: g, inputExtra: rng.int(0...5), inputOffset: rng.int(0...4),
-                  outputExtra: rng.int(0...5), outputOffset: rng.int(0...3), withBias: rng.int(0...1) == 1,
-                  activation: allActivations[trial % allActivations.count], splitRows: trial % 2 == 0, rng: &rng)
-            checked += 1
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 29)
+            var checked = 0
+            for trial in 0..<60 {
+                let kh = [1, 2, 3, 3, 3, 5, 5, 7][rng.int(0...7)]
+                let kw = trial % 3 == 0 ? [1, 3, 5][rng.int(0...2)] : kh
+                guard let g = randomGeometry(kh: kh, kw: kw, rng: &rng) else { continue }
+                let channels = [1, 3, 5, 8, 9, 17, 24, 33][rng.int(0...7)]
+                check(channels: channels, g: g, inputExtra: rng.int(0...5), inputOffset: rng.int(0...4),
+                      outputExtra: rng.int(0...5), outputOffset: rng.int(0...3), withBias: rng.int(0...1) == 1,
+                      activation: allActivations[trial % allActivations.count], splitRows: trial % 2 == 0, rng: &rng)
+                checked += 1
+            }
+            XCTAssertGreaterThan(checked, 40)
         }
-        XCTAssertGreaterThan(checked, 40)
     }
 
     func testLargerMobileNetLike() {
-        var rng = SeededRNG(seed: 31)
-        let g = ConvGeometry(inputHeight: 28, inputWidth: 28, kernelHeight: 3, kernelWidth: 3,
-                             strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1)
-        check(channels: 144, g: g, inputExtra: 0, inputOffset: 0, outputExtra: 0, outputOffset: 0,
-              withBias: true, activation: .relu6, splitRows: true, rng: &rng)
-        let g2 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 5, kernelWidth: 5,
-                              padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)
-        check(channels: 58, g: g2, inputExtra: 58, inputOffset: 58, outputExtra: 6, outputOffset: 0,
-              withBias: true, activation: .hardSwish, splitRows: true, rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 31)
+            let g = ConvGeometry(inputHeight: 28, inputWidth: 28, kernelHeight: 3, kernelWidth: 3,
+                                 strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1)
+            check(channels: 144, g: g, inputExtra: 0, inputOffset: 0, outputExtra: 0, outputOffset: 0,
+                  withBias: true, activation: .relu6, splitRows: true, rng: &rng)
+            let g2 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 5, kernelWidth: 5,
+                                  padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)
+            check(channels: 58, g: g2, inputExtra: 58, inputOffset: 58, outputExtra: 6, outputOffset: 0,
+                  withBias: true, activation: .hardSwish, splitRows: true, rng: &rng)
+        }
     }
 
     /// Wide rows: four-pixel 3x3 spans at stride 1 and 2, top/bottom rows vectorised over the
     /// interior columns with only their valid kernel rows, chunks of several widths.
     func testWideRowsAndBorderRows() {
-        var rng = SeededRNG(seed: 37)
-        for (h, w, k, s, pad, channels) in [(33, 41, 3, 1, 1, 20), (31, 37, 3, 2, 1, 96), (19, 23, 5, 1, 2, 13),
-                                              (12, 45, 3, 1, 1, 600), (17, 50, 3, 2, 0, 24)] {
-            let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: k, kernelWidth: k,
-                                 strideHeight: s, strideWidth: s, padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
-            check(channels: channels, g: g, inputExtra: 3, inputOffset: 5, outputExtra: 2, outputOffset: 1,
-                  withBias: true, activation: .relu, splitRows: true, rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 37)
+            for (h, w, k, s, pad, channels) in [(33, 41, 3, 1, 1, 20), (31, 37, 3, 2, 1, 96), (19, 23, 5, 1, 2, 13),
+                                                  (12, 45, 3, 1, 1, 600), (17, 50, 3, 2, 0, 24)] {
+                let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: k, kernelWidth: k,
+                                     strideHeight: s, strideWidth: s, padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
+                check(channels: channels, g: g, inputExtra: 3, inputOffset: 5, outputExtra: 2, outputOffset: 1,
+                      withBias: true, activation: .relu, splitRows: true, rng: &rng)
+            }
         }
     }
 
     /// 3x3 undilated rows: mixed vertical/horizontal strides, pads larger than the kernel (rows
     /// wholly outside the input), and rows too wide for the shared zero row (clipped path).
     func testThreeByThreeRowEdges() {
-        var rng = SeededRNG(seed: 41)
-        let cases: [(h: Int, w: Int, sh: Int, sw: Int, pads: [Int], channels: Int)] = [
-            (9, 13, 2, 1, [1, 1, 1, 1], 19), (10, 11, 1, 2, [0, 1, 2, 0], 8), (6, 7, 1, 1, [3, 1, 4, 1], 16),
-            (5, 9, 2, 2, [2, 3, 3, 2], 12), (4, 50, 1, 1, [1, 1, 1, 1], 1500), (8, 21, 3, 2, [1, 0, 1, 1], 27),
-        ]
-        for c in cases {
-            let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 3, kernelWidth: 3,
-                                 strideHeight: c.sh, strideWidth: c.sw,
-                                 padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
-            check(channels: c.channels, g: g, inputExtra: 2, inputOffset: 3, outputExtra: 1, outputOffset: 2,
-                  withBias: true, activation: .relu6, splitRows: true, rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 41)
+            let cases: [(h: Int, w: Int, sh: Int, sw: Int, pads: [Int], channels: Int)] = [
+                (9, 13, 2, 1, [1, 1, 1, 1], 19), (10, 11, 1, 2, [0, 1, 2, 0], 8), (6, 7, 1, 1, [3, 1, 4, 1], 16),
+                (5, 9, 2, 2, [2, 3, 3, 2], 12), (4, 50, 1, 1, [1, 1, 1, 1], 1500), (8, 21, 3, 2, [1, 0, 1, 1], 27),
+            ]
+            for c in cases {
+                let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 3, kernelWidth: 3,
+                                     strideHeight: c.sh, strideWidth: c.sw,
+                                     padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
+                check(channels: c.channels, g: g, inputExtra: 2, inputOffset: 3, outputExtra: 1, outputOffset: 2,
+                      withBias: true, activation: .relu6, splitRows: true, rng: &rng)
+            }
         }
     }
 }
@@ -192,27 +204,29 @@ extension DepthwiseConvTests {
     /// and exporter-style asymmetric pads, maps whose interior is empty), channel counts that are
     /// not multiples of 8, pixel strides wider than C. The 5x5 cases keep the tiles.
     func testInPlaceReads() {
-        var rng = SeededRNG(seed: 43)
-        let cases: [(h: Int, w: Int, k: Int, s: Int, pads: [Int], channels: Int)] = [
-            (16, 16, 3, 2, [1, 1, 1, 1], 8), (17, 23, 3, 2, [1, 1, 1, 1], 20), (24, 31, 3, 2, [0, 0, 1, 1], 37),
-            (19, 41, 5, 2, [2, 2, 2, 2], 13), (21, 18, 5, 2, [1, 1, 2, 2], 72), (16, 5, 5, 2, [2, 2, 2, 2], 9),
-            (15, 3, 3, 2, [1, 1, 1, 1], 16), (33, 67, 3, 2, [1, 1, 1, 1], 144),
-            (9, 19, 3, 1, [1, 1, 1, 1], 24), (12, 13, 5, 1, [2, 2, 2, 2], 32), (10, 4, 3, 1, [1, 1, 1, 1], 11),
-        ]
-        for (i, c) in cases.enumerated() {
-            let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k,
-                                 strideHeight: c.s, strideWidth: c.s,
-                                 padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
-            XCTAssertEqual(DepthwiseConv.readsInPlace(g, channels: c.channels), c.k == 3, "\(g)")
-            check(channels: c.channels, g: g, inputExtra: i % 3, inputOffset: i % 2, outputExtra: i % 4, outputOffset: 1,
-                  withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 43)
+            let cases: [(h: Int, w: Int, k: Int, s: Int, pads: [Int], channels: Int)] = [
+                (16, 16, 3, 2, [1, 1, 1, 1], 8), (17, 23, 3, 2, [1, 1, 1, 1], 20), (24, 31, 3, 2, [0, 0, 1, 1], 37),
+                (19, 41, 5, 2, [2, 2, 2, 2], 13), (21, 18, 5, 2, [1, 1, 2, 2], 72), (16, 5, 5, 2, [2, 2, 2, 2], 9),
+                (15, 3, 3, 2, [1, 1, 1, 1], 16), (33, 67, 3, 2, [1, 1, 1, 1], 144),
+                (9, 19, 3, 1, [1, 1, 1, 1], 24), (12, 13, 5, 1, [2, 2, 2, 2], 32), (10, 4, 3, 1, [1, 1, 1, 1], 11),
+            ]
+            for (i, c) in cases.enumerated() {
+                let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k,
+                                     strideHeight: c.s, strideWidth: c.s,
+                                     padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
+                XCTAssertEqual(DepthwiseConv.readsInPlace(g, channels: c.channels), c.k == 3, "\(g)")
+                check(channels: c.channels, g: g, inputExtra: i % 3, inputOffset: i % 2, outputExtra: i % 4, outputOffset: 1,
+                      withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
+            }
+            let small = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
+                                     padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+            XCTAssertFalse(DepthwiseConv.readsInPlace(small, channels: 64), "7x7 outputs keep the tiled kernel (channel splits)")
+            let wide = ConvGeometry(inputHeight: 16, inputWidth: 16, kernelHeight: 3, kernelWidth: 3,
+                                    padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+            XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 32))
+            XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 33), "stride 1 with more than 32 channels keeps the tiles")
         }
-        let small = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
-                                 padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
-        XCTAssertFalse(DepthwiseConv.readsInPlace(small, channels: 64), "7x7 outputs keep the tiled kernel (channel splits)")
-        let wide = ConvGeometry(inputHeight: 16, inputWidth: 16, kernelHeight: 3, kernelWidth: 3,
-                                padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
-        XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 32))
-        XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 33), "stride 1 with more than 32 channels keeps the tiles")
     }
 }

@@ -17,17 +17,6 @@ func referenceGEMM(a: [Float], lda: Int, m: Int, k: Int, w: [Float], n: Int, bia
 }
 
 final class GEMMTests: XCTestCase {
-    /// Runs `body` with the 16-lane (AVX-512) kernels and with the 8-lane ones; both are correct on
-    /// any CPU the package was compiled for, only their speed depends on the registers.
-    func forBothKernelWidths(_ body: () -> Void) {
-        let saved = gemmWideKernels
-        defer { gemmWideKernels = saved }
-        for wide in [true, false] {
-            gemmWideKernels = wide
-            body()
-        }
-    }
-
     func checkGEMM(m: Int, k: Int, n: Int, lda: Int, ldc: Int, ldr: Int?, withBias: Bool,
                    activation: KernelActivation, rng: inout SeededRNG, splitRows: Bool = false, splitPanels: Bool = false) {
         let a = rng.floats(max(1, (m - 1) * lda + k))

@@ -98,3 +98,14 @@ func assertChannelSlice(_ out: [Float], pixels: Int, ops: Int, cout: Int, expect
     }
     assertClose(got, expected, tol: tol, message(), file: file, line: line)
 }
+
+/// Runs `body` with the 16-lane (AVX-512) kernels and with the 8-lane ones; both are correct on
+/// any CPU the package was compiled for, only their speed depends on the registers.
+func forBothKernelWidths(_ body: () -> Void) {
+    let saved = gemmWideKernels
+    defer { gemmWideKernels = saved }
+    for wide in [true, false] {
+        gemmWideKernels = wide
+        body()
+    }
+}
