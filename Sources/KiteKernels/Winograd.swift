@@ -155,7 +155,24 @@ public enum WinogradConv {
         guard cinG >= minimumInputChannelsPerGroup && coutG >= minimumOutputChannelsPerGroup else { return false }
         let tiles = ((g.outputHeight + 3) / 4) * ((g.outputWidth + 3) / 4)
         let weightBytes = 36 * cinG * outputChannels * MemoryLayout<Float>.stride
+        if gemmWideKernels && !paysOffWithWideGEMM(geometry: g, inputChannelsPerGroup: cinG) { return false }
         return weightBytes <= maximumWeightBytesPerTile * tiles
+    }
+
+    /// With the 16-lane GEMM, im2col doubled its speed while the transforms did not, so Winograd
+    /// keeps only maps of 16 tiles or more where few of the 4x4 tiles' outputs are wasted (at
+    /// most 20% more outputs computed than stored), or up to 40% with 64 or more input channels
+    /// per group. Paired profiles at 1 thread, Winograd vs im2col or grouped kernels (ms):
+    /// SqueezeNet 13x13 48->192 0.18 vs 0.15 and 64->256 0.31 vs 0.26 (51% waste); 7x7 maps lose
+    /// (ResNeXt g=32 0.44 vs 0.27, CondenseNet g=4 0.26 vs 0.17, IGCv1 0.88 vs 0.65); at 14x14
+    /// (31% waste) 16-32 channels per group lose (ResNeXt 0.34 vs 0.30, CondenseNet 0.22 vs
+    /// 0.19) and 64 or more win (IGCv1 0.51 vs 0.63, TinyDarkNet 512->512 0.55 vs 0.92); 27x27
+    /// and larger maps win (SqueezeNet 55x55 0.20 vs 0.32, TinyDarkNet 56x56 0.48 vs 0.67).
+    static func paysOffWithWideGEMM(geometry g: ConvGeometry, inputChannelsPerGroup cinG: Int) -> Bool {
+        let tilesY = (g.outputHeight + 3) / 4, tilesX = (g.outputWidth + 3) / 4
+        guard tilesY * tilesX >= 16 else { return false }
+        let waste = Double(16 * tilesY * tilesX) / Double(g.outputHeight * g.outputWidth)
+        return waste <= 1.2 || (waste <= 1.4 && cinG >= 64)
     }
 
     /// Whether threads should split this convolution by output channels (`run(outputChannels:)`)

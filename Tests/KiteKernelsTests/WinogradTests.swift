@@ -202,6 +202,10 @@ final class WinogradTests: XCTestCase {
     }
 
     func testEligibility() {
+        let saved = gemmWideKernels
+        defer { gemmWideKernels = saved }
+        // The 8-lane GEMM: every map with enough channels and not too many filters per tile.
+        gemmWideKernels = false
         let g = geometry(14, 14)
         XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 64, outputChannels: 64, groups: 1))
         XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 128, outputChannels: 128, groups: 2))
@@ -213,10 +217,16 @@ final class WinogradTests: XCTestCase {
         let s2 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
                               strideWidth: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
         XCTAssertFalse(WinogradConv.isEligible(geometry: s2, inputChannels: 64, outputChannels: 64, groups: 1))
-        XCTAssertTrue(WinogradConv.prefersChannelSplit(inputChannels: 384, outputChannels: 384, groups: 1))
-        XCTAssertFalse(WinogradConv.prefersChannelSplit(inputChannels: 64, outputChannels: 64, groups: 1))
-        let k5 = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 5, kernelWidth: 5)
-        XCTAssertFalse(WinogradConv.isEligible(geometry: k5, inputChannels: 64, outputChannels: 64, groups: 1))
+        // The 16-lane GEMM: maps of 16 tiles or more with little waste in the 4x4 tiles.
+        gemmWideKernels = true
+        XCTAssertTrue(WinogradConv.isEligible(geometry: geometry(56, 56), inputChannels: 16, outputChannels: 64, groups: 1))
+        XCTAssertTrue(WinogradConv.isEligible(geometry: geometry(27, 27), inputChannels: 32, outputChannels: 128, groups: 1))
+        XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 512, outputChannels: 512, groups: 1))
+        XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 256, outputChannels: 256, groups: 4))
+        XCTAssertFalse(WinogradConv.isEligible(geometry: g, inputChannels: 512, outputChannels: 512, groups: 32))
+        XCTAssertFalse(WinogradConv.isEligible(geometry: geometry(13, 13), inputChannels: 64, outputChannels: 256, groups: 1))
+        XCTAssertFalse(WinogradConv.isEligible(geometry: geometry(7, 7), inputChannels: 256, outputChannels: 256, groups: 1))
+        XCTAssertFalse(WinogradConv.isEligible(geometry: s2, inputChannels: 64, outputChannels: 64, groups: 1))
     }
 
     /// Timings against `Im2colConv.run` (single thread). Runs only with KITE_BENCH=1.
