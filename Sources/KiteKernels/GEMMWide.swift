@@ -177,21 +177,29 @@ func gemmWideTile<Rows: StaticCount, Panels: StaticCount, A: VectorActivation, I
     let ldc = g.ldc, ldr = g.ldr
     let cp = g.c + m * ldc + col
     let rp = g.residual.map { $0 + m * ldr + col }
-    @inline(__always) func store(_ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ r: Int) {
-        gemmStoreRow16(v0, bias0, act, cp + r * ldc, rp.map { $0 + r * ldr }, cols0)
-        if two { gemmStoreRow16(v1, bias1, act, cp + r * ldc + nr, rp.map { $0 + r * ldr + nr }, cols1) }
-    }
-    store(c00, c01, 0)
-    if R > 1 { store(c10, c11, 1) }
-    if R > 2 { store(c20, c21, 2) }
-    if R > 3 { store(c30, c31, 3) }
-    if R > 4 { store(c40, c41, 4) }
-    if R > 5 { store(c50, c51, 5) }
-    if R > 6 { store(c60, c61, 6) }
-    if R > 7 { store(c70, c71, 7) }
+    gemmWideStoreRow(c00, c01, two, bias0, bias1, act, cp, rp, cols0, cols1)
+    if R > 1 { gemmWideStoreRow(c10, c11, two, bias0, bias1, act, cp + ldc, rp.map { $0 + ldr }, cols0, cols1) }
+    if R > 2 { gemmWideStoreRow(c20, c21, two, bias0, bias1, act, cp + 2 * ldc, rp.map { $0 + 2 * ldr }, cols0, cols1) }
+    if R > 3 { gemmWideStoreRow(c30, c31, two, bias0, bias1, act, cp + 3 * ldc, rp.map { $0 + 3 * ldr }, cols0, cols1) }
+    if R > 4 { gemmWideStoreRow(c40, c41, two, bias0, bias1, act, cp + 4 * ldc, rp.map { $0 + 4 * ldr }, cols0, cols1) }
+    if R > 5 { gemmWideStoreRow(c50, c51, two, bias0, bias1, act, cp + 5 * ldc, rp.map { $0 + 5 * ldr }, cols0, cols1) }
+    if R > 6 { gemmWideStoreRow(c60, c61, two, bias0, bias1, act, cp + 6 * ldc, rp.map { $0 + 6 * ldr }, cols0, cols1) }
+    if R > 7 { gemmWideStoreRow(c70, c71, two, bias0, bias1, act, cp + 7 * ldc, rp.map { $0 + 7 * ldr }, cols0, cols1) }
+}
+
+/// Epilogue for one tile row: one or two panels' 16 columns (`cols0`, `cols1` of them valid).
+@inline(__always)
+func gemmWideStoreRow<A: VectorActivation>(
+    _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ two: Bool, _ bias0: SIMD16<Float>, _ bias1: SIMD16<Float>, _ act: A,
+    _ c: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Float>?, _ cols0: Int, _ cols1: Int
+) {
+    gemmStoreRow16(v0, bias0, act, c, res, cols0)
+    if two { gemmStoreRow16(v1, bias1, act, c + 16, res.map { $0 + 16 }, cols1) }
 }
 
 /// Epilogue for 16 columns of one tile row: bias, residual, activation, store the first `cols`.
+/// Full panels inline; the last panel's partial store is out of line, so that the tile's code
+/// stays small (inlined lane loops made the compiler outline the whole epilogue, 7% slower).
 @inline(__always)
 func gemmStoreRow16<A: VectorActivation>(
     _ v: SIMD16<Float>, _ bias: SIMD16<Float>, _ act: A,
@@ -202,7 +210,15 @@ func gemmStoreRow16<A: VectorActivation>(
         if let res { x += load16(res) }
         store16(act(x), c)
     } else {
-        if let res { x += loadPartial16(res, cols) }
-        storePartial16(act(x), c, cols)
+        gemmStorePartialRow16(x, act, c, res, cols)
     }
+}
+
+@inline(never)
+func gemmStorePartialRow16<A: VectorActivation>(
+    _ v: SIMD16<Float>, _ act: A, _ c: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Float>?, _ cols: Int
+) {
+    var x = v
+    if let res { x += loadPartial16(res, cols) }
+    storePartial16(act(x), c, cols)
 }

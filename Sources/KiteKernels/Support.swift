@@ -68,15 +68,20 @@ func loadPartial8(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
 /// Loads the first `count` (< 16) floats of `p` into a vector, zero elsewhere; never reads past `p + count`.
 @inline(__always) @usableFromInline
 func loadPartial16(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD16<Float> {
-    var v = SIMD16<Float>()
-    for i in 0..<count { v[i] = p[i] }
-    return v
+    // A whole 8-lane half where it can: N = 16 k + 8 is common (24, 40, 72, 120 channels).
+    if count >= 8 { return SIMD16(lowHalf: load8(p), highHalf: loadPartial8(p + 8, count - 8)) }
+    return SIMD16(lowHalf: loadPartial8(p, count), highHalf: SIMD8())
 }
 
 /// Stores the first `count` (< 16) lanes of `v` to `p`; never writes past `p + count`.
 @inline(__always) @usableFromInline
 func storePartial16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-    for i in 0..<count { p[i] = v[i] }
+    if count >= 8 {
+        store8(v.lowHalf, p)
+        storePartial8(v.highHalf, p + 8, count - 8)
+    } else {
+        storePartial8(v.lowHalf, p, count)
+    }
 }
 
 /// Stores the first `count` (< 8) lanes of `v` to `p`; never writes past `p + count`.
