@@ -100,6 +100,9 @@ final class GEMMTests: XCTestCase {
             checkGEMM(m: 53, k: 700, n: 37, lda: 703, ldc: 40, ldr: 41, withBias: true, activation: .hardSwish, rng: &rng,
                       splitRows: true, splitPanels: true)
             checkGEMM(m: 400, k: 1100, n: 24, lda: 1100, ldc: 24, ldr: 24, withBias: false, activation: .relu, rng: &rng)
+            // K blocking of the 16-lane kernels (2 blocks of 1600).
+            checkGEMM(m: 21, k: 3200, n: 40, lda: 3203, ldc: 41, ldr: 40, withBias: true, activation: .relu6, rng: &rng,
+                      splitRows: true, splitPanels: true)
             // Rows-outer order (a residual and 16+ panels): panel groups of 16, a narrow last panel,
             // remainder rows, K blocks, and a split by rows.
             checkGEMM(m: 61, k: 600, n: 300, lda: 603, ldc: 305, ldr: 301, withBias: true, activation: .relu, rng: &rng, splitRows: true)
