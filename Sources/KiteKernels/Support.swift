@@ -127,18 +127,26 @@ protocol StaticCount {
 @usableFromInline
 protocol FloatVector: SIMD where Scalar == Float {
     static func load(_ p: UnsafePointer<Float>) -> Self
+    /// The first `count` floats of `p`, zeros after; reads nothing past `p + count`.
+    static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> Self
     func store(_ p: UnsafeMutablePointer<Float>)
+    /// Stores the first `count` lanes; writes nothing past `p + count`.
+    func storePartial(_ p: UnsafeMutablePointer<Float>, _ count: Int)
     func activated<A: VectorActivation>(_ act: A) -> Self
 }
 
 extension SIMD8: FloatVector where Scalar == Float {
     @inline(__always) @usableFromInline static func load(_ p: UnsafePointer<Float>) -> Self { load8(p) }
+    @inline(__always) @usableFromInline static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> Self { loadPartial8(p, count) }
+    @inline(__always) @usableFromInline func storePartial(_ p: UnsafeMutablePointer<Float>, _ count: Int) { storePartial8(self, p, count) }
     @inline(__always) @usableFromInline func store(_ p: UnsafeMutablePointer<Float>) { store8(self, p) }
     @inline(__always) @usableFromInline func activated<A: VectorActivation>(_ act: A) -> Self { act(self) }
 }
 
 extension SIMD16: FloatVector where Scalar == Float {
     @inline(__always) @usableFromInline static func load(_ p: UnsafePointer<Float>) -> Self { load16(p) }
+    @inline(__always) @usableFromInline static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> Self { loadPartial16(p, count) }
+    @inline(__always) @usableFromInline func storePartial(_ p: UnsafeMutablePointer<Float>, _ count: Int) { storePartial16(self, p, count) }
     @inline(__always) @usableFromInline func store(_ p: UnsafeMutablePointer<Float>) { store16(self, p) }
     @inline(__always) @usableFromInline func activated<A: VectorActivation>(_ act: A) -> Self { act(self) }
 }

@@ -214,7 +214,7 @@ public enum WinogradConv {
         let cinG = weights.inputChannelsPerGroup, coutG = weights.outputChannelsPerGroup
         let tiles = ((g.outputHeight + 3) / 4) * ((g.outputWidth + 3) / 4)
         let n = batchTiles(cinG: cinG, coutG: coutG, totalTiles: tiles)
-        return 36 * n * (padded8(cinG) + padded8(coutG)) + 36 * 8 + 8
+        return 36 * n * (padded8(cinG) + padded8(coutG)) + 36 * 16 + 16
     }
 
     /// Computes output rows `outputRows` of `output = act(conv3x3(input, weights) + bias + residual)`.
@@ -330,74 +330,92 @@ func winogradDriver<A: VectorActivation>(_ a: WinogradArguments, _ act: A) {
 
 /// Input transform of tiles `firstTile ..< firstTile + count` (row-major over the tile grid) for
 /// one group: `v[(i * count + t) * cinPad + c] = (B^T d B)[i]` for channel c of tile t.
+/// With the 16-lane kernels, channels go 16 at a time while 16 remain, then 8 at a time.
 @inline(never)
 func winogradInputTransform(_ a: WinogradArguments, group gi: Int, firstTile: Int, count: Int, tilesX: Int,
                             cinG: Int, cinPad: Int, v: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>) {
-    let g = a.g, ips = a.ips, W = g.inputWidth, H = g.inputHeight
-    let base = a.input + gi * cinG
-    let posStride = count * cinPad
-    let zero = SIMD8<Float>()
-    let four = SIMD8<Float>(repeating: -4), five = SIMD8<Float>(repeating: -5), two = SIMD8<Float>(repeating: -2)
+    let wide = gemmWideKernels
     for t in 0..<count {
-        let tile = firstTile + t
-        let ty = tile / tilesX, tx = tile - ty * tilesX
-        let iy0 = ty * 4 - g.padTop, ix0 = tx * 4 - g.padLeft
-        // Valid window rows [r0, r1) and columns [c0, c1) inside the input.
-        let r0 = max(0, -iy0), r1 = min(6, H - iy0)
-        let c0 = max(0, -ix0), c1 = min(6, W - ix0)
-        let inside = r0 == 0 && r1 == 6 && c0 == 0 && c1 == 6
-        let vt = v + t * cinPad
         var c = 0
+        if wide {
+            while c + 16 <= cinG {
+                winogradInputBlock(SIMD16<Float>.self, a, group: gi, tile: firstTile + t, slot: t, count: count, tilesX: tilesX,
+                                   c: c, lanes: 16, cinG: cinG, cinPad: cinPad, v: v, tmp: tmp)
+                c += 16
+            }
+        }
         while c < cinG {
-            let lanes = min(8, cinG - c)
-            let full = lanes == 8
-            // Rows: transform along x, tmp[r * 6 + j].
-            for r in 0..<6 {
-                let o = tmp + r * 48
-                if !inside && (r < r0 || r >= r1) {
-                    for j in 0..<6 { store8(zero, o + j * 8) }
-                    continue
-                }
-                let row = base + ((iy0 + r) * W + ix0) * ips + c
-                var d0 = zero, d1 = zero, d2 = zero, d3 = zero, d4 = zero, d5 = zero
-                if inside && full {
-                    d0 = load8(row); d1 = load8(row + ips); d2 = load8(row + 2 * ips)
-                    d3 = load8(row + 3 * ips); d4 = load8(row + 4 * ips); d5 = load8(row + 5 * ips)
-                } else {
-                    @inline(__always) func ld(_ j: Int) -> SIMD8<Float> {
-                        if j < c0 || j >= c1 { return zero }
-                        return full ? load8(row + j * ips) : loadPartial8(row + j * ips, lanes)
-                    }
-                    d0 = ld(0); d1 = ld(1); d2 = ld(2); d3 = ld(3); d4 = ld(4); d5 = ld(5)
-                }
-                let (e0, e1, e2, e3, e4, e5) = winogradBT(d0, d1, d2, d3, d4, d5, two, four, five)
-                store8(e0, o); store8(e1, o + 8); store8(e2, o + 16)
-                store8(e3, o + 24); store8(e4, o + 32); store8(e5, o + 40)
-            }
-            // Columns: transform along y, position i = r' * 6 + j.
-            let vc = vt + c
-            for j in 0..<6 {
-                let p = tmp + j * 8
-                let (e0, e1, e2, e3, e4, e5) = winogradBT(load8(p), load8(p + 48), load8(p + 96), load8(p + 144),
-                                                          load8(p + 192), load8(p + 240), two, four, five)
-                store8(e0, vc + j * posStride)
-                store8(e1, vc + (6 + j) * posStride)
-                store8(e2, vc + (12 + j) * posStride)
-                store8(e3, vc + (18 + j) * posStride)
-                store8(e4, vc + (24 + j) * posStride)
-                store8(e5, vc + (30 + j) * posStride)
-            }
+            winogradInputBlock(SIMD8<Float>.self, a, group: gi, tile: firstTile + t, slot: t, count: count, tilesX: tilesX,
+                               c: c, lanes: min(8, cinG - c), cinG: cinG, cinPad: cinPad, v: v, tmp: tmp)
             c += 8
         }
     }
 }
 
+/// Input transform of channels `c ..< c + lanes` (lanes <= V.scalarCount) of one tile, stored at
+/// batch slot `slot`.
+@inline(__always)
+func winogradInputBlock<V: FloatVector>(
+    _: V.Type, _ a: WinogradArguments, group gi: Int, tile: Int, slot t: Int, count: Int, tilesX: Int,
+    c: Int, lanes: Int, cinG: Int, cinPad: Int, v: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>
+) {
+    let g = a.g, ips = a.ips, W = g.inputWidth, H = g.inputHeight
+    let L = V.scalarCount
+    let base = a.input + gi * cinG
+    let posStride = count * cinPad
+    let zero = V()
+    let four = V(repeating: -4), five = V(repeating: -5), two = V(repeating: -2)
+    let ty = tile / tilesX, tx = tile - ty * tilesX
+    let iy0 = ty * 4 - g.padTop, ix0 = tx * 4 - g.padLeft
+    // Valid window rows [r0, r1) and columns [c0, c1) inside the input.
+    let r0 = max(0, -iy0), r1 = min(6, H - iy0)
+    let c0 = max(0, -ix0), c1 = min(6, W - ix0)
+    let inside = r0 == 0 && r1 == 6 && c0 == 0 && c1 == 6
+    let full = lanes == L
+    // Rows: transform along x, tmp[(r * 6 + j) * L].
+    for r in 0..<6 {
+        let o = tmp + r * 6 * L
+        if !inside && (r < r0 || r >= r1) {
+            for j in 0..<6 { zero.store(o + j * L) }
+            continue
+        }
+        let row = base + ((iy0 + r) * W + ix0) * ips + c
+        var d0 = zero, d1 = zero, d2 = zero, d3 = zero, d4 = zero, d5 = zero
+        if inside && full {
+            d0 = V.load(row); d1 = V.load(row + ips); d2 = V.load(row + 2 * ips)
+            d3 = V.load(row + 3 * ips); d4 = V.load(row + 4 * ips); d5 = V.load(row + 5 * ips)
+        } else {
+            @inline(__always) func ld(_ j: Int) -> V {
+                if j < c0 || j >= c1 { return zero }
+                return full ? V.load(row + j * ips) : V.loadPartial(row + j * ips, lanes)
+            }
+            d0 = ld(0); d1 = ld(1); d2 = ld(2); d3 = ld(3); d4 = ld(4); d5 = ld(5)
+        }
+        let (e0, e1, e2, e3, e4, e5) = winogradBT(d0, d1, d2, d3, d4, d5, two, four, five)
+        e0.store(o); e1.store(o + L); e2.store(o + 2 * L)
+        e3.store(o + 3 * L); e4.store(o + 4 * L); e5.store(o + 5 * L)
+    }
+    // Columns: transform along y, position i = r' * 6 + j.
+    let vc = v + t * cinPad + c
+    let rowStep = 6 * L
+    for j in 0..<6 {
+        let p = UnsafePointer(tmp + j * L)
+        let (e0, e1, e2, e3, e4, e5) = winogradBT(V.load(p), V.load(p + rowStep), V.load(p + 2 * rowStep),
+                                                  V.load(p + 3 * rowStep), V.load(p + 4 * rowStep),
+                                                  V.load(p + 5 * rowStep), two, four, five)
+        e0.store(vc + j * posStride)
+        e1.store(vc + (6 + j) * posStride)
+        e2.store(vc + (12 + j) * posStride)
+        e3.store(vc + (18 + j) * posStride)
+        e4.store(vc + (24 + j) * posStride)
+        e5.store(vc + (30 + j) * posStride)
+    }
+}
+
 /// `B^T d` for one 6-vector of F(4x4, 3x3).
 @inline(__always)
-func winogradBT(_ d0: SIMD8<Float>, _ d1: SIMD8<Float>, _ d2: SIMD8<Float>, _ d3: SIMD8<Float>,
-                _ d4: SIMD8<Float>, _ d5: SIMD8<Float>, _ two: SIMD8<Float>, _ four: SIMD8<Float>,
-                _ five: SIMD8<Float>)
-    -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+func winogradBT<V: FloatVector>(_ d0: V, _ d1: V, _ d2: V, _ d3: V, _ d4: V, _ d5: V,
+                                 _ two: V, _ four: V, _ five: V) -> (V, V, V, V, V, V) {
     // two, four, five are passed negated where they are subtracted: -2, -4, -5.
     let t0 = d4.addingProduct(five, d2).addingProduct(-four, d0)
     let a = d4.addingProduct(four, d2)
@@ -410,71 +428,88 @@ func winogradBT(_ d0: SIMD8<Float>, _ d1: SIMD8<Float>, _ d2: SIMD8<Float>, _ d3
 
 /// `A^T m` for one 6-vector of F(4x4, 3x3).
 @inline(__always)
-func winogradAT(_ m0: SIMD8<Float>, _ m1: SIMD8<Float>, _ m2: SIMD8<Float>, _ m3: SIMD8<Float>,
-                _ m4: SIMD8<Float>, _ m5: SIMD8<Float>, _ two: SIMD8<Float>, _ four: SIMD8<Float>,
-                _ eight: SIMD8<Float>)
-    -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+func winogradAT<V: FloatVector>(_ m0: V, _ m1: V, _ m2: V, _ m3: V, _ m4: V, _ m5: V,
+                                 _ two: V, _ four: V, _ eight: V) -> (V, V, V, V) {
     let p = m1 + m2, q = m1 - m2, r = m3 + m4, s = m3 - m4
     return (m0 + p + r, q.addingProduct(two, s), p.addingProduct(four, r), (q + m5).addingProduct(eight, s))
 }
 
 /// Output transform of tiles `firstTile ..< firstTile + count` for one group: reads
 /// `m[(i * count + t) * coutPad + c]`, adds bias and residual, applies the activation and stores
-/// the output pixels inside the image and inside `a.rows`.
+/// the output pixels inside the image and inside `a.rows`. With the 16-lane kernels, channels go
+/// 16 at a time while 16 remain, then 8 at a time.
 @inline(never)
 func winogradOutputTransform<A: VectorActivation>(
     _ a: WinogradArguments, _ act: A, group gi: Int, firstTile: Int, count: Int, tilesX: Int,
     coutG: Int, coutPad: Int, m: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>,
     bias: UnsafePointer<Float>
 ) {
+    let wide = gemmWideKernels
+    let cEnd = a.channels.upperBound
+    for t in 0..<count {
+        var c = a.channels.lowerBound
+        if wide {
+            while c + 16 <= cEnd {
+                winogradOutputBlock(SIMD16<Float>.self, a, act, group: gi, tile: firstTile + t, slot: t, count: count,
+                                    tilesX: tilesX, c: c, lanes: 16, coutG: coutG, coutPad: coutPad, m: m, tmp: tmp, bias: bias)
+                c += 16
+            }
+        }
+        while c < cEnd {
+            winogradOutputBlock(SIMD8<Float>.self, a, act, group: gi, tile: firstTile + t, slot: t, count: count,
+                                tilesX: tilesX, c: c, lanes: min(8, cEnd - c), coutG: coutG, coutPad: coutPad, m: m, tmp: tmp,
+                                bias: bias)
+            c += 8
+        }
+    }
+}
+
+/// Output transform of channels `c ..< c + lanes` (lanes <= V.scalarCount) of one tile.
+@inline(__always)
+func winogradOutputBlock<V: FloatVector, A: VectorActivation>(
+    _: V.Type, _ a: WinogradArguments, _ act: A, group gi: Int, tile: Int, slot t: Int, count: Int, tilesX: Int,
+    c: Int, lanes: Int, coutG: Int, coutPad: Int, m: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>,
+    bias: UnsafePointer<Float>
+) {
     let g = a.g, OW = g.outputWidth, ops = a.ops, rps = a.rps
-    let rowLo = a.rows.lowerBound, rowHi = a.rows.upperBound
+    let L = V.scalarCount
     let out = a.output + gi * coutG
     let res = a.residual.map { $0 + gi * coutG }
     let posStride = count * coutPad
-    let two = SIMD8<Float>(repeating: 2), four = SIMD8<Float>(repeating: 4), eight = SIMD8<Float>(repeating: 8)
-    for t in 0..<count {
-        let tile = firstTile + t
-        let ty = tile / tilesX, tx = tile - ty * tilesX
-        let oy0 = ty * 4, ox0 = tx * 4
-        let yLo = max(0, rowLo - oy0), yHi = min(4, rowHi - oy0)
-        let xHi = min(4, OW - ox0)
-        if yLo >= yHi { continue }
-        let mt = m + t * coutPad
-        var c = a.channels.lowerBound
-        let cEnd = a.channels.upperBound
-        while c < cEnd {
-            let lanes = min(8, cEnd - c)
-            let mc = mt + c
-            // Rows of the transformed tile: transform along x, tmp[r * 4 + x].
-            for r in 0..<6 {
-                let p = mc + r * 6 * posStride
-                let (o0, o1, o2, o3) = winogradAT(load8(p), load8(p + posStride), load8(p + 2 * posStride),
-                                                  load8(p + 3 * posStride), load8(p + 4 * posStride),
-                                                  load8(p + 5 * posStride), two, four, eight)
-                let o = tmp + r * 32
-                store8(o0, o); store8(o1, o + 8); store8(o2, o + 16); store8(o3, o + 24)
+    let two = V(repeating: 2), four = V(repeating: 4), eight = V(repeating: 8)
+    let ty = tile / tilesX, tx = tile - ty * tilesX
+    let oy0 = ty * 4, ox0 = tx * 4
+    let yLo = max(0, a.rows.lowerBound - oy0), yHi = min(4, a.rows.upperBound - oy0)
+    let xHi = min(4, OW - ox0)
+    if yLo >= yHi { return }
+    let mc = UnsafePointer(m + t * coutPad + c)
+    // Rows of the transformed tile: transform along x, tmp[(r * 4 + x) * L].
+    for r in 0..<6 {
+        let p = mc + r * 6 * posStride
+        let (o0, o1, o2, o3) = winogradAT(V.load(p), V.load(p + posStride), V.load(p + 2 * posStride),
+                                          V.load(p + 3 * posStride), V.load(p + 4 * posStride),
+                                          V.load(p + 5 * posStride), two, four, eight)
+        let o = tmp + r * 4 * L
+        o0.store(o); o1.store(o + L); o2.store(o + 2 * L); o3.store(o + 3 * L)
+    }
+    let b = V.load(bias + c)
+    let rowStep = 4 * L
+    for x in 0..<xHi {
+        let p = UnsafePointer(tmp + x * L)
+        let (y0, y1, y2, y3) = winogradAT(V.load(p), V.load(p + rowStep), V.load(p + 2 * rowStep), V.load(p + 3 * rowStep),
+                                          V.load(p + 4 * rowStep), V.load(p + 5 * rowStep), two, four, eight)
+        let ys = (y0 + b, y1 + b, y2 + b, y3 + b)
+        for y in yLo..<yHi {
+            var val = y == 0 ? ys.0 : y == 1 ? ys.1 : y == 2 ? ys.2 : ys.3
+            let pix = (oy0 + y) * OW + ox0 + x
+            let dst = out + pix * ops + c
+            if lanes == L {
+                if let res { val += V.load(res + pix * rps + c) }
+                val.activated(act).store(dst)
+            } else {
+                if let res { val += V.loadPartial(res + pix * rps + c, lanes) }
+                val.activated(act).storePartial(dst, lanes)
             }
-            let b = load8(bias + c)
-            for x in 0..<xHi {
-                let p = tmp + x * 8
-                let (y0, y1, y2, y3) = winogradAT(load8(p), load8(p + 32), load8(p + 64), load8(p + 96),
-                                                  load8(p + 128), load8(p + 160), two, four, eight)
-                let ys = (y0 + b, y1 + b, y2 + b, y3 + b)
-                for y in yLo..<yHi {
-                    var val = y == 0 ? ys.0 : y == 1 ? ys.1 : y == 2 ? ys.2 : ys.3
-                    let pix = (oy0 + y) * OW + ox0 + x
-                    let dst = out + pix * ops + c
-                    if lanes == 8 {
-                        if let res { val += load8(res + pix * rps + c) }
-                        store8(act(val), dst)
-                    } else {
-                        if let res { val += loadPartial8(res + pix * rps + c, lanes) }
-                        storePartial8(act(val), dst, lanes)
-                    }
-                }
-            }
-            c += 8
         }
     }
 }

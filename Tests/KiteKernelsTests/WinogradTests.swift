@@ -81,15 +81,17 @@ final class WinogradTests: XCTestCase {
     }
 
     func testSmallShapesAndChannels() {
-        var rng = SeededRNG(seed: 201)
-        check(g: geometry(7, 9), cin: 3, cout: 5, rng: &rng)
-        check(g: geometry(7, 9, pad: (0, 0, 0, 0)), cin: 3, cout: 5, withBias: false, rng: &rng)
-        check(g: geometry(13, 13), cin: 17, cout: 33, activation: .relu, rng: &rng)
-        check(g: geometry(13, 13, pad: (0, 0, 0, 0)), cin: 17, cout: 33, withResidual: true, rng: &rng)
-        check(g: geometry(5, 6, pad: (0, 1, 1, 0)), cin: 8, cout: 16, rng: &rng)
-        check(g: geometry(1, 1), cin: 9, cout: 7, rng: &rng)
-        check(g: geometry(3, 3, pad: (0, 0, 0, 0)), cin: 9, cout: 7, rng: &rng)
-        check(g: geometry(4, 11, pad: (2, 0, 1, 2)), cin: 24, cout: 20, activation: .leakyRelu(alpha: 0.1), rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 201)
+            check(g: geometry(7, 9), cin: 3, cout: 5, rng: &rng)
+            check(g: geometry(7, 9, pad: (0, 0, 0, 0)), cin: 3, cout: 5, withBias: false, rng: &rng)
+            check(g: geometry(13, 13), cin: 17, cout: 33, activation: .relu, rng: &rng)
+            check(g: geometry(13, 13, pad: (0, 0, 0, 0)), cin: 17, cout: 33, withResidual: true, rng: &rng)
+            check(g: geometry(5, 6, pad: (0, 1, 1, 0)), cin: 8, cout: 16, rng: &rng)
+            check(g: geometry(1, 1), cin: 9, cout: 7, rng: &rng)
+            check(g: geometry(3, 3, pad: (0, 0, 0, 0)), cin: 9, cout: 7, rng: &rng)
+            check(g: geometry(4, 11, pad: (2, 0, 1, 2)), cin: 24, cout: 20, activation: .leakyRelu(alpha: 0.1), rng: &rng)
+        }
     }
 
     func testLargerShapes() {
@@ -102,22 +104,26 @@ final class WinogradTests: XCTestCase {
     }
 
     func testChannelSplits() {
-        var rng = SeededRNG(seed: 207)
-        check(g: geometry(13, 13), cin: 17, cout: 33, withResidual: true, activation: .relu, channelSplits: [0, 16, 32, 33],
-              rng: &rng)
-        check(g: geometry(9, 7, pad: (0, 1, 1, 2)), cin: 40, cout: 64, outputExtra: 4, splits: [0, 3, 8],
-              channelSplits: [0, 32, 64], rng: &rng)
-        check(g: geometry(6, 6), cin: 64, cout: 40, inputExtra: 3, withBias: false, activation: .sigmoid,
-              channelSplits: [0, 16, 40], rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 207)
+            check(g: geometry(13, 13), cin: 17, cout: 33, withResidual: true, activation: .relu, channelSplits: [0, 16, 32, 33],
+                  rng: &rng)
+            check(g: geometry(9, 7, pad: (0, 1, 1, 2)), cin: 40, cout: 64, outputExtra: 4, splits: [0, 3, 8],
+                  channelSplits: [0, 32, 64], rng: &rng)
+            check(g: geometry(6, 6), cin: 64, cout: 40, inputExtra: 3, withBias: false, activation: .sigmoid,
+                  channelSplits: [0, 16, 40], rng: &rng)
+        }
     }
 
     func testGroups() {
-        var rng = SeededRNG(seed: 203)
-        check(g: geometry(9, 10), cin: 64, cout: 64, groups: 2, withResidual: true, activation: .relu,
-              splits: [0, 5, 9], rng: &rng)
-        check(g: geometry(8, 7, pad: (0, 1, 2, 1)), cin: 60, cout: 36, groups: 3, inputExtra: 2, outputExtra: 1,
-              withBias: false, rng: &rng)
-        check(g: geometry(11, 6), cin: 68, cout: 52, groups: 4, activation: .hardSwish, splits: [0, 1, 10, 11], rng: &rng)
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 203)
+            check(g: geometry(9, 10), cin: 64, cout: 64, groups: 2, withResidual: true, activation: .relu,
+                  splits: [0, 5, 9], rng: &rng)
+            check(g: geometry(8, 7, pad: (0, 1, 2, 1)), cin: 60, cout: 36, groups: 3, inputExtra: 2, outputExtra: 1,
+                  withBias: false, rng: &rng)
+            check(g: geometry(11, 6), cin: 68, cout: 52, groups: 4, activation: .hardSwish, splits: [0, 1, 10, 11], rng: &rng)
+        }
     }
 
     /// Threads split convolutions with large transformed filters by groups.
@@ -144,24 +150,26 @@ final class WinogradTests: XCTestCase {
     }
 
     func testRandomGeometriesAndRowSplits() {
-        var rng = SeededRNG(seed: 205)
-        for trial in 0..<40 {
-            let h = rng.int(1...19), w = rng.int(1...19)
-            let pt = rng.int(0...2), pl = rng.int(0...2), pb = rng.int(0...2), pr = rng.int(0...2)
-            if h + pt + pb < 3 || w + pl + pr < 3 { continue }
-            let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: 3, kernelWidth: 3,
-                                 padTop: pt, padLeft: pl, padBottom: pb, padRight: pr)
-            let groups = [1, 1, 2, 3][rng.int(0...3)]
-            let cin = groups * rng.int(1...40), cout = groups * rng.int(1...40)
-            var splits = [0, g.outputHeight]
-            if g.outputHeight > 2 && trial % 2 == 0 {
-                let a = rng.int(1...(g.outputHeight - 1))
-                splits = [0, a, g.outputHeight]
-                if a + 1 < g.outputHeight && trial % 4 == 0 { splits = [0, a, rng.int((a + 1)...(g.outputHeight - 1)), g.outputHeight] }
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 205)
+            for trial in 0..<40 {
+                let h = rng.int(1...19), w = rng.int(1...19)
+                let pt = rng.int(0...2), pl = rng.int(0...2), pb = rng.int(0...2), pr = rng.int(0...2)
+                if h + pt + pb < 3 || w + pl + pr < 3 { continue }
+                let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: 3, kernelWidth: 3,
+                                     padTop: pt, padLeft: pl, padBottom: pb, padRight: pr)
+                let groups = [1, 1, 2, 3][rng.int(0...3)]
+                let cin = groups * rng.int(1...40), cout = groups * rng.int(1...40)
+                var splits = [0, g.outputHeight]
+                if g.outputHeight > 2 && trial % 2 == 0 {
+                    let a = rng.int(1...(g.outputHeight - 1))
+                    splits = [0, a, g.outputHeight]
+                    if a + 1 < g.outputHeight && trial % 4 == 0 { splits = [0, a, rng.int((a + 1)...(g.outputHeight - 1)), g.outputHeight] }
+                }
+                check(g: g, cin: cin, cout: cout, groups: groups, inputExtra: rng.int(0...3), outputExtra: rng.int(0...3),
+                      withBias: rng.int(0...1) == 1, withResidual: trial % 3 == 0,
+                      activation: allActivations[trial % allActivations.count], splits: splits, rng: &rng)
             }
-            check(g: g, cin: cin, cout: cout, groups: groups, inputExtra: rng.int(0...3), outputExtra: rng.int(0...3),
-                  withBias: rng.int(0...1) == 1, withResidual: trial % 3 == 0,
-                  activation: allActivations[trial % allActivations.count], splits: splits, rng: &rng)
         }
     }
 
