@@ -4,8 +4,9 @@
 ///
 /// A is M rows (pixels) of K input channels with row stride `lda` (the input pixel stride, so A
 /// may be a channel slice of a wider NHWC buffer); C and the residual likewise have their own
-/// strides. The micro-kernel computes 6 rows x 16 columns with 12 AVX (8-lane) accumulators;
-/// bias, residual and activation are applied in the epilogue while the tile is in registers.
+/// strides. With AVX-512 the micro-kernel computes 8 rows x 32 columns with 16 16-lane
+/// accumulators (GEMMWide.swift); otherwise 6 rows x 16 columns with 12 8-lane accumulators.
+/// Bias, residual and activation are applied in the epilogue while the tile is in registers.
 public enum GEMM {
     /// Rows computed per micro-kernel call (MR).
     public static let tileRows = 6
@@ -59,6 +60,9 @@ public enum GEMM {
                                  residual: residual, ldr: ldr, rows: rows, panels: panels)
         activation.visit(args)
     }
+
+    /// The micro-kernel this process runs, for profiles: 8 x 32 with AVX-512, 6 x 16 otherwise.
+    public static var kernelName: String { gemmWideKernels ? "gemm-8x32" : "gemm-6x16" }
 
     /// Floating-point operations of a full GEMM (2 M N K), for throughput reports.
     public static func flops(m: Int, n: Int, k: Int) -> Double { 2 * Double(m) * Double(n) * Double(k) }

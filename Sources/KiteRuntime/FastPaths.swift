@@ -116,7 +116,7 @@ extension Planner {
         }
         let reason = offsets == nil ? "1x1 stride-1 convolution: a GEMM over NHWC pixels"
             : "1x1 stride-1 convolution: a GEMM over NHWC pixels, reading input channels through the folded shuffle/select"
-        addStep(index: index, node: node, kernel: "gemm-6x16", reason: reason) { exec in
+        addStep(index: index, node: node, kernel: GEMM.kernelName, reason: reason) { exec in
             let a = UnsafePointer(exec.pointer(x))
             let lda = x.pixelStride
             let cp = exec.pointer(out)
