@@ -33,3 +33,7 @@ public enum CPUFeatures {
         return []
     }
 }
+
+/// Whether the 16-lane kernels run (GEMM, depthwise, Winograd transforms): on CPUs with
+/// AVX-512. A variable so that tests and benchmarks can run both widths on one machine.
+nonisolated(unsafe) var wideVectorKernels = CPUFeatures.avx512

@@ -322,7 +322,7 @@ func depthwiseTiledDriver<A: VectorActivation, K: StaticCount, S: StaticCount>(
 /// `d.blocks` without passing C, and the 8-channel blocks left; otherwise no pairs.
 @inline(__always)
 func depthwiseWideSplit(_ d: DepthwiseArguments) -> (pairs: Int, rest: Range<Int>) {
-    guard gemmWideKernels else { return (0, d.blocks) }
+    guard wideVectorKernels else { return (0, d.blocks) }
     let b0 = d.blocks.lowerBound
     let pairs = max(0, min(d.blocks.count / 2, (d.w.channels - 8 * b0) / 16))
     return (pairs, (b0 + 2 * pairs)..<d.blocks.upperBound)

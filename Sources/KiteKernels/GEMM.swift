@@ -62,7 +62,7 @@ public enum GEMM {
     }
 
     /// The micro-kernel this process runs, for profiles: 8 x 32 with AVX-512, 6 x 16 otherwise.
-    public static var kernelName: String { gemmWideKernels ? "gemm-8x32" : "gemm-6x16" }
+    public static var kernelName: String { wideVectorKernels ? "gemm-8x32" : "gemm-6x16" }
 
     /// Floating-point operations of a full GEMM (2 M N K), for throughput reports.
     public static func flops(m: Int, n: Int, k: Int) -> Double { 2 * Double(m) * Double(n) * Double(k) }
@@ -148,7 +148,7 @@ struct GEMMArguments: ActivationVisitor {
         // per row at a stride. Measured with the residual out of cache: 5-30% faster for N of
         // 256-2048 (ResNeXt), 7-16% slower for N of 24-160 (MobileNetV2), which keep panel order.
         let rowsOuter = residual != nil && panels.count >= gemmRowsOuterPanels && gemmResidualRowsOuter
-        if gemmWideKernels {
+        if wideVectorKernels {
             if let offsets {
                 if rowsOuter { gemmWideRowsOuterDriver(self, act, OffsetIndexing(offsets: offsets)) } else { gemmWideDriver(self, act, OffsetIndexing(offsets: offsets)) }
             } else {
@@ -171,7 +171,7 @@ struct GEMMArguments: ActivationVisitor {
 /// with K of 960-2048 took 0.84-0.92 of the blocked time (MobileNetV1/V2, ResNeXt-50), 19x19
 /// with K = 728 0.94 (Xception); larger maps were level.
 @inline(__always)
-var gemmBlockK: Int { gemmWideKernels ? 2048 : 256 }
+var gemmBlockK: Int { wideVectorKernels ? 2048 : 256 }
 
 /// Rows per cache block: about 256 KiB of A rows so that a block stays in L2 while every
 /// weight panel of the range streams over it (a 14x14 map's 196 rows of a 256-deep K block are

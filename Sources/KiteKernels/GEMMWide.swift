@@ -5,9 +5,6 @@
 // 16 FMAs; on a CPU without AVX-512 the same code would need 32 of its 16 registers, so the
 // executor only takes this path when the CPU has AVX-512 (`CPUFeatures.avx512`).
 
-/// Whether the 16-lane GEMM kernels run (a variable so that tests and benchmarks can compare).
-nonisolated(unsafe) var gemmWideKernels = CPUFeatures.avx512
-
 /// Rows of the next wide tile when `left` rows remain: 8, except that 9 to 11 rows go as two
 /// near-equal tiles (a 1- to 3-row tile has too few FMA chains to hide the latency).
 @inline(__always)

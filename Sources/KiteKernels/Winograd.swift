@@ -155,7 +155,7 @@ public enum WinogradConv {
         guard cinG >= minimumInputChannelsPerGroup && coutG >= minimumOutputChannelsPerGroup else { return false }
         let tiles = ((g.outputHeight + 3) / 4) * ((g.outputWidth + 3) / 4)
         let weightBytes = 36 * cinG * outputChannels * MemoryLayout<Float>.stride
-        if gemmWideKernels && !paysOffWithWideGEMM(geometry: g, inputChannelsPerGroup: cinG) { return false }
+        if wideVectorKernels && !paysOffWithWideGEMM(geometry: g, inputChannelsPerGroup: cinG) { return false }
         return weightBytes <= maximumWeightBytesPerTile * tiles
     }
 
@@ -334,7 +334,7 @@ func winogradDriver<A: VectorActivation>(_ a: WinogradArguments, _ act: A) {
 @inline(never)
 func winogradInputTransform(_ a: WinogradArguments, group gi: Int, firstTile: Int, count: Int, tilesX: Int,
                             cinG: Int, cinPad: Int, v: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>) {
-    let wide = gemmWideKernels
+    let wide = wideVectorKernels
     for t in 0..<count {
         var c = 0
         if wide {
@@ -444,7 +444,7 @@ func winogradOutputTransform<A: VectorActivation>(
     coutG: Int, coutPad: Int, m: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>,
     bias: UnsafePointer<Float>
 ) {
-    let wide = gemmWideKernels
+    let wide = wideVectorKernels
     let cEnd = a.channels.upperBound
     for t in 0..<count {
         var c = a.channels.lowerBound

@@ -102,10 +102,10 @@ func assertChannelSlice(_ out: [Float], pixels: Int, ops: Int, cout: Int, expect
 /// Runs `body` with the 16-lane (AVX-512) kernels and with the 8-lane ones; both are correct on
 /// any CPU the package was compiled for, only their speed depends on the registers.
 func forBothKernelWidths(_ body: () -> Void) {
-    let saved = gemmWideKernels
-    defer { gemmWideKernels = saved }
+    let saved = wideVectorKernels
+    defer { wideVectorKernels = saved }
     for wide in [true, false] {
-        gemmWideKernels = wide
+        wideVectorKernels = wide
         body()
     }
 }

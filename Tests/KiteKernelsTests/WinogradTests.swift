@@ -210,10 +210,10 @@ final class WinogradTests: XCTestCase {
     }
 
     func testEligibility() {
-        let saved = gemmWideKernels
-        defer { gemmWideKernels = saved }
+        let saved = wideVectorKernels
+        defer { wideVectorKernels = saved }
         // The 8-lane GEMM: every map with enough channels and not too many filters per tile.
-        gemmWideKernels = false
+        wideVectorKernels = false
         let g = geometry(14, 14)
         XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 64, outputChannels: 64, groups: 1))
         XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 128, outputChannels: 128, groups: 2))
@@ -226,7 +226,7 @@ final class WinogradTests: XCTestCase {
                               strideWidth: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
         XCTAssertFalse(WinogradConv.isEligible(geometry: s2, inputChannels: 64, outputChannels: 64, groups: 1))
         // The 16-lane GEMM: maps of 16 tiles or more with little waste in the 4x4 tiles.
-        gemmWideKernels = true
+        wideVectorKernels = true
         XCTAssertTrue(WinogradConv.isEligible(geometry: geometry(56, 56), inputChannels: 16, outputChannels: 64, groups: 1))
         XCTAssertTrue(WinogradConv.isEligible(geometry: geometry(27, 27), inputChannels: 32, outputChannels: 128, groups: 1))
         XCTAssertTrue(WinogradConv.isEligible(geometry: g, inputChannels: 512, outputChannels: 512, groups: 1))
