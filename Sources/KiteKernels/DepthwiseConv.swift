@@ -470,6 +470,7 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
         while x0 < cols.upperBound {
             let x1 = min(cols.upperBound, x0 + span)
             let ix = x0 * s - g.padLeft
+            // The two loops stay written out: one generic local function for both measured 5% slower.
             for pair in 0..<pairs {
                 let cb = wideBase + 16 * pair
                 for t in 0..<(kk * kk) { wideTaps[t] = load16(d.w.taps + t * cpad + cb) }
