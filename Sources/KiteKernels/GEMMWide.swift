@@ -68,27 +68,26 @@ func gemmWideTileRows<A: VectorActivation, I: AIndexing>(
     _ rows: Int, pair: Bool, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int
 ) {
     if pair {
-        switch rows {
-        case 8: gemmWideTile(Count8.self, Count2.self, act, ix, g, m: m, panel: panel)
-        case 7: gemmWideTile(Count7.self, Count2.self, act, ix, g, m: m, panel: panel)
-        case 6: gemmWideTile(Count6.self, Count2.self, act, ix, g, m: m, panel: panel)
-        case 5: gemmWideTile(Count5.self, Count2.self, act, ix, g, m: m, panel: panel)
-        case 4: gemmWideTile(Count4.self, Count2.self, act, ix, g, m: m, panel: panel)
-        case 3: gemmWideTile(Count3.self, Count2.self, act, ix, g, m: m, panel: panel)
-        case 2: gemmWideTile(Count2.self, Count2.self, act, ix, g, m: m, panel: panel)
-        default: gemmWideTile(Count1.self, Count2.self, act, ix, g, m: m, panel: panel)
-        }
+        gemmWideTileRows(rows, Count2.self, act, ix, g, m: m, panel: panel)
     } else {
-        switch rows {
-        case 8: gemmWideTile(Count8.self, Count1.self, act, ix, g, m: m, panel: panel)
-        case 7: gemmWideTile(Count7.self, Count1.self, act, ix, g, m: m, panel: panel)
-        case 6: gemmWideTile(Count6.self, Count1.self, act, ix, g, m: m, panel: panel)
-        case 5: gemmWideTile(Count5.self, Count1.self, act, ix, g, m: m, panel: panel)
-        case 4: gemmWideTile(Count4.self, Count1.self, act, ix, g, m: m, panel: panel)
-        case 3: gemmWideTile(Count3.self, Count1.self, act, ix, g, m: m, panel: panel)
-        case 2: gemmWideTile(Count2.self, Count1.self, act, ix, g, m: m, panel: panel)
-        default: gemmWideTile(Count1.self, Count1.self, act, ix, g, m: m, panel: panel)
-        }
+        gemmWideTileRows(rows, Count1.self, act, ix, g, m: m, panel: panel)
+    }
+}
+
+/// The run-time row count picks the compile-time tile variant.
+@inline(__always)
+func gemmWideTileRows<P: StaticCount, A: VectorActivation, I: AIndexing>(
+    _ rows: Int, _: P.Type, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int
+) {
+    switch rows {
+    case 8: gemmWideTile(Count8.self, P.self, act, ix, g, m: m, panel: panel)
+    case 7: gemmWideTile(Count7.self, P.self, act, ix, g, m: m, panel: panel)
+    case 6: gemmWideTile(Count6.self, P.self, act, ix, g, m: m, panel: panel)
+    case 5: gemmWideTile(Count5.self, P.self, act, ix, g, m: m, panel: panel)
+    case 4: gemmWideTile(Count4.self, P.self, act, ix, g, m: m, panel: panel)
+    case 3: gemmWideTile(Count3.self, P.self, act, ix, g, m: m, panel: panel)
+    case 2: gemmWideTile(Count2.self, P.self, act, ix, g, m: m, panel: panel)
+    default: gemmWideTile(Count1.self, P.self, act, ix, g, m: m, panel: panel)
     }
 }
 
