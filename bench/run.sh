@@ -6,6 +6,8 @@ PY=.venv/bin/python
 KITE=.build/release/kite
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-5}
+ROUNDS=${ROUNDS:-3}
+PER_ROUND=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 MODELS=bench/models
 OUT=bench/out
 mkdir -p "$OUT"
@@ -18,20 +20,33 @@ for net in $NETS; do
   kitefile="$OUT/$net.kite"
   $KITE convert "$onnx" -o "$kitefile" > /dev/null 2>&1 || { echo "$net: convert failed"; continue; }
   for t in 1 2; do
-    # Alternate the engines so machine noise hits both alike.
-    k1=$($KITE bench "$kitefile" --threads $t --runs $RUNS --warmup $WARMUP --json)
-    o1=$($PY bench/peers.py "$onnx" --threads $t --runs $RUNS --warmup $WARMUP --peer onnxruntime)
-    v1='{}'
-    [ $HAVE_OV = 1 ] && v1=$($PY bench/peers.py "$onnx" --threads $t --runs $RUNS --warmup $WARMUP --peer openvino)
-    row=$($PY - "$net" "$t" "$k1" "$o1" "$v1" <<'PY'
-import json, sys
-net, t, k, o, v = sys.argv[1], sys.argv[2], *map(json.loads, sys.argv[3:])
-km, om, vm = k.get("median_ms"), o.get("median_ms"), v.get("median_ms")
+    # Alternate the engines in ROUNDS rounds of RUNS/ROUNDS runs each, so that a drift of the
+    # machine's speed within the minutes a network takes hits every engine alike; an engine's
+    # figure is the median of its rounds' medians.
+    ks=(); os=(); vs=()
+    for r in $(seq "$ROUNDS"); do
+      ks+=("$($KITE bench "$kitefile" --threads $t --runs $PER_ROUND --warmup $WARMUP --json | tr -d '\n')")
+      os+=("$($PY bench/peers.py "$onnx" --threads $t --runs $PER_ROUND --warmup $WARMUP --peer onnxruntime)")
+      if [ $HAVE_OV = 1 ]; then vs+=("$($PY bench/peers.py "$onnx" --threads $t --runs $PER_ROUND --warmup $WARMUP --peer openvino)"); else vs+=('{}'); fi
+    done
+    row=$($PY - "$net" "$t" "$ROUNDS" "${ks[@]}" "${os[@]}" "${vs[@]}" <<'PY'
+import json, statistics, sys
+net, t, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+runs = [json.loads(x) for x in sys.argv[4:]]
+k, o, v = runs[:n], runs[n:2 * n], runs[2 * n:]
+def median(rs):
+    ms = [r["median_ms"] for r in rs if r.get("median_ms")]
+    return statistics.median(ms) if ms else None
+def peak(rs, key):
+    xs = [r[key] for r in rs if r.get(key)]
+    return max(xs) if xs else None
+km, om, vm = median(k), median(o), median(v)
 best = min(x for x in (om, vm) if x) if (om or vm) else None
 f = lambda x: f"{x:.2f}" if x else "-"
 r = lambda a, b: f"{a / b:.2f}" if a and b else "-"
-mem = lambda d: f"{d['peak_rss_mb']:.0f} ({d['peak_rss_mb'] - d.get('import_rss_mb', 0):.0f})" if d.get("peak_rss_mb") else "-"
-print(f"| {net} | {t} | {f(km)} | {f(om)} | {f(vm)} | {r(km, om)} | {r(km, best)} | {k.get('peak_rss_mb', 0):.0f} | {mem(o)} |")
+opk, oimp = peak(o, "peak_rss_mb"), peak(o, "import_rss_mb")
+mem = f"{opk:.0f} ({opk - (oimp or 0):.0f})" if opk else "-"
+print(f"| {net} | {t} | {f(km)} | {f(om)} | {f(vm)} | {r(km, om)} | {r(km, best)} | {peak(k, 'peak_rss_mb') or 0:.0f} | {mem} |")
 PY
 )
     echo "$row"
@@ -44,8 +59,9 @@ ov=$($PY -c "import openvino; print(openvino.__version__)" 2>/dev/null || echo "
 {
   echo "# Kite vs onnxruntime and OpenVINO"
   echo
-  echo "Median latency in ms over $RUNS runs (after $WARMUP warm-up runs), batch 1, full-size models"
-  echo "with random weights (\`Samples/generate.py --full\`), run alternately in the same session."
+  echo "Median latency in ms, batch 1, full-size models with random weights (\`Samples/generate.py --full\`):"
+  echo "the engines run alternately in $ROUNDS rounds of $PER_ROUND runs (each after $WARMUP warm-up runs), and each"
+  echo "figure is the median of an engine's $ROUNDS round medians."
   echo "CPU: $cpu, $(nproc) cores. onnxruntime $ort (all graph optimisations, sequential, intra-op"
   echo "threads = Kite's threads); OpenVINO $ov (f32 inference precision, latency hint)."
   echo "Ratios below 1 mean Kite is faster. Peak RSS is the whole process's peak resident memory"

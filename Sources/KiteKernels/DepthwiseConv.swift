@@ -44,6 +44,10 @@ public enum DepthwiseConv {
                                             output: output, ops: outputPixelStride, rows: rows, blocks: blocks))
     }
 
+    /// Output rows the tiled kernel computes from one tile: row ranges that are multiples of it
+    /// waste no tile.
+    public static let tileRows = depthwiseTileRows
+
     /// 8-channel blocks of `channels` channels (the last one overlaps its neighbour when C is not
     /// a multiple of 8).
     public static func blockCount(channels: Int) -> Int { (channels + 7) / 8 }
@@ -83,16 +87,26 @@ extension DepthwiseConv {
 
 extension DepthwiseConv {
     /// Whether `run` reads the NHWC input in place (`depthwiseDirectDriver`) instead of copying it
-    /// into zero-bordered tiles: 3x3 filters on maps of at least two tile bands, at stride 2 or at
-    /// stride 1 with at most 32 channels. There the tile copy cost more than the loads it saves
-    /// (each input pixel feeds few outputs at stride 2; a narrow pixel is a short copy). Measured
-    /// in networks against the tiled kernel, paired profiles at 1 thread: stride-2 3x3 layers
-    /// 0.55-0.70 of the time (MobileNetV1/V2/V3, MNASNet, ShuffleNetV2), the 112x112x32 stride-1
-    /// layers 0.86. 5x5 filters read five rows of eleven pixels per four outputs and measured
-    /// level or slower in place, and stride 1 with 72-128 channels slower, so those keep the tiles.
+    /// into zero-bordered tiles: 3x3 filters on maps of at least two tile bands, at stride 2, or
+    /// at stride 1 with at most 160 channels other than 128.
+    ///
+    /// In place, the rows are read in order and the prefetchers keep up; the tile copy waits on
+    /// each line when its input comes from L3 or memory. Measured at 1 thread on a Zen 4 (best of
+    /// repeated calls, input rewritten before each as its producer would leave it):
+    /// - stride 2: 0.55-0.70 of the tiled time in networks (MobileNetV1/V2/V3, MNASNet, ShuffleNetV2);
+    /// - stride 1, 16-144 channels on 28x28 to 147x147 maps: 0.55-0.9 (147x147x64 0.51 ms against
+    ///   0.81, 56x56x72 0.10 against 0.14, 56x56x144 0.20 against 0.22);
+    /// - stride 1, 128 channels: slower (56x56: 0.20 against 0.16). A 512-byte pixel stride puts a
+    ///   span's 34 pixels of a row into 8 of L1's 64 sets, so the rows evict each other; 256 and 512
+    ///   channels were 1.3-2x slower;
+    /// - stride 1, 184-576 channels: 1.05-1.2 on 14x14 and 28x28 maps, which sit in L2 and gain
+    ///   nothing from the prefetchers.
+    /// 5x5 filters read five rows of eleven pixels per four outputs and measured level or slower
+    /// in place, so they keep the tiles.
     public static func readsInPlace(_ g: ConvGeometry, channels: Int) -> Bool {
         padsInKernel(g) && g.kernelHeight == 3 && g.strideHeight == g.strideWidth
-            && g.outputHeight >= 2 * depthwiseTileRows && (g.strideWidth == 2 || channels <= 32)
+            && g.outputHeight >= 2 * depthwiseTileRows
+            && (g.strideWidth == 2 || (channels <= 160 && channels % 128 != 0))
     }
 }
 

@@ -41,9 +41,11 @@ struct ProjectStage {
 /// into a second one, and the 1x1 projection (with the residual add) reads it from there. The
 /// expanded tensors (up to 112x112x96 floats, 4.8 MB) then never go to main memory and back.
 extension Planner {
-    /// Bytes of an intermediate above which streaming pays: on this machine (32 MiB L3) smaller
-    /// intermediates come back from L3 quickly and the band-wise GEMMs measured slower.
-    static let streamingThresholdBytes = 6 * 1024 * 1024
+    /// Bytes of an intermediate above which streaming pays. Measured at 1 thread on a Zen 4 (1 MiB
+    /// L2, 32 MiB L3 shared with other guests), paired profiles of MobileNetV2: its 112x112x96
+    /// expansion (4.6 MiB) streamed took 0.80-0.86 of the three ops' time; the 56x56x144 ones
+    /// (1.7 MiB) 1.03-1.1, as the band-wise GEMMs and the halo rows cost more than L3 returns.
+    static let streamingThresholdBytes = 3 * 1024 * 1024
     /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
     static let streamingProjectionWeightBytes = 256 * 1024
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
@@ -130,7 +132,9 @@ extension Planner {
         let band: Int
         if expand != nil {
             let capacityRows = max(window, (64 * 1024) / max(rowFloats, 1))
-            band = max(1, (capacityRows - window) / g.strideHeight + 1)
+            let rows = max(1, (capacityRows - window) / g.strideHeight + 1)
+            // Whole tiles of the depthwise kernel's four output rows.
+            band = rows >= DepthwiseConv.tileRows ? rows / DepthwiseConv.tileRows * DepthwiseConv.tileRows : rows
         } else {
             band = max(1, (32 * 1024) / max(outRowFloats, 1))
         }

@@ -199,7 +199,7 @@ final class DepthwiseConvTests: XCTestCase {
 }
 
 extension DepthwiseConvTests {
-    /// 3x3 maps of 8 or more output rows at stride 2, or at stride 1 with at most 32 channels,
+    /// 3x3 maps of 8 or more output rows at stride 2, or at stride 1 with at most 160 channels (not 128),
     /// read the input in place: quads, single-output remainders, clipped border pixels (symmetric
     /// and exporter-style asymmetric pads, maps whose interior is empty), channel counts that are
     /// not multiples of 8, pixel strides wider than C. The 5x5 cases keep the tiles.
@@ -211,6 +211,7 @@ extension DepthwiseConvTests {
                 (19, 41, 5, 2, [2, 2, 2, 2], 13), (21, 18, 5, 2, [1, 1, 2, 2], 72), (16, 5, 5, 2, [2, 2, 2, 2], 9),
                 (15, 3, 3, 2, [1, 1, 1, 1], 16), (33, 67, 3, 2, [1, 1, 1, 1], 144),
                 (9, 19, 3, 1, [1, 1, 1, 1], 24), (12, 13, 5, 1, [2, 2, 2, 2], 32), (10, 4, 3, 1, [1, 1, 1, 1], 11),
+                (11, 29, 3, 1, [1, 1, 1, 1], 72), (13, 9, 3, 1, [0, 0, 1, 1], 149),
             ]
             for (i, c) in cases.enumerated() {
                 let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k,
@@ -226,7 +227,9 @@ extension DepthwiseConvTests {
             let wide = ConvGeometry(inputHeight: 16, inputWidth: 16, kernelHeight: 3, kernelWidth: 3,
                                     padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
             XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 32))
-            XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 33), "stride 1 with more than 32 channels keeps the tiles")
+            XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 144))
+            XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 128), "128 channels keep the tiles (L1 set conflicts in place)")
+            XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 161), "stride 1 with more than 160 channels keeps the tiles")
         }
     }
 }
