@@ -81,6 +81,20 @@ final class PoolingTests: XCTestCase {
                       channels: channels, isMax: false, countIncludePad: cip, inputExtra: 3, outputExtra: 2, rng: &rng)
             }
         }
+        // 2x2 windows (unrolled path): stride 2 on an even map, and on an odd one in ceil mode
+        // (the last column and row clipped), stride 1 with padding; max and average.
+        for channels in [8, 16, 29] {
+            for isMax in [true, false] {
+                check(g: ConvGeometry(inputHeight: 12, inputWidth: 10, kernelHeight: 2, kernelWidth: 2, strideHeight: 2, strideWidth: 2),
+                      channels: channels, isMax: isMax, countIncludePad: false, inputExtra: 1, outputExtra: 2, rng: &rng)
+                check(g: ConvGeometry(inputHeight: 9, inputWidth: 11, kernelHeight: 2, kernelWidth: 2, strideHeight: 2, strideWidth: 2,
+                                      outputHeight: 5, outputWidth: 6),
+                      channels: channels, isMax: isMax, countIncludePad: false, inputExtra: 0, outputExtra: 1, rng: &rng)
+                check(g: ConvGeometry(inputHeight: 7, inputWidth: 8, kernelHeight: 2, kernelWidth: 2, strideHeight: 1, strideWidth: 1,
+                                      padTop: 1, padLeft: 0, padBottom: 0, padRight: 1),
+                      channels: channels, isMax: isMax, countIncludePad: !isMax, inputExtra: 2, outputExtra: 0, rng: &rng)
+            }
+        }
         // Stride 1 and 3, whole-window interiors (unrolled path) next to clipped borders.
         for (s, isMax, cip) in [(1, false, true), (1, false, false), (1, true, false), (3, true, false), (3, false, true)] {
             check(g: ConvGeometry(inputHeight: 9, inputWidth: 11, kernelHeight: 3, kernelWidth: 3, strideHeight: s, strideWidth: s,
