@@ -554,13 +554,19 @@ extension Planner {
                     }
                 }
             case .perChannelValue(let op, let y, let act):
+                // Split by pixels like the other cases: on one thread, at 2 threads this squeeze-excite
+                // scale read the half of its input the other core had written, and took twice its
+                // 1-thread time (MobileNetV3-Large, 14x14x480: 0.011 -> 0.024 ms).
                 let b = UnsafePointer(exec.pointer(y))
                 let perImage = x.height * x.width
+                let imageWork = channels * perImage >= 1 << 15 && perImage > 1 ? chunks(perImage, parts: exec.threads) : [0..<perImage]
                 return {
                     for n in 0..<x.batch {
-                        Elementwise.binary(op, a: a + n * perImage * aps, aPixelStride: aps, b: b + n * y.pixelStride, bPixelStride: 0,
-                                           output: o + n * perImage * ops, outputPixelStride: ops, channels: channels,
-                                           pixels: 0..<perImage, activation: act)
+                        pool.parallelFor(count: imageWork.count) { t in
+                            Elementwise.binary(op, a: a + n * perImage * aps, aPixelStride: aps, b: b + n * y.pixelStride, bPixelStride: 0,
+                                               output: o + n * perImage * ops, outputPixelStride: ops, channels: channels,
+                                               pixels: imageWork[t], activation: act)
+                        }
                     }
                 }
             case .perChannelConstant(let op, let values, let act):
