@@ -155,6 +155,8 @@ public enum Im2colConv {
         }
         // Implicit GEMM for the interior of each output row: row m of A is the window origin of
         // output pixel m (stride `strideWidth` pixels apart) and a table maps k to its offset.
+        let stem = residual == nil
+            && StemConv.isEligible(geometry: g, inputChannels: cin, inputPixelStride: inputPixelStride, groups: weights.groups)
         withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { table in
             let offsets = table.baseAddress!
             for ky in 0..<g.kernelHeight {
@@ -177,13 +179,24 @@ public enum Im2colConv {
                 let ix = cols.lowerBound * g.strideWidth - g.padLeft
                 let first = rowStart + cols.lowerBound
                 for gi in 0..<weights.groups {
+                    let origin = input + (iy * g.inputWidth + ix) * inputPixelStride + gi * cin
+                    // Whole 8-pixel tiles of a 3-channel first layer take the stem tiles; the GEMM does the rest.
+                    let stemTiles = stem ? cols.count / StemConv.tileRows : 0
+                    if stemTiles > 0 {
+                        activation.visit(StemTileArguments(
+                            a: origin, rowStride: g.inputWidth * inputPixelStride, geometry: g,
+                            weights: weights.groupWeights[gi], c: output + first * outputPixelStride, ldc: outputPixelStride,
+                            tiles: stemTiles))
+                    }
+                    let done = stemTiles * StemConv.tileRows
+                    if done == cols.count { continue }
                     let args = GEMMArguments(
-                        a: input + (iy * g.inputWidth + ix) * inputPixelStride + gi * cin,
+                        a: origin,
                         lda: g.strideWidth * inputPixelStride, offsets: UnsafePointer(offsets),
                         weights: weights.groupWeights[gi],
                         c: output + first * outputPixelStride + gi * cout, ldc: outputPixelStride,
                         residual: residual.map { $0 + first * residualPixelStride + gi * cout },
-                        ldr: residualPixelStride, rows: 0..<cols.count, panels: 0..<weights.groupWeights[gi].panelCount)
+                        ldr: residualPixelStride, rows: done..<cols.count, panels: 0..<weights.groupWeights[gi].panelCount)
                     activation.visit(args)
                 }
             }

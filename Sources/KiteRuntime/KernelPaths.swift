@@ -70,9 +70,13 @@ extension Planner {
                 : "one GEMM per group over blocks of pixels, reading input channels through the folded shuffle/select"
         default: how = "gathered windows multiplied by packed weights"
         }
+        let stem = x.channelMap == nil && residual == nil
+            && StemConv.isEligible(geometry: g, inputChannels: x.channels, inputPixelStride: x.pixelStride, groups: c.groups)
         let map = channelMap
-        addStep(index: index, node: node, kernel: pointwise || packed.kernelName == "group-direct" ? packed.kernelName : "im2col-gemm",
-                reason: "\(what): \(how)",
+        let kernel = pointwise || packed.kernelName == "group-direct" ? packed.kernelName : stem ? "stem-direct" : "im2col-gemm"
+        addStep(index: index, node: node, kernel: kernel,
+                reason: stem ? "\(what) over 3-channel pixels: 8-pixel tiles read each tap at a fixed offset (borders gathered)"
+                    : "\(what): \(how)",
                 rowSplitConvolution(input: x, output: out, residual: residual, outputHeight: g.outputHeight,
                                     scratchFloats: Im2colConv.scratchSize(geometry: g, weights: packed)) { i, o, r, rows, scratch in
                     // The closure holds the channel map (an IndexTable) alive for as long as the step exists.

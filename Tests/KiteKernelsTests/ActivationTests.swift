@@ -42,9 +42,25 @@ final class ActivationTests: XCTestCase {
             for j in 0..<16 { v16[j] = xs[j] }
             let r16 = act.apply(v16)
             assertClose((0..<16).map { r16[$0] }, Array(expected[0..<16]), tol: 1e-6, "simd16 \(act)")
+            // The 16-lane form the kernels' epilogues call (its own implementation for most activations).
+            for start in stride(from: 0, to: xs.count - 15, by: 16) {
+                var v = SIMD16<Float>()
+                for j in 0..<16 { v[j] = xs[start + j] }
+                let box = Vector16Box()
+                act.visit(Apply16(input: v, box: box))
+                assertClose((0..<16).map { box.value[$0] }, Array(expected[start..<(start + 16)]), tol: 1e-6, "kernel simd16 \(act)")
+            }
             var inPlace = xs
             inPlace.withUnsafeMutableBufferPointer { act.apply(to: $0.baseAddress!, count: $0.count) }
             assertClose(inPlace, expected, tol: 1e-6, "in place \(act)")
         }
     }
+}
+
+private final class Vector16Box { var value = SIMD16<Float>() }
+
+private struct Apply16: ActivationVisitor {
+    let input: SIMD16<Float>
+    let box: Vector16Box
+    func visit<A: VectorActivation>(_ activation: A) { box.value = activation(input) }
 }

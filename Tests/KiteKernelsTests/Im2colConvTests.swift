@@ -71,6 +71,33 @@ final class Im2colConvTests: XCTestCase {
                            "cin=\(cin) cout=\(cout) groups=\(groups) \(g) \(activation)", file: file, line: line)
     }
 
+    /// 3-channel first layers wide enough for the stem tiles (8 output pixels, 16/24/32 channels
+    /// a tile), against the reference: tile remainders, border pixels and every panel shape.
+    func testStemTiles() {
+        var rng = SeededRNG(seed: 41)
+        let cases: [(h: Int, w: Int, k: Int, s: Int, pad: Int, cout: Int, act: KernelActivation)] = [
+            (23, 45, 3, 2, 1, 32, .relu6), (21, 37, 3, 2, 1, 24, .relu), (19, 29, 3, 2, 0, 16, .hardSwish),
+            (15, 31, 3, 1, 1, 16, .leakyRelu(alpha: 0.1)), (13, 27, 3, 2, 1, 20, .none), (17, 41, 7, 2, 3, 64, .relu),
+            (13, 35, 3, 2, 0, 40, .relu), (12, 30, 3, 1, 0, 8, .clip(min: -1, max: 1)), (11, 47, 3, 2, 1, 13, .relu),
+        ]
+        for c in cases {
+            let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k, strideHeight: c.s,
+                                 strideWidth: c.s, padTop: c.pad, padLeft: c.pad, padBottom: c.pad, padRight: c.pad)
+            XCTAssertTrue(g.interiorColumns.count >= 12, "\(g) must reach the interior path")
+            XCTAssertEqual(StemConv.isEligible(geometry: g, inputChannels: 3, inputPixelStride: 3, groups: 1), wideVectorKernels)
+            check(g: g, cin: 3, cout: c.cout, groups: 1, inputExtra: 0, outputExtra: c.cout % 3, withBias: true,
+                  withResidual: false, activation: c.act, splitRows: true, rng: &rng)
+        }
+        // A residual, or input pixels wider than 3 floats, keep the GEMM path; results are the same.
+        let g = ConvGeometry(inputHeight: 16, inputWidth: 40, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
+                             strideWidth: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertFalse(StemConv.isEligible(geometry: g, inputChannels: 3, inputPixelStride: 4, groups: 1))
+        check(g: g, cin: 3, cout: 32, groups: 1, inputExtra: 1, outputExtra: 0, withBias: true, withResidual: false,
+              activation: .relu, splitRows: false, rng: &rng)
+        check(g: g, cin: 3, cout: 24, groups: 1, inputExtra: 0, outputExtra: 0, withBias: false, withResidual: true,
+              activation: .relu, splitRows: false, rng: &rng)
+    }
+
     func testFirstLayer() {
         var rng = SeededRNG(seed: 37)
         // MobileNet stem: 3x3 s2, Cin 3, TF-style asymmetric padding.
