@@ -2,9 +2,9 @@
 
 /// `y[m, n] = act(sum_k W[n, k] * x[m, k] + b[n])` for a few batch rows (usually one).
 ///
-/// Memory-bound on W: each block of 4 weight rows is streamed once and applied to every batch
-/// row while it sits in L1; each row keeps two 8-lane accumulators (8 in flight) and is reduced
-/// horizontally at the end. For many rows (M >= ~16) prefer `GEMM.run`.
+/// Memory-bound on W: each block of 4 weight rows (stored as one interleaved run, see
+/// `PackedFCWeights`) is streamed once and applied to every batch row while it sits in L1; each
+/// row keeps two 8-lane accumulators (8 in flight) and is reduced horizontally at the end. For many rows (M >= ~16) prefer `GEMM.run`.
 public enum FullyConnected {
     /// Computes outputs `outputs` (a range of n; threads split N) for batch rows `0..<rows`.
     ///
@@ -48,65 +48,80 @@ struct FCVisitor: ActivationVisitor {
 func fcDriver<A: VectorActivation>(_ act: A, _ d: FCVisitor) {
     let k = d.w.inputCount
     let kpad = d.w.paddedInputCount
-    let kFull = k / 8 * 8
-    let tail = k - kFull
+    let blocked = d.w.blockedRows
+    let kFull = k / 16 * 16
     var n = d.range.lowerBound
-    while n + 4 <= d.range.upperBound {
-        let w0 = d.w.rows + n * kpad, w1 = w0 + kpad, w2 = w1 + kpad, w3 = w2 + kpad
-        for m in 0..<d.rows {
-            let x = d.input + m * d.ips
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
-            var i = 0
-            while i + 16 <= kFull {
-                let x0 = load8(x + i), x1 = load8(x + i + 8)
-                a0 = a0.addingProduct(x0, load8(w0 + i)); b0 = b0.addingProduct(x1, load8(w0 + i + 8))
-                a1 = a1.addingProduct(x0, load8(w1 + i)); b1 = b1.addingProduct(x1, load8(w1 + i + 8))
-                a2 = a2.addingProduct(x0, load8(w2 + i)); b2 = b2.addingProduct(x1, load8(w2 + i + 8))
-                a3 = a3.addingProduct(x0, load8(w3 + i)); b3 = b3.addingProduct(x1, load8(w3 + i + 8))
-                i += 16
-            }
-            if i < kFull {
-                let x0 = load8(x + i)
-                a0 = a0.addingProduct(x0, load8(w0 + i))
-                a1 = a1.addingProduct(x0, load8(w1 + i))
-                a2 = a2.addingProduct(x0, load8(w2 + i))
-                a3 = a3.addingProduct(x0, load8(w3 + i))
-                i += 8
-            }
-            if tail > 0 {
-                let x0 = loadPartial8(x + i, tail)
-                b0 = b0.addingProduct(x0, load8(w0 + i))
-                b1 = b1.addingProduct(x0, load8(w1 + i))
-                b2 = b2.addingProduct(x0, load8(w2 + i))
-                b3 = b3.addingProduct(x0, load8(w3 + i))
-            }
-            let o = d.output + m * d.ops + n
-            o[0] = act((a0 + b0).sum() + d.w.bias[n])
-            o[1] = act((a1 + b1).sum() + d.w.bias[n + 1])
-            o[2] = act((a2 + b2).sum() + d.w.bias[n + 2])
-            o[3] = act((a3 + b3).sum() + d.w.bias[n + 3])
-        }
-        n += 4
-    }
     while n < d.range.upperBound {
-        let w0 = d.w.rows + n * kpad
-        for m in 0..<d.rows {
-            let x = d.input + m * d.ips
-            var a0 = SIMD8<Float>(), b0 = SIMD8<Float>()
-            var i = 0
-            while i + 16 <= kFull {
-                a0 = a0.addingProduct(load8(x + i), load8(w0 + i))
-                b0 = b0.addingProduct(load8(x + i + 8), load8(w0 + i + 8))
-                i += 16
-            }
-            if i < kFull {
-                a0 = a0.addingProduct(load8(x + i), load8(w0 + i))
-                i += 8
-            }
-            if tail > 0 { b0 = b0.addingProduct(loadPartial8(x + i, tail), load8(w0 + i)) }
-            d.output[m * d.ops + n] = act((a0 + b0).sum() + d.w.bias[n])
+        if n % 4 == 0 && n + 4 <= min(d.range.upperBound, blocked) {
+            fcBlock(act, d, n: n, k: k, kFull: kFull, kpad: kpad)
+            n += 4
+        } else {
+            // A row outside whole blocks of the range (a thread's range may start or end inside
+            // a block; the last N % 4 rows are plain).
+            let inBlock = n < blocked
+            let base = d.w.rows + (inBlock ? (n / 4) * 4 * kpad + (n % 4) * 16 : n * kpad)
+            fcRow(act, d, n: n, base: base, chunkStride: inBlock ? 64 : 16, k: k, kFull: kFull)
+            n += 1
         }
-        n += 1
+    }
+}
+
+/// Rows n..<n+4 (one interleaved block): chunk j of row r at `block + 64 j + 16 r`.
+@inline(__always)
+func fcBlock<A: VectorActivation>(_ act: A, _ d: FCVisitor, n: Int, k: Int, kFull: Int, kpad: Int) {
+    let block = d.w.rows + n * kpad
+    for m in 0..<d.rows {
+        let x = d.input + m * d.ips
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
+        var p = block
+        var i = 0
+        while i < kFull {
+            let x0 = load8(x + i), x1 = load8(x + i + 8)
+            a0 = a0.addingProduct(x0, load8(p)); b0 = b0.addingProduct(x1, load8(p + 8))
+            a1 = a1.addingProduct(x0, load8(p + 16)); b1 = b1.addingProduct(x1, load8(p + 24))
+            a2 = a2.addingProduct(x0, load8(p + 32)); b2 = b2.addingProduct(x1, load8(p + 40))
+            a3 = a3.addingProduct(x0, load8(p + 48)); b3 = b3.addingProduct(x1, load8(p + 56))
+            i += 16
+            p += 64
+        }
+        if i < k {
+            // The last partial chunk: x read only up to K (the weights are zero-padded).
+            let x0 = k - i >= 8 ? load8(x + i) : loadPartial8(x + i, k - i)
+            let x1 = k - i > 8 ? loadPartial8(x + i + 8, k - i - 8) : SIMD8<Float>()
+            a0 = a0.addingProduct(x0, load8(p)); b0 = b0.addingProduct(x1, load8(p + 8))
+            a1 = a1.addingProduct(x0, load8(p + 16)); b1 = b1.addingProduct(x1, load8(p + 24))
+            a2 = a2.addingProduct(x0, load8(p + 32)); b2 = b2.addingProduct(x1, load8(p + 40))
+            a3 = a3.addingProduct(x0, load8(p + 48)); b3 = b3.addingProduct(x1, load8(p + 56))
+        }
+        let o = d.output + m * d.ops + n
+        o[0] = act((a0 + b0).sum() + d.w.bias[n])
+        o[1] = act((a1 + b1).sum() + d.w.bias[n + 1])
+        o[2] = act((a2 + b2).sum() + d.w.bias[n + 2])
+        o[3] = act((a3 + b3).sum() + d.w.bias[n + 3])
+    }
+}
+
+/// One row whose 16-float chunks are `chunkStride` floats apart.
+@inline(__always)
+func fcRow<A: VectorActivation>(_ act: A, _ d: FCVisitor, n: Int, base: UnsafePointer<Float>, chunkStride: Int, k: Int, kFull: Int) {
+    for m in 0..<d.rows {
+        let x = d.input + m * d.ips
+        var a0 = SIMD8<Float>(), b0 = SIMD8<Float>()
+        var p = base
+        var i = 0
+        while i < kFull {
+            a0 = a0.addingProduct(load8(x + i), load8(p))
+            b0 = b0.addingProduct(load8(x + i + 8), load8(p + 8))
+            i += 16
+            p += chunkStride
+        }
+        if i < k {
+            let x0 = k - i >= 8 ? load8(x + i) : loadPartial8(x + i, k - i)
+            let x1 = k - i > 8 ? loadPartial8(x + i + 8, k - i - 8) : SIMD8<Float>()
+            a0 = a0.addingProduct(x0, load8(p))
+            b0 = b0.addingProduct(x1, load8(p + 8))
+        }
+        d.output[m * d.ops + n] = act((a0 + b0).sum() + d.w.bias[n])
     }
 }

@@ -243,20 +243,33 @@ func tapMajorRows(_ weights: UnsafePointer<Float>, rows: Int, inputs: Int, taps:
     return out
 }
 
-/// Weights of a fully-connected layer packed for `FullyConnected.run`: N rows of K floats
-/// zero-padded to a multiple of 8 (64-byte aligned rows when K is a multiple of 16), then the bias.
+/// Weights of a fully-connected layer packed for `FullyConnected.run`, as one sequential stream:
+/// K is zero-padded to a multiple of 16; rows come in blocks of 4 whose 16-float chunks are
+/// interleaved (chunk j of rows 4b..4b+3 back to back), so a block is read front to back; the
+/// last `N % 4` rows follow as plain rows; then the bias. With each row a separate stream, the
+/// four 5 KiB streams per block restarted the prefetchers every block: a 1280 x 1000 layer with
+/// its weights in memory read them at 13 GB/s, and at 19-21 GB/s as one stream.
 public struct PackedFCWeights: Sendable {
     /// N: outputs.
     public let outputCount: Int
     /// K: inputs.
     public let inputCount: Int
-    /// Floats per packed row (K rounded up to 8).
+    /// Floats per packed row (K rounded up to 16).
     public let paddedInputCount: Int
+    /// Rows stored in interleaved blocks of 4 (`N` rounded down to 4).
+    public var blockedRows: Int { outputCount / 4 * 4 }
 
     @usableFromInline let storage: AlignedFloatStorage
 
     @usableFromInline var rows: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
     @usableFromInline var bias: UnsafePointer<Float> { UnsafePointer(storage.pointer + outputCount * paddedInputCount) }
+
+    /// Where element k of row n is stored, relative to `rows`.
+    @inline(__always)
+    static func offset(row n: Int, k: Int, paddedInputCount kpad: Int, blockedRows: Int) -> Int {
+        if n >= blockedRows { return n * kpad + k }
+        return (n / 4) * 4 * kpad + (k / 16) * 64 + (n % 4) * 16 + k % 16
+    }
 
     /// Packs `W[n][k]` at `weights[n * rowStride + k]` (ONNX Gemm B with transB=1, or MatMul B transposed).
     ///
@@ -269,13 +282,16 @@ public struct PackedFCWeights: Sendable {
         precondition(outputCount > 0 && inputCount > 0, "empty FC weights")
         self.outputCount = outputCount
         self.inputCount = inputCount
-        let kpad = (inputCount + 7) / 8 * 8
+        let kpad = (inputCount + 15) / 16 * 16
         paddedInputCount = kpad
         storage = AlignedFloatStorage(count: outputCount * kpad + outputCount)
         let ld = rowStride ?? inputCount
         let dst = storage.pointer
+        let blocked = outputCount / 4 * 4
         for n in 0..<outputCount {
-            for k in 0..<inputCount { dst[n * kpad + k] = weights[n * ld + k * columnStride] }
+            for k in 0..<inputCount {
+                dst[Self.offset(row: n, k: k, paddedInputCount: kpad, blockedRows: blocked)] = weights[n * ld + k * columnStride]
+            }
             if let bias { dst[outputCount * kpad + n] = bias[n] }
         }
     }

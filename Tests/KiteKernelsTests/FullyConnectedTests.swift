@@ -5,7 +5,7 @@ final class FullyConnectedTests: XCTestCase {
     func testShapes() {
         var rng = SeededRNG(seed: 83)
         for (trial, (m, k, n)) in [(1, 1, 1), (1, 7, 5), (1, 8, 4), (1, 17, 9), (2, 33, 13), (3, 1280, 1000), (1, 1024, 10),
-                                   (1, 960, 1280), (4, 15, 3)].enumerated() {
+                                   (1, 960, 1280), (4, 15, 3), (2, 24, 18), (1, 100, 37), (1, 16, 7)].enumerated() {
             let ips = k + trial % 3, ops = n + trial % 2
             let x = rng.floats(m * ips)
             let w = rng.floats(n * k)
