@@ -86,9 +86,7 @@ func fcBlock<A: VectorActivation>(_ act: A, _ d: FCVisitor, n: Int, k: Int, kFul
             p += 64
         }
         if i < k {
-            // The last partial chunk: x read only up to K (the weights are zero-padded).
-            let x0 = k - i >= 8 ? load8(x + i) : loadPartial8(x + i, k - i)
-            let x1 = k - i > 8 ? loadPartial8(x + i + 8, k - i - 8) : SIMD8<Float>()
+            let (x0, x1) = fcLastChunk(x + i, k - i)
             a0 = a0.addingProduct(x0, load8(p)); b0 = b0.addingProduct(x1, load8(p + 8))
             a1 = a1.addingProduct(x0, load8(p + 16)); b1 = b1.addingProduct(x1, load8(p + 24))
             a2 = a2.addingProduct(x0, load8(p + 32)); b2 = b2.addingProduct(x1, load8(p + 40))
@@ -117,11 +115,17 @@ func fcRow<A: VectorActivation>(_ act: A, _ d: FCVisitor, n: Int, base: UnsafePo
             p += chunkStride
         }
         if i < k {
-            let x0 = k - i >= 8 ? load8(x + i) : loadPartial8(x + i, k - i)
-            let x1 = k - i > 8 ? loadPartial8(x + i + 8, k - i - 8) : SIMD8<Float>()
+            let (x0, x1) = fcLastChunk(x + i, k - i)
             a0 = a0.addingProduct(x0, load8(p))
             b0 = b0.addingProduct(x1, load8(p + 8))
         }
         d.output[m * d.ops + n] = act((a0 + b0).sum() + d.w.bias[n])
     }
+}
+
+/// The input's last, partial 16-float chunk (`left` < 16 floats), read only up to K: the weights
+/// past K are zero-padded, so the missing lanes are zeros.
+@inline(__always)
+func fcLastChunk(_ x: UnsafePointer<Float>, _ left: Int) -> (SIMD8<Float>, SIMD8<Float>) {
+    (left >= 8 ? load8(x) : loadPartial8(x, left), left > 8 ? loadPartial8(x + 8, left - 8) : SIMD8<Float>())
 }
