@@ -121,7 +121,7 @@ struct IdentityActivation: VectorActivation {
     @usableFromInline init() {}
     @usableFromInline static var isIdentity: Bool { true }
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x }
-    @inline(__always) @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> { v }
+    @_transparent @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> { v }
     @_transparent @usableFromInline func callAsFunction(_ v: SIMD16<Float>) -> SIMD16<Float> { v }
 }
 
@@ -129,7 +129,7 @@ struct IdentityActivation: VectorActivation {
 struct ReLUActivation: VectorActivation {
     @usableFromInline init() {}
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 }
-    @inline(__always) @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
+    @_transparent @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
         vmax(v, SIMD8())
     }
     @_transparent @usableFromInline func callAsFunction(_ v: SIMD16<Float>) -> SIMD16<Float> {
@@ -146,7 +146,7 @@ struct ClipActivation: VectorActivation {
         let y = x > lo ? x : lo
         return y < hi ? y : hi
     }
-    @inline(__always) @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
+    @_transparent @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
         vmin(vmax(v, SIMD8(repeating: lo)), SIMD8(repeating: hi))
     }
     @_transparent @usableFromInline func callAsFunction(_ v: SIMD16<Float>) -> SIMD16<Float> {
@@ -159,7 +159,7 @@ struct LeakyReLUActivation: VectorActivation {
     @usableFromInline let alpha: Float
     @usableFromInline init(alpha: Float) { self.alpha = alpha }
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x >= 0 ? x : alpha * x }
-    @inline(__always) @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
+    @_transparent @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
         v.replacing(with: v * alpha, where: v .< 0)
     }
     @_transparent @usableFromInline func callAsFunction(_ v: SIMD16<Float>) -> SIMD16<Float> {
@@ -187,7 +187,7 @@ struct HardSigmoidActivation: VectorActivation {
         let y = alpha * x + beta
         return y < 0 ? 0 : (y > 1 ? 1 : y)
     }
-    @inline(__always) @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
+    @_transparent @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
         let y = v * alpha + beta
         return vmax(vmin(y, SIMD8(repeating: 1)), SIMD8())
     }
@@ -204,7 +204,7 @@ struct HardSwishActivation: VectorActivation {
         let y = x * (1 / 6 as Float) + 0.5
         return x * (y < 0 ? 0 : (y > 1 ? 1 : y))
     }
-    @inline(__always) @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
+    @_transparent @usableFromInline func callAsFunction(_ v: SIMD8<Float>) -> SIMD8<Float> {
         let y = v * (1 / 6 as Float) + 0.5
         return v * vmax(vmin(y, SIMD8(repeating: 1)), SIMD8())
     }

@@ -16,20 +16,28 @@ func gemmWideNextTileRows(_ left: Int) -> Int {
 /// K-block weights, 32 KiB, stay in L1).
 @inline(never)
 func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmWideSpillFloats) { spill in
+        gemmWideDriver(g, act, ix, spill: spill.baseAddress!)
+    }
+}
+
+@inline(__always)
+func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I,
+                                                      spill: UnsafeMutablePointer<Float>) {
     let block = gemmRowBlock(k: g.kLength)
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)
         var p = g.panels.lowerBound
         while p < g.panels.upperBound {
-            let pair = p + 1 < g.panels.upperBound
+            let shape = gemmWidePanelShape(g, from: p, to: g.panels.upperBound)
             var m = m0
             while m < m1 {
                 let rows = gemmWideNextTileRows(m1 - m)
-                gemmWideTileRows(rows, pair: pair, act, ix, g, m: m, panel: p)
+                gemmWideTileRows(rows, shape, act, ix, g, m: m, panel: p, spill: spill)
                 m += rows
             }
-            p += pair ? 2 : 1
+            p += shape.panels
         }
         m0 = m1
     }
@@ -38,6 +46,14 @@ func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act
 /// Rows-outer order (GEMMs with a residual and many panels; see `gemmRowsOuterDriver`).
 @inline(never)
 func gemmWideRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmWideSpillFloats) { spill in
+        gemmWideRowsOuterDriver(g, act, ix, spill: spill.baseAddress!)
+    }
+}
+
+@inline(__always)
+func gemmWideRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I,
+                                                               spill: UnsafeMutablePointer<Float>) {
     let block = gemmRowBlock(k: g.kLength)
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
@@ -50,9 +66,9 @@ func gemmWideRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArgumen
                 let rows = gemmWideNextTileRows(m1 - m)
                 var p = p0
                 while p < p1 {
-                    let pair = p + 1 < p1
-                    gemmWideTileRows(rows, pair: pair, act, ix, g, m: m, panel: p)
-                    p += pair ? 2 : 1
+                    let shape = gemmWidePanelShape(g, from: p, to: p1)
+                    gemmWideTileRows(rows, shape, act, ix, g, m: m, panel: p, spill: spill)
+                    p += shape.panels
                 }
                 m += rows
             }
@@ -62,43 +78,104 @@ func gemmWideRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArgumen
     }
 }
 
-/// A tile of `rows` (1...8) rows over panel `panel`, and over `panel + 1` too when `pair`.
+/// The panels one tile covers: up to two full 16-column panels, then possibly the weights' last
+/// panel as a half panel of 8-lane vectors when it holds 8 or fewer valid columns.
+///
+/// This core splits a 16-lane FMA into two 8-lane halves (two 8-lane FMAs a cycle, or one
+/// 16-lane), so an 8-lane accumulator costs half of a 16-lane one: N = 16 k + 4 or 16 k + 8
+/// (20, 24, 40, 72, 120, 184, 200, 232 channels) wastes at most 4 lanes instead of 8-12.
+struct GEMMWidePanelShape {
+    /// Full 16-column panels (0, 1 or 2; at most 1 with a half panel).
+    let full: Int
+    /// Whether an 8-column half panel follows them.
+    let half: Bool
+    var panels: Int { full + (half ? 1 : 0) }
+}
+
+/// The tile shape for panels `[p, end)`: the last panel of the weights goes as a half panel,
+/// with the full panel before it when that one is not part of a pair; other panels go in pairs.
+/// (Two full panels and a half, 24 accumulators, spilled registers in the K loop.)
+@inline(__always)
+func gemmWidePanelShape(_ g: GEMMArguments, from p: Int, to end: Int) -> GEMMWidePanelShape {
+    let nr = PackedGEMMWeights.panelWidth
+    let halfLast = end == g.weights.panelCount && g.weights.outputChannels - (end - 1) * nr <= nr / 2
+    let fullLeft = end - p - (halfLast ? 1 : 0)
+    if halfLast && fullLeft <= 1 { return GEMMWidePanelShape(full: fullLeft, half: true) }
+    return GEMMWidePanelShape(full: min(2, fullLeft), half: false)
+}
+
+/// Floats between the spill area's rows: 2 panels and a half panel.
+let gemmWideSpillRow = 48
+/// Floats of the spill area: 8 rows.
+let gemmWideSpillFloats = 8 * gemmWideSpillRow
+
+/// A tile of `rows` (1...8) rows over the panels `shape` names, starting at `panel`.
+///
+/// The tile itself stores only whole 16- or 8-lane vectors. A last panel with another count of
+/// valid columns goes to `spill` (bias added) and is finished here, out of the tile: a call in
+/// the tile's epilogue made the compiler save every accumulator to the stack before it, in
+/// every tile. Without any call, 1-thread GEMMs with the rows in L2: K = 20, N = 80 77 -> 104
+/// GFLOP/s; K = 24, N = 24 62 -> 96; K = 40, N = 160 94 -> 109; K = 256, N = 256 110 -> 115.
 @inline(__always)
 func gemmWideTileRows<A: VectorActivation, I: AIndexing>(
-    _ rows: Int, pair: Bool, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int
+    _ rows: Int, _ shape: GEMMWidePanelShape, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int,
+    spill: UnsafeMutablePointer<Float>
 ) {
-    if pair {
-        gemmWideTileRows(rows, Count2.self, act, ix, g, m: m, panel: panel)
-    } else {
-        gemmWideTileRows(rows, Count1.self, act, ix, g, m: m, panel: panel)
+    switch (shape.full, shape.half) {
+    case (2, false): gemmWideTileRows(rows, Count2.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case (1, false): gemmWideTileRows(rows, Count1.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case (1, true): gemmWideTileRows(rows, Count1.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill)
+    default: gemmWideTileRows(rows, Count0.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill)
+    }
+    let nr = PackedGEMMWeights.panelWidth
+    let last = panel + shape.panels - 1
+    guard last == g.weights.panelCount - 1 else { return }
+    let cols = g.weights.outputChannels - last * nr
+    let whole = shape.half ? cols == nr / 2 : cols == nr
+    if !whole { gemmWideFinishSpilled(rows, act, g, m: m, column: last * nr, cols: cols, spill: spill + (last - panel) * nr) }
+}
+
+/// Residual, activation and store of the spilled columns of a tile's last panel.
+@inline(never)
+func gemmWideFinishSpilled<A: VectorActivation>(
+    _ rows: Int, _ act: A, _ g: GEMMArguments, m: Int, column: Int, cols: Int, spill: UnsafeMutablePointer<Float>
+) {
+    for r in 0..<rows {
+        let c = g.c + (m + r) * g.ldc + column
+        let res = g.residual.map { $0 + (m + r) * g.ldr + column }
+        gemmStorePartialRow16(load16(spill + r * gemmWideSpillRow), act, c, res, cols)
     }
 }
 
 /// The run-time row count picks the compile-time tile variant.
 @inline(__always)
-func gemmWideTileRows<P: StaticCount, A: VectorActivation, I: AIndexing>(
-    _ rows: Int, _: P.Type, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int
+func gemmWideTileRows<P: StaticCount, H: StaticCount, A: VectorActivation, I: AIndexing>(
+    _ rows: Int, _: P.Type, _: H.Type, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int,
+    spill: UnsafeMutablePointer<Float>
 ) {
     switch rows {
-    case 8: gemmWideTile(Count8.self, P.self, act, ix, g, m: m, panel: panel)
-    case 7: gemmWideTile(Count7.self, P.self, act, ix, g, m: m, panel: panel)
-    case 6: gemmWideTile(Count6.self, P.self, act, ix, g, m: m, panel: panel)
-    case 5: gemmWideTile(Count5.self, P.self, act, ix, g, m: m, panel: panel)
-    case 4: gemmWideTile(Count4.self, P.self, act, ix, g, m: m, panel: panel)
-    case 3: gemmWideTile(Count3.self, P.self, act, ix, g, m: m, panel: panel)
-    case 2: gemmWideTile(Count2.self, P.self, act, ix, g, m: m, panel: panel)
-    default: gemmWideTile(Count1.self, P.self, act, ix, g, m: m, panel: panel)
+    case 8: gemmWideTile(Count8.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 7: gemmWideTile(Count7.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 6: gemmWideTile(Count6.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 5: gemmWideTile(Count5.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 4: gemmWideTile(Count4.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 3: gemmWideTile(Count3.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 2: gemmWideTile(Count2.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    default: gemmWideTile(Count1.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
     }
 }
 
-/// One micro-tile: `Rows` (1...8) rows x `Panels` (1 or 2) panels of 16 columns; K-loop over the
-/// packed panels, then the fused epilogue.
+/// One micro-tile: `Rows` (1...8) rows x `Full` (0...2) panels of 16 columns and `Half` (0 or 1)
+/// half panel of 8; K-loop over the packed panels, then the fused epilogue.
 @inline(never)
-func gemmWideTile<Rows: StaticCount, Panels: StaticCount, A: VectorActivation, I: AIndexing>(
-    _: Rows.Type, _: Panels.Type, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int
+func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: VectorActivation, I: AIndexing>(
+    _: Rows.Type, _: Full.Type, _: Half.Type, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int,
+    spill: UnsafeMutablePointer<Float>
 ) {
     let R = Rows.value
-    let two = Panels.value == 2
+    let one = Full.value >= 1
+    let two = Full.value == 2
+    let half = Half.value == 1
     let nr = PackedGEMMWeights.panelWidth
     let k = g.kLength
     let lda = g.lda
@@ -110,87 +187,146 @@ func gemmWideTile<Rows: StaticCount, Panels: StaticCount, A: VectorActivation, I
     let a5 = a0 + (R > 5 ? 5 * lda : 0)
     let a6 = a0 + (R > 6 ? 6 * lda : 0)
     let a7 = a0 + (R > 7 ? 7 * lda : 0)
-    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>()
-    var c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
-    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>()
-    var c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
-    var c40 = SIMD16<Float>(), c41 = SIMD16<Float>()
-    var c50 = SIMD16<Float>(), c51 = SIMD16<Float>()
-    var c60 = SIMD16<Float>(), c61 = SIMD16<Float>()
-    var c70 = SIMD16<Float>(), c71 = SIMD16<Float>()
+    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), h0 = SIMD8<Float>()
+    var c10 = SIMD16<Float>(), c11 = SIMD16<Float>(), h1 = SIMD8<Float>()
+    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), h2 = SIMD8<Float>()
+    var c30 = SIMD16<Float>(), c31 = SIMD16<Float>(), h3 = SIMD8<Float>()
+    var c40 = SIMD16<Float>(), c41 = SIMD16<Float>(), h4 = SIMD8<Float>()
+    var c50 = SIMD16<Float>(), c51 = SIMD16<Float>(), h5 = SIMD8<Float>()
+    var c60 = SIMD16<Float>(), c61 = SIMD16<Float>(), h6 = SIMD8<Float>()
+    var c70 = SIMD16<Float>(), c71 = SIMD16<Float>(), h7 = SIMD8<Float>()
     let panelStride = g.weights.panelStride
     var bp = g.weights.panels + panel * panelStride + g.k0 * nr
     let secondOffset = two ? panelStride : 0
+    let halfOffset = Full.value * panelStride
     for kk in 0..<k {
-        let b0 = load16(bp)
+        let b0 = one ? load16(bp) : SIMD16<Float>()
         let b1 = two ? load16(bp + secondOffset) : SIMD16<Float>()
+        let bh = half ? load8(bp + halfOffset) : SIMD8<Float>()
         bp += nr
-        let x0 = SIMD16<Float>(repeating: ix.load(a0, kk))
-        c00 = c00.addingProduct(x0, b0)
-        if two { c01 = c01.addingProduct(x0, b1) }
+        do {
+            let s = ix.load(a0, kk)
+            let x = SIMD16<Float>(repeating: s)
+            if one { c00 = c00.addingProduct(x, b0) }
+            if two { c01 = c01.addingProduct(x, b1) }
+            if half { h0 = h0.addingProduct(SIMD8<Float>(repeating: s), bh) }
+        }
         if R > 1 {
-            let x = SIMD16<Float>(repeating: ix.load(a1, kk))
-            c10 = c10.addingProduct(x, b0)
+            let s = ix.load(a1, kk)
+            let x = SIMD16<Float>(repeating: s)
+            if one { c10 = c10.addingProduct(x, b0) }
             if two { c11 = c11.addingProduct(x, b1) }
+            if half { h1 = h1.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 2 {
-            let x = SIMD16<Float>(repeating: ix.load(a2, kk))
-            c20 = c20.addingProduct(x, b0)
+            let s = ix.load(a2, kk)
+            let x = SIMD16<Float>(repeating: s)
+            if one { c20 = c20.addingProduct(x, b0) }
             if two { c21 = c21.addingProduct(x, b1) }
+            if half { h2 = h2.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 3 {
-            let x = SIMD16<Float>(repeating: ix.load(a3, kk))
-            c30 = c30.addingProduct(x, b0)
+            let s = ix.load(a3, kk)
+            let x = SIMD16<Float>(repeating: s)
+            if one { c30 = c30.addingProduct(x, b0) }
             if two { c31 = c31.addingProduct(x, b1) }
+            if half { h3 = h3.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 4 {
-            let x = SIMD16<Float>(repeating: ix.load(a4, kk))
-            c40 = c40.addingProduct(x, b0)
+            let s = ix.load(a4, kk)
+            let x = SIMD16<Float>(repeating: s)
+            if one { c40 = c40.addingProduct(x, b0) }
             if two { c41 = c41.addingProduct(x, b1) }
+            if half { h4 = h4.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 5 {
-            let x = SIMD16<Float>(repeating: ix.load(a5, kk))
-            c50 = c50.addingProduct(x, b0)
+            let s = ix.load(a5, kk)
+            let x = SIMD16<Float>(repeating: s)
+            if one { c50 = c50.addingProduct(x, b0) }
             if two { c51 = c51.addingProduct(x, b1) }
+            if half { h5 = h5.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 6 {
-            let x = SIMD16<Float>(repeating: ix.load(a6, kk))
-            c60 = c60.addingProduct(x, b0)
+            let s = ix.load(a6, kk)
+            let x = SIMD16<Float>(repeating: s)
+            if one { c60 = c60.addingProduct(x, b0) }
             if two { c61 = c61.addingProduct(x, b1) }
+            if half { h6 = h6.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 7 {
-            let x = SIMD16<Float>(repeating: ix.load(a7, kk))
-            c70 = c70.addingProduct(x, b0)
+            let s = ix.load(a7, kk)
+            let x = SIMD16<Float>(repeating: s)
+            if one { c70 = c70.addingProduct(x, b0) }
             if two { c71 = c71.addingProduct(x, b1) }
+            if half { h7 = h7.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
     }
     let n = g.weights.outputChannels
     let col = panel * nr
-    let cols0 = min(nr, n - col)
-    let cols1 = two ? min(nr, n - col - nr) : 0
-    let bias0 = load16(g.bias + col)
+    // (Plain comparisons: in the larger tile variants `min` stayed a call.)
+    let cols0 = one ? (n - col >= nr ? nr : n - col) : 0
+    let cols1 = two ? (n - col - nr >= nr ? nr : n - col - nr) : 0
+    let colH = col + Full.value * nr
+    let colsH = half ? n - colH : 0
+    let bias0 = one ? load16(g.bias + col) : SIMD16<Float>()
     let bias1 = two ? load16(g.bias + col + nr) : SIMD16<Float>()
+    let biasH = half ? load8(g.bias + colH) : SIMD8<Float>()
     let ldc = g.ldc, ldr = g.ldr
     let cp = g.c + m * ldc + col
-    let rp = g.residual.map { $0 + m * ldr + col }
-    gemmWideStoreRow(c00, c01, two, bias0, bias1, act, cp, rp, cols0, cols1)
-    if R > 1 { gemmWideStoreRow(c10, c11, two, bias0, bias1, act, cp + ldc, rp.map { $0 + ldr }, cols0, cols1) }
-    if R > 2 { gemmWideStoreRow(c20, c21, two, bias0, bias1, act, cp + 2 * ldc, rp.map { $0 + 2 * ldr }, cols0, cols1) }
-    if R > 3 { gemmWideStoreRow(c30, c31, two, bias0, bias1, act, cp + 3 * ldc, rp.map { $0 + 3 * ldr }, cols0, cols1) }
-    if R > 4 { gemmWideStoreRow(c40, c41, two, bias0, bias1, act, cp + 4 * ldc, rp.map { $0 + 4 * ldr }, cols0, cols1) }
-    if R > 5 { gemmWideStoreRow(c50, c51, two, bias0, bias1, act, cp + 5 * ldc, rp.map { $0 + 5 * ldr }, cols0, cols1) }
-    if R > 6 { gemmWideStoreRow(c60, c61, two, bias0, bias1, act, cp + 6 * ldc, rp.map { $0 + 6 * ldr }, cols0, cols1) }
-    if R > 7 { gemmWideStoreRow(c70, c71, two, bias0, bias1, act, cp + 7 * ldc, rp.map { $0 + 7 * ldr }, cols0, cols1) }
+    let rp = g.residual
+    let r0 = m * ldr + col
+    let hOff = Full.value * nr
+    gemmWideStoreRow(c00, c01, h0, one, two, half, bias0, bias1, biasH, act, cp, rp, r0, cols0, cols1, hOff, colsH, spill)
+    if R > 1 { gemmWideStoreRow(c10, c11, h1, one, two, half, bias0, bias1, biasH, act, cp + ldc, rp, r0 + ldr, cols0, cols1, hOff, colsH, spill + 1 * gemmWideSpillRow) }
+    if R > 2 { gemmWideStoreRow(c20, c21, h2, one, two, half, bias0, bias1, biasH, act, cp + 2 * ldc, rp, r0 + 2 * ldr, cols0, cols1, hOff, colsH, spill + 2 * gemmWideSpillRow) }
+    if R > 3 { gemmWideStoreRow(c30, c31, h3, one, two, half, bias0, bias1, biasH, act, cp + 3 * ldc, rp, r0 + 3 * ldr, cols0, cols1, hOff, colsH, spill + 3 * gemmWideSpillRow) }
+    if R > 4 { gemmWideStoreRow(c40, c41, h4, one, two, half, bias0, bias1, biasH, act, cp + 4 * ldc, rp, r0 + 4 * ldr, cols0, cols1, hOff, colsH, spill + 4 * gemmWideSpillRow) }
+    if R > 5 { gemmWideStoreRow(c50, c51, h5, one, two, half, bias0, bias1, biasH, act, cp + 5 * ldc, rp, r0 + 5 * ldr, cols0, cols1, hOff, colsH, spill + 5 * gemmWideSpillRow) }
+    if R > 6 { gemmWideStoreRow(c60, c61, h6, one, two, half, bias0, bias1, biasH, act, cp + 6 * ldc, rp, r0 + 6 * ldr, cols0, cols1, hOff, colsH, spill + 6 * gemmWideSpillRow) }
+    if R > 7 { gemmWideStoreRow(c70, c71, h7, one, two, half, bias0, bias1, biasH, act, cp + 7 * ldc, rp, r0 + 7 * ldr, cols0, cols1, hOff, colsH, spill + 7 * gemmWideSpillRow) }
 }
 
-/// Epilogue for one tile row: one or two panels' 16 columns (`cols0`, `cols1` of them valid).
-@inline(__always)
+/// Epilogue for one tile row: its full panels' 16 columns (`cols0`, `cols1` of them valid) and
+/// the half panel's `colsH` columns at `hOff`. A vector whose columns are not all valid goes to
+/// `spill` (with the bias), for `gemmWideFinishSpilled`.
+///
+/// Transparent, and the residual row given as an offset from one base: with `@inline(__always)`
+/// and a per-row `Optional.map`, the larger tiles kept four of these rows and their closures as
+/// calls (and saved every accumulator to the stack around them).
+@_transparent
 func gemmWideStoreRow<A: VectorActivation>(
-    _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ two: Bool, _ bias0: SIMD16<Float>, _ bias1: SIMD16<Float>, _ act: A,
-    _ c: UnsafeMutablePointer<Float>, _ res: UnsafePointer<Float>?, _ cols0: Int, _ cols1: Int
+    _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ vh: SIMD8<Float>, _ one: Bool, _ two: Bool, _ half: Bool,
+    _ bias0: SIMD16<Float>, _ bias1: SIMD16<Float>, _ biasH: SIMD8<Float>, _ act: A,
+    _ c: UnsafeMutablePointer<Float>, _ resBase: UnsafePointer<Float>?, _ resOffset: Int,
+    _ cols0: Int, _ cols1: Int, _ hOff: Int, _ colsH: Int, _ spill: UnsafeMutablePointer<Float>
 ) {
-    gemmStoreRow16(v0, bias0, act, c, res, cols0)
-    if two { gemmStoreRow16(v1, bias1, act, c + 16, res.map { $0 + 16 }, cols1) }
+    if one {
+        var x = v0 + bias0
+        if cols0 == 16 {
+            if let resBase { x += load16(resBase + resOffset) }
+            store16(act(x), c)
+        } else {
+            store16(x, spill)
+        }
+    }
+    if two {
+        var x = v1 + bias1
+        if cols1 == 16 {
+            if let resBase { x += load16(resBase + (resOffset + 16)) }
+            store16(act(x), c + 16)
+        } else {
+            store16(x, spill + 16)
+        }
+    }
+    if half {
+        var x = vh + biasH
+        if colsH == 8 {
+            if let resBase { x += load8(resBase + (resOffset + hOff)) }
+            store8(act(x), c + hOff)
+        } else {
+            store8(x, spill + hOff)
+        }
+    }
 }
 
 /// Epilogue for 16 columns of one tile row: bias, residual, activation, store the first `cols`.

@@ -113,6 +113,7 @@ protocol StaticCount {
     static var value: Int { get }
 }
 
+@usableFromInline enum Count0: StaticCount { @usableFromInline static var value: Int { 0 } }
 @usableFromInline enum Count1: StaticCount { @usableFromInline static var value: Int { 1 } }
 @usableFromInline enum Count2: StaticCount { @usableFromInline static var value: Int { 2 } }
 @usableFromInline enum Count3: StaticCount { @usableFromInline static var value: Int { 3 } }

@@ -66,7 +66,7 @@ final class GEMMTests: XCTestCase {
         forBothKernelWidths {
             var rng = SeededRNG(seed: 7)
             for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 17, 49, 50] {
-                for n in [1, 3, 5, 8, 9, 16, 17, 24, 33, 48] {
+                for n in [1, 3, 5, 8, 9, 16, 17, 20, 24, 33, 40, 48] {
                     for k in [1, 3, 17] {
                         checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: nil, withBias: true, activation: .none, rng: &rng)
                     }
