@@ -43,6 +43,12 @@ public enum Im2colConv {
     /// Concurrent calls need separate scratch buffers.
     public static func scratchSize(geometry: ConvGeometry, weights: PackedConvWeights) -> Int {
         if isPointwise(geometry) || weights.rotated != nil { return 0 }
+        if StemConv.takesWholeRows(geometry: geometry, inputChannels: weights.inputChannels, inputPixelStride: 3, groups: weights.groups) {
+            // Either path may run (a residual keeps the gathered one): enough for both.
+            let k = weights.reductionLength
+            return max(StemConv.scratchSize(geometry: geometry),
+                       chunkPixels(reductionLength: k, outputPixels: geometry.outputHeight * geometry.outputWidth) * k)
+        }
         let k = weights.reductionLength
         return chunkPixels(reductionLength: k, outputPixels: geometry.outputHeight * geometry.outputWidth) * k
     }
@@ -129,6 +135,12 @@ public enum Im2colConv {
             return
         }
         guard let scratch else { preconditionFailure("Im2colConv.run needs scratch for this geometry") }
+        if residual == nil
+            && StemConv.takesWholeRows(geometry: g, inputChannels: cin, inputPixelStride: inputPixelStride, groups: weights.groups) {
+            StemConv.run(input: input, geometry: g, weights: weights.groupWeights[0], output: output, outputPixelStride: outputPixelStride,
+                         activation: activation, rows: rows, patch: scratch)
+            return
+        }
         let k = weights.reductionLength
         let chunk = chunkPixels(reductionLength: k, outputPixels: g.outputHeight * g.outputWidth)
         // Gathers pixels into scratch and multiplies, chunk by chunk (padding and narrow outputs).
@@ -155,8 +167,6 @@ public enum Im2colConv {
         }
         // Implicit GEMM for the interior of each output row: row m of A is the window origin of
         // output pixel m (stride `strideWidth` pixels apart) and a table maps k to its offset.
-        let stem = residual == nil
-            && StemConv.isEligible(geometry: g, inputChannels: cin, inputPixelStride: inputPixelStride, groups: weights.groups)
         withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { table in
             let offsets = table.baseAddress!
             for ky in 0..<g.kernelHeight {
@@ -180,23 +190,13 @@ public enum Im2colConv {
                 let first = rowStart + cols.lowerBound
                 for gi in 0..<weights.groups {
                     let origin = input + (iy * g.inputWidth + ix) * inputPixelStride + gi * cin
-                    // Whole 8-pixel tiles of a 3-channel first layer take the stem tiles; the GEMM does the rest.
-                    let stemTiles = stem ? cols.count / StemConv.tileRows : 0
-                    if stemTiles > 0 {
-                        activation.visit(StemTileArguments(
-                            a: origin, rowStride: g.inputWidth * inputPixelStride, geometry: g,
-                            weights: weights.groupWeights[gi], c: output + first * outputPixelStride, ldc: outputPixelStride,
-                            tiles: stemTiles))
-                    }
-                    let done = stemTiles * StemConv.tileRows
-                    if done == cols.count { continue }
                     let args = GEMMArguments(
                         a: origin,
                         lda: g.strideWidth * inputPixelStride, offsets: UnsafePointer(offsets),
                         weights: weights.groupWeights[gi],
                         c: output + first * outputPixelStride + gi * cout, ldc: outputPixelStride,
                         residual: residual.map { $0 + first * residualPixelStride + gi * cout },
-                        ldr: residualPixelStride, rows: done..<cols.count, panels: 0..<weights.groupWeights[gi].panelCount)
+                        ldr: residualPixelStride, rows: 0..<cols.count, panels: 0..<weights.groupWeights[gi].panelCount)
                     activation.visit(args)
                 }
             }

@@ -71,11 +71,11 @@ extension Planner {
         default: how = "gathered windows multiplied by packed weights"
         }
         let stem = x.channelMap == nil && residual == nil
-            && StemConv.isEligible(geometry: g, inputChannels: x.channels, inputPixelStride: x.pixelStride, groups: c.groups)
+            && StemConv.takesWholeRows(geometry: g, inputChannels: x.channels, inputPixelStride: x.pixelStride, groups: c.groups)
         let map = channelMap
         let kernel = pointwise || packed.kernelName == "group-direct" ? packed.kernelName : stem ? "stem-direct" : "im2col-gemm"
         addStep(index: index, node: node, kernel: kernel,
-                reason: stem ? "\(what) over 3-channel pixels: 8-pixel tiles read each tap at a fixed offset (borders gathered)"
+                reason: stem ? "\(what) over 3-channel pixels: 8-pixel tiles read each tap at a fixed offset in a zero-padded copy of each output row's window rows"
                     : "\(what): \(how)",
                 rowSplitConvolution(input: x, output: out, residual: residual, outputHeight: g.outputHeight,
                                     scratchFloats: Im2colConv.scratchSize(geometry: g, weights: packed)) { i, o, r, rows, scratch in

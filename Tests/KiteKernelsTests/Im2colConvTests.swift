@@ -83,10 +83,23 @@ final class Im2colConvTests: XCTestCase {
         for c in cases {
             let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k, strideHeight: c.s,
                                  strideWidth: c.s, padTop: c.pad, padLeft: c.pad, padBottom: c.pad, padRight: c.pad)
-            XCTAssertTrue(g.interiorColumns.count >= 12, "\(g) must reach the interior path")
-            XCTAssertEqual(StemConv.isEligible(geometry: g, inputChannels: 3, inputPixelStride: 3, groups: 1), wideVectorKernels)
+            XCTAssertEqual(StemConv.takesWholeRows(geometry: g, inputChannels: 3, inputPixelStride: 3, groups: 1), wideVectorKernels)
             check(g: g, cin: 3, cout: c.cout, groups: 1, inputExtra: 0, outputExtra: c.cout % 3, withBias: true,
                   withResidual: false, activation: c.act, splitRows: true, rng: &rng)
+        }
+        // Rows of 8-11 pixels (one tile and an overlapping one), asymmetric and wide padding,
+        // windows taller than wide, and padding wider than the kernel reaches.
+        let odd: [(h: Int, w: Int, kh: Int, kw: Int, s: Int, pads: [Int], cout: Int)] = [
+            (9, 17, 3, 3, 2, [1, 1, 1, 1], 24), (10, 19, 3, 3, 2, [0, 0, 1, 1], 32), (8, 11, 3, 3, 1, [1, 1, 1, 1], 16),
+            (12, 23, 5, 3, 2, [2, 1, 2, 1], 24), (11, 16, 7, 7, 1, [3, 3, 3, 3], 40), (9, 13, 3, 3, 1, [2, 4, 0, 3], 20),
+            (14, 20, 7, 7, 2, [3, 3, 3, 3], 64),
+        ]
+        for c in odd {
+            let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.kh, kernelWidth: c.kw, strideHeight: c.s,
+                                 strideWidth: c.s, padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
+            XCTAssertEqual(StemConv.takesWholeRows(geometry: g, inputChannels: 3, inputPixelStride: 3, groups: 1), wideVectorKernels, "\(g)")
+            check(g: g, cin: 3, cout: c.cout, groups: 1, inputExtra: 0, outputExtra: 1, withBias: true,
+                  withResidual: false, activation: .relu6, splitRows: true, rng: &rng)
         }
         // A residual, or input pixels wider than 3 floats, keep the GEMM path; results are the same.
         let g = ConvGeometry(inputHeight: 16, inputWidth: 40, kernelHeight: 3, kernelWidth: 3, strideHeight: 2,
