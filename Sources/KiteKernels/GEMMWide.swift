@@ -104,9 +104,11 @@ func gemmWidePanelShape(_ g: GEMMArguments, from p: Int, to end: Int) -> GEMMWid
     return GEMMWidePanelShape(full: min(2, fullLeft), half: false)
 }
 
-/// Floats between the spill area's rows: 2 panels and a half panel.
-let gemmWideSpillRow = 48
-/// Floats of the spill area: 8 rows.
+/// Floats between the spill area's rows: the widest tile shapes, 2 panels or 1 and a half.
+let gemmWideSpillRow = 32
+/// Floats of the spill area: 8 rows, 1 KiB. `withUnsafeTemporaryAllocation` puts up to 1 KiB on
+/// the stack and asks `malloc` for more: at 1.5 KiB every GEMM call allocated and freed its
+/// spill area (3% of a Winograd layer of 36 small GEMMs per batch of tiles).
 let gemmWideSpillFloats = 8 * gemmWideSpillRow
 
 /// A tile of `rows` (1...8) rows over the panels `shape` names, starting at `panel`.
