@@ -223,3 +223,60 @@ func stemTile<SX: StaticCount, KW: StaticCount, V2: FloatVector, Panels: StaticC
     store(c60, c61, c + 6 * ldc)
     store(c70, c71, c + 7 * ldc)
 }
+
+// MARK: - Stem with its max pool
+
+extension StemConv {
+    /// Convolution output rows one max-pool output row reads, at most.
+    static func pooledBandRows(_ pool: ConvGeometry) -> Int { (pool.kernelHeight - 1) * pool.dilationHeight + 1 }
+
+    /// Scratch floats `runPooled` needs: the tile patch and the band of convolution rows.
+    public static func pooledScratchSize(geometry g: ConvGeometry, outputChannels: Int, pool: ConvGeometry) -> Int {
+        scratchSize(geometry: g) + pooledBandRows(pool) * g.outputWidth * outputChannels
+    }
+
+    /// Max-pool output rows `rows` of `maxPool(act(conv(input)))`, where the convolution is a
+    /// stem layer that `takesWholeRows` and `pool` windows its output. The convolution rows a
+    /// pool row needs are computed into a band of at most `KH` rows in `scratch` (rows shared
+    /// with the previous pool row are kept), so the convolution's output, up to 112x112x64
+    /// floats (3.2 MB), is never written out and read back. The band holds `Cout` floats a pixel.
+    public static func runPooled(input: UnsafePointer<Float>, geometry g: ConvGeometry, weights: PackedConvWeights,
+                                 activation: KernelActivation, pool pg: ConvGeometry,
+                                 output: UnsafeMutablePointer<Float>, outputPixelStride ops: Int,
+                                 rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        precondition(pg.inputHeight == g.outputHeight && pg.inputWidth == g.outputWidth, "pool geometry does not match the convolution")
+        precondition(weights.groups == 1 && takesWholeRows(geometry: g, inputChannels: weights.inputChannels, inputPixelStride: 3, groups: 1),
+                     "not a stem convolution")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= pg.outputHeight, "rows out of range")
+        let cout = weights.outputChannels
+        let rowFloats = g.outputWidth * cout
+        let patch = scratch
+        let band = scratch + scratchSize(geometry: g)
+        let window = pooledBandRows(pg)
+        // Convolution rows [lo, hi) are in the band, row lo first.
+        var lo = 0, hi = 0
+        for py in rows {
+            let first = py * pg.strideHeight - pg.padTop
+            let a = max(0, min(g.outputHeight, first))
+            let b = max(a, min(g.outputHeight, first + window))
+            if a >= lo && a < hi {
+                if a > lo {
+                    UnsafeMutableRawPointer(band).copyMemory(from: band + (a - lo) * rowFloats,
+                                                             byteCount: (hi - a) * rowFloats * MemoryLayout<Float>.stride)
+                }
+            } else {
+                hi = a
+            }
+            lo = a
+            // Row r of the convolution lives at band + (r - lo) * rowFloats.
+            let origin = band - lo * rowFloats
+            if b > hi {
+                run(input: input, geometry: g, weights: weights.groupWeights[0], output: origin, outputPixelStride: cout,
+                    activation: activation, rows: hi..<b, patch: patch)
+                hi = b
+            }
+            Pooling.maxPool(input: UnsafePointer(origin), inputPixelStride: cout, geometry: pg, channels: cout,
+                            output: output, outputPixelStride: ops, outputRows: py..<(py + 1))
+        }
+    }
+}

@@ -19,6 +19,15 @@ struct PendingDepthwise {
     var expand: PendingPointwise?
 }
 
+/// A stem convolution planned into the max pool that alone reads its output.
+struct PendingStem {
+    var node: Int
+    var input: Placement
+    var geometry: ConvGeometry
+    var weights: PackedConvWeights
+    var activation: KernelActivation
+}
+
 struct DepthwiseStage {
     /// The depthwise input when there is no expansion.
     var input: Placement
@@ -125,6 +134,8 @@ extension Planner {
         let g = dw.geometry
         let channels = dw.channels
         let x = expand?.input ?? dw.input
+        // The expansion's input is read here, not at the expansion's own node.
+        if x.buffer >= 0 { bufferLast[x.buffer] = max(bufferLast[x.buffer], index) }
         let rowFloats = g.inputWidth * channels
         let outRowFloats = g.outputWidth * channels
         let window = (g.kernelHeight - 1) * g.dilationHeight + 1

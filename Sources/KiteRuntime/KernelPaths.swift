@@ -47,7 +47,6 @@ extension Planner {
            c.outChannels / c.groups == 8 || g.outputWidth >= 12 {
             return planGroupedBands(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape, geometry: g)
         }
-        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
         let packed = c.weight.floats.withUnsafeBufferPointer { w in
             (c.bias ?? []).withUnsafeBufferPointer { b in
                 PackedConvWeights(weights: w.baseAddress!, outputChannels: c.outChannels, inputChannels: x.channels,
@@ -56,6 +55,14 @@ extension Planner {
             }
         }
         let activation = c.activation.kernel
+        if x.channelMap == nil, residual == nil, let name = node.outputs.first,
+           StemConv.takesWholeRows(geometry: g, inputChannels: x.channels, inputPixelStride: x.pixelStride, groups: c.groups),
+           soleMaxPoolReader(of: name) != nil {
+            pendingStem[name] = PendingStem(node: index, input: x, geometry: g, weights: packed, activation: activation)
+            // The value never exists as a whole: the max pool's step computes it band by band.
+            return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
+        }
+        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
         let channelMap = x.channelMap.map { IndexTable($0) }
         let what = c.groups > 1 ? "group conv (g=\(c.groups))" : "dense \(c.kernel[0])x\(c.kernel[1]) conv"
         let pointwise = c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0, 0, 0, 0]
@@ -348,7 +355,71 @@ extension Planner {
         return [out]
     }
 
+    /// The max pool that alone reads `output` (at input position 0), if it can pool a stem
+    /// convolution's rows as they are computed (`planPooledStem`), and the output is larger than
+    /// the streaming threshold. Paired profiles at 1 thread: IGCv1's 112x112x64 stem and pool
+    /// (3.2 MB between them) took 0.78-0.95 of their time fused; ShuffleNetV2's 112x112x24
+    /// (1.2 MB, which L2 and L3 hold) 1.0-1.1, so it stays two steps.
+    func soleMaxPoolReader(of output: String) -> NativeNode? {
+        guard Planner.streamingEnabled, !graphOutputs.contains(output), slots[output] == nil, let shape = graph.shapes[output],
+              shape.count == 4, shape.reduce(1, *) / max(shape[0], 1) * 4 > streamingThreshold,
+              let readers = readerTable[output], readers.count == 1, readers[0].position == 0 else { return nil }
+        let node = graph.nodes[readers[0].node]
+        guard case .pool(let p) = node.op, p.kind == .max, validPoolGeometry(p), node.outputs.count == 1,
+              let pooled = graph.shapes[node.outputs[0]], pooled.count == 4, pooled[2] > 0, pooled[3] > 0 else { return nil }
+        return node
+    }
+
+    func validPoolGeometry(_ p: KiteCore.Pooling) -> Bool {
+        p.kernel.count == 2 && p.strides.count == 2 && p.pads.count == 4 && p.dilations.count == 2
+            && p.pads.allSatisfy({ $0 >= 0 }) && p.strides.allSatisfy({ $0 > 0 }) && p.dilations.allSatisfy({ $0 > 0 })
+            && p.kernel.allSatisfy({ $0 > 0 })
+    }
+
+    /// A stem convolution and the max pool after it in one step (`StemConv.runPooled`).
+    mutating func planPooledStem(index: Int, node: NativeNode, pool p: KiteCore.Pooling, stem: PendingStem,
+                                 input x: Placement) throws -> [Placement] {
+        // soleMaxPoolReader checked this node when the convolution was deferred to it.
+        guard let name = node.outputs.first, let outShape = try node.op.nativeOperator.inferShapes([x.shape]).first,
+              outShape.count == 4, outShape[2] > 0, outShape[3] > 0 else {
+            throw KiteError.invalidNode(ErrorContext(node: node.name, opType: node.op.typeName), "max pool of a fused first convolution has no output")
+        }
+        let out = place(output: name, shape: outShape, at: index)
+        // The convolution's input is read here, not at the convolution's own node.
+        if stem.input.buffer >= 0 { bufferLast[stem.input.buffer] = max(bufferLast[stem.input.buffer], index) }
+        let pg = geometry(input: x, kernel: p.kernel, strides: p.strides, pads: p.pads, dilations: p.dilations, output: outShape)
+        let input = stem.input
+        let (g, weights, activation) = (stem.geometry, stem.weights, stem.activation)
+        let scratchFloats = StemConv.pooledScratchSize(geometry: g, outputChannels: weights.outputChannels, pool: pg)
+        addStep(index: index, node: node, kernel: "stem-direct+maxpool",
+                reason: "first convolution pooled as its rows are computed: its output stays in an L2-sized band, never stored whole",
+                absorbing: [stem.node]) { exec in
+            let inBase = UnsafePointer(exec.pointer(input))
+            let outBase = exec.pointer(out)
+            let inImage = input.height * input.width * input.pixelStride
+            let outImage = out.height * out.width * out.pixelStride
+            let ops = out.pixelStride
+            let work = chunks(pg.outputHeight, parts: exec.threads)
+            let scratch = ThreadScratch(perThread: scratchFloats, threads: work.count)
+            let pool = exec.pool
+            return {
+                for b in 0..<input.batch {
+                    let i = inBase + b * inImage
+                    let o = outBase + b * outImage
+                    pool.parallelFor(count: work.count) { t in
+                        StemConv.runPooled(input: i, geometry: g, weights: weights, activation: activation, pool: pg,
+                                           output: o, outputPixelStride: ops, rows: work[t], scratch: scratch.slice(t))
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
     mutating func planPooling(index: Int, node: NativeNode, pool p: KiteCore.Pooling, inputs: [Placement]) throws -> [Placement]? {
+        if p.kind == .max, let input = node.inputs.first, let stem = pendingStem[input], let x = inputs.first {
+            return try planPooledStem(index: index, node: node, pool: p, stem: stem, input: x)
+        }
         guard let x = inputs.first, x.nhwc, p.kernel.count == 2, p.strides.count == 2, p.pads.count == 4, p.dilations.count == 2,
               p.pads.allSatisfy({ $0 >= 0 }), p.strides.allSatisfy({ $0 > 0 }), p.dilations.allSatisfy({ $0 > 0 }),
               p.kernel.allSatisfy({ $0 > 0 }), let name = node.outputs.first else { return nil }

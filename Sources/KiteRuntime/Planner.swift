@@ -29,6 +29,8 @@ struct Planner {
     var pendingPointwise: [String: PendingPointwise] = [:]
     /// Depthwise convolutions (and their expansions) whose output only a projection reads: planned into that step.
     var pendingDepthwise: [String: PendingDepthwise] = [:]
+    /// Stem convolutions whose output only a max pool reads: planned into that step.
+    var pendingStem: [String: PendingStem] = [:]
     /// Intermediate bytes above which expand/depthwise/project blocks are streamed by bands.
     var streamingThreshold = Planner.streamingThresholdBytes
 

@@ -111,6 +111,53 @@ final class Im2colConvTests: XCTestCase {
               activation: .relu, splitRows: false, rng: &rng)
     }
 
+    /// A stem convolution with its max pool fused (`StemConv.runPooled`) against the reference
+    /// convolution followed by the reference pool: stem and pool padding, pool strides 1-2,
+    /// ceil-mode windows clipped at the end, 2x2 and dilated pool windows, and threads' row splits.
+    func testPooledStem() throws {
+        guard wideVectorKernels else { throw XCTSkip("the stem tiles need AVX-512") }
+        var rng = SeededRNG(seed: 47)
+        let cases: [(h: Int, w: Int, k: Int, s: Int, pad: Int, cout: Int, pk: Int, ps: Int, ppad: [Int], pd: Int)] = [
+            (23, 45, 3, 2, 1, 24, 3, 2, [1, 1, 1, 1], 1), (29, 37, 7, 2, 3, 64, 3, 2, [1, 1, 1, 1], 1),
+            (27, 31, 3, 2, 0, 16, 3, 2, [0, 0, 1, 1], 1), (20, 22, 3, 1, 1, 16, 2, 2, [0, 0, 0, 0], 1),
+            (17, 30, 3, 2, 1, 40, 3, 1, [1, 1, 1, 1], 1), (19, 26, 3, 1, 1, 20, 3, 2, [2, 2, 2, 2], 2),
+        ]
+        for c in cases {
+            let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k, strideHeight: c.s,
+                                 strideWidth: c.s, padTop: c.pad, padLeft: c.pad, padBottom: c.pad, padRight: c.pad)
+            let pg = ConvGeometry(inputHeight: g.outputHeight, inputWidth: g.outputWidth, kernelHeight: c.pk, kernelWidth: c.pk,
+                                  strideHeight: c.ps, strideWidth: c.ps, padTop: c.ppad[0], padLeft: c.ppad[1],
+                                  padBottom: c.ppad[2], padRight: c.ppad[3], dilationHeight: c.pd, dilationWidth: c.pd)
+            XCTAssertTrue(StemConv.takesWholeRows(geometry: g, inputChannels: 3, inputPixelStride: 3, groups: 1))
+            let input = rng.floats(c.h * c.w * 3)
+            let w = rng.floats(c.cout * 27 * c.k * c.k / 9)
+            let bias = rng.floats(c.cout)
+            let packed = PackedConvWeights(weights: w, outputChannels: c.cout, inputChannels: 3, kernelHeight: c.k,
+                                           kernelWidth: c.k, bias: bias)
+            let conv = referenceConv(input: input, ips: 3, g: g, cin: 3, cout: c.cout, groups: 1, weights: w, bias: bias,
+                                     residual: nil, rps: 0, activation: .relu6)
+            let expected = referencePool(input: conv.map { Float($0) }, ips: c.cout, g: pg, channels: c.cout, isMax: true,
+                                         countIncludePad: false)
+            let ops = c.cout + 3
+            let pixels = pg.outputHeight * pg.outputWidth
+            var out = [Float](repeating: sentinel, count: pixels * ops)
+            var scratch = [Float](repeating: .nan, count: StemConv.pooledScratchSize(geometry: g, outputChannels: c.cout, pool: pg))
+            // Two row ranges, as two threads would split them.
+            let split = pg.outputHeight / 2
+            for rows in [0..<split, split..<pg.outputHeight] {
+                out.withUnsafeMutableBufferPointer { o in
+                    input.withUnsafeBufferPointer { i in
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            StemConv.runPooled(input: i.baseAddress!, geometry: g, weights: packed, activation: .relu6, pool: pg,
+                                               output: o.baseAddress!, outputPixelStride: ops, rows: rows, scratch: s.baseAddress!)
+                        }
+                    }
+                }
+            }
+            assertChannelSlice(out, pixels: pixels, ops: ops, cout: c.cout, expected: expected, tol: 2e-5, "\(c)")
+        }
+    }
+
     func testFirstLayer() {
         var rng = SeededRNG(seed: 37)
         // MobileNet stem: 3x3 s2, Cin 3, TF-style asymmetric padding.

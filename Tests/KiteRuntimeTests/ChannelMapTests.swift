@@ -1,5 +1,6 @@
 import KiteCore
 @testable import KiteRuntime
+import enum KiteKernels.CPUFeatures
 import XCTest
 
 /// Shuffles and index selects folded into their readers (channel maps) must give exactly what
@@ -50,13 +51,14 @@ final class ChannelMapTests: XCTestCase {
         }
     }
 
-    func check(_ b: Builder, input: [Int], expectViews: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+    func check(_ b: Builder, input: [Int], expectViews: Int, streamingThreshold: Int = Planner.streamingThresholdBytes,
+               file: StaticString = #filePath, line: UInt = #line) throws {
         var rng = Builder(input: input)
         rng.state = 42
         let x = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
         let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
         for threads in [1, 2] {
-            let exec = try Executor(graph: b.graph, threads: threads)
+            let exec = try Executor(graph: b.graph, threads: threads, streamingThreshold: streamingThreshold)
             XCTAssertEqual(exec.steps.filter { $0.kernel == "view" }.count, expectViews, "folded shuffles/selects", file: file, line: line)
             let got = try exec.run(["x": x])
             for (name, w) in want {
@@ -160,6 +162,35 @@ final class ChannelMapTests: XCTestCase {
             let exec = try Executor(graph: b.graph, threads: 1)
             XCTAssertEqual(exec.steps.filter { $0.kernel == "winograd-f4x3" }.count, 1, "the grouped 3x3 conv runs dense")
         }
+    }
+
+    /// A first convolution (3 input channels) whose output only a max pool reads is computed
+    /// band by band inside the pool's step (ShuffleNet / ResNet stems: 3x3 and 7x7 stride 2, then
+    /// 3x3 stride 2 pooling; TinyDarkNet's 2x2) when the output is larger than the streaming
+    /// threshold (lowered here). A stem read by two nodes stays unfused.
+    func testStemFusedIntoMaxPool() throws {
+        let cases: [(size: [Int], out: Int, kernel: Int, pool: Int, pad: Int)] = [
+            ([1, 3, 22, 37], 24, 3, 3, 1), ([1, 3, 30, 27], 64, 7, 3, 1), ([2, 3, 20, 34], 16, 3, 2, 0),
+        ]
+        for c in cases {
+            var b = Builder(input: c.size)
+            let stem = try b.conv("x", out: c.out, kernel: c.kernel, stride: 2, activation: .relu)
+            let pooled = try b.add(.pool(Pooling(kind: .max, kernel: [c.pool, c.pool], strides: [2, 2],
+                                                 pads: [c.pad, c.pad, c.pad, c.pad])), [stem])[0]
+            let y = try b.conv(pooled, out: 8, activation: .relu)
+            b.output(y)
+            try check(b, input: c.size, expectViews: 0, streamingThreshold: 0)
+            let exec = try Executor(graph: b.graph, threads: 2, streamingThreshold: 0)
+            XCTAssertEqual(exec.steps.filter { $0.kernel == "stem-direct+maxpool" }.count, CPUFeatures.avx512 ? 1 : 0, "\(c)")
+            // Below the streaming threshold the stem output stays a tensor (it fits in L2).
+            XCTAssertEqual(try Executor(graph: b.graph, threads: 1).steps.filter { $0.kernel == "stem-direct+maxpool" }.count, 0)
+        }
+        var b = Builder(input: [1, 3, 22, 37])
+        let stem = try b.conv("x", out: 16, kernel: 3, stride: 2, activation: .relu)
+        let pooled = try b.add(.pool(Pooling(kind: .max, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])), [stem])[0]
+        b.output(pooled, stem)
+        try check(b, input: [1, 3, 22, 37], expectViews: 0, streamingThreshold: 0)
+        XCTAssertEqual(try Executor(graph: b.graph, threads: 1, streamingThreshold: 0).steps.filter { $0.kernel == "stem-direct+maxpool" }.count, 0)
     }
 
     /// CondenseNet layer input: an index select (with repeats) read by BatchNorm + ReLU
