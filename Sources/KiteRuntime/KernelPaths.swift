@@ -420,9 +420,7 @@ extension Planner {
         if p.kind == .max, let input = node.inputs.first, let stem = pendingStem[input], let x = inputs.first {
             return try planPooledStem(index: index, node: node, pool: p, stem: stem, input: x)
         }
-        guard let x = inputs.first, x.nhwc, p.kernel.count == 2, p.strides.count == 2, p.pads.count == 4, p.dilations.count == 2,
-              p.pads.allSatisfy({ $0 >= 0 }), p.strides.allSatisfy({ $0 > 0 }), p.dilations.allSatisfy({ $0 > 0 }),
-              p.kernel.allSatisfy({ $0 > 0 }), let name = node.outputs.first else { return nil }
+        guard let x = inputs.first, x.nhwc, validPoolGeometry(p), let name = node.outputs.first else { return nil }
         let outShape = try node.op.nativeOperator.inferShapes([x.shape])[0]
         guard outShape[2] > 0, outShape[3] > 0 else { return nil }
         let out = place(output: name, shape: outShape, at: index)
