@@ -39,12 +39,12 @@ extension Planner {
             return planWinograd(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape, geometry: g)
         }
         // Measured on ResNeXt-50 and IGCv1: 1.7-2x faster than the rotated-lane kernel for 8-channel
-        // groups, 5-20% faster than im2col for 16-32 channel groups on outputs 14 or more wide,
-        // slower on 7-wide ones (a 1-row tile in 7) and level with or behind Winograd.
+        // groups, 5-20% faster than im2col for 16-32 channel groups on outputs 14 or more wide; on
+        // 7-wide ones only with the AVX-512 tiles (0.64-0.94 of im2col's time in ResNeXt-50's layer 4).
         if x.channelMap == nil,
            GroupedBandWeights.isEligible(kernelHeight: c.kernel[0], kernelWidth: c.kernel[1], inputChannels: x.channels,
                                          outputChannels: c.outChannels, groups: c.groups),
-           c.outChannels / c.groups == 8 || g.outputWidth >= 12 {
+           GroupedBandConv.isPreferred(outputWidth: g.outputWidth, groupOutputs: c.outChannels / c.groups) {
             return planGroupedBands(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape, geometry: g)
         }
         let packed = c.weight.floats.withUnsafeBufferPointer { w in

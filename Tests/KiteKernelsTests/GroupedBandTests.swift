@@ -47,6 +47,10 @@ final class GroupedBandTests: XCTestCase {
     }
 
     func testResNeXtShapes() {
+        forBothKernelWidths { resNeXtShapes() }
+    }
+
+    func resNeXtShapes() {
         var rng = SeededRNG(seed: 211)
         // 3x3 pad 1, stride 1 and 2, 8 / 16 / 32 channels per group (narrow maps).
         for (perGroup, groups) in [(8, 4), (16, 3), (32, 2)] {
@@ -61,6 +65,10 @@ final class GroupedBandTests: XCTestCase {
     }
 
     func testRandomGeometries() {
+        forBothKernelWidths { randomGeometries() }
+    }
+
+    func randomGeometries() {
         var rng = SeededRNG(seed: 223)
         var checked = 0
         for trial in 0..<40 {
