@@ -66,6 +66,10 @@ final class PoolingTests: XCTestCase {
     }
 
     func testCommonShapes() {
+        forBothKernelWidths { commonShapes() }
+    }
+
+    func commonShapes() {
         var rng = SeededRNG(seed: 71)
         // ShuffleNet / ResNet stem max pool 3x3 s2 p1, SqueezeNet 3x3 s2 ceil mode (output 7 from 15: clipped windows).
         for channels in [3, 8, 24, 29] {
@@ -104,6 +108,10 @@ final class PoolingTests: XCTestCase {
     }
 
     func testRandomGeometries() {
+        forBothKernelWidths { randomGeometries() }
+    }
+
+    func randomGeometries() {
         var rng = SeededRNG(seed: 73)
         var checked = 0
         for trial in 0..<80 {
