@@ -121,6 +121,8 @@ func poolDriver<Op: PoolOp>(_ op: Op, input: UnsafePointer<Float>, ips: Int, g: 
                     // 16 channels a vector (the last block overlaps): half the instructions of the
                     // 8-lane loop. Xception's 3x3 stride-2 pools with their input in cache, ms:
                     // 74x74x256 0.23 -> 0.16-0.22, 37x37x728 0.16-0.17 -> 0.12-0.16.
+                    // (Written out twice on purpose: one loop generic over the vector type ran
+                    // 10-25x slower, its max through the generic SIMD mask not specialized.)
                     while c < channels {
                         let p = base + min(c, channels - 16)
                         let r0 = op.combine(op.combine(load16(p), load16(p + dx)), load16(p + 2 * dx))
