@@ -307,8 +307,11 @@ func depthwiseSpan<A: VectorActivation, K: KernelSize>(
     }
 }
 
-/// Output rows computed from one packed tile.
+/// Row granularity of the tiled kernel: callers that cut maps into bands of rows use multiples of
+/// it, and maps of fewer than two such bands split across threads by channels.
 let depthwiseTileRows = 4
+/// Output rows computed from one packed tile (at most; a multiple of `depthwiseTileRows`).
+let depthwiseBandRows = 8
 /// Bytes of packed input one tile may take when the input is larger than L2: a group then holds
 /// all (or most) channel blocks, so each input row is read in order, once per four output rows.
 /// An input that fits L2 is packed in L1-sized groups (`depthwiseSmallTileBytes`) instead.
@@ -345,12 +348,13 @@ func depthwiseWideSplit(_ d: DepthwiseArguments) -> (pairs: Int, rest: Range<Int
 /// The tiled kernel over blocks of `V.scalarCount` channels: block b covers channels
 /// `min(channelBase + V.scalarCount * b, C - V.scalarCount) ..< +V.scalarCount`.
 ///
-/// For every four output rows and span of columns, the input rows the span reads are copied
-/// once into a channel-blocked tile: plane b holds block b's channels of every tile pixel,
-/// zeros where windows leave the map. The copy reads NHWC memory in order (all channels of a
-/// pixel, then the next pixel), so the prefetchers keep up; the arithmetic then reads each plane
-/// at constant offsets, each load feeds the up to K windows of four adjacent outputs, the taps
-/// stay in registers for 4 rows, and borders need no clipped path.
+/// For every band of up to eight output rows and span of columns, the input rows the span reads
+/// are copied once into a channel-blocked tile: plane b holds block b's channels of every tile
+/// pixel, zeros where windows leave the map. The copy reads NHWC memory in order (all channels
+/// of a pixel, then the next pixel), so the prefetchers keep up; the arithmetic then reads each
+/// plane at constant offsets, each load feeds the up to K windows of four (3x3) or eight (5x5,
+/// with AVX-512) adjacent outputs, the taps stay in registers or L1 for the band, and borders
+/// need no clipped path.
 @inline(never)
 func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: FloatVector>(
     _ d: DepthwiseArguments, _ act: A, _: K.Type, _: S.Type, _: V.Type, blocks: Range<Int>, channelBase: Int
@@ -362,11 +366,19 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
     let channels = d.w.channels
     let cpad = d.w.paddedChannels
     let lastBlock = channels - lanes
-    let maxTileRows = (depthwiseTileRows - 1) * sh + kk
+    // Eight outputs per step for 5x5 filters (their taps are read from memory either way); 3x3
+    // filters keep four, with their nine taps in registers (eight with taps from memory measured
+    // 1.04-1.14x the time).
+    let octs = wideVectorKernels && kk == 5
+    // Bands of up to eight output rows (a map of at most eight rows in one band): a band's tile
+    // repeats the K - S input rows it shares with the next band, 1.5-2x the input at four rows
+    // for 5x5 filters. Eight-row bands took 0.83-0.93 of the time on 5x5 layers in networks.
+    let bandRows = min(d.rows.count, depthwiseBandRows)
+    let maxTileRows = (bandRows - 1) * sh + kk
     // Spans of up to 32 outputs (a multiple of 4); a row of the tile also covers the reads of the
-    // last, partly stored quad. Channel blocks are packed in groups whose tiles fit the budget.
+    // last, partly stored quad or oct. Channel blocks are packed in groups whose tiles fit the budget.
     let span = min(32, (g.outputWidth + 3) / 4 * 4)
-    let tw = (span - 1) * s + kk
+    let tw = ((span + 7) / 8 * 8 - 1) * s + kk
     let plane = maxTileRows * tw
     let inputBytes = g.inputHeight * g.inputWidth * d.ips * 4
     let budget = inputBytes > 512 * 1024 ? depthwiseTileBytes : depthwiseSmallTileBytes
@@ -381,7 +393,7 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
     var dirty = 0..<0
     var oy = d.rows.lowerBound
     while oy < d.rows.upperBound {
-        let outRows = min(depthwiseTileRows, d.rows.upperBound - oy)
+        let outRows = min(bandRows, d.rows.upperBound - oy)
         let iy0 = oy * sh - g.padTop
         let tileRows = (outRows - 1) * sh + kk
         var x0 = 0
@@ -427,16 +439,23 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
                 for b in b0..<b1 {
                     let cb = min(channelBase + lanes * b, lastBlock)
                     for t in 0..<(kk * kk) { taps[t] = V.load(d.w.taps + t * cpad + cb) }
+                    // The next block's taps are 25 lines of a 5x5 layer's taps, one per row of
+                    // `cpad` floats: the prefetchers do not follow them, and a layer's taps come
+                    // from L3 or memory (0.82-0.93 of the time on 7x7 maps with 960-1152 channels).
+                    if b + 1 < blocks.upperBound {
+                        let next = d.w.taps + min(channelBase + lanes * (b + 1), lastBlock)
+                        for t in 0..<(kk * kk) { prefetchForRead(next + t * cpad) }
+                    }
                     let bias = V.load(d.w.bias + cb)
                     let w9 = kk == 3 ? Taps9(taps) : nil
                     for rr in 0..<outRows {
                         let out = d.output + ((oy + rr) * g.outputWidth + x0) * d.ops + cb
                         let rowTile = scratch + (b - b0) * plane + rr * sh * tw
                         if let w9 {
-                            depthwiseTileRow(rowTile, tw, w9, bias, act, K.self, S.self, out: out, ops: d.ops, count: x1 - x0)
+                            depthwiseTileRow(rowTile, tw, w9, bias, act, K.self, S.self, out: out, ops: d.ops, count: x1 - x0, octTaps: octs ? taps : nil)
                         } else {
                             depthwiseTileRow(rowTile, tw, TapsInMemory(taps: taps), bias, act, K.self, S.self,
-                                             out: out, ops: d.ops, count: x1 - x0)
+                                             out: out, ops: d.ops, count: x1 - x0, octTaps: octs ? taps : nil)
                         }
                     }
                 }
@@ -595,18 +614,32 @@ struct TapsInMemory<V: FloatVector>: DepthwiseTaps {
     @inline(__always) subscript(_ t: Int) -> V { taps[t] }
 }
 
-/// `count` outputs of one tile row (`tw` vectors per tile row), four at a time. The last quad
-/// stores only its valid outputs; its reads past the span may run into the next tile row or
-/// plane, or the taps after the last plane: initialised memory whose results are dropped.
+/// `count` outputs of one tile row (`tw` vectors per tile row): eight at a time while more than
+/// four are left when `octTaps` holds the taps, then four at a time. The last oct or quad stores
+/// only its valid outputs; the tile row is wide enough for its reads.
 @inline(__always)
 func depthwiseTileRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S: StaticCount>(
     _ tile: UnsafeMutablePointer<W.V>, _ tw: Int, _ w: W, _ bias: W.V, _ act: A, _: K.Type, _: S.Type,
-    out: UnsafeMutablePointer<Float>, ops: Int, count: Int
+    out: UnsafeMutablePointer<Float>, ops: Int, count: Int, octTaps: UnsafeMutablePointer<W.V>?
 ) {
     let kk = K.value, s = S.value
     var tp = UnsafePointer(tile)
     var o = out
     var x = 0
+    // Eight outputs at a time while more than four are left (the tile covers a last, partial oct).
+    // (Taps read from memory: with the taps in registers, the switch that selects them kept the
+    // tap function from inlining into the eight-output loop.)
+    while let octTaps, count - x > 4 {
+        var acc = DepthwiseOct(bias)
+        for ky in 0..<kk {
+            depthwiseOctRow(UnsafeRawPointer(tp + ky * tw).assumingMemoryBound(to: Float.self), W.V.scalarCount,
+                            ky * kk, kk, s, TapsInMemory(taps: octTaps), &acc)
+        }
+        acc.store(act, o, ops, count: min(8, count - x))
+        tp += 8 * s
+        o += 8 * ops
+        x += 8
+    }
     while x < count {
         var a0 = bias, a1 = bias, a2 = bias, a3 = bias
         for ky in 0..<kk {
@@ -653,6 +686,69 @@ func depthwiseQuadTap<W: DepthwiseTaps>(
     if j >= s && j - s < kk { a1 = a1.addingProduct(v, w[t0 + j - s]) }
     if j >= 2 * s && j - 2 * s < kk { a2 = a2.addingProduct(v, w[t0 + j - 2 * s]) }
     if j >= 3 * s && j - 3 * s < kk { a3 = a3.addingProduct(v, w[t0 + j - 3 * s]) }
+}
+
+/// Eight adjacent outputs of one row and channel block: with 32 vector registers, eight
+/// independent FMA chains hide the FMA latency that four (one chain per output) leave exposed,
+/// and each tap loaded feeds eight FMAs.
+struct DepthwiseOct<V: FloatVector> {
+    var a0, a1, a2, a3, a4, a5, a6, a7: V
+    @inline(__always) init(_ v: V) { a0 = v; a1 = v; a2 = v; a3 = v; a4 = v; a5 = v; a6 = v; a7 = v }
+
+    /// Stores the first `count` (1...8) outputs, `ops` floats apart.
+    @inline(__always)
+    func store<A: VectorActivation>(_ act: A, _ o: UnsafeMutablePointer<Float>, _ ops: Int, count: Int) {
+        a0.activated(act).store(o)
+        if count > 1 { a1.activated(act).store(o + ops) }
+        if count > 2 { a2.activated(act).store(o + 2 * ops) }
+        if count > 3 { a3.activated(act).store(o + 3 * ops) }
+        if count > 4 { a4.activated(act).store(o + 4 * ops) }
+        if count > 5 { a5.activated(act).store(o + 5 * ops) }
+        if count > 6 { a6.activated(act).store(o + 6 * ops) }
+        if count > 7 { a7.activated(act).store(o + 7 * ops) }
+    }
+}
+
+/// Input column j of a kernel row (taps t0 ..< t0 + K) feeds window o of eight at tap j - s o.
+@inline(__always)
+func depthwiseOctTap<W: DepthwiseTaps>(_ v: W.V, _ j: Int, _ t0: Int, _ kk: Int, _ s: Int, _ w: W, _ a: inout DepthwiseOct<W.V>) {
+    if j < kk { a.a0 = a.a0.addingProduct(v, w[t0 + j]) }
+    if j >= s && j - s < kk { a.a1 = a.a1.addingProduct(v, w[t0 + j - s]) }
+    if j >= 2 * s && j - 2 * s < kk { a.a2 = a.a2.addingProduct(v, w[t0 + j - 2 * s]) }
+    if j >= 3 * s && j - 3 * s < kk { a.a3 = a.a3.addingProduct(v, w[t0 + j - 3 * s]) }
+    if j >= 4 * s && j - 4 * s < kk { a.a4 = a.a4.addingProduct(v, w[t0 + j - 4 * s]) }
+    if j >= 5 * s && j - 5 * s < kk { a.a5 = a.a5.addingProduct(v, w[t0 + j - 5 * s]) }
+    if j >= 6 * s && j - 6 * s < kk { a.a6 = a.a6.addingProduct(v, w[t0 + j - 6 * s]) }
+    if j >= 7 * s && j - 7 * s < kk { a.a7 = a.a7.addingProduct(v, w[t0 + j - 7 * s]) }
+}
+
+/// All taps of one kernel row for eight outputs, input column j at `row + j * step` (7 S + K columns).
+@inline(__always)
+func depthwiseOctRow<W: DepthwiseTaps>(
+    _ row: UnsafePointer<Float>, _ step: Int, _ t0: Int, _ kk: Int, _ s: Int, _ w: W, _ a: inout DepthwiseOct<W.V>
+) {
+    typealias V = W.V
+    // Written out for the same reason as the quads': the guards fold only in straight-line code.
+    let n = 7 * s + kk
+    depthwiseOctTap(V.load(row), 0, t0, kk, s, w, &a)
+    depthwiseOctTap(V.load(row + step), 1, t0, kk, s, w, &a)
+    depthwiseOctTap(V.load(row + 2 * step), 2, t0, kk, s, w, &a)
+    depthwiseOctTap(V.load(row + 3 * step), 3, t0, kk, s, w, &a)
+    depthwiseOctTap(V.load(row + 4 * step), 4, t0, kk, s, w, &a)
+    depthwiseOctTap(V.load(row + 5 * step), 5, t0, kk, s, w, &a)
+    depthwiseOctTap(V.load(row + 6 * step), 6, t0, kk, s, w, &a)
+    depthwiseOctTap(V.load(row + 7 * step), 7, t0, kk, s, w, &a)
+    depthwiseOctTap(V.load(row + 8 * step), 8, t0, kk, s, w, &a)
+    depthwiseOctTap(V.load(row + 9 * step), 9, t0, kk, s, w, &a)
+    if n > 10 { depthwiseOctTap(V.load(row + 10 * step), 10, t0, kk, s, w, &a) }
+    if n > 11 { depthwiseOctTap(V.load(row + 11 * step), 11, t0, kk, s, w, &a) }
+    if n > 12 { depthwiseOctTap(V.load(row + 12 * step), 12, t0, kk, s, w, &a) }
+    if n > 13 { depthwiseOctTap(V.load(row + 13 * step), 13, t0, kk, s, w, &a) }
+    if n > 14 { depthwiseOctTap(V.load(row + 14 * step), 14, t0, kk, s, w, &a) }
+    if n > 15 { depthwiseOctTap(V.load(row + 15 * step), 15, t0, kk, s, w, &a) }
+    if n > 16 { depthwiseOctTap(V.load(row + 16 * step), 16, t0, kk, s, w, &a) }
+    if n > 17 { depthwiseOctTap(V.load(row + 17 * step), 17, t0, kk, s, w, &a) }
+    if n > 18 { depthwiseOctTap(V.load(row + 18 * step), 18, t0, kk, s, w, &a) }
 }
 
 /// Taps `[lo, hi)` of one dimension whose input coordinate `base + t * dilation` is in `[0, size)`.

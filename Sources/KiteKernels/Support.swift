@@ -151,3 +151,10 @@ extension SIMD16: FloatVector where Scalar == Float {
     @inline(__always) @usableFromInline func store(_ p: UnsafeMutablePointer<Float>) { store16(self, p) }
     @inline(__always) @usableFromInline func activated<A: VectorActivation>(_ act: A) -> Self { act(self) }
 }
+
+@_silgen_name("llvm.prefetch.p0")
+func llvmPrefetch(_ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32, _ cache: Int32)
+
+/// Asks for the cache line holding `p` in all cache levels (a hint: never faults).
+@inline(__always)
+func prefetchForRead(_ p: UnsafeRawPointer) { llvmPrefetch(p, 0, 3, 1) }

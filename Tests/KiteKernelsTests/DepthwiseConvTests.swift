@@ -199,6 +199,29 @@ final class DepthwiseConvTests: XCTestCase {
 }
 
 extension DepthwiseConvTests {
+    /// The tiled kernel's bands of up to eight rows and, for 5x5 filters, eight outputs per step:
+    /// row widths that leave 1-7 outputs for the last step, spans cut from rows wider than 32,
+    /// maps taller than one band with a last partial band, row ranges that start inside a band,
+    /// channel counts that are not multiples of 8 or 16.
+    func testEightOutputStepsAndBands() {
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 47)
+            let cases: [(h: Int, w: Int, k: Int, s: Int, channels: Int)] = [
+                (7, 7, 5, 1, 40), (9, 5, 5, 1, 24), (11, 6, 5, 1, 17), (14, 13, 5, 1, 58), (17, 15, 5, 1, 33),
+                (20, 29, 5, 1, 16), (10, 70, 5, 1, 20), (13, 13, 5, 2, 48), (27, 27, 5, 2, 72), (12, 43, 5, 2, 9),
+                (30, 61, 5, 2, 24), (14, 14, 3, 1, 200), (19, 21, 3, 1, 128), (10, 37, 3, 1, 168),
+            ]
+            for (i, c) in cases.enumerated() {
+                let p = c.k / 2
+                let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k,
+                                     strideHeight: c.s, strideWidth: c.s, padTop: p, padLeft: p, padBottom: p, padRight: p)
+                XCTAssertFalse(DepthwiseConv.readsInPlace(g, channels: c.channels), "\(g) C=\(c.channels) takes the tiles")
+                check(channels: c.channels, g: g, inputExtra: i % 3, inputOffset: i % 2, outputExtra: i % 4, outputOffset: 1,
+                      withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
+            }
+        }
+    }
+
     /// 3x3 maps of 8 or more output rows at stride 2, or at stride 1 with at most 160 channels (not 128),
     /// read the input in place: quads, single-output remainders, clipped border pixels (symmetric
     /// and exporter-style asymmetric pads, maps whose interior is empty), channel counts that are
