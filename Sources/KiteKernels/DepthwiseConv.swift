@@ -313,7 +313,7 @@ let depthwiseTileRows = 4
 /// Output rows computed from one packed tile (at most; a multiple of `depthwiseTileRows`).
 let depthwiseBandRows = 8
 /// Bytes of packed input one tile may take when the input is larger than L2: a group then holds
-/// all (or most) channel blocks, so each input row is read in order, once per four output rows.
+/// all (or most) channel blocks, so each input row is read in order, once per band of output rows.
 /// An input that fits L2 is packed in L1-sized groups (`depthwiseSmallTileBytes`) instead.
 /// Variables so that benchmarks can compare budgets; nothing else writes them.
 nonisolated(unsafe) var depthwiseTileBytes = 256 * 1024
@@ -439,9 +439,9 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
                 for b in b0..<b1 {
                     let cb = min(channelBase + lanes * b, lastBlock)
                     for t in 0..<(kk * kk) { taps[t] = V.load(d.w.taps + t * cpad + cb) }
-                    // The next block's taps are 25 lines of a 5x5 layer's taps, one per row of
-                    // `cpad` floats: the prefetchers do not follow them, and a layer's taps come
-                    // from L3 or memory (0.82-0.93 of the time on 7x7 maps with 960-1152 channels).
+                    // The next block's taps are K x K lines, one per row of `cpad` floats: the
+                    // prefetchers do not follow them, and a layer's taps come from L3 or memory
+                    // (0.82-0.93 of the time on 7x7 maps with 960-1152 channels, 5x5 filters).
                     if b + 1 < blocks.upperBound {
                         let next = d.w.taps + min(channelBase + lanes * (b + 1), lastBlock)
                         for t in 0..<(kk * kk) { prefetchForRead(next + t * cpad) }
@@ -452,7 +452,7 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
                         let out = d.output + ((oy + rr) * g.outputWidth + x0) * d.ops + cb
                         let rowTile = scratch + (b - b0) * plane + rr * sh * tw
                         if let w9 {
-                            depthwiseTileRow(rowTile, tw, w9, bias, act, K.self, S.self, out: out, ops: d.ops, count: x1 - x0, octTaps: octs ? taps : nil)
+                            depthwiseTileRow(rowTile, tw, w9, bias, act, K.self, S.self, out: out, ops: d.ops, count: x1 - x0, octTaps: nil)
                         } else {
                             depthwiseTileRow(rowTile, tw, TapsInMemory(taps: taps), bias, act, K.self, S.self,
                                              out: out, ops: d.ops, count: x1 - x0, octTaps: octs ? taps : nil)
