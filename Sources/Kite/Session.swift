@@ -81,7 +81,8 @@ public final class Session: @unchecked Sendable {
 
     /// Rejects unknown names, missing inputs and wrong shapes with one-line errors.
     public func checkInputs(_ inputs: [String: Tensor]) throws {
-        let expected = Dictionary(uniqueKeysWithValues: graph.inputs.map { ($0.name, $0.shape) })
+        // Not uniqueKeysWithValues: loading rejects duplicate input names, but a trap is no way to say so.
+        let expected = Dictionary(graph.inputs.map { ($0.name, $0.shape) }, uniquingKeysWith: { first, _ in first })
         for (name, tensor) in inputs {
             guard let shape = expected[name] else {
                 throw KiteError.invalidArgument("unknown input '\(name)'; the model's inputs are: \(graph.inputs.map(\.name).joined(separator: ", "))")
