@@ -90,7 +90,7 @@ public enum Converter {
         if options.verify {
             var random = SeededRandom(seed: 0)
             var inputs: [String: Tensor] = [:]
-            for v in graph.inputs { inputs[v.name] = random.tensor(v.shape) }
+            for v in graph.inputs { inputs[v.name] = try random.tensor(v.shape, name: v.name) }
             let result = try PassManager(options: passOptions).runVerifying(&graph, inputs: inputs, tolerance: 1e-5)
             report = result.report
             verification = result.firstDrift.map { "pass '\($0.pass)' changed the outputs by \($0.error) (> 1e-5)" } ?? "no pass changed the outputs by more than 1e-5"

@@ -65,7 +65,11 @@ public final class Session: @unchecked Sendable {
         graph = loaded.graph
         notes = loaded.notes
         // The fast executor runs float32 graphs; other element types run on the reference implementations.
-        executor = options.useReferenceExecutor || !loaded.graph.isFloatOnly ? nil : try Executor(graph: loaded.graph, threads: options.threads)
+        do {
+            executor = options.useReferenceExecutor || !loaded.graph.isFloatOnly ? nil : try Executor(graph: loaded.graph, threads: options.threads)
+        } catch let e as KiteError {
+            throw e.adding(ErrorContext(file: path))
+        }
         loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
     }
 
