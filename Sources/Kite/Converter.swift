@@ -71,6 +71,10 @@ public struct ConversionReport: Sendable {
 public enum Converter {
     @discardableResult
     public static func convert(path: String, to destination: String, options: ConversionOptions = ConversionOptions()) throws -> ConversionReport {
+        // A .kite file parses as a protobuf too; ONNX would only say "model has no graph".
+        if KiteFormat.looksLikeKite(path: path) {
+            throw KiteError.invalidArgument("\(path): is already a .kite file; convert takes an ONNX model")
+        }
         let model = try ONNXLoader.load(path: path)
         let lowered = try Lowering.lowerWithNotes(model, inputShapes: options.inputShapes)
         var graph = lowered.graph
