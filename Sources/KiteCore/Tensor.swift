@@ -21,13 +21,13 @@ public struct Tensor: Equatable, Sendable {
 
     /// A float32 tensor; `values.count` must equal the product of `shape`.
     public init(shape: [Int], floats: [Float]) {
-        precondition(floats.count == checkedElementCount(shape), "tensor data does not match shape \(shape)")
+        precondition(floats.count == dataCount(shape), "tensor data does not match shape \(shape)")
         self.init(elementType: .float, shape: shape, storage: .floats(floats))
     }
 
     /// An int64 tensor; `values.count` must equal the product of `shape`.
     public init(shape: [Int], ints: [Int64]) {
-        precondition(ints.count == checkedElementCount(shape), "tensor data does not match shape \(shape)")
+        precondition(ints.count == dataCount(shape), "tensor data does not match shape \(shape)")
         self.init(elementType: .int64, shape: shape, storage: .ints(ints))
     }
 
@@ -78,6 +78,21 @@ public func checkedElementCount(_ dims: [Int]) -> Int? {
         guard d >= 0 && d <= maxElementCount else { return nil }
         let (p, overflow) = n.multipliedReportingOverflow(by: d)
         if overflow || p > maxElementCount { return nil }
+        n = p
+    }
+    return n
+}
+
+/// Product of dimensions for the initialisers' checks: 0 when any dimension is 0 (however large
+/// the others), nil on overflow. Unlike `checkedElementCount` it has no bound, so an empty tensor
+/// of any declared shape can still be made.
+private func dataCount(_ shape: [Int]) -> Int? {
+    if shape.contains(0) { return 0 }
+    var n = 1
+    for d in shape {
+        guard d >= 0 else { return nil }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
         n = p
     }
     return n
