@@ -92,6 +92,19 @@ final class OverflowTests: XCTestCase {
         XCTAssertTrue(m.contains("[1,1,2147483649,2147483649]"), m)
     }
 
+    /// One float padded to 2^40 (4.4 TB): the reference executor throws before allocating it.
+    func testReferenceExecutorChecksOutputsAgainstMemory() throws {
+        var g = graph(input: [1], [NativeNode(name: "pad", op: .pad(Pad(pads: [0, (1 << 40) - 1], value: 0)), inputs: ["x"], outputs: ["y"])],
+                      outputs: ["y"])
+        try g.reinferShapes()
+        guard case .tooLarge(let c, let m)? = error({ try ReferenceExecutor.run(g, inputs: ["x": Tensor(shape: [1], floats: [1])]) }) else {
+            return XCTFail("wrong error")
+        }
+        XCTAssertEqual(c.node, "pad")
+        XCTAssertEqual(c.tensor, "y")
+        XCTAssertTrue(m.hasPrefix("the model needs 4398.0 GB of memory for one value, more than this machine's "), m)
+    }
+
     func testMemoryCheckNamesBothSizes() throws {
         try checkFitsInMemory(1 << 20, "activation memory")
         guard case .tooLarge(_, let m)? = error({ try checkFitsInMemory(1 << 60, "activation memory") }) else { return XCTFail("wrong error") }
