@@ -71,6 +71,10 @@ public struct ConversionReport: Sendable {
 public enum Converter {
     @discardableResult
     public static func convert(path: String, to destination: String, options: ConversionOptions = ConversionOptions()) throws -> ConversionReport {
+        // A .kite file parses as a protobuf too; ONNX would only say "model has no graph".
+        if KiteFormat.looksLikeKite(path: path) {
+            throw KiteError.invalidArgument("\(path): is already a .kite file; convert takes an ONNX model")
+        }
         let model = try ONNXLoader.load(path: path)
         let lowered = try Lowering.lowerWithNotes(model, inputShapes: options.inputShapes)
         var graph = lowered.graph
@@ -90,7 +94,7 @@ public enum Converter {
         if options.verify {
             var random = SeededRandom(seed: 0)
             var inputs: [String: Tensor] = [:]
-            for v in graph.inputs { inputs[v.name] = random.tensor(v.shape) }
+            for v in graph.inputs { inputs[v.name] = try random.tensor(v.shape, name: v.name) }
             let result = try PassManager(options: passOptions).runVerifying(&graph, inputs: inputs, tolerance: 1e-5)
             report = result.report
             verification = result.firstDrift.map { "pass '\($0.pass)' changed the outputs by \($0.error) (> 1e-5)" } ?? "no pass changed the outputs by more than 1e-5"

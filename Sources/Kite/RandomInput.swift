@@ -15,9 +15,15 @@ public struct SeededRandom: Sendable {
 
     public mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
 
-    /// A tensor of the given shape with values in [-1, 1).
-    public mutating func tensor(_ shape: [Int]) -> Tensor {
-        Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in uniform() })
+    /// A tensor of the given shape with values in [-1, 1). Throws when the shape (from a model
+    /// file) is invalid or its values would not fit in memory, rather than aborting.
+    public mutating func tensor(_ shape: [Int], name: String = "") throws -> Tensor {
+        let context = ErrorContext(tensor: name.isEmpty ? nil : name)
+        guard let count = checkedElementCount(shape) else {
+            throw KiteError.shapeMismatch(context, "cannot make a random input of shape \(shape)")
+        }
+        try checkFitsInMemory(count * 4, "memory for a random input", context)
+        return Tensor(shape: shape, floats: (0..<count).map { _ in uniform() })
     }
 }
 

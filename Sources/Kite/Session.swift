@@ -65,7 +65,11 @@ public final class Session: @unchecked Sendable {
         graph = loaded.graph
         notes = loaded.notes
         // The fast executor runs float32 graphs; other element types run on the reference implementations.
-        executor = options.useReferenceExecutor || !loaded.graph.isFloatOnly ? nil : try Executor(graph: loaded.graph, threads: options.threads)
+        do {
+            executor = options.useReferenceExecutor || !loaded.graph.isFloatOnly ? nil : try Executor(graph: loaded.graph, threads: options.threads)
+        } catch let e as KiteError {
+            throw e.adding(ErrorContext(file: path))
+        }
         loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
     }
 
@@ -81,7 +85,8 @@ public final class Session: @unchecked Sendable {
 
     /// Rejects unknown names, missing inputs and wrong shapes with one-line errors.
     public func checkInputs(_ inputs: [String: Tensor]) throws {
-        let expected = Dictionary(uniqueKeysWithValues: graph.inputs.map { ($0.name, $0.shape) })
+        // Not uniqueKeysWithValues: loading rejects duplicate input names, but a trap is no way to say so.
+        let expected = Dictionary(graph.inputs.map { ($0.name, $0.shape) }, uniquingKeysWith: { first, _ in first })
         for (name, tensor) in inputs {
             guard let shape = expected[name] else {
                 throw KiteError.invalidArgument("unknown input '\(name)'; the model's inputs are: \(graph.inputs.map(\.name).joined(separator: ", "))")

@@ -11,6 +11,7 @@ extension NativeGraph {
             let c = ErrorContext(tensor: info.name)
             guard !info.name.isEmpty else { throw KiteError.invalidNode(c, "a graph input has an empty name") }
             guard defined.insert(info.name).inserted else { throw KiteError.invalidNode(c, "graph input named twice") }
+            try checkShape(info.shape, c, "graph input")
             guard let s = shapes[info.name] else { throw KiteError.shapeMismatch(c, "graph input has no recorded shape") }
             guard s == info.shape else {
                 throw KiteError.shapeMismatch(c, "graph input declared \(fmtShape(info.shape)) but recorded as \(fmtShape(s))")
@@ -42,6 +43,7 @@ extension NativeGraph {
                 c.tensor = name
                 guard !name.isEmpty else { throw KiteError.invalidNode(context, "an output has an empty name") }
                 guard defined.insert(name).inserted else { throw KiteError.invalidNode(c, "value defined twice") }
+                try checkShape(shape, c, "output")
                 guard let recorded = shapes[name] else { throw KiteError.shapeMismatch(c, "no recorded shape") }
                 guard recorded == shape else {
                     throw KiteError.shapeMismatch(c, "recorded shape \(fmtShape(recorded)) but the op infers \(fmtShape(shape))")
@@ -67,6 +69,7 @@ extension NativeGraph {
             guard fresh.updateValue(info.shape, forKey: info.name) == nil else {
                 throw KiteError.invalidNode(ErrorContext(tensor: info.name), "graph input named twice")
             }
+            try checkShape(info.shape, ErrorContext(tensor: info.name), "graph input")
         }
         for node in nodes {
             let context = ErrorContext(node: node.name, opType: node.op.typeName)
@@ -86,6 +89,7 @@ extension NativeGraph {
                 throw KiteError.invalidNode(context, "the op gives \(inferred.count) outputs, the node names \(node.outputs.count)")
             }
             for (name, shape) in zip(node.outputs, inferred) {
+                try checkShape(shape, context.merged(with: ErrorContext(tensor: name)), "output")
                 guard fresh.updateValue(shape, forKey: name) == nil else {
                     throw KiteError.invalidNode(context.merged(with: ErrorContext(tensor: name)), "value defined twice")
                 }
@@ -98,5 +102,13 @@ extension NativeGraph {
             outputs[i].shape = s
         }
         shapes = fresh
+    }
+}
+
+/// Throws unless `shape` has no negative dimension and at most `maxElementCount` elements: the
+/// planner and the kernels size buffers from it without further checks.
+func checkShape(_ shape: [Int], _ context: ErrorContext, _ what: String) throws {
+    guard checkedElementCount(shape) != nil else {
+        throw KiteError.shapeMismatch(context, "\(what) shape \(fmtShape(shape)) has a negative dimension or more than 2^40 elements")
     }
 }

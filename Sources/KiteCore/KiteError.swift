@@ -73,13 +73,15 @@ public enum KiteError: Error, Sendable, Equatable, CustomStringConvertible {
     case shapeMismatch(ErrorContext, String)
     /// A user-supplied argument or input is wrong.
     case invalidArgument(String)
+    /// The model needs more memory than the machine has (or than can be allocated).
+    case tooLarge(ErrorContext, String)
 
     public var description: String { escapingControlCharacters(text) }
 
     private var text: String {
         switch self {
         case .io(let c, let m), .malformed(let c, let m), .invalidTensor(let c, let m),
-             .invalidNode(let c, let m), .shapeMismatch(let c, let m):
+             .invalidNode(let c, let m), .shapeMismatch(let c, let m), .tooLarge(let c, let m):
             let p = c.prefix
             return p.isEmpty ? m : "\(p): \(m)"
         case .unsupported(let nodes):
@@ -103,6 +105,7 @@ public enum KiteError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidTensor(let c, let m): return .invalidTensor(c.merged(with: outer), m)
         case .invalidNode(let c, let m): return .invalidNode(c.merged(with: outer), m)
         case .shapeMismatch(let c, let m): return .shapeMismatch(c.merged(with: outer), m)
+        case .tooLarge(let c, let m): return .tooLarge(c.merged(with: outer), m)
         case .unsupported(let nodes):
             return .unsupported(nodes.map { UnsupportedNode(context: $0.context.merged(with: outer), reason: $0.reason) })
         case .invalidArgument: return self

@@ -28,6 +28,12 @@ public enum ReferenceExecutor {
                 }
                 return v
             }
+            // Recorded shapes come from the file: an output too large for memory must throw, not abort.
+            for name in node.outputs {
+                if let shape = graph.shapes[name], let count = checkedElementCount(shape) {
+                    try checkFitsInMemory(count * 4, "memory for one value", context.merged(with: ErrorContext(tensor: name)))
+                }
+            }
             let results: [Tensor]
             do {
                 results = try node.op.nativeOperator.reference(args)

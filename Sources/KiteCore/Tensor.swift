@@ -21,13 +21,13 @@ public struct Tensor: Equatable, Sendable {
 
     /// A float32 tensor; `values.count` must equal the product of `shape`.
     public init(shape: [Int], floats: [Float]) {
-        precondition(floats.count == shape.reduce(1, *), "tensor data does not match shape \(shape)")
+        precondition(floats.count == dataCount(shape), "tensor data does not match shape \(shape)")
         self.init(elementType: .float, shape: shape, storage: .floats(floats))
     }
 
     /// An int64 tensor; `values.count` must equal the product of `shape`.
     public init(shape: [Int], ints: [Int64]) {
-        precondition(ints.count == shape.reduce(1, *), "tensor data does not match shape \(shape)")
+        precondition(ints.count == dataCount(shape), "tensor data does not match shape \(shape)")
         self.init(elementType: .int64, shape: shape, storage: .ints(ints))
     }
 
@@ -65,10 +65,31 @@ public struct Tensor: Equatable, Sendable {
     }
 }
 
-/// Product of dimensions, or nil when it overflows or a dimension is negative.
+/// The most elements (and the largest dimension) a shape may have: 2^40, 4 TiB of float32, far
+/// beyond any model. Bounding shapes from files here means later sums and products of a few
+/// dims, pads and strides (each also bounded) cannot overflow.
+public let maxElementCount = 1 << 40
+
+/// Product of dimensions, or nil when a dimension is negative or the product (or a
+/// dimension) exceeds `maxElementCount`.
 public func checkedElementCount(_ dims: [Int]) -> Int? {
     var n = 1
     for d in dims {
+        guard d >= 0 && d <= maxElementCount else { return nil }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow || p > maxElementCount { return nil }
+        n = p
+    }
+    return n
+}
+
+/// Product of dimensions for the initialisers' checks: 0 when any dimension is 0 (however large
+/// the others), nil on overflow. Unlike `checkedElementCount` it has no bound, so an empty tensor
+/// of any declared shape can still be made.
+private func dataCount(_ shape: [Int]) -> Int? {
+    if shape.contains(0) { return 0 }
+    var n = 1
+    for d in shape {
         guard d >= 0 else { return nil }
         let (p, overflow) = n.multipliedReportingOverflow(by: d)
         if overflow { return nil }

@@ -9,7 +9,12 @@ struct Decoder {
         let inputs = values(g.n_inputs, g.inputs)
         let outputs = values(g.n_outputs, g.outputs)
         var shapes: [String: [Int]] = [:]
-        for v in values(g.n_values, g.values) { shapes[v.name] = v.shape }
+        let declared = values(g.n_values, g.values)
+        for v in inputs + outputs + declared where checkedElementCount(v.shape) == nil {
+            throw KiteError.invalidTensor(ErrorContext(file: file, tensor: v.name),
+                                          "shape \(v.shape) has a negative dimension or more than 2^40 elements")
+        }
+        for v in declared { shapes[v.name] = v.shape }
         for v in inputs { shapes[v.name] = v.shape }
         var types: [String: ElementType] = [:]
         for list in [(g.n_values, g.values), (g.n_inputs, g.inputs), (g.n_outputs, g.outputs)] {
@@ -48,11 +53,13 @@ struct Decoder {
         guard let w else { throw KiteError.malformed(ctx, "\(what) is missing") }
         let shape = ints(w.pointee.n_shape, w.pointee.shape)
         guard let count = checkedElementCount(shape) else {
-            throw KiteError.invalidTensor(ctx, "\(what) has an invalid shape \(shape)")
+            throw KiteError.invalidTensor(ctx, "\(what) has an invalid shape \(shape): a negative dimension or more than 2^40 elements")
         }
         func bytes(_ b: ProtobufCBinaryData, width: Int) throws -> UnsafeRawBufferPointer {
-            guard b.len == count * width else {
-                throw KiteError.invalidTensor(ctx, "\(what) has \(b.len) bytes but shape \(shape) needs \(count * width)")
+            // checkedElementCount bounds `count`; the product is checked anyway, the shape being file data.
+            let (needed, overflow) = count.multipliedReportingOverflow(by: width)
+            guard !overflow, b.len == needed else {
+                throw KiteError.invalidTensor(ctx, "\(what) has \(b.len) bytes but shape \(shape) needs \(overflow ? "more than Int.max" : String(needed))")
             }
             return UnsafeRawBufferPointer(start: b.data, count: b.len)
         }

@@ -94,11 +94,16 @@ struct Decoder {
             let name = string(t.pointee.name)
             initializers.append((name: name, tensor: try tensor(t.pointee)))
         }
+        let inputs = try valueInfos(g.n_input, g.input, requireKnownType: true)
+        var inputNames = Set<String>()
+        for input in inputs where !inputNames.insert(input.name).inserted {
+            throw KiteError.malformed(ErrorContext(file: file, tensor: input.name), "the graph declares this input more than once")
+        }
         return ONNXGraph(
             name: string(g.name),
             nodes: nodes,
             initializers: initializers,
-            inputs: try valueInfos(g.n_input, g.input),
+            inputs: inputs,
             outputs: try valueInfos(g.n_output, g.output),
             valueInfo: try valueInfos(g.n_value_info, g.value_info)
         )
@@ -163,10 +168,21 @@ struct Decoder {
         }
     }
 
-    func valueInfos(_ count: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__ValueInfoProto>?>?) throws -> [ONNXValueInfo] {
+    /// `requireKnownType` (graph inputs): a declared tensor type must name a real element type, as
+    /// onnxruntime requires; elsewhere an unknown type is only a missing hint.
+    func valueInfos(_ count: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__ValueInfoProto>?>?,
+                    requireKnownType: Bool = false) throws -> [ONNXValueInfo] {
         var result: [ONNXValueInfo] = []
         for i in 0..<count {
             guard let v = list?[i] else { continue }
+            if requireKnownType, let type = v.pointee.type, type.pointee.value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE,
+               let tt = type.pointee.tensor_type {
+                let raw = tt.pointee.elem_type
+                guard raw != 0, ElementType(rawValue: raw) != nil else {
+                    throw KiteError.malformed(ErrorContext(file: file, tensor: string(v.pointee.name)),
+                                              "graph input has element type \(raw), which is \(raw == 0 ? "UNDEFINED" : "not an ONNX type")")
+                }
+            }
             result.append(valueInfo(v.pointee))
         }
         return result

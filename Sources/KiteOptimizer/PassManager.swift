@@ -194,6 +194,7 @@ extension KiteError {
         case .invalidTensor(let c, let m): return .invalidTensor(c, "\(prefix): \(m)")
         case .invalidNode(let c, let m): return .invalidNode(c, "\(prefix): \(m)")
         case .shapeMismatch(let c, let m): return .shapeMismatch(c, "\(prefix): \(m)")
+        case .tooLarge(let c, let m): return .tooLarge(c, "\(prefix): \(m)")
         case .invalidArgument(let m): return .invalidArgument("\(prefix): \(m)")
         case .unsupported: return self
         }

@@ -65,7 +65,14 @@ public final class Executor: @unchecked Sendable {
         let memory = MemoryPlan(planner.bufferRequests())
         arenaBytes = memory.arenaBytes
         arenaLowerBound = memory.lowerBound
-        arena = UnsafeMutableRawPointer.allocate(byteCount: max(memory.arenaBytes, 64), alignment: MemoryPlan.alignment)
+        // Sizes come from the model file: check them, and allocate with posix_memalign, which
+        // reports failure (UnsafeMutableRawPointer.allocate aborts the process instead).
+        try checkFitsInMemory(memory.arenaBytes, "activation memory")
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, MemoryPlan.alignment, max(memory.arenaBytes, 64)) == 0, let raw else {
+            throw KiteError.tooLarge(ErrorContext(), "cannot allocate \(memory.arenaBytes) bytes of activation memory")
+        }
+        arena = raw
         arena.initializeMemory(as: UInt8.self, repeating: 0, count: max(memory.arenaBytes, 64))
         base = arena.bindMemory(to: Float.self, capacity: max(memory.arenaBytes, 64) / 4)
         placements = planner.placements
@@ -79,7 +86,7 @@ public final class Executor: @unchecked Sendable {
         }
     }
 
-    deinit { arena.deallocate() }
+    deinit { free(arena) }
 
     /// Start of a buffer in the arena.
     func pointer(buffer: Int) -> UnsafeMutablePointer<Float> {

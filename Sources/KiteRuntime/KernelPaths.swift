@@ -493,8 +493,11 @@ extension Planner {
         guard flatInput else { return nil }
         let outShape = try node.op.nativeOperator.inferShapes([x.shape])[0]
         guard outShape.count == 2 else { return nil }
-        let out = place(output: name, shape: outShape, at: index)
         let (n, k) = (f.weight.shape[0], f.weight.shape[1])
+        // K or N = 0 is legal ONNX (the output is the bias, or empty) but the packed kernels need a
+        // non-empty weight: the reference handles it.
+        guard n > 0 && k > 0 else { return nil }
+        let out = place(output: name, shape: outShape, at: index)
         let packed = f.weight.floats.withUnsafeBufferPointer { w in
             (f.bias ?? []).withUnsafeBufferPointer { b in
                 PackedFCWeights(weights: w.baseAddress!, outputCount: n, inputCount: k, bias: f.bias == nil ? nil : b.baseAddress)

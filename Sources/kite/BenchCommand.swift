@@ -31,7 +31,7 @@ struct BenchCommand: ParsableCommand {
         let session = try Session(path: model, options: SessionOptions(inputShapes: try parseShapes(shapes), threads: threads))
         var random = SeededRandom(seed: 0)
         var inputs: [String: Tensor] = [:]
-        for v in session.inputs { inputs[v.name] = random.tensor(v.shape) }
+        for v in session.inputs { inputs[v.name] = try random.tensor(v.shape, name: v.name) }
         let r = try Benchmark.run(session: session, inputs: inputs, runs: runs, warmup: warmup)
         if json {
             print(r.json)

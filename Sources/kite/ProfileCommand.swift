@@ -70,7 +70,7 @@ struct ProfileCommand: ParsableCommand {
         }
         var random = SeededRandom(seed: seed)
         var inputs: [String: Tensor] = [:]
-        for v in session.inputs { inputs[v.name] = random.tensor(v.shape) }
+        for v in session.inputs { inputs[v.name] = try random.tensor(v.shape, name: v.name) }
         let originFLOPs = needsOriginFLOPs ? unfusedOriginFLOPs(inputShapes) : nil
         let profile = try Profiler.profile(executor: executor, graph: session.graph, inputs: inputs, runs: runs, warmup: warmup,
                                            model: model, onnxNodeFLOPs: originFLOPs)

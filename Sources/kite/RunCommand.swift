@@ -48,7 +48,7 @@ struct RunCommand: ParsableCommand {
             if !inputs.isEmpty {
                 throw KiteError.invalidArgument("missing --input for '\(v.name)' (shape \(v.shape))")
             }
-            tensors[v.name] = random.tensor(v.shape)
+            tensors[v.name] = try random.tensor(v.shape, name: v.name)
             print("input  \(v.name): random \(v.shape.map(String.init).joined(separator: "x")), seed \(seed)")
         }
         let start = DispatchTime.now()

@@ -1,4 +1,6 @@
 import Foundation
+import KiteCore
+import KiteFormat
 import XCTest
 
 /// Runs the built `kite` executable as a user would and checks exit status and output.
@@ -73,6 +75,25 @@ final class CommandLineTests: XCTestCase {
             let kiteGarbage = try kite([command, file("bad.kite", [0x08, 0x63, 0x12])] + extra)
             XCTAssertEqual(kiteGarbage.status, 1, command)
         }
+    }
+
+    /// A one-node .kite file whose input needs 2^40 floats (8 TB in and out): run and profile say
+    /// so in one line instead of aborting in the allocator.
+    func testModelNeedingMoreMemoryThanTheMachineFailsCleanly() throws {
+        let shape = [1, 1 << 20, 1 << 10, 1 << 10]
+        let graph = NativeGraph(inputs: [ValueInfo(name: "x", shape: shape)], outputs: [ValueInfo(name: "y", shape: shape)],
+                                nodes: [NativeNode(name: "relu", op: .activation(ActivationOp(.relu)), inputs: ["x"], outputs: ["y"])],
+                                shapes: ["x": shape, "y": shape])
+        let path = file("huge.kite", KiteFormat.encode(KiteModelFile(producer: "test", source: "test.onnx", graph: graph)))
+        for command in ["run", "profile"] {
+            let r = try kite(command, path)
+            assertCleanFailure(r, mentions: ["kite: error: \(path): the model needs 8796.1 GB of activation memory, more than this machine's"])
+            XCTAssertEqual(r.stdout, "")
+        }
+        // With --reference there is no arena: the random input is what would not fit.
+        assertCleanFailure(try kite("run", path, "--reference"),
+                           mentions: ["tensor 'x': the model needs 4398.0 GB of memory for a random input"])
+        assertCleanFailure(try kite("convert", path), mentions: ["\(path): is already a .kite file; convert takes an ONNX model"])
     }
 
     func testRunRejectsBadInputs() throws {

@@ -130,6 +130,27 @@ final class ONNXLoaderTests: XCTestCase {
         expectError(write(ONNXBytes.model(initializers: [w])), "'neg'", "negative dimension -3")
     }
 
+    /// onnxruntime rejects these; Kite used to run them as float.
+    func testGraphInputWithUndefinedOrUnknownElementType() {
+        expectError(write(ONNXBytes.model(inputElemType: 0)), "model.onnx", "tensor 'input'", "element type 0, which is UNDEFINED")
+        expectError(write(ONNXBytes.model(inputElemType: 99)), "model.onnx", "tensor 'input'", "element type 99, which is not an ONNX type")
+        XCTAssertNoThrow(try ONNXLoader.load(path: write(ONNXBytes.model(inputElemType: 1))))
+    }
+
+    func testDuplicateGraphInput() {
+        let bytes = ProtoWriter.build { m in
+            m.varint(1, 8)
+            m.message(8, .build { $0.string(1, ""); $0.varint(2, 13) })
+            m.message(7, .build { g in
+                g.message(1, ONNXBytes.node("Relu", name: "relu0", inputs: ["x"], outputs: ["y"]))
+                g.message(11, ONNXBytes.valueInfo("x", dims: [1, 2]))
+                g.message(11, ONNXBytes.valueInfo("x", dims: [1, 2]))
+                g.message(12, ONNXBytes.valueInfo("y", dims: [1, 2]))
+            })
+        }.bytes
+        expectError(write(bytes), "model.onnx: tensor 'x': the graph declares this input more than once")
+    }
+
     func testOverflowingDims() {
         let w = ONNXBytes.tensor(name: "huge", dims: [1 << 40, 1 << 40], raw: [])
         expectError(write(ONNXBytes.model(initializers: [w])), "'huge'", "overflow")

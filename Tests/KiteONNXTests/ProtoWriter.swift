@@ -67,12 +67,12 @@ enum ONNXBytes {
         }
     }
 
-    static func valueInfo(_ name: String, dims: [Any]) -> ProtoWriter {
+    static func valueInfo(_ name: String, dims: [Any], elemType: Int64 = 1) -> ProtoWriter {
         .build { v in
             v.string(1, name)
             v.message(2, .build { type in
                 type.message(1, .build { tt in
-                    tt.varint(1, 1)
+                    tt.varint(1, elemType)
                     tt.message(2, .build { shape in
                         for d in dims {
                             shape.message(1, .build { dim in
@@ -102,7 +102,8 @@ enum ONNXBytes {
     }
 
     /// A model: Relu(input) + one initializer `w` added to it.
-    static func model(initializers: [ProtoWriter] = [], nodes: [ProtoWriter]? = nil, withGraph: Bool = true, opset: Int64 = 13) -> [UInt8] {
+    static func model(initializers: [ProtoWriter] = [], nodes: [ProtoWriter]? = nil, withGraph: Bool = true, opset: Int64 = 13,
+                      inputElemType: Int64 = 1) -> [UInt8] {
         ProtoWriter.build { m in
             m.varint(1, 8)
             m.string(2, "kite-tests")
@@ -113,7 +114,7 @@ enum ONNXBytes {
                     for n in nodes ?? [node("Relu", name: "relu0", inputs: ["input"], outputs: ["output"])] { g.message(1, n) }
                     g.string(2, "test")
                     for t in initializers { g.message(5, t) }
-                    g.message(11, valueInfo("input", dims: ["batch", 3, 4, 4]))
+                    g.message(11, valueInfo("input", dims: ["batch", 3, 4, 4], elemType: inputElemType))
                     g.message(12, valueInfo("output", dims: ["batch", 3, 4, 4]))
                 })
             }

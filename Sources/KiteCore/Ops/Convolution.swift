@@ -85,15 +85,10 @@ extension Convolution {
         if let bias, bias.count != weight.shape[0] {
             throw paramError(op, "bias has \(bias.count) values for \(weight.shape[0]) output channels")
         }
-        guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else {
-            throw paramError(op, "strides must be two positive values, got \(strides)")
-        }
-        guard dilations.count == 2, dilations.allSatisfy({ $0 >= 1 }) else {
-            throw paramError(op, "dilations must be two positive values, got \(dilations)")
-        }
-        guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else {
-            throw paramError(op, "pads must be four non-negative values [top, left, bottom, right], got \(pads)")
-        }
+        try checkWindowParameter(op, "kernel", kernel, count: 2, minimum: 1)
+        try checkWindowParameter(op, "strides", strides, count: 2, minimum: 1)
+        try checkWindowParameter(op, "dilations", dilations, count: 2, minimum: 1)
+        try checkWindowParameter(op, "pads [top, left, bottom, right]", pads, count: 4, minimum: 0)
     }
 }
 

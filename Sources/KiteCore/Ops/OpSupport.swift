@@ -66,12 +66,23 @@ func expectRank(_ op: String, _ shape: [Int], _ rank: Int, _ what: String = "inp
 /// The element count of a shape, throwing on negative dims or overflow.
 func elementCount(_ op: String, _ shape: [Int]) throws -> Int {
     guard let n = checkedElementCount(shape) else {
-        throw shapeError(op, "shape \(fmtShape(shape)) has a negative dimension or too many elements")
+        throw shapeError(op, "shape \(fmtShape(shape)) has a negative dimension or more than 2^40 elements")
     }
     return n
 }
 
-/// Throws unless every dimension is non-negative and the element count fits in an Int.
+/// The largest kernel size, stride, dilation or pad a window op accepts (as the ONNX lowering's
+/// `maxExtent`): with shapes bounded by `maxElementCount`, window arithmetic then cannot overflow.
+let maxWindowExtent = 1 << 30
+
+/// Throws unless every value of the window parameter `name` is in `minimum...maxWindowExtent`.
+func checkWindowParameter(_ op: String, _ name: String, _ values: [Int], count: Int, minimum: Int) throws {
+    guard values.count == count, values.allSatisfy({ $0 >= minimum && $0 <= maxWindowExtent }) else {
+        throw paramError(op, "\(name) must be \(count) values in \(minimum)...\(maxWindowExtent), got \(values)")
+    }
+}
+
+/// Throws unless every dimension is non-negative and the element count is at most `maxElementCount`.
 func checkShapes(_ op: String, _ shapes: [[Int]]) throws {
     for s in shapes { _ = try elementCount(op, s) }
 }

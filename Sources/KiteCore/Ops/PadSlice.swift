@@ -148,7 +148,8 @@ extension Slice: NativeOperator, NativeOperatorDetails {
                 guard start >= -1 && start <= dim - 1, end >= -1 else {
                     throw shapeError(typeName, "bounds \(start) down to \(ends[d]) are out of range for axis \(d) of size \(dim)")
                 }
-                return (start, start > end ? (start - end - 1) / (-step) + 1 : 0)
+                // step.magnitude: -step overflows for Int.min (ONNX's INT64_MIN, "as far as it goes").
+                return (start, start > end ? Int(UInt(start - end - 1) / step.magnitude) + 1 : 0)
             }
         }
     }

@@ -50,18 +50,11 @@ extension Pooling {
     func checkParameters() throws {
         let op = typeName
         let n = kernel.count
-        guard n >= 1, kernel.allSatisfy({ $0 >= 1 }) else {
-            throw paramError(op, "kernel must be one or more positive values, got \(kernel)")
-        }
-        guard strides.count == n, strides.allSatisfy({ $0 >= 1 }) else {
-            throw paramError(op, "strides must be \(n) positive values, got \(strides)")
-        }
-        guard dilations.count == n, dilations.allSatisfy({ $0 >= 1 }) else {
-            throw paramError(op, "dilations must be \(n) positive values, got \(dilations)")
-        }
-        guard pads.count == 2 * n, pads.allSatisfy({ $0 >= 0 }) else {
-            throw paramError(op, "pads must be \(2 * n) non-negative values (begins, then ends), got \(pads)")
-        }
+        guard n >= 1 else { throw paramError(op, "kernel must be one or more positive values, got \(kernel)") }
+        try checkWindowParameter(op, "kernel", kernel, count: n, minimum: 1)
+        try checkWindowParameter(op, "strides", strides, count: n, minimum: 1)
+        try checkWindowParameter(op, "dilations", dilations, count: n, minimum: 1)
+        try checkWindowParameter(op, "pads (begins, then ends)", pads, count: 2 * n, minimum: 0)
         if withIndices && kind != .max { throw paramError(op, "only max pooling has an indices output") }
     }
 }

@@ -6,7 +6,10 @@ extension LoweringState {
     /// (each noted). A given shape must agree with every fixed declared dim.
     func bindInputs(_ options: Lowering.Options, notes: inout [String]) throws {
         let dataInputs = model.graph.dataInputs
-        let names = Set(dataInputs.map(\.name))
+        var names = Set<String>()
+        for input in dataInputs where !names.insert(input.name).inserted {
+            throw KiteError.malformed(ErrorContext(file: file, tensor: input.name), "the graph declares this input more than once")
+        }
         for name in options.inputShapes.keys.sorted() where !names.contains(name) {
             let list = dataInputs.map { "'\($0.name)'" }.joined(separator: ", ")
             throw KiteError.invalidArgument("\(file): a shape is given for '\(name)', which is not an input of the model; its inputs are: \(list)")

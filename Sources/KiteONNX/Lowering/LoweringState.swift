@@ -105,6 +105,10 @@ final class LoweringState {
             throw KiteError.shapeMismatch(ErrorContext(),
                                           "\(op.typeName) gives \(outputShapes.count) outputs where \(outputs.count) are expected")
         }
+        // Ops check their inputs; an output (a huge pad or upsampling) may still be too large to plan.
+        for shape in outputShapes where checkedElementCount(shape) == nil {
+            throw KiteError.shapeMismatch(ErrorContext(), "output shape \(shape) has more than 2^40 elements")
+        }
         let outputTypes = op.nativeOperator.outputTypes(inputs.map { types[$0] ?? .float }, count: outputs.count)
         for (output, shape) in zip(outputs, outputShapes) { shapes[output] = shape }
         for (output, type) in zip(outputs, outputTypes) { types[output] = type }

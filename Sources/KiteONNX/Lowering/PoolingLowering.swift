@@ -30,6 +30,12 @@ enum PoolingLowering {
         // Dilations exist for MaxPool from opset 10 and AveragePool from 19.
         let dilationsAllowed = kind == .max ? ctx.opset >= 10 : ctx.opset >= 19
         let window = try SpatialWindow.bind(ctx, input: input, kernel: kernel, dilationsAllowed: dilationsAllowed)
+        // The spec (and onnxruntime) require explicit pads smaller than the kernel: a window wholly
+        // inside the padding has no input to pool.
+        if let pads = try ctx.ints("pads"), pads.count == 2 * kernel.count,
+           let axis = kernel.indices.first(where: { pads[$0] >= kernel[$0] || pads[$0 + kernel.count] >= kernel[$0] }) {
+            throw ctx.invalid("pads \(pads) must be smaller than kernel_shape \(kernel) (axis \(axis))", attribute: "pads")
+        }
         let ceilMode = ctx.opset >= 10 ? try ctx.int("ceil_mode", default: 0) != 0 : false
         let countIncludePad = kind == .average && ctx.opset >= 7 ? try ctx.int("count_include_pad", default: 0) != 0 : false
         let pool = Pooling(kind: kind, kernel: kernel, strides: window.strides, pads: window.pads,
