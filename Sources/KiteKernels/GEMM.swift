@@ -147,11 +147,7 @@ struct GEMMArguments: ActivationVisitor {
         // residual (and C) is then read in 1 KiB runs the prefetchers follow, instead of one line
         // per row at a stride. Measured with the residual out of cache: 5-30% faster for N of
         // 256-2048 (ResNeXt), 7-16% slower for N of 24-160 (MobileNetV2), which keep panel order.
-        // Up to 256 rows (7x7 and 14x14 maps), the 16-lane kernels keep panel order, whose driver
-        // prefetches the weights: ResNeXt-50's 7x7 layers with a residual took 0.85-0.93 of the
-        // time, its 14x14 ones 0.96-0.98.
         let rowsOuter = residual != nil && panels.count >= gemmRowsOuterPanels && gemmResidualRowsOuter
-            && !(wideVectorKernels && rows.count <= gemmWidePrefetchRows)
         if wideVectorKernels {
             if let offsets {
                 if rowsOuter { gemmWideRowsOuterDriver(self, act, OffsetIndexing(offsets: offsets)) } else { gemmWideDriver(self, act, OffsetIndexing(offsets: offsets)) }

@@ -13,8 +13,7 @@ func gemmWideNextTileRows(_ left: Int) -> Int {
 }
 
 /// Panel-major order: for each row block, each pair of panels sweeps the block's rows (the pair's
-/// K-block weights, 32 KiB, stay in L1). On small blocks the tiles of a pair prefetch the next
-/// pair's weights (`gemmWidePrefetchesWeights`).
+/// K-block weights, 32 KiB, stay in L1).
 @inline(never)
 func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I) {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmWideSpillFloats) { spill in
@@ -29,93 +28,18 @@ func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)
-        let tiles = gemmWideTileCount(rows: m1 - m0)
-        let prefetching = gemmWidePrefetchesWeights(g, tiles: tiles)
         var p = g.panels.lowerBound
         while p < g.panels.upperBound {
             let shape = gemmWidePanelShape(g, from: p, to: g.panels.upperBound)
-            let next = p + shape.panels
-            // The next (up to two) panels' weights, spread over this group's tiles, one line per K
-            // step at most (a single tile takes one panel).
-            let lines = prefetching ? min(min(g.panels.upperBound, next + 2) - next, tiles) * g.kLength : 0
             var m = m0
-            var t = 0
             while m < m1 {
                 let rows = gemmWideNextTileRows(m1 - m)
-                let prefetch = lines > 0
-                    ? GEMMWeightPrefetch(lines: gemmWidePrefetchLines(tile: t, of: tiles, lines: lines), panel: next, g)
-                    : GEMMWeightPrefetch.idle(g)
-                gemmWideTileRows(rows, shape, act, ix, g, m: m, panel: p, spill: spill, prefetch: prefetch)
+                gemmWideTileRows(rows, shape, act, ix, g, m: m, panel: p, spill: spill)
                 m += rows
-                t += 1
             }
-            p = next
+            p += shape.panels
         }
         m0 = m1
-    }
-}
-
-/// Tiles `gemmWideNextTileRows` cuts `rows` rows into.
-@inline(__always)
-func gemmWideTileCount(rows: Int) -> Int {
-    var left = rows, tiles = 0
-    while left > 0 { left -= gemmWideNextTileRows(left); tiles += 1 }
-    return tiles
-}
-
-/// The lines of a panel group's successor that tile `tile` of `tiles` prefetches: an equal share.
-@inline(__always)
-func gemmWidePrefetchLines(tile: Int, of tiles: Int, lines: Int) -> Range<Int> {
-    tile * lines / tiles ..< (tile + 1) * lines / tiles
-}
-
-/// Whether the panel-major driver prefetches each panel group's successor while the group's
-/// tiles run: row blocks of at most `gemmWidePrefetchRows` rows, K unblocked.
-///
-/// Each GEMM's weights come from L3 or memory (an op reads its own once per run), and the first
-/// tile over a panel pair waited on their lines: with 4-7 tiles a pair (7x7 and 14x14 maps) that
-/// wait was not amortised. Standalone, weights from memory: 49 x 192 x 1152 0.257 -> 0.225 ms,
-/// 49 x 320 x 1280 0.471 -> 0.428, 49 x 1024 x 1024 1.097 -> 1.064. Alternated in networks at
-/// 1 thread (sums of op medians): MNASNet 0.97-0.98, MobileNetV3-Large 0.97-0.98, ResNeXt-50's
-/// 7x7 layers 0.85-0.93; MobileNetV1/V2 and SqueezeNet level. Prefetching on larger maps as
-/// well gained nothing more.
-@inline(__always)
-func gemmWidePrefetchesWeights(_ g: GEMMArguments, tiles: Int) -> Bool {
-    g.kLength == g.weights.inputChannels && tiles * 8 <= gemmWidePrefetchRows && g.panels.count > 2
-}
-
-/// Rows of a row block up to which the wide driver prefetches weights (32 tiles of 8 rows).
-let gemmWidePrefetchRows = 256
-
-/// Lines of packed weights one tile prefetches into L2, one per K step (at most K lines).
-struct GEMMWeightPrefetch {
-    let base: UnsafePointer<Float>
-    /// Float offset of the last line to prefetch (later steps repeat it).
-    let last: Int
-    /// Floats the prefetch address advances per K step: one line, or 0 when idle.
-    let step: Int
-
-    /// Lines `lines` counted from panel `panel`'s first (a panel is K lines of 16 floats, and the
-    /// panels are contiguous).
-    @inline(__always)
-    init(lines: Range<Int>, panel: Int, _ g: GEMMArguments) {
-        let nr = PackedGEMMWeights.panelWidth
-        base = g.weights.panels + panel * g.weights.panelStride + lines.lowerBound * nr
-        last = max(0, lines.count - 1) * nr
-        step = nr
-    }
-
-    @inline(__always)
-    init(base: UnsafePointer<Float>, last: Int, step: Int) {
-        self.base = base
-        self.last = last
-        self.step = step
-    }
-
-    /// Prefetches nothing new: the weights' first line, over and over (an L1 hit).
-    @inline(__always)
-    static func idle(_ g: GEMMArguments) -> GEMMWeightPrefetch {
-        GEMMWeightPrefetch(base: g.weights.panels, last: 0, step: 0)
     }
 }
 
@@ -158,7 +82,7 @@ func gemmWideRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArgumen
                 var p = p0
                 while p < p1 {
                     let shape = gemmWidePanelShape(g, from: p, to: p1)
-                    gemmWideTileRows(rows, shape, act, ix, g, m: m, panel: p, spill: spill, prefetch: .idle(g))
+                    gemmWideTileRows(rows, shape, act, ix, g, m: m, panel: p, spill: spill)
                     p += shape.panels
                 }
                 m += rows
@@ -212,13 +136,13 @@ let gemmWideSpillFloats = 8 * gemmWideSpillRow
 @inline(__always)
 func gemmWideTileRows<A: VectorActivation, I: AIndexing>(
     _ rows: Int, _ shape: GEMMWidePanelShape, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int,
-    spill: UnsafeMutablePointer<Float>, prefetch: GEMMWeightPrefetch
+    spill: UnsafeMutablePointer<Float>
 ) {
     switch (shape.full, shape.half) {
-    case (2, false): gemmWideTileRows(rows, Count2.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    case (1, false): gemmWideTileRows(rows, Count1.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    case (1, true): gemmWideTileRows(rows, Count1.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    default: gemmWideTileRows(rows, Count0.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
+    case (2, false): gemmWideTileRows(rows, Count2.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case (1, false): gemmWideTileRows(rows, Count1.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case (1, true): gemmWideTileRows(rows, Count1.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill)
+    default: gemmWideTileRows(rows, Count0.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill)
     }
     let nr = PackedGEMMWeights.panelWidth
     let last = panel + shape.panels - 1
@@ -244,17 +168,17 @@ func gemmWideFinishSpilled<A: VectorActivation>(
 @inline(__always)
 func gemmWideTileRows<P: StaticCount, H: StaticCount, A: VectorActivation, I: AIndexing>(
     _ rows: Int, _: P.Type, _: H.Type, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int,
-    spill: UnsafeMutablePointer<Float>, prefetch: GEMMWeightPrefetch
+    spill: UnsafeMutablePointer<Float>
 ) {
     switch rows {
-    case 8: gemmWideTile(Count8.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    case 7: gemmWideTile(Count7.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    case 6: gemmWideTile(Count6.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    case 5: gemmWideTile(Count5.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    case 4: gemmWideTile(Count4.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    case 3: gemmWideTile(Count3.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    case 2: gemmWideTile(Count2.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
-    default: gemmWideTile(Count1.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, prefetch: prefetch)
+    case 8: gemmWideTile(Count8.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 7: gemmWideTile(Count7.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 6: gemmWideTile(Count6.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 5: gemmWideTile(Count5.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 4: gemmWideTile(Count4.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 3: gemmWideTile(Count3.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 2: gemmWideTile(Count2.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    default: gemmWideTile(Count1.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
     }
 }
 
@@ -263,7 +187,7 @@ func gemmWideTileRows<P: StaticCount, H: StaticCount, A: VectorActivation, I: AI
 @inline(never)
 func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: VectorActivation, I: AIndexing>(
     _: Rows.Type, _: Full.Type, _: Half.Type, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int,
-    spill: UnsafeMutablePointer<Float>, prefetch: GEMMWeightPrefetch
+    spill: UnsafeMutablePointer<Float>
 ) {
     let R = Rows.value
     let one = Full.value >= 1
@@ -292,11 +216,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
     var bp = g.weights.panels + panel * panelStride + g.k0 * nr
     let secondOffset = two ? panelStride : 0
     let halfOffset = Full.value * panelStride
-    let pfBase = prefetch.base, pfLast = prefetch.last, pfStep = prefetch.step
-    var pfOffset = 0
     for kk in 0..<k {
-        prefetchToL2(pfBase + (pfOffset < pfLast ? pfOffset : pfLast))
-        pfOffset &+= pfStep
         let b0 = one ? load16(bp) : SIMD16<Float>()
         let b1 = two ? load16(bp + secondOffset) : SIMD16<Float>()
         let bh = half ? load8(bp + halfOffset) : SIMD8<Float>()

@@ -240,7 +240,7 @@ func groupedBandWideDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act
                     while q < unitPanels {
                         // Column offsets come from the panel index: C, bias and residual are not shifted per unit.
                         let shape = GEMMWidePanelShape(full: min(2, unitPanels - q), half: false)
-                        gemmWideTileRows(tile, shape, act, ix, args, m: m, panel: u &* unitPanels &+ q, spill: spill, prefetch: .idle(args))
+                        gemmWideTileRows(tile, shape, act, ix, args, m: m, panel: u &* unitPanels &+ q, spill: spill)
                         q += shape.panels
                     }
                 }

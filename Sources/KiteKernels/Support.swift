@@ -158,8 +158,3 @@ func llvmPrefetch(_ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32
 /// Asks for the cache line holding `p` in all cache levels (a hint: never faults).
 @inline(__always)
 func prefetchForRead(_ p: UnsafeRawPointer) { llvmPrefetch(p, 0, 3, 1) }
-
-/// Asks for the cache line holding `p` in L2 and beyond (PREFETCHT1): for data needed after
-/// the current working set has left L1.
-@inline(__always)
-func prefetchToL2(_ p: UnsafeRawPointer) { llvmPrefetch(p, 0, 2, 1) }

@@ -119,48 +119,6 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// The panel-major driver's weight prefetch: over the tiles of a panel group, the lines prefetched
-    /// are the next two panels' (one panel when a single tile must do it), and every one of them.
-    func testWeightPrefetchCoversTheNextPanels() {
-        var rng = SeededRNG(seed: 19)
-        for (m, k, n) in [(49, 192, 1152), (49, 1024, 100), (7, 33, 70), (1, 5, 40), (196, 96, 576), (12, 1, 64), (9, 40, 56)] {
-            let packed = PackedGEMMWeights(weights: rng.floats(n * k), outputChannels: n, inputChannels: k, bias: nil)
-            let a = [Float](repeating: 0, count: m * k)
-            var c = [Float](repeating: 0, count: m * n)
-            a.withUnsafeBufferPointer { ap in
-                c.withUnsafeMutableBufferPointer { cp in
-                    let g = GEMMArguments(a: ap.baseAddress!, lda: k, offsets: nil, weights: packed, c: cp.baseAddress!, ldc: n,
-                                          residual: nil, ldr: 0, rows: 0..<m, panels: 0..<packed.panelCount)
-                    let tiles = gemmWideTileCount(rows: m)
-                    var rows = 0, left = m
-                    for _ in 0..<tiles { rows += gemmWideNextTileRows(left); left = m - rows }
-                    XCTAssertEqual(rows, m, "tile count of \(m) rows")
-                    let nr = PackedGEMMWeights.panelWidth
-                    var next = 2
-                    while next < packed.panelCount {
-                        let panels = min(min(packed.panelCount, next + 2) - next, tiles)
-                        let lines = panels * k
-                        var fetched = Set<Int>()
-                        for t in 0..<tiles {
-                            let p = GEMMWeightPrefetch(lines: gemmWidePrefetchLines(tile: t, of: tiles, lines: lines), panel: next, g)
-                            XCTAssertLessThanOrEqual(p.last / nr, k - 1, "a tile prefetches at most one line per K step")
-                            for step in 0..<k {
-                                let offset = p.base - packed.panels + min(step * p.step, p.last)
-                                XCTAssertEqual(offset % nr, 0)
-                                fetched.insert(offset / nr)
-                            }
-                        }
-                        let wanted = Set(next * k ..< next * k + lines)
-                        XCTAssertTrue(wanted.isSubset(of: fetched), "m=\(m) k=\(k) n=\(n): panels \(next)..<\(next + panels) not all prefetched")
-                        XCTAssertTrue(fetched.subtracting(wanted).allSatisfy { $0 == next * k + lines },
-                                      "m=\(m) k=\(k) n=\(n): prefetches outside panels \(next)..<\(next + panels)")
-                        next += 2
-                    }
-                }
-            }
-        }
-    }
-
     func testResidualAliasingOutput() {
         forBothKernelWidths {
             var rng = SeededRNG(seed: 17)
