@@ -164,14 +164,18 @@ struct GEMMArguments: ActivationVisitor {
     }
 }
 
-/// Reduction length of one K block. 8-lane kernels: 256 x 16 floats of B (16 KiB) stay in L1.
+/// Reduction length of one K block. 8-lane kernels: 1024, so that K up to 1536 runs unblocked;
+/// a tile then reads its panel (up to 96 KiB) from L2. Blocks of 256, whose panels stay in L1,
+/// measured 2-6% slower on a Zen 2 (AVX2) with the weights from memory, for M of 49-1369 and K
+/// of 512-1024 (MobileNetV1, MNASNet, Xception, ResNeXt-50 shapes): the partial sums' extra
+/// passes over C cost more than L2 reads of B, which the L1 prefetcher streams.
 /// 16-lane kernels: 2048, so that K up to 3072 runs unblocked and C is written once. A tile then
 /// streams its panel pair's B from L2 (16 bytes a cycle at full FMA rate, well within it), and
 /// the partial sums no longer make extra passes over C: paired profiles at 1 thread, 7x7 maps
 /// with K of 960-2048 took 0.84-0.92 of the blocked time (MobileNetV1/V2, ResNeXt-50), 19x19
 /// with K = 728 0.94 (Xception); larger maps were level.
 @inline(__always)
-var gemmBlockK: Int { wideVectorKernels ? 2048 : 256 }
+var gemmBlockK: Int { wideVectorKernels ? 2048 : 1024 }
 
 /// Rows per cache block: about 256 KiB of A rows so that a block stays in L2 while every
 /// weight panel of the range streams over it (a 14x14 map's 196 rows of a 256-deep K block are
@@ -298,12 +302,21 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
     }
 }
 
-/// Rows of the next tile when `left` rows remain: 6, except that the last 7 or 8 rows go as
-/// 4 + 3 or 4 + 4. A 1- or 2-row tile has 2 or 4 FMA chains, so it runs at the FMA latency and
-/// takes nearly as long as a 6-row one (a 7x7 map's 49 rows: 8 tiles of 6 and one of 1).
+/// Rows of the next tile when `left` rows remain: tiles of 6, then up to five tiles of 5 where
+/// that makes the count come out even (49 = 4 x 6 + 5 x 5, 196 = 31 x 6 + 2 x 5); otherwise the
+/// last 7-9 rows go as 4 + 3, 4 + 4 or 5 + 4. A 5-row tile keeps 10 FMA chains, enough to hide
+/// the FMA latency on two pipes, while a 1- or 2-row tile (2 or 4 chains) runs at the latency and
+/// takes nearly as long as a 6-row one. Measured on a Zen 2 (AVX2), M = 49: 0.94-0.96 of the time
+/// of 8 tiles of 6 and one of 1.
 @inline(__always)
 func gemmNextTileRows(_ left: Int) -> Int {
-    left == 7 || left == 8 ? 4 : min(GEMM.tileRows, left)
+    let fives = (GEMM.tileRows - left % GEMM.tileRows) % GEMM.tileRows
+    if 5 * fives <= left { return left > 5 * fives ? GEMM.tileRows : 5 }
+    switch left {
+    case 7, 8: return 4
+    case 9: return 5
+    default: return min(GEMM.tileRows, left)
+    }
 }
 
 /// A tile of `rows` (1...6) rows, 16 columns wide or (`wide` false) 8: the run-time count picks

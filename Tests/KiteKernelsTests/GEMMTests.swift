@@ -66,7 +66,7 @@ final class GEMMTests: XCTestCase {
     func testShapesAndRemainders() {
         forBothKernelWidths {
             var rng = SeededRNG(seed: 7)
-            for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 17, 49, 50] {
+            for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 17, 19, 20, 25, 49, 50] {
                 for n in [1, 3, 5, 8, 9, 16, 17, 20, 24, 33, 40, 48] {
                     for k in [1, 3, 17] {
                         checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: nil, withBias: true, activation: .none, rng: &rng)
@@ -97,11 +97,14 @@ final class GEMMTests: XCTestCase {
                       splitRows: true, splitPanels: true)
             // Row blocking (more rows than one cache block).
             checkGEMM(m: 1000, k: 24, n: 20, lda: 24, ldc: 20, ldr: nil, withBias: false, activation: .relu, rng: &rng)
-            // K blocking (3 blocks of ~233): partial sums in C, residual added once, activation last.
             checkGEMM(m: 53, k: 700, n: 37, lda: 703, ldc: 40, ldr: 41, withBias: true, activation: .hardSwish, rng: &rng,
                       splitRows: true, splitPanels: true)
+            // K blocking of the 8-lane kernels (2 blocks of 850): partial sums in C, residual added
+            // once, activation last.
+            checkGEMM(m: 53, k: 1700, n: 37, lda: 1703, ldc: 40, ldr: 41, withBias: true, activation: .hardSwish, rng: &rng,
+                      splitRows: true, splitPanels: true, tol: 1e-4)
             checkGEMM(m: 400, k: 1100, n: 24, lda: 1100, ldc: 24, ldr: 24, withBias: false, activation: .relu, rng: &rng)
-            // K blocking of the 16-lane kernels (2 blocks of 1600).
+            // K blocking of the 16-lane kernels (2 blocks of 1600; 8-lane: 4 blocks of 800).
             // (Float sums of 3200 products: rounding reaches a few 1e-5 of sums of order 1.)
             checkGEMM(m: 21, k: 3200, n: 40, lda: 3203, ldc: 41, ldr: 40, withBias: true, activation: .relu6, rng: &rng,
                       splitRows: true, splitPanels: true, tol: 1e-4)
@@ -109,7 +112,7 @@ final class GEMMTests: XCTestCase {
             // remainder rows, K blocks, and a split by rows.
             checkGEMM(m: 61, k: 600, n: 300, lda: 603, ldc: 305, ldr: 301, withBias: true, activation: .relu, rng: &rng, splitRows: true)
             checkGEMM(m: 700, k: 40, n: 520, lda: 40, ldc: 520, ldr: 520, withBias: true, activation: .hardSwish, rng: &rng)
-            // Rows-outer with a 7- and an 8-row tail (split 4 + 3 and 4 + 4).
+            // Rows-outer with tiles of 6 and 5 rows (49 = 4 x 6 + 5 x 5, 50 = 5 x 6 + 4 x 5).
             checkGEMM(m: 49, k: 70, n: 260, lda: 70, ldc: 260, ldr: 261, withBias: true, activation: .relu, rng: &rng)
             checkGEMM(m: 50, k: 33, n: 256, lda: 35, ldc: 256, ldr: 256, withBias: false, activation: .none, rng: &rng)
             // Row blocking of the 16-lane drivers (768 KiB of A rows a block): two equal blocks of
