@@ -255,4 +255,31 @@ extension DepthwiseConvTests {
             XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 161), "stride 1 with more than 160 channels keeps the tiles")
         }
     }
+
+    /// With 8-lane blocks the in-place span shrinks when the pixel stride maps pixels to few L1
+    /// sets (128 channels: 8 sets; 256: 4), so rows are cut into several spans with a remainder;
+    /// every span length is checked against the reference on rows wider than the span.
+    func testInPlaceSpansForPixelStrides() {
+        let saved = wideVectorKernels
+        defer { wideVectorKernels = saved }
+        wideVectorKernels = false
+        XCTAssertEqual(depthwiseDirectSpan(pixelStride: 128, stride: 2, kernel: 3), 8)
+        XCTAssertEqual(depthwiseDirectSpan(pixelStride: 256, stride: 2, kernel: 3), 4)
+        XCTAssertEqual(depthwiseDirectSpan(pixelStride: 64, stride: 2, kernel: 3), 16)
+        XCTAssertEqual(depthwiseDirectSpan(pixelStride: 144, stride: 2, kernel: 3), 32, "a 576-byte stride spreads over all sets")
+        XCTAssertEqual(depthwiseDirectSpan(pixelStride: 32, stride: 1, kernel: 3), 32)
+        var rng = SeededRNG(seed: 47)
+        let cases: [(h: Int, w: Int, s: Int, channels: Int, extra: Int)] = [
+            (20, 43, 2, 128, 0), (18, 29, 2, 256, 0), (17, 75, 2, 64, 0), (21, 37, 1, 120, 8), (16, 23, 2, 248, 8),
+        ]
+        for (i, c) in cases.enumerated() {
+            let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 3, kernelWidth: 3,
+                                 strideHeight: c.s, strideWidth: c.s, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+            XCTAssertTrue(DepthwiseConv.readsInPlace(g, channels: c.channels), "\(g)")
+            check(channels: c.channels, g: g, inputExtra: c.extra, inputOffset: 0, outputExtra: i % 2, outputOffset: 1,
+                  withBias: true, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
+        }
+        wideVectorKernels = saved
+        XCTAssertEqual(depthwiseDirectSpan(pixelStride: 128, stride: 2, kernel: 3), wideVectorKernels ? 32 : 8)
+    }
 }
