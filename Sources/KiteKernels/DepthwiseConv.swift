@@ -539,12 +539,9 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
 @inline(__always)
 func depthwiseDirectSpan(pixelStride: Int, stride: Int, kernel: Int) -> Int {
     if wideVectorKernels { return 32 }
-    let lineStride = pixelStride * 4 % 64 == 0 ? pixelStride * 4 / 64 : 1
-    var sets = 64, step = lineStride
-    while step % 2 == 0 && sets > 1 {
-        sets /= 2
-        step /= 2
-    }
+    // Pixels k lines apart reach 64 / gcd(64, k) of the 64 sets.
+    let bytes = pixelStride * 4
+    let sets = bytes % 64 == 0 ? 64 >> min(6, (bytes / 64).trailingZeroBitCount) : 64
     var span = 32
     while span > 4 && kernel * (stride * span + kernel - 1) + span > 8 * sets { span /= 2 }
     return span
