@@ -88,7 +88,7 @@ extension DepthwiseConv {
 extension DepthwiseConv {
     /// Whether `run` reads the NHWC input in place (`depthwiseDirectDriver`) instead of copying it
     /// into zero-bordered tiles: 3x3 filters on maps of at least two tile bands, at stride 2, or
-    /// at stride 1 with at most 160 channels other than 128.
+    /// at stride 1 with at most 160 channels other than 128 (8-lane kernels: also C not a multiple of 32).
     ///
     /// In place, the rows are read in order and the prefetchers keep up; the tile copy waits on
     /// each line when its input comes from L3 or memory. Measured at 1 thread on a Zen 4 (best of
@@ -103,10 +103,15 @@ extension DepthwiseConv {
     ///   nothing from the prefetchers.
     /// 5x5 filters read five rows of eleven pixels per four outputs and measured level or slower
     /// in place, so they keep the tiles.
+    ///
+    /// With 8-lane kernels, stride 1 also reads in place when C is not a multiple of 32, so that
+    /// the pixel stride spreads a span's pixels over all of L1's sets. Measured on a Zen 2 (AVX2),
+    /// 1 thread: Xception's 19x19x728 0.21 ms against 0.25-0.31 tiled with warm caches, 0.39-0.49
+    /// against 0.58-0.65 from memory; 37x37x728 1.2-1.3 against 2.3 from memory; 28x28x240 level.
     public static func readsInPlace(_ g: ConvGeometry, channels: Int) -> Bool {
         padsInKernel(g) && g.kernelHeight == 3 && g.strideHeight == g.strideWidth
             && g.outputHeight >= 2 * depthwiseTileRows
-            && (g.strideWidth == 2 || (channels <= 160 && channels % 128 != 0))
+            && (g.strideWidth == 2 || (channels <= 160 && channels % 128 != 0) || (!wideVectorKernels && channels % 32 != 0))
     }
 }
 

@@ -143,11 +143,18 @@ struct GEMMArguments: ActivationVisitor {
     }
 
     func run<A: VectorActivation>(_ act: A) {
-        // With a residual and 16 or more panels, tiles go row by row across up to 16 panels: the
-        // residual (and C) is then read in 1 KiB runs the prefetchers follow, instead of one line
-        // per row at a stride. Measured with the residual out of cache: 5-30% faster for N of
-        // 256-2048 (ResNeXt), 7-16% slower for N of 24-160 (MobileNetV2), which keep panel order.
-        let rowsOuter = residual != nil && panels.count >= gemmRowsOuterPanels && gemmResidualRowsOuter
+        // Rows-outer order: each tile of rows runs across a group of panels, so C (and the
+        // residual) is written and read in runs of whole rows the prefetchers follow, instead of
+        // one 64-byte piece per row at a stride, and A's tile is read from memory once.
+        // 16-lane kernels (Zen 4): with a residual and 16 or more panels only; with the residual
+        // out of cache 5-30% faster for N of 256-2048 (ResNeXt), 7-16% slower for N of 24-160
+        // (MobileNetV2). 8-lane kernels (Zen 2): from 4 panels, with or without a residual; with
+        // A, B and C out of cache 0.72-0.91 of the panel-order time for M of 784-21609 and N of
+        // 96-1024 at K of 16-256 (MobileNetV1/V2, Xception's entry flow), level for K of 512-1024;
+        // with warm caches 0.95-1.0. In networks (alternated runs) level, ResNeXt-50 0.98.
+        let rowsOuter = gemmRowsOuter && (wideVectorKernels
+            ? residual != nil && panels.count >= gemmRowsOuterPanels
+            : panels.count >= 4)
         if wideVectorKernels {
             if let offsets {
                 if rowsOuter { gemmWideRowsOuterDriver(self, act, OffsetIndexing(offsets: offsets)) } else { gemmWideDriver(self, act, OffsetIndexing(offsets: offsets)) }
@@ -263,11 +270,19 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
     }
 }
 
-/// Whether GEMMs with a residual run rows-outer (a variable so that benchmarks can compare).
-nonisolated(unsafe) var gemmResidualRowsOuter = true
+/// Whether GEMMs may run rows-outer (a variable so that benchmarks and tests can compare).
+nonisolated(unsafe) var gemmRowsOuter = true
 
-/// Panels one rows-outer sweep covers: 256 columns, whose K-block weights (up to 256 KiB) stay in L2.
+/// Panels one rows-outer sweep of the 16-lane kernels covers: 256 columns, whose K-block weights
+/// (up to 256 KiB) stay in L2.
 let gemmRowsOuterPanels = 16
+
+/// Panels one rows-outer sweep of the 8-lane kernels covers: 4 to 16, as many as keep the group's
+/// weights within 256 KiB (half of a Zen 2's L2), so that they stay in L2 while the tiles sweep them.
+@inline(__always)
+func gemmRowsOuterGroup(k: Int) -> Int {
+    min(16, max(4, (256 * 1024) / max(1, k * PackedGEMMWeights.panelWidth * 4)))
+}
 
 /// Rows-outer order: for each row block and group of up to 16 panels, each 6-row tile runs across
 /// the group's panels (A's tile stays in L1, the group's weights in L2, C and the residual are
@@ -279,12 +294,13 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
     let nr = PackedGEMMWeights.panelWidth
     let panelStride = g.weights.panelStride
     let block = gemmRowBlock(k: k)
+    let group = gemmRowsOuterGroup(k: k)
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)
         var p0 = g.panels.lowerBound
         while p0 < g.panels.upperBound {
-            let p1 = min(g.panels.upperBound, p0 + gemmRowsOuterPanels)
+            let p1 = min(g.panels.upperBound, p0 + group)
             var m = m0
             while m < m1 {
                 let rows = gemmNextTileRows(m1 - m)

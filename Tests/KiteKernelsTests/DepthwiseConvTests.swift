@@ -209,7 +209,7 @@ extension DepthwiseConvTests {
             let cases: [(h: Int, w: Int, k: Int, s: Int, channels: Int)] = [
                 (7, 7, 5, 1, 40), (9, 5, 5, 1, 24), (11, 6, 5, 1, 17), (14, 13, 5, 1, 58), (17, 15, 5, 1, 33),
                 (20, 29, 5, 1, 16), (10, 70, 5, 1, 20), (13, 13, 5, 2, 48), (27, 27, 5, 2, 72), (12, 43, 5, 2, 9),
-                (30, 61, 5, 2, 24), (14, 14, 3, 1, 200), (19, 21, 3, 1, 128), (10, 37, 3, 1, 168),
+                (30, 61, 5, 2, 24), (14, 14, 3, 1, 224), (19, 21, 3, 1, 128), (10, 37, 3, 1, 192),
             ]
             for (i, c) in cases.enumerated() {
                 let p = c.k / 2
@@ -252,13 +252,16 @@ extension DepthwiseConvTests {
             XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 32))
             XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 144))
             XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 128), "128 channels keep the tiles (L1 set conflicts in place)")
-            XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 161), "stride 1 with more than 160 channels keeps the tiles")
+            XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 192), "stride 1 with more than 160 channels keeps the tiles")
+            XCTAssertEqual(DepthwiseConv.readsInPlace(wide, channels: 728), !wideVectorKernels,
+                           "8-lane kernels read C not a multiple of 32 in place")
         }
     }
 
     /// With 8-lane blocks the in-place span shrinks when the pixel stride maps pixels to few L1
     /// sets (128 channels: 8 sets; 256: 4), so rows are cut into several spans with a remainder;
-    /// every span length is checked against the reference on rows wider than the span.
+    /// every span length is checked against the reference on rows wider than the span, and
+    /// stride-1 maps with C not a multiple of 32 and above 160 (read in place by 8-lane kernels).
     func testInPlaceSpansForPixelStrides() {
         let saved = wideVectorKernels
         defer { wideVectorKernels = saved }
@@ -271,6 +274,7 @@ extension DepthwiseConvTests {
         var rng = SeededRNG(seed: 47)
         let cases: [(h: Int, w: Int, s: Int, channels: Int, extra: Int)] = [
             (20, 43, 2, 128, 0), (18, 29, 2, 256, 0), (17, 75, 2, 64, 0), (21, 37, 1, 120, 8), (16, 23, 2, 248, 8),
+            (11, 13, 1, 728, 0), (10, 38, 1, 200, 3),
         ]
         for (i, c) in cases.enumerated() {
             let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 3, kernelWidth: 3,

@@ -38,7 +38,7 @@ final class GEMMBenchTests: XCTestCase {
                 r.withUnsafeBufferPointer { rp in
                     c.withUnsafeMutableBufferPointer { cp in
                         for rowsOuter in [false, true] {
-                            gemmResidualRowsOuter = rowsOuter
+                            gemmRowsOuter = rowsOuter
                             let ms = time {
                                 GEMM.run(a: ap.baseAddress!, lda: k, weights: packed, c: cp.baseAddress!, ldc: n,
                                          residual: rp.baseAddress!, ldr: n, activation: .relu, rows: 0..<m)
@@ -46,7 +46,7 @@ final class GEMMBenchTests: XCTestCase {
                             line += String(format: "  %@ %6.3f ms %5.1f GF", rowsOuter ? "rows-outer" : "panels", ms,
                                            GEMM.flops(m: m, n: n, k: k) / ms / 1e6)
                         }
-                        gemmResidualRowsOuter = true
+                        gemmRowsOuter = true
                     }
                 }
             }

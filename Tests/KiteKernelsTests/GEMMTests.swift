@@ -115,6 +115,15 @@ final class GEMMTests: XCTestCase {
             // Rows-outer with tiles of 6 and 5 rows (49 = 4 x 6 + 5 x 5, 50 = 5 x 6 + 4 x 5).
             checkGEMM(m: 49, k: 70, n: 260, lda: 70, ldc: 260, ldr: 261, withBias: true, activation: .relu, rng: &rng)
             checkGEMM(m: 50, k: 33, n: 256, lda: 35, ldc: 256, ldr: 256, withBias: false, activation: .none, rng: &rng)
+            // Both orders on shapes the 8-lane kernels run rows-outer (4+ panels, no residual
+            // needed): groups of 16 panels at small K, of 4 at K = 1100 (256 KiB of weights).
+            defer { gemmRowsOuter = true }
+            for rowsOuter in [false, true] {
+                gemmRowsOuter = rowsOuter
+                checkGEMM(m: 97, k: 64, n: 280, lda: 67, ldc: 283, ldr: nil, withBias: true, activation: .relu6, rng: &rng,
+                          splitRows: true, splitPanels: true)
+                checkGEMM(m: 31, k: 1100, n: 136, lda: 1100, ldc: 136, ldr: nil, withBias: true, activation: .none, rng: &rng)
+            }
             // Row blocking of the 16-lane drivers (768 KiB of A rows a block): two equal blocks of
             // 1050 rows, panel-major and rows-outer (with a residual and 17 panels).
             checkGEMM(m: 2100, k: 100, n: 20, lda: 100, ldc: 20, ldr: nil, withBias: true, activation: .relu, rng: &rng)
