@@ -7,8 +7,9 @@
 /// channel range and no scalar tail is needed (C < 8 takes a slower partial-vector path).
 /// Undilated 3x3 and 5x5 filters with horizontal stride 1 or 2 run over zero-bordered,
 /// channel-blocked tiles (`depthwiseTiledDriver`), except where reading the input in place is
-/// faster (`readsInPlace`: stride 2, or narrow maps at stride 1); other filters run interior
-/// pixels without bounds checks (4 output pixels per tap load) and clip the window at border pixels.
+/// faster (`readsInPlace`: stride 2, or stride 1 with few channels or, with 8-lane kernels, C not
+/// a multiple of 32); other filters run interior pixels without bounds checks (4 output pixels
+/// per tap load) and clip the window at border pixels.
 public enum DepthwiseConv {
     /// Computes output rows `outputRows` of `output = act(depthwise(input, weights) + bias)`.
     ///

@@ -154,7 +154,7 @@ struct GEMMArguments: ActivationVisitor {
         // with warm caches 0.95-1.0. In networks (alternated runs) level, ResNeXt-50 0.98.
         let rowsOuter = gemmRowsOuter && (wideVectorKernels
             ? residual != nil && panels.count >= gemmRowsOuterPanels
-            : panels.count >= 4)
+            : panels.count >= gemmRowsOuterMinimumPanels)
         if wideVectorKernels {
             if let offsets {
                 if rowsOuter { gemmWideRowsOuterDriver(self, act, OffsetIndexing(offsets: offsets)) } else { gemmWideDriver(self, act, OffsetIndexing(offsets: offsets)) }
@@ -277,11 +277,16 @@ nonisolated(unsafe) var gemmRowsOuter = true
 /// (up to 256 KiB) stay in L2.
 let gemmRowsOuterPanels = 16
 
+/// Fewest panels the 8-lane kernels run rows-outer (narrower GEMMs keep panel order and its
+/// 4 x 24 tiles for a narrow last panel).
+let gemmRowsOuterMinimumPanels = 4
+
 /// Panels one rows-outer sweep of the 8-lane kernels covers: 4 to 16, as many as keep the group's
 /// weights within 256 KiB (half of a Zen 2's L2), so that they stay in L2 while the tiles sweep them.
 @inline(__always)
 func gemmRowsOuterGroup(k: Int) -> Int {
-    min(16, max(4, (256 * 1024) / max(1, k * PackedGEMMWeights.panelWidth * 4)))
+    let fitting = (256 * 1024) / max(1, k * PackedGEMMWeights.panelWidth * 4)
+    return min(gemmRowsOuterPanels, max(gemmRowsOuterMinimumPanels, fitting))
 }
 
 /// Rows-outer order: for each row block and group of up to 16 panels, each 6-row tile runs across
