@@ -199,10 +199,10 @@ final class DepthwiseConvTests: XCTestCase {
 }
 
 extension DepthwiseConvTests {
-    /// The tiled kernel's bands of up to eight rows and, for 5x5 filters, eight outputs per step:
-    /// row widths that leave 1-7 outputs for the last step, spans cut from rows wider than 32,
-    /// maps taller than one band with a last partial band, row ranges that start inside a band,
-    /// channel counts that are not multiples of 8 or 16.
+    /// The tiled kernel's bands of up to eight rows and eight outputs per step (5x5 filters, and
+    /// 3x3 with 8-lane kernels): row widths that leave 1-7 outputs for the last step, spans cut
+    /// from rows wider than 32, maps taller than one band with a last partial band, row ranges that
+    /// start inside a band, channel counts that are not multiples of 8 or 16.
     func testEightOutputStepsAndBands() {
         forBothKernelWidths {
             var rng = SeededRNG(seed: 47)
@@ -210,6 +210,10 @@ extension DepthwiseConvTests {
                 (7, 7, 5, 1, 40), (9, 5, 5, 1, 24), (11, 6, 5, 1, 17), (14, 13, 5, 1, 58), (17, 15, 5, 1, 33),
                 (20, 29, 5, 1, 16), (10, 70, 5, 1, 20), (13, 13, 5, 2, 48), (27, 27, 5, 2, 72), (12, 43, 5, 2, 9),
                 (30, 61, 5, 2, 24), (14, 14, 3, 1, 224), (19, 21, 3, 1, 128), (10, 37, 3, 1, 192),
+                // 3x3 widths leaving 1, 2, 3, 4 and 7 outputs for the last step; stride 2 on maps of
+                // fewer than eight output rows (tiled), C not a multiple of 8.
+                (9, 9, 3, 1, 256), (11, 10, 3, 1, 192), (12, 11, 3, 1, 128), (8, 12, 3, 1, 224), (7, 15, 3, 1, 256),
+                (13, 13, 3, 2, 203), (9, 23, 3, 2, 61), (14, 29, 3, 2, 96), (5, 40, 3, 2, 19),
             ]
             for (i, c) in cases.enumerated() {
                 let p = c.k / 2
