@@ -239,6 +239,9 @@ extension DepthwiseConvTests {
                 (15, 3, 3, 2, [1, 1, 1, 1], 16), (33, 67, 3, 2, [1, 1, 1, 1], 144),
                 (9, 19, 3, 1, [1, 1, 1, 1], 24), (12, 13, 5, 1, [2, 2, 2, 2], 32), (10, 4, 3, 1, [1, 1, 1, 1], 11),
                 (11, 29, 3, 1, [1, 1, 1, 1], 72), (13, 9, 3, 1, [0, 0, 1, 1], 149),
+                // Stride 1 runs pairs of rows with 8-lane kernels: odd and even row counts, widths
+                // leaving 1-3 single outputs, asymmetric pads.
+                (14, 22, 3, 1, [1, 1, 1, 1], 16), (17, 35, 3, 1, [0, 0, 1, 1], 61), (12, 13, 3, 1, [1, 1, 1, 1], 9),
             ]
             for (i, c) in cases.enumerated() {
                 let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k,
