@@ -38,8 +38,9 @@ demo: release
 	$(KITE) profile /tmp/kite-demo.kite --runs 20
 
 # Numerics tests run in a release build: SIMD code is hundreds of times slower in debug.
+# `swift test` builds every product (the `kite` binary the command-line tests run included)
+# with testable imports, so a separate `swift build` first would compile everything twice.
 test: deps check-schemas
-	$(SWIFT) build -c release
 	$(SWIFT) test -c release --disable-swift-testing
 
 # Regenerates the committed protobuf-c code from Schemas/.
