@@ -6,7 +6,7 @@ PY=.venv/bin/python
 KITE=.build/release/kite
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-5}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 PER_ROUND=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 MODELS=bench/models
 OUT=bench/out
@@ -22,7 +22,9 @@ for net in $NETS; do
   for t in 1 2; do
     # Alternate the engines in ROUNDS rounds of RUNS/ROUNDS runs each, so that a drift of the
     # machine's speed within the minutes a network takes hits every engine alike; an engine's
-    # figure is the median of its rounds' medians.
+    # figure is the median of its rounds' medians. Five rounds: this VM's speed swung by up to
+    # 1.6x within seconds (a Zen 1 session), and shorter rounds spread the swings over the
+    # engines more evenly.
     ks=(); os=(); vs=()
     for r in $(seq "$ROUNDS"); do
       ks+=("$($KITE bench "$kitefile" --threads $t --runs $PER_ROUND --warmup $WARMUP --json | tr -d '\n')")

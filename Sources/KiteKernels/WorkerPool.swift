@@ -24,6 +24,12 @@ public final class WorkerPool: Sendable {
     private let shared: WorkerPoolShared
     private let threads: [WorkerThreadHandle]
 
+    /// How long idle workers spin before sleeping: `KITE_SPIN_US` in the environment, else 200.
+    public static var defaultSpinMicroseconds: Int {
+        if let v = getenv("KITE_SPIN_US"), let us = Int(String(cString: v)), us >= 0 { return us }
+        return 200
+    }
+
     /// Online processors of this machine.
     public static var processorCount: Int {
         max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -31,7 +37,7 @@ public final class WorkerPool: Sendable {
 
     /// Creates a pool whose `parallelFor` runs on `threadCount` threads (the caller plus
     /// `threadCount - 1` workers). Idle workers spin for `spinMicroseconds` before sleeping.
-    public init(threadCount: Int = WorkerPool.processorCount, spinMicroseconds: Int = 200) {
+    public init(threadCount: Int = WorkerPool.processorCount, spinMicroseconds: Int = WorkerPool.defaultSpinMicroseconds) {
         self.threadCount = max(1, threadCount)
         shared = WorkerPoolShared(spinNanoseconds: spinMicroseconds * 1000)
         var handles = [WorkerThreadHandle]()
@@ -137,6 +143,7 @@ final class WorkerPoolShared: @unchecked Sendable {
         // Wait for tasks still running on workers.
         var spins = 0
         while completed.load(ordering: .acquiring) < count {
+            spinPause()
             spins += 1
             if spins > 4096 { sched_yield() }
         }
@@ -180,6 +187,7 @@ final class WorkerPoolShared: @unchecked Sendable {
                 let deadline = monotonicNanoseconds() + spinNanoseconds
                 var spins = 0
                 while WorkerPoolShared.generation(s) == seen {
+                    spinPause()
                     spins += 1
                     if spins & 255 == 0 && monotonicNanoseconds() > deadline {
                         pthread_mutex_lock(mutex)
@@ -199,6 +207,16 @@ final class WorkerPoolShared: @unchecked Sendable {
         }
     }
 }
+
+/// The spin-wait hint (x86 `pause`): a spinning thread then takes far less of the core's
+/// resources and power from the thread it waits for. Measured on a 2-vCPU Zen 1 VM: a loop
+/// spinning on the other vCPU made a 1-thread MobileNetV3-Small 1.6x slower without the hint,
+/// 1.36x with it.
+#if arch(x86_64)
+@_silgen_name("llvm.x86.sse2.pause") func spinPause()
+#else
+@inline(__always) func spinPause() {}
+#endif
 
 @inline(__always)
 func monotonicNanoseconds() -> Int {

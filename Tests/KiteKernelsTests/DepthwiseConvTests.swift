@@ -214,6 +214,8 @@ extension DepthwiseConvTests {
                 // fewer than eight output rows (tiled), C not a multiple of 8.
                 (9, 9, 3, 1, 256), (11, 10, 3, 1, 192), (12, 11, 3, 1, 128), (8, 12, 3, 1, 224), (7, 15, 3, 1, 256),
                 (13, 13, 3, 2, 203), (9, 23, 3, 2, 61), (14, 29, 3, 2, 96), (5, 40, 3, 2, 19),
+                // 5x5 widths leaving 1, 2, 3 and 4 outputs after a whole oct, at stride 1 and 2.
+                (9, 9, 5, 1, 20), (8, 10, 5, 1, 11), (8, 11, 5, 1, 8), (6, 12, 5, 1, 33), (11, 17, 5, 2, 13), (9, 20, 5, 2, 30),
             ]
             for (i, c) in cases.enumerated() {
                 let p = c.k / 2
