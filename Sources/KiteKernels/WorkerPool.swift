@@ -24,9 +24,10 @@ public final class WorkerPool: Sendable {
     private let shared: WorkerPoolShared
     private let threads: [WorkerThreadHandle]
 
-    /// How long idle workers spin before sleeping: `KITE_SPIN_US` in the environment, else 200.
+    /// How long idle workers spin before sleeping: `KITE_SPIN_US` in the environment (at most
+    /// one second), else 200.
     public static var defaultSpinMicroseconds: Int {
-        if let v = getenv("KITE_SPIN_US"), let us = Int(String(cString: v)), us >= 0 { return us }
+        if let v = getenv("KITE_SPIN_US"), let us = Int(String(cString: v)), us >= 0 { return min(us, 1_000_000) }
         return 200
     }
 
@@ -39,7 +40,7 @@ public final class WorkerPool: Sendable {
     /// `threadCount - 1` workers). Idle workers spin for `spinMicroseconds` before sleeping.
     public init(threadCount: Int = WorkerPool.processorCount, spinMicroseconds: Int = WorkerPool.defaultSpinMicroseconds) {
         self.threadCount = max(1, threadCount)
-        shared = WorkerPoolShared(spinNanoseconds: spinMicroseconds * 1000)
+        shared = WorkerPoolShared(spinNanoseconds: min(max(spinMicroseconds, 0), 1_000_000) * 1000)
         var handles = [WorkerThreadHandle]()
         for _ in 1..<self.threadCount {
             handles.append(WorkerThreadHandle(start: shared))
@@ -208,10 +209,9 @@ final class WorkerPoolShared: @unchecked Sendable {
     }
 }
 
-/// The spin-wait hint (x86 `pause`): a spinning thread then takes far less of the core's
-/// resources and power from the thread it waits for. Measured on a 2-vCPU Zen 1 VM: a loop
-/// spinning on the other vCPU made a 1-thread MobileNetV3-Small 1.6x slower without the hint,
-/// 1.36x with it.
+/// The spin-wait hint (x86 `pause`): a spinning thread then takes less of the core's resources
+/// from the thread it waits for. Measured on a 2-vCPU Zen 1 VM: a loop spinning on the other vCPU
+/// made a 1-thread MobileNetV3-Small 1.6x slower without the hint, 1.36x with it.
 #if arch(x86_64)
 @_silgen_name("llvm.x86.sse2.pause") func spinPause()
 #else
