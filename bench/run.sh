@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-KITE=.build/release/kite
+KITE=${KITE:-.build/release/kite}
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-5}
 ROUNDS=${ROUNDS:-5}

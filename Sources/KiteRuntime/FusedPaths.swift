@@ -54,7 +54,13 @@ extension Planner {
     /// L2, 32 MiB L3 shared with other guests), paired profiles of MobileNetV2: its 112x112x96
     /// expansion (4.6 MiB) streamed took 0.80-0.86 of the three ops' time; the 56x56x144 ones
     /// (1.7 MiB) 1.03-1.1, as the band-wise GEMMs and the halo rows cost more than L3 returns.
-    static let streamingThresholdBytes = 3 * 1024 * 1024
+    /// `KITE_STREAMING_BYTES` in the environment overrides it (for A/B measurements).
+    static let streamingThresholdBytes: Int = {
+        if let text = ProcessInfo.processInfo.environment["KITE_STREAMING_BYTES"], let bytes = Int(text), bytes >= 0 {
+            return bytes
+        }
+        return 3 * 1024 * 1024
+    }()
     /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
     static let streamingProjectionWeightBytes = 256 * 1024
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
