@@ -410,9 +410,9 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
     let cpad = d.w.paddedChannels
     let lastBlock = channels - lanes
     // Eight outputs per step for 5x5 filters: with AVX-512 with taps read from memory, with 8-lane
-    // kernels with a kernel row's five taps in registers (`depthwiseTileRowOct5`). 3x3 filters:
+    // kernels with a kernel row's five taps in registers (`depthwiseOct5Rows`). 3x3 filters:
     // with AVX-512 four, with their nine taps in registers (eight with taps from memory measured
-    // 1.04-1.14x the time); with 8-lane kernels eight (`depthwiseTileRowOct3`).
+    // 1.04-1.14x the time); with 8-lane kernels eight (`depthwiseOct3Rows`); both through `depthwiseTileRowOct`.
     let octs = wideVectorKernels && kk == 5
     let octs3 = kk == 3 && !wideVectorKernels
     let octs5 = kk == 5 && !wideVectorKernels
@@ -513,11 +513,8 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
                             let tail = count % 8 <= 4 ? count % 8 : 0
                             let octCount = count - tail
                             if octCount > 0 {
-                                if octs3 {
-                                    depthwiseTileRowOct3(rowTile, tw, UnsafePointer(taps), bias, act, S.self, out: out, ops: d.ops, count: octCount)
-                                } else {
-                                    depthwiseTileRowOct5(rowTile, tw, UnsafePointer(taps), bias, act, S.self, out: out, ops: d.ops, count: octCount)
-                                }
+                                depthwiseTileRowOct(rowTile, tw, UnsafePointer(taps), bias, act, K.self, S.self,
+                                                    out: out, ops: d.ops, count: octCount)
                             }
                             if tail > 0 {
                                 let tailTile = rowTile + octCount * s, tailOut = out + octCount * d.ops
@@ -966,16 +963,24 @@ func depthwiseOct3Rows<V: FloatVector>(
     }
 }
 
-/// `count` outputs of one tile row, eight at a time (the tile covers a last, partial oct's reads).
+/// `count` outputs of one tile row, eight at a time (the tile covers a last, partial oct's reads),
+/// for K x K filters (K = 3 or 5; the choice of rows function folds away when specialised).
 /// Not inlined: inlined into the tiled pass, the compiler interleaved the kernel rows' loads and
-/// spilled accumulators (56x56x128 level with quads instead of 0.86-0.89 of their time).
+/// spilled accumulators (3x3, 56x56x128: level with quads instead of 0.86-0.89 of their time).
 @inline(never)
-func depthwiseTileRowOct3<A: VectorActivation, V: FloatVector, S: StaticCount>(
-    _ tile: UnsafeMutablePointer<V>, _ tw: Int, _ taps: UnsafePointer<V>, _ bias: V, _ act: A, _: S.Type,
+func depthwiseTileRowOct<A: VectorActivation, V: FloatVector, K: StaticCount, S: StaticCount>(
+    _ tile: UnsafeMutablePointer<V>, _ tw: Int, _ taps: UnsafePointer<V>, _ bias: V, _ act: A, _: K.Type, _: S.Type,
     out: UnsafeMutablePointer<Float>, ops: Int, count: Int
 ) {
     let s = S.value
     let lanes = V.scalarCount
+    @inline(__always) func rows(_ row: UnsafePointer<Float>, _ acc: inout DepthwiseOct<V>) {
+        if K.value == 3 {
+            depthwiseOct3Rows(row, tw * lanes, lanes, taps, s, &acc)
+        } else {
+            depthwiseOct5Rows(row, tw * lanes, lanes, taps, s, &acc)
+        }
+    }
     var tp = UnsafeRawPointer(tile).assumingMemoryBound(to: Float.self)
     var o = out
     var x = 0
@@ -983,7 +988,7 @@ func depthwiseTileRowOct3<A: VectorActivation, V: FloatVector, S: StaticCount>(
     // compiler sank the last accumulators' FMAs into them and spilled (ReLU6: 1.3x the time).
     while x + 8 <= count {
         var acc = DepthwiseOct(bias)
-        depthwiseOct3Rows(tp, tw * lanes, lanes, taps, s, &acc)
+        rows(tp, &acc)
         acc.store(act, o, ops, count: 8)
         tp += 8 * s * lanes
         o += 8 * ops
@@ -991,7 +996,7 @@ func depthwiseTileRowOct3<A: VectorActivation, V: FloatVector, S: StaticCount>(
     }
     if x < count {
         var acc = DepthwiseOct(bias)
-        depthwiseOct3Rows(tp, tw * lanes, lanes, taps, s, &acc)
+        rows(tp, &acc)
         acc.store(act, o, ops, count: count - x)
     }
 }
@@ -1192,33 +1197,6 @@ func depthwiseOct5Rows<V: FloatVector>(
     for ky in 0..<5 {
         let t = taps + 5 * ky
         depthwiseOct5Row(row + ky * rowStride, step, s, t[0], t[1], t[2], t[3], t[4], &acc)
-    }
-}
-
-/// `count` outputs of one tile row, eight at a time (the tile covers a last, partial oct's reads).
-/// Not inlined, as `depthwiseTileRowOct3`.
-@inline(never)
-func depthwiseTileRowOct5<A: VectorActivation, V: FloatVector, S: StaticCount>(
-    _ tile: UnsafeMutablePointer<V>, _ tw: Int, _ taps: UnsafePointer<V>, _ bias: V, _ act: A, _: S.Type,
-    out: UnsafeMutablePointer<Float>, ops: Int, count: Int
-) {
-    let s = S.value
-    let lanes = V.scalarCount
-    var tp = UnsafeRawPointer(tile).assumingMemoryBound(to: Float.self)
-    var o = out
-    var x = 0
-    while x + 8 <= count {
-        var acc = DepthwiseOct(bias)
-        depthwiseOct5Rows(tp, tw * lanes, lanes, taps, s, &acc)
-        acc.store(act, o, ops, count: 8)
-        tp += 8 * s * lanes
-        o += 8 * ops
-        x += 8
-    }
-    if x < count {
-        var acc = DepthwiseOct(bias)
-        depthwiseOct5Rows(tp, tw * lanes, lanes, taps, s, &acc)
-        acc.store(act, o, ops, count: count - x)
     }
 }
 
