@@ -52,6 +52,36 @@ public enum Pooling {
                    range: channelRange ?? 0..<channels, output: output, scale: 1 / Float(pixels))
     }
 
+    /// How `globalPartialPool` reduces pixels.
+    public enum GlobalReduction: Sendable { case sum, max }
+
+    /// `output[c]` = the sum (or max) over `pixels` pixels of `input[p, c]`, for all channels:
+    /// one part of a global pool split by pixels, combined by `combinePartials`.
+    public static func globalPartialPool(
+        _ reduction: GlobalReduction, input: UnsafePointer<Float>, inputPixelStride: Int, pixels: Int, channels: Int,
+        output: UnsafeMutablePointer<Float>
+    ) {
+        switch reduction {
+        case .sum: globalPool(GlobalSum(), input: input, ips: inputPixelStride, pixels: pixels, range: 0..<channels, output: output, scale: 1)
+        case .max: globalPool(GlobalMax(), input: input, ips: inputPixelStride, pixels: pixels, range: 0..<channels, output: output, scale: 1)
+        }
+    }
+
+    /// `output[c] = scale * reduce(partials[i * channels + c] for i in 0..<count)`.
+    public static func combinePartials(
+        _ reduction: GlobalReduction, _ partials: UnsafePointer<Float>, count: Int, channels: Int, scale: Float,
+        output: UnsafeMutablePointer<Float>
+    ) {
+        for c in 0..<channels {
+            var acc = partials[c]
+            for i in 1..<max(count, 1) {
+                let v = partials[i * channels + c]
+                acc = reduction == .max ? Swift.max(acc, v) : acc + v
+            }
+            output[c] = acc * scale
+        }
+    }
+
     /// Global max pooling: `output[c] = max over all pixels of input[p, c]` for c in `channelRange`.
     public static func globalMaxPool(
         input: UnsafePointer<Float>, inputPixelStride: Int, pixels: Int, channels: Int,

@@ -12,8 +12,15 @@ import Darwin
 ///
 /// Dispatch is one atomic store: idle workers spin on the job word for `spinMicroseconds`
 /// (back-to-back operators of one inference find them awake) before sleeping on a
-/// condition variable, and tasks are claimed one by one with a compare-and-swap on a word that
-/// packs `(generation, count, next index)`, so a late worker can never run a task of a newer job.
+/// condition variable. Tasks are claimed with a compare-and-swap on a word that packs
+/// `(generation, count, claims)`, so a late worker can never run a task of a newer job.
+///
+/// A job of at most `threadCount` tasks gives task i to thread i (the caller is thread 0), and
+/// the caller runs whatever a worker has not started by the time its own task is done. So the
+/// same thread computes the same part of every operator that splits by rows or channels alike,
+/// and reads what it wrote itself from its own caches: on a 2-vCPU Zen 1, reading 64 KiB the
+/// other core had written took 6.9 us against 2.9 us, and which thread took which task used to
+/// depend on who claimed first. A larger job hands tasks out in order to whoever asks next.
 ///
 /// `parallelFor` is not re-entrant: a call made from inside a task, or while another thread's
 /// call is running, runs its tasks serially on the calling thread (correct, just not parallel).
@@ -40,10 +47,10 @@ public final class WorkerPool: Sendable {
     /// `threadCount - 1` workers). Idle workers spin for `spinMicroseconds` before sleeping.
     public init(threadCount: Int = WorkerPool.processorCount, spinMicroseconds: Int = WorkerPool.defaultSpinMicroseconds) {
         self.threadCount = max(1, threadCount)
-        shared = WorkerPoolShared(spinNanoseconds: min(max(spinMicroseconds, 0), 1_000_000) * 1000)
+        shared = WorkerPoolShared(spinNanoseconds: min(max(spinMicroseconds, 0), 1_000_000) * 1000, threadCount: self.threadCount)
         var handles = [WorkerThreadHandle]()
         for _ in 1..<self.threadCount {
-            handles.append(WorkerThreadHandle(start: shared))
+            handles.append(WorkerThreadHandle(start: shared, index: handles.count + 1))
         }
         threads = handles
     }
@@ -98,7 +105,8 @@ final class WorkerPoolShared: @unchecked Sendable {
     static let fieldMask = (1 << fieldBits) - 1
     static let generationShift = 2 * fieldBits
 
-    /// `generation << 42 | count << 21 | nextIndex`.
+    /// `generation << 42 | count << 21 | claims`: claims is a bit per task when count <= threadCount
+    /// (`ownsTasks`), else the next task to hand out.
     let state = Atomic<Int>(0)
     /// Tasks of the current job that finished.
     let completed = Atomic<Int>(0)
@@ -111,11 +119,13 @@ final class WorkerPoolShared: @unchecked Sendable {
     var body: ((Int) -> Void)?
     private var generation = 0
     let spinNanoseconds: Int
+    let threadCount: Int
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let cond: UnsafeMutablePointer<pthread_cond_t>
 
-    init(spinNanoseconds: Int) {
+    init(spinNanoseconds: Int, threadCount: Int) {
         self.spinNanoseconds = spinNanoseconds
+        self.threadCount = threadCount
         mutex = .allocate(capacity: 1)
         cond = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -140,7 +150,11 @@ final class WorkerPoolShared: @unchecked Sendable {
         state.store(generation << WorkerPoolShared.generationShift | count << WorkerPoolShared.fieldBits,
                     ordering: .sequentiallyConsistent)
         wakeSleepers(force: false)
-        claimTasks(generation: generation)
+        claimTasks(generation: generation, thread: 0)
+        if ownsTasks(count) {
+            // Tasks whose thread has not started them yet.
+            for task in 1..<count { claimTasks(generation: generation, thread: task) }
+        }
         // Wait for tasks still running on workers.
         var spins = 0
         while completed.load(ordering: .acquiring) < count {
@@ -160,26 +174,43 @@ final class WorkerPoolShared: @unchecked Sendable {
         }
     }
 
-    /// Claims and runs tasks of job `generation` until none are left.
+    /// Whether each task of a `count`-task job belongs to one thread (task i to thread i).
     @inline(__always)
-    func claimTasks(generation: Int) {
+    func ownsTasks(_ count: Int) -> Bool { count <= threadCount && count <= WorkerPoolShared.fieldBits }
+
+    /// Runs tasks of job `generation`: in a job of owned tasks, task `thread` if no one has claimed
+    /// it; otherwise tasks in order until none are left.
+    @inline(__always)
+    func claimTasks(generation: Int, thread: Int) {
         let mask = WorkerPoolShared.fieldMask
         while true {
             let s = state.load(ordering: .acquiring)
             if WorkerPoolShared.generation(s) != generation { return }
-            let index = s & mask
+            let claims = s & mask
             let count = (s >> WorkerPoolShared.fieldBits) & mask
-            if index >= count { return }
-            if !state.compareExchange(expected: s, desired: s + 1, ordering: .acquiringAndReleasing).exchanged {
+            let index: Int
+            let claimed: Int
+            if ownsTasks(count) {
+                let bit = 1 << thread
+                if thread >= count || claims & bit != 0 { return }
+                index = thread
+                claimed = s | bit
+            } else {
+                if claims >= count { return }
+                index = claims
+                claimed = s + 1
+            }
+            if !state.compareExchange(expected: s, desired: claimed, ordering: .acquiringAndReleasing).exchanged {
                 continue
             }
             body.unsafelyUnwrapped(index)
             completed.wrappingAdd(1, ordering: .releasing)
+            if ownsTasks(count) { return }
         }
     }
 
     /// Worker thread main loop.
-    func workerLoop() {
+    func workerLoop(index: Int) {
         var seen = 0
         while true {
             var s = state.load(ordering: .acquiring)
@@ -204,7 +235,7 @@ final class WorkerPoolShared: @unchecked Sendable {
             }
             if shutdown.load(ordering: .acquiring) { return }
             seen = WorkerPoolShared.generation(s)
-            claimTasks(generation: seen)
+            claimTasks(generation: seen, thread: index)
         }
     }
 }
@@ -236,15 +267,15 @@ final class WorkerThreadHandle: @unchecked Sendable {
     private var thread = pthread_t()
     #endif
 
-    init(start shared: WorkerPoolShared) {
-        let context = Unmanaged.passRetained(shared).toOpaque()
+    init(start shared: WorkerPoolShared, index: Int) {
+        let context = Unmanaged.passRetained(WorkerStart(shared: shared, index: index)).toOpaque()
         let rc = pthread_create(&thread, nil, { raw in
             #if canImport(Darwin)
-            let shared = Unmanaged<WorkerPoolShared>.fromOpaque(raw).takeRetainedValue()
+            let start = Unmanaged<WorkerStart>.fromOpaque(raw).takeRetainedValue()
             #else
-            let shared = Unmanaged<WorkerPoolShared>.fromOpaque(raw!).takeRetainedValue()
+            let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
             #endif
-            shared.workerLoop()
+            start.shared.workerLoop(index: start.index)
             return nil
         }, context)
         precondition(rc == 0, "pthread_create failed (\(rc))")
@@ -256,5 +287,16 @@ final class WorkerThreadHandle: @unchecked Sendable {
         #else
         pthread_join(thread, nil)
         #endif
+    }
+}
+
+/// What a new worker thread starts from: the pool's shared state and the worker's thread index.
+@available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, *)
+final class WorkerStart: Sendable {
+    let shared: WorkerPoolShared
+    let index: Int
+    init(shared: WorkerPoolShared, index: Int) {
+        self.shared = shared
+        self.index = index
     }
 }

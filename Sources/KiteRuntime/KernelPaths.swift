@@ -472,13 +472,32 @@ extension Planner {
             let outBase = exec.pointer(out)
             let pixels = x.height * x.width
             let inImage = pixels * x.pixelStride
+            let pool = exec.pool
+            // Maps of many pixels split by pixels, as their producers split, so each thread reads
+            // what it wrote: each pools its part into partials the caller combines. On one thread,
+            // at 2 threads, a squeeze-excite pool read the half of its input the other core had
+            // written and took up to twice its 1-thread time (MobileNetV3-Large, 28x28x120: 0.011 ->
+            // 0.024 ms). Small maps (7x7, split by channels before them) stay on one thread.
+            let byPixels = exec.threads > 1 && channels * pixels >= 1 << 14 && pixels >= 48 * exec.threads
+            let pixelWork = chunks(pixels, parts: exec.threads)
+            let partials = byPixels ? ThreadScratch(perThread: channels, threads: pixelWork.count) : nil
             return {
                 for b in 0..<x.batch {
+                    let input = inBase + b * inImage
                     let o = outBase + b * outStride
-                    if kind == .max {
-                        KiteKernels.Pooling.globalMaxPool(input: inBase + b * inImage, inputPixelStride: x.pixelStride, pixels: pixels, channels: channels, output: o)
+                    if let partials {
+                        pool.parallelFor(count: pixelWork.count) { t in
+                            let part = pixelWork[t]
+                            KiteKernels.Pooling.globalPartialPool(kind == .max ? .max : .sum, input: input + part.lowerBound * x.pixelStride,
+                                                                  inputPixelStride: x.pixelStride, pixels: part.count, channels: channels,
+                                                                  output: partials.slice(t))
+                        }
+                        KiteKernels.Pooling.combinePartials(kind == .max ? .max : .sum, partials.base, count: pixelWork.count,
+                                                            channels: channels, scale: kind == .max ? 1 : 1 / Float(pixels), output: o)
+                    } else if kind == .max {
+                        KiteKernels.Pooling.globalMaxPool(input: input, inputPixelStride: x.pixelStride, pixels: pixels, channels: channels, output: o)
                     } else {
-                        KiteKernels.Pooling.globalAveragePool(input: inBase + b * inImage, inputPixelStride: x.pixelStride, pixels: pixels, channels: channels, output: o)
+                        KiteKernels.Pooling.globalAveragePool(input: input, inputPixelStride: x.pixelStride, pixels: pixels, channels: channels, output: o)
                     }
                 }
             }
@@ -636,7 +655,9 @@ extension Planner {
             case .perChannelValue(let op, let y, let act):
                 // Split by pixels like the other cases: on one thread, at 2 threads this squeeze-excite
                 // scale read the half of its input the other core had written, and took twice its
-                // 1-thread time (MobileNetV3-Large, 14x14x480: 0.011 -> 0.024 ms).
+                // 1-thread time (MobileNetV3-Large, 14x14x480: 0.011 -> 0.024 ms). Split by channels on
+                // 7x7 maps, as the depthwise convolutions before them split, it measured slower still
+                // (7x7x960: 0.033 ms against 0.021 by pixels).
                 let b = UnsafePointer(exec.pointer(y))
                 let perImage = x.height * x.width
                 let imageWork = split(perImage)

@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import XCTest
 @testable import KiteKernels
@@ -18,6 +21,35 @@ final class WorkerPoolTests: XCTestCase {
         var expected = [Int](repeating: 0, count: 1000)
         for round in 0..<2000 { for i in 0..<(1 + round % 37) { expected[i] += 1 } }
         XCTAssertEqual(hits, expected)
+    }
+
+    /// A job of at most `threadCount` tasks gives task i to thread i (the caller is thread 0), so
+    /// operators split alike run each part on the thread that computed it before. The tasks wait
+    /// for each other, so none can be taken over by a thread that finished its own first.
+    func testTaskIOfASmallJobRunsOnThreadI() {
+        let pool = WorkerPool(threadCount: 3, spinMicroseconds: 50)
+        let caller = unsafeBitCast(pthread_self(), to: UInt.self)
+        var owners = [[UInt]](repeating: [], count: 3)
+        for round in 0..<60 {
+            if round % 20 == 0 { usleep(2000) } // workers asleep: woken, they still take their own tasks
+            let count = 2 + round % 2
+            let started = Atomic<Int>(0)
+            var ran = [UInt](repeating: 0, count: count)
+            ran.withUnsafeMutableBufferPointer { r in
+                let slots = r.baseAddress!
+                pool.parallelFor(count: count) { i in
+                    slots[i] = unsafeBitCast(pthread_self(), to: UInt.self)
+                    started.wrappingAdd(1, ordering: .acquiringAndReleasing)
+                    let deadline = DispatchTime.now().uptimeNanoseconds + 2_000_000_000
+                    while started.load(ordering: .acquiring) < count && DispatchTime.now().uptimeNanoseconds < deadline {}
+                }
+            }
+            for i in 0..<count { owners[i].append(ran[i]) }
+        }
+        XCTAssertEqual(Set(owners[0]), [caller])
+        XCTAssertEqual(Set(owners[1]).count, 1)
+        XCTAssertEqual(Set(owners[2]).count, 1)
+        XCTAssertEqual(Set(owners.map { $0[0] }).count, 3, "three tasks, three threads")
     }
 
     func testTasksRunOnSeveralThreadsAndSleepWake() {
