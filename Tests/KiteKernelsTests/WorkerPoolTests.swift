@@ -6,6 +6,15 @@ import Synchronization
 import XCTest
 @testable import KiteKernels
 
+/// The calling thread's pthread identity as a number.
+func currentThreadID() -> UInt {
+    #if canImport(Glibc)
+    return UInt(pthread_self())
+    #else
+    return UInt(bitPattern: pthread_self())
+    #endif
+}
+
 @available(macOS 15.0, *)
 final class WorkerPoolTests: XCTestCase {
     func testEveryIndexRunsOnce() {
@@ -28,7 +37,7 @@ final class WorkerPoolTests: XCTestCase {
     /// for each other, so none can be taken over by a thread that finished its own first.
     func testTaskIOfASmallJobRunsOnThreadI() {
         let pool = WorkerPool(threadCount: 3, spinMicroseconds: 50)
-        let caller = unsafeBitCast(pthread_self(), to: UInt.self)
+        let caller = currentThreadID()
         var owners = [[UInt]](repeating: [], count: 3)
         for round in 0..<60 {
             if round % 20 == 0 { usleep(2000) } // workers asleep: woken, they still take their own tasks
@@ -38,7 +47,7 @@ final class WorkerPoolTests: XCTestCase {
             ran.withUnsafeMutableBufferPointer { r in
                 let slots = r.baseAddress!
                 pool.parallelFor(count: count) { i in
-                    slots[i] = unsafeBitCast(pthread_self(), to: UInt.self)
+                    slots[i] = currentThreadID()
                     started.wrappingAdd(1, ordering: .acquiringAndReleasing)
                     let deadline = DispatchTime.now().uptimeNanoseconds + 2_000_000_000
                     while started.load(ordering: .acquiring) < count && DispatchTime.now().uptimeNanoseconds < deadline {}
