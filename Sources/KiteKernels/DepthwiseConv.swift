@@ -501,36 +501,27 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
                         for t in 0..<(kk * kk) { prefetchForRead(next + t * cpad) }
                     }
                     let bias = V.load(d.w.bias + cb)
-                    // 8-lane 3x3: eight outputs per step, a kernel row's taps in registers at a time.
-                    let w9 = kk == 3 && !octs3 ? Taps9(taps) : nil
+                    let w9 = kk == 3 ? Taps9(taps) : nil
+                    let count = x1 - x0
+                    // 8-lane kernels: octs (`depthwiseTileRowOct`), and a last step of at most four
+                    // outputs as a quad, not as an oct that computes eight (a 28-wide row: 32 outputs
+                    // for 28). Same sums, same order.
+                    let octCount = octs3 || octs5 ? count - (count % 8 <= 4 ? count % 8 : 0) : 0
                     for rr in 0..<outRows {
                         let out = d.output + ((oy + rr) * g.outputWidth + x0) * d.ops + cb
                         let rowTile = scratch + (b - b0) * plane + rr * sh * tw
-                        if octs3 || octs5 {
-                            // A last step of at most four outputs runs as a quad, not as an oct that
-                            // computes eight (a 28-wide row: 32 outputs for 28). Same sums, same order.
-                            let count = x1 - x0
-                            let tail = count % 8 <= 4 ? count % 8 : 0
-                            let octCount = count - tail
-                            if octCount > 0 {
-                                depthwiseTileRowOct(rowTile, tw, UnsafePointer(taps), bias, act, K.self, S.self,
-                                                    out: out, ops: d.ops, count: octCount)
-                            }
-                            if tail > 0 {
-                                let tailTile = rowTile + octCount * s, tailOut = out + octCount * d.ops
-                                if kk == 3 {
-                                    depthwiseTileRow(tailTile, tw, Taps9(taps), bias, act, K.self, S.self,
-                                                     out: tailOut, ops: d.ops, count: tail, octTaps: nil)
-                                } else {
-                                    depthwiseTileRow(tailTile, tw, TapsInMemory(taps: taps), bias, act, K.self, S.self,
-                                                     out: tailOut, ops: d.ops, count: tail, octTaps: nil)
-                                }
-                            }
-                        } else if let w9 {
-                            depthwiseTileRow(rowTile, tw, w9, bias, act, K.self, S.self, out: out, ops: d.ops, count: x1 - x0, octTaps: nil)
+                        if octCount > 0 {
+                            depthwiseTileRowOct(rowTile, tw, UnsafePointer(taps), bias, act, K.self, S.self,
+                                                out: out, ops: d.ops, count: octCount)
+                        }
+                        if octCount == count { continue }
+                        let restTile = rowTile + octCount * s, restOut = out + octCount * d.ops
+                        if let w9 {
+                            depthwiseTileRow(restTile, tw, w9, bias, act, K.self, S.self, out: restOut, ops: d.ops,
+                                             count: count - octCount, octTaps: nil)
                         } else {
-                            depthwiseTileRow(rowTile, tw, TapsInMemory(taps: taps), bias, act, K.self, S.self,
-                                             out: out, ops: d.ops, count: x1 - x0, octTaps: octs ? taps : nil)
+                            depthwiseTileRow(restTile, tw, TapsInMemory(taps: taps), bias, act, K.self, S.self, out: restOut,
+                                             ops: d.ops, count: count - octCount, octTaps: octs ? taps : nil)
                         }
                     }
                 }

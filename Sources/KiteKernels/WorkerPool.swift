@@ -188,9 +188,10 @@ final class WorkerPoolShared: @unchecked Sendable {
             if WorkerPoolShared.generation(s) != generation { return }
             let claims = s & mask
             let count = (s >> WorkerPoolShared.fieldBits) & mask
+            let owned = ownsTasks(count)
             let index: Int
             let claimed: Int
-            if ownsTasks(count) {
+            if owned {
                 let bit = 1 << thread
                 if thread >= count || claims & bit != 0 { return }
                 index = thread
@@ -205,7 +206,7 @@ final class WorkerPoolShared: @unchecked Sendable {
             }
             body.unsafelyUnwrapped(index)
             completed.wrappingAdd(1, ordering: .releasing)
-            if ownsTasks(count) { return }
+            if owned { return }
         }
     }
 

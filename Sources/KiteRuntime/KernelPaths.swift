@@ -481,6 +481,7 @@ extension Planner {
             let byPixels = exec.threads > 1 && channels * pixels >= 1 << 14 && pixels >= 48 * exec.threads
             let pixelWork = chunks(pixels, parts: exec.threads)
             let partials = byPixels ? ThreadScratch(perThread: channels, threads: pixelWork.count) : nil
+            let reduction: KiteKernels.Pooling.GlobalReduction = kind == .max ? .max : .sum
             return {
                 for b in 0..<x.batch {
                     let input = inBase + b * inImage
@@ -488,11 +489,11 @@ extension Planner {
                     if let partials {
                         pool.parallelFor(count: pixelWork.count) { t in
                             let part = pixelWork[t]
-                            KiteKernels.Pooling.globalPartialPool(kind == .max ? .max : .sum, input: input + part.lowerBound * x.pixelStride,
+                            KiteKernels.Pooling.globalPartialPool(reduction, input: input + part.lowerBound * x.pixelStride,
                                                                   inputPixelStride: x.pixelStride, pixels: part.count, channels: channels,
                                                                   output: partials.slice(t))
                         }
-                        KiteKernels.Pooling.combinePartials(kind == .max ? .max : .sum, partials.base, count: pixelWork.count,
+                        KiteKernels.Pooling.combinePartials(reduction, partials.base, count: pixelWork.count,
                                                             channels: channels, scale: kind == .max ? 1 : 1 / Float(pixels), output: o)
                     } else if kind == .max {
                         KiteKernels.Pooling.globalMaxPool(input: input, inputPixelStride: x.pixelStride, pixels: pixels, channels: channels, output: o)
