@@ -383,6 +383,10 @@ func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation, I: AIn
 ) {
     let R = Rows.value
     let wide = Width.value == 16
+    if R == 1 && wide {
+        gemmSingleRow(act, ix, g, k: k, m: m, col: col, b: b, bias: bias, cols: cols)
+        return
+    }
     let lda = g.lda
     let a0 = g.a + m * lda
     let a1 = a0 + (R > 1 ? lda : 0)
@@ -441,6 +445,45 @@ func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation, I: AIn
     if R > 3 { gemmStoreRow(c30, c31, bias0, bias1, act, cp + 3 * g.ldc, rp.map { $0 + 3 * g.ldr }, cols) }
     if R > 4 { gemmStoreRow(c40, c41, bias0, bias1, act, cp + 4 * g.ldc, rp.map { $0 + 4 * g.ldr }, cols) }
     if R > 5 { gemmStoreRow(c50, c51, bias0, bias1, act, cp + 5 * g.ldc, rp.map { $0 + 5 * g.ldr }, cols) }
+}
+
+/// One row by 16 columns (a 1x1 convolution on a 1x1 map: squeeze-excite layers). Two
+/// accumulators would wait on the FMA latency at every step; four pairs over k mod 4 keep eight
+/// FMAs in flight. Standalone, weights in L2: 960 -> 240 and 240 -> 960 layers took 0.019-0.021 ms
+/// against 0.028-0.029 with two, 672 -> 168 0.010 against 0.015.
+@inline(__always)
+func gemmSingleRow<A: VectorActivation, I: AIndexing>(
+    _ act: A, _ ix: I, _ g: GEMMArguments,
+    k: Int, m: Int, col: Int, b: UnsafePointer<Float>, bias: UnsafePointer<Float>, cols: Int
+) {
+    let a0 = g.a + m * g.lda
+    var p0 = SIMD8<Float>(), q0 = SIMD8<Float>(), p1 = SIMD8<Float>(), q1 = SIMD8<Float>()
+    var p2 = SIMD8<Float>(), q2 = SIMD8<Float>(), p3 = SIMD8<Float>(), q3 = SIMD8<Float>()
+    var bp = b
+    var kk = 0
+    while kk + 4 <= k {
+        prefetchForRead(bp + gemmPrefetchFloats)
+        prefetchForRead(bp + gemmPrefetchFloats + 32)
+        var x = SIMD8<Float>(repeating: ix.load(a0, kk))
+        p0 = p0.addingProduct(x, load8(bp)); q0 = q0.addingProduct(x, load8(bp + 8))
+        x = SIMD8<Float>(repeating: ix.load(a0, kk + 1))
+        p1 = p1.addingProduct(x, load8(bp + 16)); q1 = q1.addingProduct(x, load8(bp + 24))
+        x = SIMD8<Float>(repeating: ix.load(a0, kk + 2))
+        p2 = p2.addingProduct(x, load8(bp + 32)); q2 = q2.addingProduct(x, load8(bp + 40))
+        x = SIMD8<Float>(repeating: ix.load(a0, kk + 3))
+        p3 = p3.addingProduct(x, load8(bp + 48)); q3 = q3.addingProduct(x, load8(bp + 56))
+        bp += 64
+        kk += 4
+    }
+    while kk < k {
+        let x = SIMD8<Float>(repeating: ix.load(a0, kk))
+        p0 = p0.addingProduct(x, load8(bp)); q0 = q0.addingProduct(x, load8(bp + 8))
+        bp += 16
+        kk += 1
+    }
+    let cp = g.c + m * g.ldc + col
+    let rp = g.residual.map { $0 + m * g.ldr + col }
+    gemmStoreRow((p0 + p1) + (p2 + p3), (q0 + q1) + (q2 + q3), load8(bias), load8(bias + 8), act, cp, rp, cols)
 }
 
 /// A `rows` (1...4) x 24-column tile over panel p (16 columns) and the first 8 columns of

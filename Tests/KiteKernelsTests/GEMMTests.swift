@@ -95,6 +95,12 @@ final class GEMMTests: XCTestCase {
                       splitRows: true, splitPanels: true)
             checkGEMM(m: 200, k: 37, n: 70, lda: 40, ldc: 75, ldr: 70, withBias: true, activation: .hardSwish, rng: &rng,
                       splitRows: true, splitPanels: true)
+            // One row (squeeze-excite 1x1 layers): four accumulator pairs over k mod 4 with a
+            // remainder of 3, a narrow last panel, a residual, panel splits; and K blocks of 850.
+            checkGEMM(m: 1, k: 963, n: 241, lda: 963, ldc: 243, ldr: 245, withBias: true, activation: .relu, rng: &rng,
+                      splitRows: true, splitPanels: true)
+            checkGEMM(m: 1, k: 1700, n: 40, lda: 1700, ldc: 40, ldr: nil, withBias: true, activation: .hardSwish, rng: &rng,
+                      splitPanels: true, tol: 1e-4)
             // Row blocking (more rows than one cache block).
             checkGEMM(m: 1000, k: 24, n: 20, lda: 24, ldc: 20, ldr: nil, withBias: false, activation: .relu, rng: &rng)
             checkGEMM(m: 53, k: 700, n: 37, lda: 703, ldc: 40, ldr: 41, withBias: true, activation: .hardSwish, rng: &rng,
