@@ -97,9 +97,11 @@ final class GEMMTests: XCTestCase {
                       splitRows: true, splitPanels: true)
             // One row (squeeze-excite 1x1 layers): four accumulator pairs over k mod 4 with a
             // remainder of 3, a narrow last panel, a residual, panel splits; and K blocks of 850.
-            checkGEMM(m: 1, k: 963, n: 241, lda: 963, ldc: 243, ldr: 245, withBias: true, activation: .relu, rng: &rng,
-                      splitRows: true, splitPanels: true)
-            checkGEMM(m: 1, k: 1700, n: 40, lda: 1700, ldc: 40, ldr: nil, withBias: true, activation: .hardSwish, rng: &rng,
+            // (A generator of their own leaves the other cases' data as it was.)
+            var oneRowRNG = SeededRNG(seed: 17)
+            checkGEMM(m: 1, k: 963, n: 241, lda: 963, ldc: 243, ldr: 245, withBias: true, activation: .relu, rng: &oneRowRNG,
+                      splitRows: true, splitPanels: true, tol: 1e-4)
+            checkGEMM(m: 1, k: 1700, n: 40, lda: 1700, ldc: 40, ldr: nil, withBias: true, activation: .hardSwish, rng: &oneRowRNG,
                       splitPanels: true, tol: 1e-4)
             // Row blocking (more rows than one cache block).
             checkGEMM(m: 1000, k: 24, n: 20, lda: 24, ldc: 20, ldr: nil, withBias: false, activation: .relu, rng: &rng)
