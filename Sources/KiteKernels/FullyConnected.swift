@@ -66,13 +66,6 @@ func fcDriver<A: VectorActivation>(_ act: A, _ d: FCVisitor) {
     }
 }
 
-/// How far ahead of the weight stream `fcBlock` asks for lines: 512 bytes, every line. The
-/// hardware prefetchers alone read a classifier's weights from memory at 11-13 GB/s. Standalone,
-/// weights evicted before each call (median of 25, alternated): 1280 x 1000 0.42-0.43 -> 0.33-0.34 ms,
-/// 1024 x 1000 0.32-0.33 -> 0.24-0.26, 576 x 1024 0.18-0.19 -> 0.14-0.16; distances of 384-768 bytes did about as well,
-/// 1 KiB and more less so; one or two prefetches per four lines gained 0-5%. Weights in cache: level.
-let fcPrefetchFloats = 128
-
 /// Rows n..<n+4 (one interleaved block): chunk j of row r at `block + 64 j + 16 r`.
 @inline(__always)
 func fcBlock<A: VectorActivation>(_ act: A, _ d: FCVisitor, n: Int, k: Int, kFull: Int, kpad: Int) {
@@ -84,10 +77,13 @@ func fcBlock<A: VectorActivation>(_ act: A, _ d: FCVisitor, n: Int, k: Int, kFul
         var p = block
         var i = 0
         while i < kFull {
-            prefetchForRead(p + fcPrefetchFloats)
-            prefetchForRead(p + fcPrefetchFloats + 16)
-            prefetchForRead(p + fcPrefetchFloats + 32)
-            prefetchForRead(p + fcPrefetchFloats + 48)
+            // Every line of the block, `weightPrefetchFloats` ahead. Standalone, weights evicted before
+            // each call: 1280 x 1000 0.42-0.43 -> 0.33-0.34 ms, 1024 x 1000 0.32-0.33 -> 0.24-0.26,
+            // 576 x 1024 0.18-0.19 -> 0.14-0.16; one or two prefetches per four lines gained 0-5%.
+            prefetchForRead(p + weightPrefetchFloats)
+            prefetchForRead(p + weightPrefetchFloats + 16)
+            prefetchForRead(p + weightPrefetchFloats + 32)
+            prefetchForRead(p + weightPrefetchFloats + 48)
             let x0 = load8(x + i), x1 = load8(x + i + 8)
             a0 = a0.addingProduct(x0, load8(p)); b0 = b0.addingProduct(x1, load8(p + 8))
             a1 = a1.addingProduct(x0, load8(p + 16)); b1 = b1.addingProduct(x1, load8(p + 24))

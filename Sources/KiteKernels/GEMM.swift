@@ -184,12 +184,6 @@ struct GEMMArguments: ActivationVisitor {
 @inline(__always)
 var gemmBlockK: Int { wideVectorKernels ? 2048 : 1024 }
 
-/// How far ahead of the K loop the micro-kernels ask for their weight panel: 8 steps (512 bytes).
-/// A panel's first row tile reads it from memory (a 7x7 map's 49 rows run nine tiles over each
-/// panel, and a squeeze-excite 1x1 one), and the hardware prefetchers alone run a few lines ahead.
-/// Panels already in L1 or L2 pay one load-port slot per step, which the FMAs hide.
-let gemmPrefetchFloats = 8 * PackedGEMMWeights.panelWidth
-
 /// Rows per cache block: about 256 KiB of A rows so that a block stays in L2 while every
 /// weight panel of the range streams over it (a 14x14 map's 196 rows of a 256-deep K block are
 /// one block, so its weights stream from memory once).
@@ -401,8 +395,9 @@ func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation, I: AIn
     var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
     var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
     var bp = b
+    // A panel's first row tile reads it from memory (a 7x7 map runs nine tiles over each panel).
     for kk in 0..<k {
-        prefetchForRead(bp + gemmPrefetchFloats)
+        prefetchForRead(bp + weightPrefetchFloats)
         let b0 = load8(bp)
         let b1 = wide ? load8(bp + 8) : SIMD8<Float>()
         bp += 16
@@ -461,9 +456,10 @@ func gemmSingleRow<A: VectorActivation, I: AIndexing>(
     var p2 = SIMD8<Float>(), q2 = SIMD8<Float>(), p3 = SIMD8<Float>(), q3 = SIMD8<Float>()
     var bp = b
     var kk = 0
+    // Two prefetches per four steps (four lines): every other line ahead.
     while kk + 4 <= k {
-        prefetchForRead(bp + gemmPrefetchFloats)
-        prefetchForRead(bp + gemmPrefetchFloats + 32)
+        prefetchForRead(bp + weightPrefetchFloats)
+        prefetchForRead(bp + weightPrefetchFloats + 32)
         var x = SIMD8<Float>(repeating: ix.load(a0, kk))
         p0 = p0.addingProduct(x, load8(bp)); q0 = q0.addingProduct(x, load8(bp + 8))
         x = SIMD8<Float>(repeating: ix.load(a0, kk + 1))
@@ -506,8 +502,8 @@ func gemmTile24<Rows: StaticCount, A: VectorActivation, I: AIndexing>(
     var bp = b
     var bq = b + panelStride
     for kk in 0..<k {
-        prefetchForRead(bp + gemmPrefetchFloats)
-        prefetchForRead(bq + gemmPrefetchFloats)
+        prefetchForRead(bp + weightPrefetchFloats)
+        prefetchForRead(bq + weightPrefetchFloats)
         let b0 = load8(bp), b1 = load8(bp + 8), b2 = load8(bq)
         bp += 16
         bq += 16
@@ -572,7 +568,7 @@ func gemmTileNarrow12<A: VectorActivation, I: AIndexing>(
     var c8 = SIMD8<Float>(), c9 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
     var bp = b
     for kk in 0..<k {
-        prefetchForRead(bp + gemmPrefetchFloats)
+        prefetchForRead(bp + weightPrefetchFloats)
         let b0 = load8(bp)
         bp += 16
         c0 = c0.addingProduct(SIMD8(repeating: ix.load(a0, kk)), b0)

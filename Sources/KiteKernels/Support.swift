@@ -155,6 +155,12 @@ extension SIMD16: FloatVector where Scalar == Float {
 @_silgen_name("llvm.prefetch.p0")
 func llvmPrefetch(_ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32, _ cache: Int32)
 
+/// How far ahead of a streamed weight read the GEMM and fully connected kernels ask for lines:
+/// 512 bytes. From memory the hardware prefetchers alone kept only a few lines in flight
+/// (11-13 GB/s on a classifier's weights); 384-768 bytes did about as well, 1 KiB and more less
+/// well. Weights already in cache pay a load-port slot per prefetch, which the FMAs hide.
+let weightPrefetchFloats = 128
+
 /// Asks for the cache line holding `p` in all cache levels (a hint: never faults).
 @inline(__always)
 func prefetchForRead(_ p: UnsafeRawPointer) { llvmPrefetch(p, 0, 3, 1) }
