@@ -50,17 +50,37 @@ struct ProjectStage {
 /// into a second one, and the 1x1 projection (with the residual add) reads it from there. The
 /// expanded tensors (up to 112x112x96 floats, 4.8 MB) then never go to main memory and back.
 extension Planner {
-    /// Bytes of an intermediate above which streaming pays. Measured at 1 thread on a Zen 4 (1 MiB
-    /// L2, 32 MiB L3 shared with other guests), paired profiles of MobileNetV2: its 112x112x96
-    /// expansion (4.6 MiB) streamed took 0.80-0.86 of the three ops' time; the 56x56x144 ones
-    /// (1.7 MiB) 1.03-1.1, as the band-wise GEMMs and the halo rows cost more than L3 returns.
+    /// Bytes of an intermediate above which streaming pays: three times the core's L2 (3 MiB when
+    /// the OS does not say). Measured at 1 thread, paired profiles of MobileNetV2:
+    /// - Zen 4 (1 MiB L2, 32 MiB L3 shared with other guests): its 112x112x96 expansion (4.6 MiB)
+    ///   streamed took 0.80-0.86 of the three ops' time; the 56x56x144 ones (1.7 MiB) 1.03-1.1, as
+    ///   the band-wise GEMMs and the halo rows cost more than L3 returns.
+    /// - Zen 1 (512 KiB L2, 8 MiB L3): the 56x56x144 ones streamed took 0.71-0.77 (1.80 against
+    ///   2.32 ms at stride 1 with the projection, 0.89 against 1.25 at stride 2).
     /// `KITE_STREAMING_BYTES` in the environment overrides it (for A/B measurements).
     static let streamingThresholdBytes: Int = {
         if let text = ProcessInfo.processInfo.environment["KITE_STREAMING_BYTES"], let bytes = Int(text), bytes >= 0 {
             return bytes
         }
-        return 3 * 1024 * 1024
+        return 3 * (l2CacheBytes() ?? 1024 * 1024)
     }()
+
+    /// The size of the core's L2 cache as the OS reports it (Linux sysfs), nil when unknown.
+    static func l2CacheBytes() -> Int? {
+        #if os(Linux)
+        for index in 0..<8 {
+            let dir = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
+            guard let level = try? String(contentsOfFile: dir + "level", encoding: .utf8),
+                  level.trimmingCharacters(in: .whitespacesAndNewlines) == "2",
+                  let size = try? String(contentsOfFile: dir + "size", encoding: .utf8) else { continue }
+            let t = size.trimmingCharacters(in: .whitespacesAndNewlines)
+            let multiplier = t.hasSuffix("K") ? 1024 : t.hasSuffix("M") ? 1 << 20 : 1
+            guard let v = Int(t.trimmingCharacters(in: CharacterSet.decimalDigits.inverted)), v > 0 else { return nil }
+            return v * multiplier
+        }
+        #endif
+        return nil
+    }
     /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
     static let streamingProjectionWeightBytes = 256 * 1024
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
@@ -95,6 +115,20 @@ extension Planner {
         return true
     }
 
+    /// Whether the projection that alone reads the depthwise output `output` would itself stream,
+    /// as an expansion, into the depthwise convolution after it (MobileNetV1's 112x112x32
+    /// depthwise, its 1x1 to 64 channels and the stride-2 depthwise that reads them): the 1x1 can
+    /// join only one of the two, and the larger intermediate is the one after it. At 1 thread on a
+    /// Zen 1, the depthwise and 1x1 streamed with a plain stride-2 depthwise after them took 3.06 ms
+    /// against 2.44 for a plain depthwise and the 1x1 streamed into the stride-2 one.
+    func projectionStreamsIntoDepthwise(output: String) -> Bool {
+        guard let readers = readerTable[output], readers.count == 1 else { return false }
+        let node = graph.nodes[readers[0].node]
+        guard case .conv(let c) = node.op, !c.residual, node.inputs.count == 1, let next = node.outputs.first,
+              let shape = graph.shapes[next] else { return false }
+        return fusesIntoDepthwise(producer: readers[0].node, output: next, shape: shape)
+    }
+
     func validGeometry(_ c: Convolution) -> Bool {
         c.kernel.count == 2 && c.strides.count == 2 && c.pads.count == 4 && c.dilations.count == 2
             && c.pads.allSatisfy({ $0 >= 0 }) && c.strides.allSatisfy({ $0 > 0 }) && c.dilations.allSatisfy({ $0 > 0 })
@@ -125,7 +159,7 @@ extension Planner {
                                          expand: PendingPointwise?, outShape: [Int]) -> [Placement]? {
         guard let name = node.outputs.first else { return nil }
         let stage = depthwiseStage(conv: c, input: expand == nil ? x : Placement.dense(buffer: -1, shape: x.shape), outShape: outShape)
-        if fusesIntoProjection(output: name, shape: outShape) {
+        if fusesIntoProjection(output: name, shape: outShape), expand != nil || !projectionStreamsIntoDepthwise(output: name) {
             pendingDepthwise[name] = PendingDepthwise(node: index, stage: stage, expand: expand)
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
         }

@@ -58,6 +58,20 @@ final class PointwiseDepthwiseTests: XCTestCase {
         }
     }
 
+    /// MobileNetV1's first blocks: a depthwise, a 1x1 that widens, a stride-2 depthwise. The 1x1
+    /// streams into the depthwise after it, not into the one before.
+    func testWideningPointwiseJoinsTheDepthwiseAfterIt() throws {
+        var b = Builder(input: [1, 32, 56, 56])
+        let d0 = try depthwise(&b, "x", kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: .clip(min: 0, max: 6))
+        let p0 = try b.conv(d0, out: 64, activation: .clip(min: 0, max: 6))
+        let d1 = try depthwise(&b, p0, kernel: 3, stride: 2, pads: [1, 1, 1, 1], activation: .relu)
+        let y = try b.conv(d1, out: 40)
+        b.output(y)
+        try run(b, input: [1, 32, 56, 56], fused: 1)
+        let exec = try Executor(graph: b.graph, threads: 1, streamingThreshold: 384 * 1024)
+        XCTAssertEqual(exec.steps.map(\.kernel).filter { $0.contains("+") }, ["pointwise+depthwise3x3-s2"])
+    }
+
     /// Small expansions stay separate (they fit in L2 already).
     func testSmallExpansionIsNotFused() throws {
         var b = Builder(input: [1, 8, 9, 9])
