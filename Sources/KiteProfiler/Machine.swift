@@ -1,4 +1,5 @@
 import Foundation
+import KiteRuntime
 
 /// What the profiler compares ops against: this machine's peak FP32 compute and memory bandwidth,
 /// measured by Kite on the spot for the thread count a profile uses.
@@ -185,15 +186,7 @@ enum StreamBandwidth {
 /// Size of the largest CPU cache the OS reports, in bytes (0 when unknown).
 func lastLevelCacheSize() -> Int {
     #if os(Linux)
-    var best = 0
-    for index in 0..<8 {
-        let path = "/sys/devices/system/cpu/cpu0/cache/index\(index)/size"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        let multiplier = t.hasSuffix("K") ? 1024 : t.hasSuffix("M") ? 1 << 20 : 1
-        if let v = Int(t.trimmingCharacters(in: CharacterSet.decimalDigits.inverted)) { best = max(best, v * multiplier) }
-    }
-    return best
+    return CacheSizes.all().map(\.bytes).max() ?? 0
     #else
     var size = 0
     var length = MemoryLayout<Int>.size

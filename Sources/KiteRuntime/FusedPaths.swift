@@ -62,25 +62,9 @@ extension Planner {
         if let text = ProcessInfo.processInfo.environment["KITE_STREAMING_BYTES"], let bytes = Int(text), bytes >= 0 {
             return bytes
         }
-        return 3 * (l2CacheBytes() ?? 1024 * 1024)
+        return 3 * (CacheSizes.level2 ?? 1024 * 1024)
     }()
 
-    /// The size of the core's L2 cache as the OS reports it (Linux sysfs), nil when unknown.
-    static func l2CacheBytes() -> Int? {
-        #if os(Linux)
-        for index in 0..<8 {
-            let dir = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
-            guard let level = try? String(contentsOfFile: dir + "level", encoding: .utf8),
-                  level.trimmingCharacters(in: .whitespacesAndNewlines) == "2",
-                  let size = try? String(contentsOfFile: dir + "size", encoding: .utf8) else { continue }
-            let t = size.trimmingCharacters(in: .whitespacesAndNewlines)
-            let multiplier = t.hasSuffix("K") ? 1024 : t.hasSuffix("M") ? 1 << 20 : 1
-            guard let v = Int(t.trimmingCharacters(in: CharacterSet.decimalDigits.inverted)), v > 0 else { return nil }
-            return v * multiplier
-        }
-        #endif
-        return nil
-    }
     /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
     static let streamingProjectionWeightBytes = 256 * 1024
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
@@ -117,8 +101,9 @@ extension Planner {
 
     /// Whether the projection that alone reads the depthwise output `output` would itself stream,
     /// as an expansion, into the depthwise convolution after it (MobileNetV1's 112x112x32
-    /// depthwise, its 1x1 to 64 channels and the stride-2 depthwise that reads them): the 1x1 can
-    /// join only one of the two, and the larger intermediate is the one after it. At 1 thread on a
+    /// depthwise, its 1x1 to 64 channels and the stride-2 depthwise that reads them). The 1x1 can
+    /// join only one of the two; it joins the one after it, whose input (the 1x1's output, 64
+    /// channels there) is the larger intermediate when the 1x1 widens. At 1 thread on a
     /// Zen 1, the depthwise and 1x1 streamed with a plain stride-2 depthwise after them took 3.06 ms
     /// against 2.44 for a plain depthwise and the 1x1 streamed into the stride-2 one.
     func projectionStreamsIntoDepthwise(output: String) -> Bool {
