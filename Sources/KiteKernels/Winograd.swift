@@ -238,6 +238,10 @@ public enum WinogradConv {
     ///     Its bounds must be multiples of 16 (or the end at Cout). Splitting threads by channels
     ///     instead of rows suits small images with large filters: each thread then streams only
     ///     its share of the transformed filters (the input transform is repeated per thread).
+    ///   - inputChannelRuns: when set, group g's input channels `c ..< c + 8` (c a multiple of 8;
+    ///     needs 8 | CinG) are read from input channels `runs[(g * CinG + c) / 8] ..< + 8`: a
+    ///     folded channel permutation that moves runs of 8 channels (CondenseNet's shuffle before
+    ///     its 3x3 group convs), read without a copy.
     ///   - scratch: at least `scratchSize(geometry:weights:)` floats, private to this call.
     public static func run(
         input: UnsafePointer<Float>, inputPixelStride: Int,
@@ -248,6 +252,7 @@ public enum WinogradConv {
         outputRows: Range<Int>? = nil,
         outputChannels: Range<Int>? = nil,
         groups: Range<Int>? = nil,
+        inputChannelRuns: UnsafePointer<Int>? = nil,
         scratch: UnsafeMutablePointer<Float>
     ) {
         let g = geometry
@@ -270,9 +275,11 @@ public enum WinogradConv {
         precondition(groupRange.lowerBound >= 0 && groupRange.upperBound <= weights.groups, "groups out of range")
         precondition(groups == nil || outputChannels == nil, "split by groups or by output channels, not both")
         if groupRange.isEmpty { return }
+        precondition(inputChannelRuns == nil || weights.inputChannelsPerGroup % 8 == 0, "channel runs need 8 | CinG")
         let args = WinogradArguments(input: input, ips: inputPixelStride, g: g, weights: weights, output: output,
                                      ops: outputPixelStride, residual: residual, rps: residualPixelStride,
-                                     rows: rows, channels: channels, groups: groupRange, scratch: scratch)
+                                     rows: rows, channels: channels, groups: groupRange, runs: inputChannelRuns,
+                                     scratch: scratch)
         activation.visit(args)
     }
 }
@@ -290,6 +297,8 @@ struct WinogradArguments: ActivationVisitor {
     /// Output channels (of each group) to compute, 16-aligned.
     let channels: Range<Int>
     let groups: Range<Int>
+    /// Where each run of 8 input channels starts (`WinogradConv.run(inputChannelRuns:)`).
+    let runs: UnsafePointer<Int>?
     let scratch: UnsafeMutablePointer<Float>
 
     func visit<A: VectorActivation>(_ act: A) { winogradDriver(self, act) }
@@ -334,7 +343,8 @@ func winogradDriver<A: VectorActivation>(_ a: WinogradArguments, _ act: A) {
 @inline(never)
 func winogradInputTransform(_ a: WinogradArguments, group gi: Int, firstTile: Int, count: Int, tilesX: Int,
                             cinG: Int, cinPad: Int, v: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>) {
-    let wide = wideVectorKernels
+    // Runs of 8 channels are read 8 lanes at a time.
+    let wide = wideVectorKernels && a.runs == nil
     for t in 0..<count {
         var c = 0
         if wide {
@@ -361,7 +371,7 @@ func winogradInputBlock<V: FloatVector>(
 ) {
     let g = a.g, ips = a.ips, W = g.inputWidth, H = g.inputHeight
     let L = V.scalarCount
-    let base = a.input + gi * cinG
+    let first = a.runs.map { $0[(gi * cinG + c) / 8] } ?? gi * cinG + c
     let posStride = count * cinPad
     let zero = V()
     let four = V(repeating: -4), five = V(repeating: -5), two = V(repeating: -2)
@@ -379,7 +389,7 @@ func winogradInputBlock<V: FloatVector>(
             for j in 0..<6 { zero.store(o + j * L) }
             continue
         }
-        let row = base + ((iy0 + r) * W + ix0) * ips + c
+        let row = a.input + first + ((iy0 + r) * W + ix0) * ips
         var d0 = zero, d1 = zero, d2 = zero, d3 = zero, d4 = zero, d5 = zero
         if inside && full {
             d0 = V.load(row); d1 = V.load(row + ips); d2 = V.load(row + 2 * ips)

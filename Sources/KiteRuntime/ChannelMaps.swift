@@ -43,6 +43,10 @@ extension Planner {
                    absorbsPermutation(c, inputShape: shape, outputShape: outShape) {
                     continue
                 }
+                if let map, let out = node.outputs.first, let outShape = graph.shapes[out],
+                   winogradReadsRuns(c, map: map, inputShape: shape, outputShape: outShape) {
+                    continue
+                }
                 if bijective && isDepthwise(c, channels: channels) && !c.residual,
                    let out = node.outputs.first, slots[out] == nil, channelMapFlows(out, bijective: true) {
                     continue

@@ -73,6 +73,15 @@ extension Planner {
             if residual == nil, transposedGroupsApply(c, input: map, output: node.outputs.first) {
                 return planTransposedGroups(index: index, node: node, conv: c, input: x, outShape: outShape)
             }
+            if residual == nil,
+               let planned = planLaneGroups(index: index, node: node, conv: c, input: x, outShape: outShape, channelMap: map) {
+                return planned
+            }
+            let g = geometry(input: x, kernel: c.kernel, strides: c.strides, pads: c.pads, dilations: c.dilations, output: outShape)
+            if let (runConv, runs) = winogradReadingRuns(c, map: map, inputChannels: x.channels, geometry: g) {
+                return planWinograd(index: index, node: node, conv: runConv, input: x, residual: residual, outShape: outShape,
+                                    geometry: g, channelRuns: runs)
+            }
             if !convReadsChannelMap(c, channels: x.channels),
                let permuted = absorbingPermutation(c, map: map, inputChannels: x.channels,
                                                    geometry: geometry(input: x, kernel: c.kernel, strides: c.strides, pads: c.pads,

@@ -126,6 +126,41 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// Input channels read in runs of 8 from anywhere in the pixel (a folded channel shuffle):
+    /// against the reference convolution on the input in the order the runs give.
+    func testInputChannelRuns() {
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 209)
+            for (cin, cout, groups, h, w) in [(64, 32, 2, 9, 11), (128, 32, 4, 6, 7), (16, 8, 1, 5, 4)] {
+                let g = geometry(h, w)
+                let ips = cin + 5
+                let starts = (0..<(cin / 8)).shuffled(using: &rng).map { $0 * 8 + 3 }
+                let physical = normals(h * w * ips, &rng)
+                var logical = [Float](repeating: 0, count: h * w * cin)
+                for p in 0..<(h * w) {
+                    for c in 0..<cin { logical[p * cin + c] = physical[p * ips + starts[c / 8] + c % 8] }
+                }
+                let weights = rng.floats(cout * (cin / groups) * 9, in: -0.2...0.2)
+                let bias = rng.floats(cout)
+                let packed = PackedWinogradWeights(weights: weights, outputChannels: cout, inputChannels: cin, groups: groups, bias: bias)
+                var scratch = [Float](repeating: .nan, count: WinogradConv.scratchSize(geometry: g, weights: packed))
+                var out = [Float](repeating: sentinel, count: h * w * cout)
+                physical.withUnsafeBufferPointer { ip in
+                    starts.withUnsafeBufferPointer { sp in
+                        for rows in [0..<(h / 2), (h / 2)..<h] {
+                            WinogradConv.run(input: ip.baseAddress!, inputPixelStride: ips, geometry: g, weights: packed,
+                                             output: &out, outputPixelStride: cout, activation: .relu, outputRows: rows,
+                                             inputChannelRuns: sp.baseAddress!, scratch: &scratch)
+                        }
+                    }
+                }
+                let expected = referenceConv(input: logical, ips: cin, g: g, cin: cin, cout: cout, groups: groups, weights: weights,
+                                             bias: bias, residual: nil, rps: 0, activation: .relu)
+                assertClose(out, expected, tol: 1e-4, "cin=\(cin) cout=\(cout) groups=\(groups)")
+            }
+        }
+    }
+
     /// Threads split convolutions with large transformed filters by groups.
     func testGroupSplits() {
         var rng = SeededRNG(seed: 208)

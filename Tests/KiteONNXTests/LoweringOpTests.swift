@@ -574,4 +574,12 @@ final class LoweringOpTests: XCTestCase {
         XCTAssertEqual(result.notes.count, 1)
         XCTAssertTrue(result.notes[0].contains("assuming opset"), result.notes[0])
     }
+
+    func testOpsetNewerThanKnownIsReadWithANote() throws {
+        let m = single(30, [1, 2], "Relu")
+        let result = try Lowering.lowerWithNotes(m.model)
+        XCTAssertEqual(result.notes.count, 1)
+        XCTAssertTrue(result.notes[0].contains("opset 30") && result.notes[0].contains("opset 21"), result.notes[0])
+        XCTAssertTrue(try Lowering.lowerWithNotes(single(21, [1, 2], "Relu").model).notes.isEmpty)
+    }
 }

@@ -144,8 +144,8 @@ final class ChannelMapTests: XCTestCase {
     }
 
     /// CondenseNet unit: index select, 1x1 group conv, shuffle, 3x3 group conv with 2 and 4
-    /// outputs per group (computed dense with block-diagonal weights, the shuffle moved into
-    /// them), concat with the layer input; and a dense 3x3 conv reading a shuffle.
+    /// outputs per group (the four groups in the vector lanes, reading the shuffle through its
+    /// map), concat with the layer input; and a dense 3x3 conv reading a shuffle.
     func testShuffleIntoGroupConvAbsorbed() throws {
         for (cin, out, size) in [(32, 8, 16), (64, 16, 20)] {
             var b = Builder(input: [1, 24, size, size + 1])
@@ -160,7 +160,26 @@ final class ChannelMapTests: XCTestCase {
             b.output(z)
             try check(b, input: [1, 24, size, size + 1], expectViews: 3)
             let exec = try Executor(graph: b.graph, threads: 1)
-            XCTAssertEqual(exec.steps.filter { $0.kernel == "winograd-f4x3" }.count, 1, "the grouped 3x3 conv runs dense")
+            XCTAssertEqual(exec.steps.filter { $0.kernel == "group-lanes" }.count, 1, "the grouped 3x3 conv runs in lanes")
+            XCTAssertEqual(exec.steps.filter { $0.kernel == "winograd-f4x3" }.count, 0)
+        }
+    }
+
+    /// CondenseNet's later stages: the shuffle before a 3x3 group conv with 8 or more outputs per
+    /// group folds into Winograd's input reads, which take runs of 8 channels (32 or 64 inputs
+    /// per group); with 16 inputs per group the shuffle moves runs of 4, and is copied.
+    func testShuffleIntoWinogradGroupConvReadsRuns() throws {
+        for (cin, out, runs) in [(128, 32, true), (256, 64, true), (64, 32, false)] {
+            var b = Builder(input: [1, 24, 16, 17])
+            let a = try b.conv("x", out: cin, groups: 4, activation: .relu)
+            let s = try b.shuffle(a, groups: 4)
+            let y = try b.conv(s, out: out, kernel: 3, groups: 4)
+            b.output(y)
+            try check(b, input: [1, 24, 16, 17], expectViews: runs ? 1 : 0)
+            let exec = try Executor(graph: b.graph, threads: 1)
+            let winograd = exec.steps.filter { $0.kernel == "winograd-f4x3" }
+            XCTAssertEqual(winograd.count, 1, "\(cin) -> \(out)")
+            XCTAssertEqual(winograd.first?.reason.contains("runs of 8"), runs, "\(cin) -> \(out)")
         }
     }
 

@@ -62,6 +62,10 @@ public enum Lowering {
         let opset: Int
         if let declared = model.defaultOpset {
             opset = declared
+            if declared > OpTable.newestKnownOpset {
+                notes.append("the model imports opset \(declared); its ops are read as opset \(OpTable.newestKnownOpset) "
+                             + "defines them, the newest Kite knows")
+            }
         } else {
             opset = OpTable.newestKnownOpset
             notes.append("the model imports no default-domain opset; assuming opset \(opset)")
