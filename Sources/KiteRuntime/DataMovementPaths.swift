@@ -18,9 +18,11 @@ extension Planner {
                   Set(n.inputs).count == n.inputs.count,
                   n.inputs.allSatisfy({ graph.shapes[$0]?.count == 4 }) else { continue }
             var offset = 0
-            for input in n.inputs {
+            for (k, input) in n.inputs.enumerated() {
                 let channels = graph.shapes[input]?[1] ?? 0
-                if producers[input] != nil, readers[input] == 1, !graphOutputs.contains(input), slots[input] == nil {
+                // A chain's first input may have other readers: the chain's buffer holds it unchanged.
+                let chainStart = k == 0 && chains[i]?.root == i
+                if producers[input] != nil, readers[input] == 1 || chainStart, !graphOutputs.contains(input), slots[input] == nil {
                     slots[input] = (i, offset)
                 }
                 offset += channels
@@ -29,20 +31,62 @@ extension Planner {
         return slots
     }
 
+    /// Chains of channel concats that each extend the one before (a dense block: `c_k =
+    /// concat(c_{k-1}, y_k)`): every concat of a chain is the leading channels of one buffer as wide
+    /// as the chain's last concat, so `c_{k-1}` is already in place in `c_k` and only `y_k` is
+    /// written (by its producer, when `concatSlots` gave it a slot). Before, each layer copied
+    /// the whole running concat: CondenseNet's 36 copies took 2.1 of 37 ms at 1 thread. A concat
+    /// extends `c` only when it is the one concat that takes `c` first (two would write their new
+    /// channels over each other). Also slots the chain's first input (the block input) at offset
+    /// 0 when a node produces it. Returns concat node index -> (first concat of its chain, channels).
+    func concatChains() -> [Int: (root: Int, channels: Int)] {
+        var concatOf: [String: Int] = [:]
+        var extenders: [String: [Int]] = [:]
+        for (i, n) in graph.nodes.enumerated() {
+            guard case .concat(let c) = n.op, c.axis == 1 || c.axis == -3, let out = n.outputs.first,
+                  let shape = graph.shapes[out], shape.count == 4, !graphOutputs.contains(out),
+                  Set(n.inputs).count == n.inputs.count, n.inputs.count >= 2,
+                  n.inputs.allSatisfy({ graph.shapes[$0]?.count == 4 }) else { continue }
+            concatOf[out] = i
+            extenders[n.inputs[0], default: []].append(i)
+        }
+        var next: [Int: Int] = [:], previous: [Int: Int] = [:]
+        for (value, concats) in extenders where concats.count == 1 {
+            guard let j = concatOf[value] else { continue }
+            next[j] = concats[0]
+            previous[concats[0]] = j
+        }
+        var chains: [Int: (root: Int, channels: Int)] = [:]
+        for root in next.keys where previous[root] == nil {
+            var members = [root]
+            while let n = next[members[members.count - 1]] { members.append(n) }
+            guard let last = graph.nodes[members[members.count - 1]].outputs.first, let channels = graph.shapes[last]?[1] else { continue }
+            for m in members { chains[m] = (root, channels) }
+        }
+        return chains
+    }
+
+    /// The buffer of a concat's output: shared by a chain (`concatChains`), created on first use.
+    mutating func concatBuffer(_ concat: Int, at index: Int) -> (buffer: Int, pixelStride: Int) {
+        let chain = chains[concat]
+        let key = chain?.root ?? concat
+        let outName = graph.nodes[concat].outputs.first ?? ""
+        var shape = graph.shapes[outName] ?? [1, 1, 1, 1]
+        if let chain { shape[1] = chain.channels }
+        if let b = concatBuffers[key] { return (b, shape[1]) }
+        let buffer = newBuffer(elements: Placement.dense(buffer: 0, shape: shape).bufferElements, at: index)
+        concatBuffers[key] = buffer
+        return (buffer, shape[1])
+    }
+
     /// The placement a node output should take: a slot of a concat buffer when planned so, else a new buffer.
     mutating func place(output name: String, shape: [Int], at index: Int) -> Placement {
         guard let slot = slots[name], let outName = graph.nodes[slot.concat].outputs.first,
-              let outShape = graph.shapes[outName], shape.count == 4 else {
+              graph.shapes[outName]?.count == 4, shape.count == 4 else {
             return allocate(shape, at: index)
         }
-        let buffer: Int
-        if let b = concatBuffers[slot.concat] {
-            buffer = b
-        } else {
-            buffer = newBuffer(elements: Placement.dense(buffer: 0, shape: outShape).bufferElements, at: index)
-            concatBuffers[slot.concat] = buffer
-        }
-        return Placement(buffer: buffer, shape: shape, nhwc: true, channelOffset: slot.offset, pixelStride: outShape[1])
+        let (buffer, stride) = concatBuffer(slot.concat, at: index)
+        return Placement(buffer: buffer, shape: shape, nhwc: true, channelOffset: slot.offset, pixelStride: stride)
     }
 
     mutating func planDataMovement(index: Int, node: NativeNode, inputs: [Placement]) throws -> [Placement]? {
@@ -74,8 +118,9 @@ extension Planner {
             guard c.axis == 1 || c.axis == -3, inputs.allSatisfy(\.nhwc), let outName = node.outputs.first else { return nil }
             let outShape = try node.op.nativeOperator.inferShapes(inputs.map(\.shape))[0]
             let out: Placement
-            if let b = concatBuffers[index] {
-                out = Placement(buffer: b, shape: outShape, nhwc: true, channelOffset: 0, pixelStride: outShape[1])
+            if concatBuffers[chains[index]?.root ?? index] != nil || chains[index] != nil {
+                let (buffer, stride) = concatBuffer(index, at: index)
+                out = Placement(buffer: buffer, shape: outShape, nhwc: true, channelOffset: 0, pixelStride: stride)
             } else {
                 out = place(output: outName, shape: outShape, at: index)
             }

@@ -23,6 +23,8 @@ struct Planner {
     /// Node outputs that are written straight into a slot of a channel concat's buffer.
     var slots: [String: (concat: Int, offset: Int)] = [:]
     var concatBuffers: [Int: Int] = [:]
+    /// Concats that extend the one before (`concatChains`): node index -> (chain's first concat, its channels).
+    var chains: [Int: (root: Int, channels: Int)] = [:]
     /// Readers of every value: (node index, input position).
     var readerTable: [String: [(node: Int, position: Int)]] = [:]
     /// Pointwise convolutions whose output only a depthwise convolution reads: planned into that step.
@@ -84,6 +86,7 @@ struct Planner {
         for v in graph.inputs {
             placements[v.name] = allocate(v.shape, at: 0)
         }
+        chains = concatChains()
         slots = concatSlots()
         readerTable = Planner.readerTable(graph)
         for (i, node) in graph.nodes.enumerated() {

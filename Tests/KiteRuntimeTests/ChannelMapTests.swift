@@ -230,6 +230,37 @@ final class ChannelMapTests: XCTestCase {
         XCTAssertEqual(exec.steps.filter { $0.kernel == "channel-copy" }.count, 1, "the concat copies only x")
     }
 
+    /// A dense block (each layer reads the running concat and appends its output): every concat
+    /// is the leading channels of one buffer, so nothing is copied, the block input included.
+    /// Two concats extending the same value each copy it instead.
+    func testDenseBlockConcatsShareOneBuffer() throws {
+        var b = Builder(input: [1, 5, 9, 10])
+        var running = try b.conv("x", out: 12, kernel: 3, activation: .relu)
+        for layer in 0..<3 {
+            let idx = (0..<(12 + 4 * layer)).map { ($0 * 5 + layer) % (12 + 4 * layer) }
+            let g = try b.add(.gather(Gather(axis: 1, indices: idx, indicesShape: [idx.count])), [running])[0]
+            let count = idx.count
+            let ss = try b.add(.scaleShift(ScaleShift(scale: b.floats(count), shift: b.floats(count), activation: .relu)), [g])[0]
+            let y = try b.conv(ss, out: 4, kernel: 3)
+            running = try b.add(.concat(Concat(axis: 1)), [running, y])[0]
+        }
+        let t = try b.conv(running, out: 6)
+        b.output(t)
+        try check(b, input: [1, 5, 9, 10], expectViews: 3)
+        let exec = try Executor(graph: b.graph, threads: 1)
+        XCTAssertEqual(exec.steps.filter { $0.kernel == "channel-copy" }.count, 0)
+
+        var fork = Builder(input: [1, 8, 6, 7])
+        let a = try fork.conv("x", out: 8, activation: .relu)
+        let y1 = try fork.conv(a, out: 3, kernel: 3)
+        let y2 = try fork.conv(a, out: 5, kernel: 3)
+        let c1 = try fork.add(.concat(Concat(axis: 1)), [a, y1])[0]
+        let c2 = try fork.add(.concat(Concat(axis: 1)), [a, y2])[0]
+        let z1 = try fork.conv(c1, out: 4), z2 = try fork.conv(c2, out: 4)
+        fork.output(z1, z2)
+        try check(fork, input: [1, 8, 6, 7], expectViews: 0)
+    }
+
     /// A shuffle read by a 5x5 group conv (which stays grouped): copied.
     func testShuffleIntoGroupedConvIsCopied() throws {
         var b = Builder(input: [1, 16, 7, 7])
