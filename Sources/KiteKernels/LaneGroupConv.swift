@@ -14,7 +14,7 @@
 /// holds the weight from input i of group `l % 4` to its output `2k + l / 4`; then the bias in the
 /// same lane order. Group g's input i is input channel `sourceChannels[i * 4 + g]`: each group's
 /// channels (read through a folded channel permutation when there is one) in ascending order, so
-/// that the common layouts regather with whole-vector loads (`gatherRun`).
+/// that the common layouts regather from fixed offsets instead of through the table (`gatherRun`).
 public struct PackedLaneGroupWeights: @unchecked Sendable {
     /// Input channels per group.
     public let inputsPerGroup: Int
@@ -202,17 +202,22 @@ func laneGroupDriver<A: VectorActivation, CI: StaticCount, K: StaticCount>(
 ) {
     let width = d.g.inputWidth
     let rowFloats = (width + 2) * 8 * CI.value
-    // A ring of three regathered rows: input row iy lives in slot iy mod 3.
-    var held = [Int](repeating: Int.min, count: 3)
+    // A ring of three regathered rows: input row iy lives in slot iy mod 3 (`held`: which row each holds).
+    var held = (Int.min, Int.min, Int.min)
     for oy in d.rows {
         var rowPointers = (UnsafePointer<Float>(d.scratch), UnsafePointer<Float>(d.scratch), UnsafePointer<Float>(d.scratch))
         for ky in 0..<3 {
             let iy = oy - 1 + ky
             let slot = ((iy % 3) + 3) % 3
             let row = d.scratch + slot * rowFloats
-            if held[slot] != iy {
+            let current = slot == 0 ? held.0 : slot == 1 ? held.1 : held.2
+            if current != iy {
                 laneGroupGatherRow(d, CI.self, iy: iy, into: row)
-                held[slot] = iy
+                switch slot {
+                case 0: held.0 = iy
+                case 1: held.1 = iy
+                default: held.2 = iy
+                }
             }
             switch ky {
             case 0: rowPointers.0 = UnsafePointer(row)

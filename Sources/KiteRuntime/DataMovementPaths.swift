@@ -60,7 +60,8 @@ extension Planner {
         for root in next.keys where previous[root] == nil {
             var members = [root]
             while let n = next[members[members.count - 1]] { members.append(n) }
-            guard let last = graph.nodes[members[members.count - 1]].outputs.first, let channels = graph.shapes[last]?[1] else { continue }
+            // The widest member (the last in a consistent graph) sets the buffer's pixel stride.
+            let channels = members.compactMap { graph.nodes[$0].outputs.first.flatMap { graph.shapes[$0]?[1] } }.max() ?? 0
             for m in members { chains[m] = (root, channels) }
         }
         return chains
@@ -86,6 +87,8 @@ extension Planner {
             return allocate(shape, at: index)
         }
         let (buffer, stride) = concatBuffer(slot.concat, at: index)
+        // Shapes that disagree with the concat's (a malformed file) get a buffer of their own.
+        guard slot.offset + shape[1] <= stride else { return allocate(shape, at: index) }
         return Placement(buffer: buffer, shape: shape, nhwc: true, channelOffset: slot.offset, pixelStride: stride)
     }
 
@@ -117,10 +120,11 @@ extension Planner {
         case .concat(let c):
             guard c.axis == 1 || c.axis == -3, inputs.allSatisfy(\.nhwc), let outName = node.outputs.first else { return nil }
             let outShape = try node.op.nativeOperator.inferShapes(inputs.map(\.shape))[0]
-            let out: Placement
+            var out: Placement
             if concatBuffers[chains[index]?.root ?? index] != nil || chains[index] != nil {
                 let (buffer, stride) = concatBuffer(index, at: index)
                 out = Placement(buffer: buffer, shape: outShape, nhwc: true, channelOffset: 0, pixelStride: stride)
+                if stride < outShape[1] { out = allocate(outShape, at: index) }
             } else {
                 out = place(output: outName, shape: outShape, at: index)
             }

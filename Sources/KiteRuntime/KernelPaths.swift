@@ -101,9 +101,9 @@ extension Planner {
 
     /// A 3x3 stride-1 convolution of 4 groups of 4-16 inputs and 2 or 4 outputs (CondenseNet's),
     /// with the four groups side by side in the vector lanes, reading its input through
-    /// `channelMap` when given. Measured at 1 thread on a Zen 1 (standalone, warm caches): 112x112,
-    /// 8 -> 2 per group 0.67 ms against 1.4-1.6 ms for the dense Winograd form in the network;
-    /// 56x56, 16 -> 4 0.50 against 0.8. Nil when the kernel does not take the convolution.
+    /// `channelMap` when given. In CondenseNet at 1 thread on a Zen 1: 112x112, 8 -> 2 per group
+    /// 0.72 ms against 1.52 for the dense Winograd form; 56x56, 16 -> 4 0.49 against 0.82. Nil when
+    /// the kernel does not take the convolution.
     mutating func planLaneGroups(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, outShape: [Int],
                                  channelMap: [Int]?) -> [Placement]? {
         guard outShape.count == 4, outShape[2] > 0, outShape[3] > 0, c.kernel == [3, 3], c.groups == 4,
