@@ -25,7 +25,7 @@ public struct PackedLaneGroupWeights: @unchecked Sendable {
     /// per group for a plain group conv; 2 or 4 behind CondenseNet's shuffle). Zero: any order.
     let gatherRun: Int
     let storage: AlignedFloatStorage
-    let sources: IndexStorage
+    let sources: IndexTable
 
     var taps: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
     var bias: UnsafePointer<Float> { UnsafePointer(storage.pointer + 9 * inputsPerGroup * outputsPerGroup * 4) }
@@ -58,30 +58,15 @@ public struct PackedLaneGroupWeights: @unchecked Sendable {
         for k in 0..<vectors {
             for l in 0..<8 { dst[(9 * ci * vectors + k) * 8 + l] = bias?[(l % 4) * co + 2 * k + l / 4] ?? 0 }
         }
-        sources = IndexStorage(count: 4 * ci)
-        for i in 0..<ci {
-            for g in 0..<4 {
-                let j = g * ci + order[g][i]
-                sources.pointer[i * 4 + g] = channelMap?[j] ?? j
-            }
+        let s = (0..<(4 * ci)).map { q in
+            let j = (q % 4) * ci + order[q % 4][q / 4]
+            return channelMap?[j] ?? j
         }
-        let s = sources.pointer
+        sources = IndexTable(s)
         gatherRun = [2, 4, ci].first { r in
             ci % r == 0 && (0..<ci).allSatisfy { i in (0..<4).allSatisfy { g in s[4 * i + g] == 4 * r * (i / r) + r * g + i % r } }
         } ?? 0
     }
-}
-
-/// Integers with a stable address for kernels to read.
-final class IndexStorage: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Int>
-
-    init(count: Int) {
-        pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
-    }
-
-    deinit { pointer.deallocate() }
 }
 
 public enum LaneGroupConv {

@@ -164,3 +164,18 @@ let weightPrefetchFloats = 128
 /// Asks for the cache line holding `p` in all cache levels (a hint: never faults).
 @inline(__always)
 func prefetchForRead(_ p: UnsafeRawPointer) { llvmPrefetch(p, 0, 3, 1) }
+
+/// An index table with a stable address for the kernels (allocated once at plan time).
+public final class IndexTable: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Int>
+    public let count: Int
+
+    public init(_ values: [Int]) {
+        count = values.count
+        pointer = .allocate(capacity: max(values.count, 1))
+        pointer.initialize(repeating: 0, count: max(values.count, 1))
+        for (i, v) in values.enumerated() { pointer[i] = v }
+    }
+
+    deinit { pointer.deallocate() }
+}

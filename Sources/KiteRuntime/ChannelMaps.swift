@@ -138,18 +138,3 @@ func isPermutation(_ map: [Int]) -> Bool {
     }
     return true
 }
-
-/// An index table with a stable address for the kernels (allocated once at plan time).
-final class IndexTable: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Int>
-    let count: Int
-
-    init(_ values: [Int]) {
-        count = values.count
-        pointer = .allocate(capacity: max(values.count, 1))
-        pointer.initialize(repeating: 0, count: max(values.count, 1))
-        for (i, v) in values.enumerated() { pointer[i] = v }
-    }
-
-    deinit { pointer.deallocate() }
-}
