@@ -195,17 +195,23 @@ extension Planner {
 
     /// Whether `absorbingPermutation` applies, from the graph's shapes (planning readers ahead).
     func absorbsPermutation(_ c: Convolution, inputShape: [Int], outputShape: [Int]) -> Bool {
-        guard inputShape.count == 4, outputShape.count == 4, c.kernel.count == 2, c.strides.count == 2, c.pads.count == 4,
-              c.dilations.count == 2 else { return false }
+        guard let g = geometry(c, inputShape: inputShape, outputShape: outputShape) else { return false }
         if c.groups == 1 { return true }
-        let g = ConvGeometry(inputHeight: inputShape[2], inputWidth: inputShape[3], kernelHeight: c.kernel[0], kernelWidth: c.kernel[1],
-                             strideHeight: c.strides[0], strideWidth: c.strides[1],
-                             padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3],
-                             dilationHeight: c.dilations[0], dilationWidth: c.dilations[1],
-                             outputHeight: outputShape[2], outputWidth: outputShape[3])
         return densifies(c, inputChannels: inputShape[1], geometry: g)
             || (c.groups == 4 && c.inChannelsPerGroup * 4 == inputShape[1]
                 && LaneGroupConv.isEligible(geometry: g, inputChannels: inputShape[1], outputChannels: c.outChannels, groups: c.groups))
+    }
+
+    /// A convolution's geometry from the graph's NCHW shapes (planning readers ahead); nil when
+    /// the shapes or attributes are not 2-D.
+    func geometry(_ c: Convolution, inputShape: [Int], outputShape: [Int]) -> ConvGeometry? {
+        guard inputShape.count == 4, outputShape.count == 4, c.kernel.count == 2, c.strides.count == 2, c.pads.count == 4,
+              c.dilations.count == 2 else { return nil }
+        return ConvGeometry(inputHeight: inputShape[2], inputWidth: inputShape[3], kernelHeight: c.kernel[0], kernelWidth: c.kernel[1],
+                            strideHeight: c.strides[0], strideWidth: c.strides[1],
+                            padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3],
+                            dilationHeight: c.dilations[0], dilationWidth: c.dilations[1],
+                            outputHeight: outputShape[2], outputWidth: outputShape[3])
     }
 
     /// The body of a convolution step split by output rows across threads, each thread with
@@ -367,11 +373,7 @@ extension Planner {
     /// nil when the map does not move whole runs, or the convolution densifies or is not Winograd's.
     func winogradReadingRuns(_ c: Convolution, map: [Int], inputChannels: Int, geometry g: ConvGeometry)
         -> (conv: Convolution, runs: [Int])? {
-        guard c.kernel == [3, 3], !densifies(c, inputChannels: inputChannels, geometry: g),
-              WinogradConv.isEligible(geometry: g, inputChannels: inputChannels, outputChannels: c.outChannels, groups: c.groups),
-              c.inChannelsPerGroup * c.groups == inputChannels, c.outChannels % c.groups == 0,
-              c.weight.floats.count == c.outChannels * c.inChannelsPerGroup * 9,
-              let (orders, runs) = channelRuns(map: map, groups: c.groups, channels: inputChannels) else { return nil }
+        guard let (orders, runs) = winogradRunOrders(c, map: map, inputChannels: inputChannels, geometry: g) else { return nil }
         let cinG = c.inChannelsPerGroup, coutG = c.outChannels / c.groups
         let w = c.weight.floats
         var reordered = [Float](repeating: 0, count: w.count)
@@ -386,16 +388,21 @@ extension Planner {
         return (d, runs)
     }
 
+    /// The conditions of `winogradReadingRuns` and its per-group orders and runs, without
+    /// reordering the weights.
+    func winogradRunOrders(_ c: Convolution, map: [Int], inputChannels: Int, geometry g: ConvGeometry)
+        -> (orders: [[Int]], runs: [Int])? {
+        guard c.kernel == [3, 3], !densifies(c, inputChannels: inputChannels, geometry: g),
+              WinogradConv.isEligible(geometry: g, inputChannels: inputChannels, outputChannels: c.outChannels, groups: c.groups),
+              c.inChannelsPerGroup * c.groups == inputChannels, c.outChannels % c.groups == 0,
+              c.weight.floats.count == c.outChannels * c.inChannelsPerGroup * 9 else { return nil }
+        return channelRuns(map: map, groups: c.groups, channels: inputChannels)
+    }
+
     /// Whether `winogradReadingRuns` applies, from the graph's shapes (planning readers ahead).
     func winogradReadsRuns(_ c: Convolution, map: [Int], inputShape: [Int], outputShape: [Int]) -> Bool {
-        guard inputShape.count == 4, outputShape.count == 4, c.kernel == [3, 3], c.strides.count == 2, c.pads.count == 4,
-              c.dilations.count == 2 else { return false }
-        let g = ConvGeometry(inputHeight: inputShape[2], inputWidth: inputShape[3], kernelHeight: 3, kernelWidth: 3,
-                             strideHeight: c.strides[0], strideWidth: c.strides[1],
-                             padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3],
-                             dilationHeight: c.dilations[0], dilationWidth: c.dilations[1],
-                             outputHeight: outputShape[2], outputWidth: outputShape[3])
-        return winogradReadingRuns(c, map: map, inputChannels: inputShape[1], geometry: g) != nil
+        guard let g = geometry(c, inputShape: inputShape, outputShape: outputShape) else { return false }
+        return winogradRunOrders(c, map: map, inputChannels: inputShape[1], geometry: g) != nil
     }
 
     /// 3x3 stride-1 convolutions with enough channels: Winograd F(4x4, 3x3), 2.25x fewer multiplies.
