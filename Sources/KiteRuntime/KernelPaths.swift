@@ -35,6 +35,13 @@ extension Planner {
            let planned = planLaneGroups(index: index, node: node, conv: c, input: x, outShape: outShape, channelMap: nil) {
             return planned
         }
+        if x.channelMap == nil, c.kernel.count == 2,
+           c.weight.floats.count == c.outChannels * x.channels * c.kernel[0] * c.kernel[1],
+           (c.bias?.count ?? c.outChannels) == c.outChannels,
+           PolyphaseWinogradConv.isEligible(geometry: g, inputChannels: x.channels, groups: c.groups) {
+            return planPolyphaseWinograd(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape,
+                                         geometry: g)
+        }
         if x.channelMap == nil, let dense = blockDiagonalDense(c, inputChannels: x.channels, geometry: g) {
             return planIm2col(index: index, node: node, conv: dense, input: x, residual: residual, outShape: outShape)
         }
@@ -95,6 +102,31 @@ extension Planner {
                                    outputPixelStride: out.pixelStride, residual: r, residualPixelStride: residual?.pixelStride ?? 0,
                                    activation: activation, outputRows: rows, scratch: scratch,
                                    channelMap: map.map { UnsafePointer($0.pointer) })
+                })
+        return [out]
+    }
+
+    /// A stride-2 convolution with a 5x5 to 7x7 kernel over few channels (the 7x7 stems of
+    /// ResNeXt-50 and IGCv1) as Winograd over stride-2 patches (`PolyphaseWinogradConv`).
+    mutating func planPolyphaseWinograd(index: Int, node: NativeNode, conv c: Convolution, input x: Placement,
+                                        residual: Placement?, outShape: [Int], geometry g: ConvGeometry) -> [Placement] {
+        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
+        let packed = c.weight.floats.withUnsafeBufferPointer { w in
+            (c.bias ?? []).withUnsafeBufferPointer { b in
+                PackedPolyphaseWeights(weights: w.baseAddress!, outputChannels: c.outChannels, inputChannels: x.channels,
+                                       kernelHeight: c.kernel[0], kernelWidth: c.kernel[1],
+                                       bias: c.bias == nil ? nil : b.baseAddress)
+            }
+        }
+        let activation = c.activation.kernel
+        addStep(index: index, node: node, kernel: "winograd-polyphase",
+                reason: "dense \(c.kernel[0])x\(c.kernel[1]) stride-2 conv: a 3x3 conv over stride-2 patches of the input, by Winograd F(4x4,3x3) (2.4x fewer multiplies for 7x7)",
+                rowSplitConvolution(input: x, output: out, residual: residual, outputHeight: g.outputHeight,
+                                    scratchFloats: PolyphaseWinogradConv.scratchSize(geometry: g, weights: packed)) { i, o, r, rows, scratch in
+                    PolyphaseWinogradConv.run(input: i, inputPixelStride: x.pixelStride, geometry: g, weights: packed, output: o,
+                                              outputPixelStride: out.pixelStride, residual: r,
+                                              residualPixelStride: residual?.pixelStride ?? 0, activation: activation,
+                                              outputRows: rows, scratch: scratch)
                 })
         return [out]
     }

@@ -1,0 +1,34 @@
+import KiteCore
+@testable import KiteRuntime
+import enum KiteKernels.CPUFeatures
+import XCTest
+
+/// 7x7 stride-2 stems (ResNeXt-50's, IGCv1's) run as Winograd over stride-2 patches with the
+/// 8-lane kernels, and give what the reference executor gives at 1 and 2 threads, batched too.
+final class StridedStemTests: XCTestCase {
+    func testSevenBySevenStemRunsAsPolyphaseWinograd() throws {
+        for (input, out) in [([1, 3, 37, 30], 16), ([2, 3, 20, 21], 24), ([1, 4, 19, 40], 8)] {
+            var b = ChannelMapTests.Builder(input: input)
+            let stem = try b.conv("x", out: out, kernel: 7, stride: 2, activation: .relu)
+            let pool = try b.add(.pool(Pooling(kind: .max, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])), [stem])[0]
+            b.output(pool, stem)
+            var rng = ChannelMapTests.Builder(input: input)
+            rng.state = 7
+            let x = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
+            let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+            for threads in [1, 2] {
+                let exec = try Executor(graph: b.graph, threads: threads)
+                XCTAssertEqual(exec.steps.filter { $0.kernel == "winograd-polyphase" }.count, CPUFeatures.avx512 ? 0 : 1,
+                               "\(input)")
+                let got = try exec.run(["x": x])
+                for (name, w) in want {
+                    let g = try XCTUnwrap(got[name])
+                    XCTAssertEqual(g.shape, w.shape)
+                    let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+                    let scale = max(1, w.floats.map { abs($0) }.max() ?? 0)
+                    XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(name) of \(input) at \(threads) threads")
+                }
+            }
+        }
+    }
+}
