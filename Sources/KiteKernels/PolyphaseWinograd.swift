@@ -175,3 +175,64 @@ public enum PolyphaseWinogradConv {
         }
     }
 }
+
+extension PolyphaseWinogradConv {
+    /// New convolution rows computed per step of `runPooled`: two Winograd tile rows, so that the
+    /// band of convolution rows (9 rows of 112x64 floats for the stems, 258 KiB) stays in L2.
+    static let pooledStepRows = 8
+
+    /// Convolution rows the band of `runPooled` holds at most: those of one step's pool rows.
+    static func pooledBandRows(_ pool: ConvGeometry) -> Int {
+        let poolRows = max(1, pooledStepRows / pool.strideHeight)
+        return (poolRows - 1) * pool.strideHeight + (pool.kernelHeight - 1) * pool.dilationHeight + 1
+    }
+
+    /// Scratch floats `runPooled` needs: `run`'s scratch and the band of convolution rows.
+    public static func pooledScratchSize(geometry g: ConvGeometry, weights: PackedPolyphaseWeights, pool: ConvGeometry) -> Int {
+        scratchSize(geometry: g, weights: weights) + pooledBandRows(pool) * g.outputWidth * weights.outputChannels
+    }
+
+    /// Max-pool output rows `rows` of `maxPool(act(conv(input)))`. The convolution rows that a
+    /// few pool rows read are computed into a band in `scratch` (rows shared with the pool rows
+    /// before are kept), so the convolution's output (112x112x64 floats, 3.2 MB, for the stems)
+    /// is never written out and read back.
+    public static func runPooled(input: UnsafePointer<Float>, inputPixelStride: Int, geometry g: ConvGeometry,
+                                 weights: PackedPolyphaseWeights, activation: KernelActivation, pool pg: ConvGeometry,
+                                 output: UnsafeMutablePointer<Float>, outputPixelStride ops: Int,
+                                 rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        precondition(pg.inputHeight == g.outputHeight && pg.inputWidth == g.outputWidth, "pool geometry does not match the convolution")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= pg.outputHeight, "rows out of range")
+        let cout = weights.outputChannels
+        let rowFloats = g.outputWidth * cout
+        let band = scratch + scratchSize(geometry: g, weights: weights)
+        let window = (pg.kernelHeight - 1) * pg.dilationHeight + 1
+        let step = max(1, pooledStepRows / pg.strideHeight)
+        // Convolution rows [lo, hi) are in the band, row lo first.
+        var lo = 0, hi = 0
+        var p0 = rows.lowerBound
+        while p0 < rows.upperBound {
+            let p1 = min(rows.upperBound, p0 + step)
+            let a = max(0, min(g.outputHeight, p0 * pg.strideHeight - pg.padTop))
+            let b = max(a, min(g.outputHeight, (p1 - 1) * pg.strideHeight - pg.padTop + window))
+            if a >= lo && a < hi {
+                if a > lo {
+                    UnsafeMutableRawPointer(band).copyMemory(from: band + (a - lo) * rowFloats,
+                                                             byteCount: (hi - a) * rowFloats * MemoryLayout<Float>.stride)
+                }
+            } else {
+                hi = a
+            }
+            lo = a
+            // Row r of the convolution lives at band + (r - lo) * rowFloats.
+            let origin = band - lo * rowFloats
+            if b > hi {
+                run(input: input, inputPixelStride: inputPixelStride, geometry: g, weights: weights, output: origin,
+                    outputPixelStride: cout, activation: activation, outputRows: hi..<b, scratch: scratch)
+                hi = b
+            }
+            Pooling.maxPool(input: UnsafePointer(origin), inputPixelStride: cout, geometry: pg, channels: cout,
+                            output: output, outputPixelStride: ops, outputRows: p0..<p1)
+            p0 = p1
+        }
+    }
+}

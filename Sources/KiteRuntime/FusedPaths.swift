@@ -24,8 +24,16 @@ struct PendingStem {
     var node: Int
     var input: Placement
     var geometry: ConvGeometry
-    var weights: PackedConvWeights
+    var weights: StemWeights
     var activation: KernelActivation
+}
+
+/// The kernel of a stem convolution pooled as its rows are computed.
+enum StemWeights: Sendable {
+    /// `StemConv` (16-lane tiles).
+    case direct(PackedConvWeights)
+    /// `PolyphaseWinogradConv` (7x7 stride 2 with the 8-lane kernels), reading pixels `inputPixelStride` apart.
+    case polyphase(PackedPolyphaseWeights, inputPixelStride: Int)
 }
 
 struct DepthwiseStage {

@@ -69,7 +69,7 @@ extension Planner {
         if x.channelMap == nil, residual == nil, let name = node.outputs.first,
            StemConv.takesWholeRows(geometry: g, inputChannels: x.channels, inputPixelStride: x.pixelStride, groups: c.groups),
            soleMaxPoolReader(of: name) != nil {
-            pendingStem[name] = PendingStem(node: index, input: x, geometry: g, weights: packed, activation: activation)
+            pendingStem[name] = PendingStem(node: index, input: x, geometry: g, weights: .direct(packed), activation: activation)
             // The value never exists as a whole: the max pool's step computes it band by band.
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
         }
@@ -119,6 +119,12 @@ extension Planner {
             }
         }
         let activation = c.activation.kernel
+        if residual == nil, let name = node.outputs.first, soleMaxPoolReader(of: name) != nil {
+            pendingStem[name] = PendingStem(node: index, input: x, geometry: g,
+                                            weights: .polyphase(packed, inputPixelStride: x.pixelStride), activation: activation)
+            // The value never exists as a whole: the max pool's step computes it band by band.
+            return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
+        }
         addStep(index: index, node: node, kernel: "winograd-polyphase",
                 reason: "dense \(c.kernel[0])x\(c.kernel[1]) stride-2 conv: a 3x3 conv over stride-2 patches of the input, by Winograd F(4x4,3x3) (2.4x fewer multiplies for 7x7)",
                 rowSplitConvolution(input: x, output: out, residual: residual, outputHeight: g.outputHeight,
@@ -528,8 +534,16 @@ extension Planner {
         let pg = geometry(input: x, kernel: p.kernel, strides: p.strides, pads: p.pads, dilations: p.dilations, output: outShape)
         let input = stem.input
         let (g, weights, activation) = (stem.geometry, stem.weights, stem.activation)
-        let scratchFloats = StemConv.pooledScratchSize(geometry: g, outputChannels: weights.outputChannels, pool: pg)
-        addStep(index: index, node: node, kernel: "stem-direct+maxpool",
+        let scratchFloats: Int, kernel: String
+        switch weights {
+        case .direct(let w):
+            scratchFloats = StemConv.pooledScratchSize(geometry: g, outputChannels: w.outputChannels, pool: pg)
+            kernel = "stem-direct+maxpool"
+        case .polyphase(let w, _):
+            scratchFloats = PolyphaseWinogradConv.pooledScratchSize(geometry: g, weights: w, pool: pg)
+            kernel = "winograd-polyphase+maxpool"
+        }
+        addStep(index: index, node: node, kernel: kernel,
                 reason: "first convolution pooled as its rows are computed: its output stays in an L2-sized band, never stored whole",
                 absorbing: [stem.node]) { exec in
             let inBase = UnsafePointer(exec.pointer(input))
@@ -545,8 +559,15 @@ extension Planner {
                     let i = inBase + b * inImage
                     let o = outBase + b * outImage
                     pool.parallelFor(count: work.count) { t in
-                        StemConv.runPooled(input: i, geometry: g, weights: weights, activation: activation, pool: pg,
-                                           output: o, outputPixelStride: ops, rows: work[t], scratch: scratch.slice(t))
+                        switch weights {
+                        case .direct(let w):
+                            StemConv.runPooled(input: i, geometry: g, weights: w, activation: activation, pool: pg,
+                                               output: o, outputPixelStride: ops, rows: work[t], scratch: scratch.slice(t))
+                        case .polyphase(let w, let ips):
+                            PolyphaseWinogradConv.runPooled(input: i, inputPixelStride: ips, geometry: g, weights: w,
+                                                            activation: activation, pool: pg, output: o, outputPixelStride: ops,
+                                                            rows: work[t], scratch: scratch.slice(t))
+                        }
                     }
                 }
             }

@@ -82,6 +82,74 @@ final class PolyphaseWinogradTests: XCTestCase {
         }
     }
 
+    /// `runPooled` against the reference convolution and a plain max pool, split into row ranges.
+    func testPooledStem() {
+        var rng = SeededRNG(seed: 74)
+        let cases: [(h: Int, w: Int, cin: Int, cout: Int, ips: Int, pool: Int, stride: Int, pad: Int, splits: [Int])] = [
+            (61, 45, 3, 16, 3, 3, 2, 1, [0, 16]),          // stems: 3x3 stride-2 pool, pad 1
+            (61, 45, 3, 24, 4, 3, 2, 1, [0, 5, 6, 11, 16]),
+            (50, 38, 2, 8, 2, 2, 2, 0, [0, 12]),           // 2x2 pool
+            (47, 29, 3, 16, 3, 3, 1, 1, [0, 9, 24]),       // stride-1 pool
+        ]
+        forBothKernelWidths {
+            for c in cases {
+                let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 7, kernelWidth: 7, strideHeight: 2,
+                                     strideWidth: 2, padTop: 3, padLeft: 3, padBottom: 3, padRight: 3)
+                let pg = ConvGeometry(inputHeight: g.outputHeight, inputWidth: g.outputWidth, kernelHeight: c.pool,
+                                      kernelWidth: c.pool, strideHeight: c.stride, strideWidth: c.stride,
+                                      padTop: c.pad, padLeft: c.pad, padBottom: c.pad, padRight: c.pad)
+                guard c.splits.last == pg.outputHeight else { XCTFail("splits of \(c)"); continue }
+                let input = rng.floats(c.h * c.w * c.ips, in: -2...2)
+                let weights = rng.floats(c.cout * c.cin * 49, in: -0.4...0.4)
+                let bias = rng.floats(c.cout)
+                let packed = weights.withUnsafeBufferPointer { wp in
+                    bias.withUnsafeBufferPointer { bp in
+                        PackedPolyphaseWeights(weights: wp.baseAddress!, outputChannels: c.cout, inputChannels: c.cin,
+                                               kernelHeight: 7, kernelWidth: 7, bias: bp.baseAddress)
+                    }
+                }
+                let ops = c.cout + 3
+                var out = [Float](repeating: sentinel, count: pg.outputHeight * pg.outputWidth * ops)
+                var scratch = [Float](repeating: .nan,
+                                      count: PolyphaseWinogradConv.pooledScratchSize(geometry: g, weights: packed, pool: pg))
+                input.withUnsafeBufferPointer { ip in
+                    out.withUnsafeMutableBufferPointer { obuf in
+                        scratch.withUnsafeMutableBufferPointer { sbuf in
+                            for i in 0..<(c.splits.count - 1) {
+                                PolyphaseWinogradConv.runPooled(input: ip.baseAddress!, inputPixelStride: c.ips, geometry: g,
+                                                                weights: packed, activation: .relu, pool: pg,
+                                                                output: obuf.baseAddress!, outputPixelStride: ops,
+                                                                rows: c.splits[i]..<c.splits[i + 1], scratch: sbuf.baseAddress!)
+                            }
+                        }
+                    }
+                }
+                let conv = referenceConv(input: input, ips: c.ips, g: g, cin: c.cin, cout: c.cout, groups: 1, weights: weights,
+                                         bias: bias, residual: nil, rps: 0, activation: .relu)
+                var expected = [Double]()
+                for py in 0..<pg.outputHeight {
+                    for px in 0..<pg.outputWidth {
+                        for ch in 0..<c.cout {
+                            var m = -Double.infinity
+                            for ky in 0..<c.pool {
+                                for kx in 0..<c.pool {
+                                    let y = py * c.stride - c.pad + ky, x = px * c.stride - c.pad + kx
+                                    if y >= 0 && y < g.outputHeight && x >= 0 && x < g.outputWidth {
+                                        m = max(m, conv[(y * g.outputWidth + x) * c.cout + ch])
+                                    }
+                                }
+                            }
+                            expected.append(m)
+                        }
+                    }
+                }
+                let scale = expected.reduce(1.0) { max($0, abs($1)) }
+                assertChannelSlice(out, pixels: pg.outputHeight * pg.outputWidth, ops: ops, cout: c.cout, expected: expected,
+                                   tol: 1e-4 * scale, "\(c)")
+            }
+        }
+    }
+
     func testEligibility() {
         let stem = ConvGeometry(inputHeight: 224, inputWidth: 224, kernelHeight: 7, kernelWidth: 7, strideHeight: 2,
                                 strideWidth: 2, padTop: 3, padLeft: 3, padBottom: 3, padRight: 3)

@@ -31,4 +31,31 @@ final class StridedStemTests: XCTestCase {
             }
         }
     }
+
+    /// A stem read only by a max pool, above the streaming threshold: computed band by band
+    /// inside the pool's step, never stored whole.
+    func testSevenBySevenStemPooledAsItsRowsAreComputed() throws {
+        for input in [[1, 3, 61, 50], [2, 3, 34, 27]] {
+            var b = ChannelMapTests.Builder(input: input)
+            let stem = try b.conv("x", out: 16, kernel: 7, stride: 2, activation: .relu)
+            let pool = try b.add(.pool(Pooling(kind: .max, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])), [stem])[0]
+            let y = try b.conv(pool, out: 8, activation: .relu)
+            b.output(y)
+            var rng = ChannelMapTests.Builder(input: input)
+            rng.state = 9
+            let x = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
+            let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+            for threads in [1, 2] {
+                let exec = try Executor(graph: b.graph, threads: threads, streamingThreshold: 0)
+                XCTAssertEqual(exec.steps.filter { $0.kernel == "winograd-polyphase+maxpool" }.count, CPUFeatures.avx512 ? 0 : 1,
+                               "\(input)")
+                let got = try exec.run(["x": x])
+                let g = try XCTUnwrap(got[y]), w = try XCTUnwrap(want[y])
+                XCTAssertEqual(g.shape, w.shape)
+                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+                let scale = max(1, w.floats.map { abs($0) }.max() ?? 0)
+                XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(input) at \(threads) threads")
+            }
+        }
+    }
 }
