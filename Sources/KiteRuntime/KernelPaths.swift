@@ -110,7 +110,6 @@ extension Planner {
     /// ResNeXt-50 and IGCv1) as Winograd over stride-2 patches (`PolyphaseWinogradConv`).
     mutating func planPolyphaseWinograd(index: Int, node: NativeNode, conv c: Convolution, input x: Placement,
                                         residual: Placement?, outShape: [Int], geometry g: ConvGeometry) -> [Placement] {
-        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
         let packed = c.weight.floats.withUnsafeBufferPointer { w in
             (c.bias ?? []).withUnsafeBufferPointer { b in
                 PackedPolyphaseWeights(weights: w.baseAddress!, outputChannels: c.outChannels, inputChannels: x.channels,
@@ -125,6 +124,7 @@ extension Planner {
             // The value never exists as a whole: the max pool's step computes it band by band.
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
         }
+        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
         addStep(index: index, node: node, kernel: "winograd-polyphase",
                 reason: "dense \(c.kernel[0])x\(c.kernel[1]) stride-2 conv: a 3x3 conv over stride-2 patches of the input, by Winograd F(4x4,3x3) (2.4x fewer multiplies for 7x7)",
                 rowSplitConvolution(input: x, output: out, residual: residual, outputHeight: g.outputHeight,
