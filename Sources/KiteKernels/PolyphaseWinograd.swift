@@ -208,28 +208,15 @@ extension PolyphaseWinogradConv {
         let band = scratch + scratchSize(geometry: g, weights: weights)
         let window = (pg.kernelHeight - 1) * pg.dilationHeight + 1
         let step = max(1, pooledStepRows / pg.strideHeight)
-        // Convolution rows [lo, hi) are in the band, row lo first.
-        var lo = 0, hi = 0
+        var rowBand = ConvolutionRowBand(band: band, rowFloats: rowFloats)
         var p0 = rows.lowerBound
         while p0 < rows.upperBound {
             let p1 = min(rows.upperBound, p0 + step)
             let a = max(0, min(g.outputHeight, p0 * pg.strideHeight - pg.padTop))
             let b = max(a, min(g.outputHeight, (p1 - 1) * pg.strideHeight - pg.padTop + window))
-            if a >= lo && a < hi {
-                if a > lo {
-                    UnsafeMutableRawPointer(band).copyMemory(from: band + (a - lo) * rowFloats,
-                                                             byteCount: (hi - a) * rowFloats * MemoryLayout<Float>.stride)
-                }
-            } else {
-                hi = a
-            }
-            lo = a
-            // Row r of the convolution lives at band + (r - lo) * rowFloats.
-            let origin = band - lo * rowFloats
-            if b > hi {
+            let origin = rowBand.cover(a..<b) { origin, missing in
                 run(input: input, inputPixelStride: inputPixelStride, geometry: g, weights: weights, output: origin,
-                    outputPixelStride: cout, activation: activation, outputRows: hi..<b, scratch: scratch)
-                hi = b
+                    outputPixelStride: cout, activation: activation, outputRows: missing, scratch: scratch)
             }
             Pooling.maxPool(input: UnsafePointer(origin), inputPixelStride: cout, geometry: pg, channels: cout,
                             output: output, outputPixelStride: ops, outputRows: p0..<p1)

@@ -253,30 +253,54 @@ extension StemConv {
         let patch = scratch
         let band = scratch + scratchSize(geometry: g)
         let window = pooledBandRows(pg)
-        // Convolution rows [lo, hi) are in the band, row lo first.
-        var lo = 0, hi = 0
+        var rowBand = ConvolutionRowBand(band: band, rowFloats: rowFloats)
         for py in rows {
             let first = py * pg.strideHeight - pg.padTop
             let a = max(0, min(g.outputHeight, first))
             let b = max(a, min(g.outputHeight, first + window))
-            if a >= lo && a < hi {
-                if a > lo {
-                    UnsafeMutableRawPointer(band).copyMemory(from: band + (a - lo) * rowFloats,
-                                                             byteCount: (hi - a) * rowFloats * MemoryLayout<Float>.stride)
-                }
-            } else {
-                hi = a
-            }
-            lo = a
-            // Row r of the convolution lives at band + (r - lo) * rowFloats.
-            let origin = band - lo * rowFloats
-            if b > hi {
+            let origin = rowBand.cover(a..<b) { origin, missing in
                 run(input: input, geometry: g, weights: weights.groupWeights[0], output: origin, outputPixelStride: cout,
-                    activation: activation, rows: hi..<b, patch: patch)
-                hi = b
+                    activation: activation, rows: missing, patch: patch)
             }
             Pooling.maxPool(input: UnsafePointer(origin), inputPixelStride: cout, geometry: pg, channels: cout,
                             output: output, outputPixelStride: ops, outputRows: py..<(py + 1))
         }
+    }
+}
+
+/// The band of convolution rows that a max pool over a convolution's output reads, filled as the
+/// pool goes down the image (`StemConv.runPooled`, `PolyphaseWinogradConv.runPooled`): rows
+/// shared with the previous pool rows are moved to the front and kept, the others computed.
+struct ConvolutionRowBand {
+    let band: UnsafeMutablePointer<Float>
+    let rowFloats: Int
+    /// Convolution rows [lo, hi) are in the band, row lo first.
+    var lo = 0, hi = 0
+
+    init(band: UnsafeMutablePointer<Float>, rowFloats: Int) {
+        self.band = band
+        self.rowFloats = rowFloats
+    }
+
+    /// Makes convolution rows `rows` available, computing those not in the band with
+    /// `compute(origin, missing)`, and returns the origin: row r lives at `origin + r * rowFloats`.
+    mutating func cover(_ rows: Range<Int>,
+                        compute: (UnsafeMutablePointer<Float>, Range<Int>) -> Void) -> UnsafeMutablePointer<Float> {
+        let (a, b) = (rows.lowerBound, rows.upperBound)
+        if a >= lo && a < hi {
+            if a > lo {
+                UnsafeMutableRawPointer(band).copyMemory(from: band + (a - lo) * rowFloats,
+                                                         byteCount: (hi - a) * rowFloats * MemoryLayout<Float>.stride)
+            }
+        } else {
+            hi = a
+        }
+        lo = a
+        let origin = band - lo * rowFloats
+        if b > hi {
+            compute(origin, hi..<b)
+            hi = b
+        }
+        return origin
     }
 }
