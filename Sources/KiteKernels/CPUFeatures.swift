@@ -37,3 +37,8 @@ public enum CPUFeatures {
 /// Whether the 16-lane kernels run (GEMM, depthwise, Winograd transforms): on CPUs with
 /// AVX-512. A variable so that tests and benchmarks can run both widths on one machine.
 nonisolated(unsafe) var wideVectorKernels = CPUFeatures.avx512
+
+/// The value of an environment variable, if set.
+func environmentValue(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}

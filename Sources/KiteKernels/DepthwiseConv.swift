@@ -24,12 +24,16 @@ public enum DepthwiseConv {
     ///   - outputRows: output rows to compute (threads split by rows); defaults to all.
     ///   - channelBlocks: 8-channel blocks to compute (threads split small maps by channels, see
     ///     `splitsByChannels`); block b covers channels `min(8 b, C - 8) ..< +8`. Defaults to all.
+    ///   - fromMemory: the input is larger than L2 and comes from L3 or memory, and so does the
+    ///     output's previous content: 3x3 filters then read in place at stride 1 too and ask for
+    ///     the lines of their next step ahead (`DepthwiseRowPrefetch`). False for inputs in cache
+    ///     (the bands of a streamed block), where the requests only cost.
     public static func run(
         input: UnsafePointer<Float>, inputPixelStride: Int,
         geometry: ConvGeometry, weights: PackedDepthwiseWeights,
         output: UnsafeMutablePointer<Float>, outputPixelStride: Int,
         activation: KernelActivation = .none,
-        outputRows: Range<Int>? = nil, channelBlocks: Range<Int>? = nil
+        outputRows: Range<Int>? = nil, channelBlocks: Range<Int>? = nil, fromMemory: Bool = false
     ) {
         precondition(geometry.kernelHeight == weights.kernelHeight && geometry.kernelWidth == weights.kernelWidth,
                      "geometry kernel does not match the packed weights")
@@ -38,11 +42,13 @@ public enum DepthwiseConv {
         let allBlocks = 0..<blockCount(channels: weights.channels)
         let blocks = channelBlocks ?? allBlocks
         precondition(blocks.lowerBound >= 0 && blocks.upperBound <= allBlocks.upperBound, "channel blocks out of range")
+        let prefetch = fromMemory && depthwisePrefetch
         precondition(blocks == allBlocks || splitsByChannels(geometry, channels: weights.channels),
                      "only the tiled kernel computes a subset of channel blocks")
         if rows.isEmpty || blocks.isEmpty { return }
         activation.visit(DepthwiseArguments(input: input, ips: inputPixelStride, g: geometry, w: weights,
-                                            output: output, ops: outputPixelStride, rows: rows, blocks: blocks))
+                                            output: output, ops: outputPixelStride, rows: rows, blocks: blocks,
+                                            prefetch: prefetch))
     }
 
     /// Output rows the tiled kernel computes from one tile: row ranges that are multiples of it
@@ -109,10 +115,16 @@ extension DepthwiseConv {
     /// the pixel stride spreads a span's pixels over all of L1's sets. Measured on a Zen 2 (AVX2),
     /// 1 thread: Xception's 19x19x728 0.21 ms against 0.25-0.31 tiled with warm caches, 0.39-0.49
     /// against 0.58-0.65 from memory; 37x37x728 1.2-1.3 against 2.3 from memory; 28x28x240 level.
-    public static func readsInPlace(_ g: ConvGeometry, channels: Int) -> Bool {
+    ///
+    /// An input `fromMemory` (larger than L2, see `run`) is read in place at stride 1 with any
+    /// channel count, its lines asked for ahead: the tiles were slower there, their output lines
+    /// each fetched when first stored to. On a Zen 1, 1 thread, in Xception: 74x74x128 0.92 ms
+    /// against 1.17-1.25, 37x37x256 0.59 against 0.63-0.64, 10x10x1536 0.29 against 0.37-0.42; in
+    /// MobileNetV1 28x28x256 level (0.35 against 0.34).
+    public static func readsInPlace(_ g: ConvGeometry, channels: Int, fromMemory: Bool = false) -> Bool {
         padsInKernel(g) && g.kernelHeight == 3 && g.strideHeight == g.strideWidth
             && g.outputHeight >= 2 * depthwiseTileRows
-            && (g.strideWidth == 2 || (channels <= 160 && channels % 128 != 0) || (!wideVectorKernels && channels % 32 != 0))
+            && (fromMemory || g.strideWidth == 2 || (channels <= 160 && channels % 128 != 0) || (!wideVectorKernels && channels % 32 != 0))
     }
 }
 
@@ -126,11 +138,13 @@ struct DepthwiseArguments: ActivationVisitor {
     let rows: Range<Int>
     /// 8-channel blocks to compute (a subset only on the tiled path).
     let blocks: Range<Int>
+    /// Whether the input and output come from L3 or memory (`DepthwiseConv.run`'s `fromMemory`).
+    let prefetch: Bool
 
     func visit<A: VectorActivation>(_ act: A) {
         if w.channels < 8 {
             depthwiseSmallChannels(self, act)
-        } else if DepthwiseConv.readsInPlace(g, channels: w.channels) {
+        } else if DepthwiseConv.readsInPlace(g, channels: w.channels, fromMemory: prefetch) {
             if g.strideWidth == 1 {
                 depthwiseDirectDriver(self, act, Count1.self)
             } else {
@@ -559,6 +573,19 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
     wideTaps.initialize(repeating: SIMD16(), count: kk * kk)
     defer { wideTaps.deallocate() }
     let pairSpan = depthwiseDirectSpan(pixelStride: d.ips, stride: s, kernel: kk, rows: kk + s, outputRows: 2)
+    // The input rows the next step reads first, and the output lines it writes, for the span
+    // being computed (`DepthwiseRowPrefetch`).
+    func prefetch(oy: Int, step: Int, iy: Int, ix: Int, x0: Int, count: Int) -> (input: DepthwiseRowPrefetch, output: DepthwiseRowPrefetch) {
+        guard d.prefetch, oy + step < d.rows.upperBound else { return (DepthwiseRowPrefetch(), DepthwiseRowPrefetch()) }
+        let first = iy + (step - 1) * g.strideHeight + kk
+        let last = min(g.inputHeight, iy + (2 * step - 1) * g.strideHeight + kk)
+        let input = DepthwiseRowPrefetch(start: UnsafeRawPointer(d.input + first * rowStride + ix * d.ips), rowStride: 4 * rowStride,
+                                         rows: last - first, floatsPerRow: ((count - 1) * s + kk) * d.ips)
+        let output = DepthwiseRowPrefetch(start: UnsafeRawPointer(d.output + ((oy + step) * g.outputWidth + x0) * d.ops),
+                                          rowStride: 4 * g.outputWidth * d.ops, rows: min(step, d.rows.upperBound - oy - step),
+                                          floatsPerRow: count * d.ops, forWrite: true)
+        return (input, output)
+    }
     var oy = d.rows.lowerBound
     while oy < d.rows.upperBound {
         defer { oy += 1 }
@@ -573,7 +600,10 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
             while x0 < cols.upperBound {
                 let x1 = min(cols.upperBound, x0 + pairSpan)
                 let ix = x0 * s - g.padLeft
+                let ahead = prefetch(oy: oy, step: 2, iy: iy, ix: ix, x0: x0, count: x1 - x0)
                 for b in d.blocks {
+                    ahead.input.issue(part: b - d.blocks.lowerBound, of: d.blocks.count)
+                    ahead.output.issue(part: b - d.blocks.lowerBound, of: d.blocks.count)
                     let cb = min(8 * b, lastBlock)
                     for t in 0..<(kk * kk) { narrowTaps[t] = load8(d.w.taps + t * cpad + cb) }
                     depthwiseDirectRowPair(d.input + iy * rowStride + ix * d.ips + cb, rowStride, d.ips, UnsafePointer(narrowTaps),
@@ -599,8 +629,12 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
         while x0 < cols.upperBound {
             let x1 = min(cols.upperBound, x0 + span)
             let ix = x0 * s - g.padLeft
+            let ahead = prefetch(oy: oy, step: 1, iy: iy, ix: ix, x0: x0, count: x1 - x0)
+            let parts = pairs + rest.count
             // The two loops stay written out: one generic local function for both measured 5% slower.
             for pair in 0..<pairs {
+                ahead.input.issue(part: pair, of: parts)
+                ahead.output.issue(part: pair, of: parts)
                 let cb = wideBase + 16 * pair
                 for t in 0..<(kk * kk) { wideTaps[t] = load16(d.w.taps + t * cpad + cb) }
                 depthwiseDirectRow(d.input + iy * rowStride + ix * d.ips + cb, rowStride, d.ips, Taps9(wideTaps),
@@ -608,6 +642,8 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
                                    out: d.output + (oy * g.outputWidth + x0) * d.ops + cb, ops: d.ops, count: x1 - x0)
             }
             for b in rest {
+                ahead.input.issue(part: pairs + b - rest.lowerBound, of: parts)
+                ahead.output.issue(part: pairs + b - rest.lowerBound, of: parts)
                 let cb = min(8 * b, lastBlock)
                 for t in 0..<(kk * kk) { narrowTaps[t] = load8(d.w.taps + t * cpad + cb) }
                 depthwiseDirectRow(d.input + iy * rowStride + ix * d.ips + cb, rowStride, d.ips, Taps9(narrowTaps),
@@ -617,6 +653,55 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
             x0 = x1
         }
         for ox in cols.upperBound..<g.outputWidth { depthwiseBorderPixel(d, act, oy: oy, ox: ox) }
+    }
+}
+
+/// Whether `DepthwiseConv.run`'s `fromMemory` takes effect; `KITE_DW_PREFETCH=0` in the
+/// environment turns it off (for A/B measurements).
+nonisolated(unsafe) var depthwisePrefetch = environmentValue("KITE_DW_PREFETCH") != "0"
+
+/// Software prefetch of the lines the in-place path's next step (output row or row pair) reads
+/// and this one does not (its new input rows) or writes (its outputs), over the current span's
+/// pixels, spread evenly over the span's channel blocks so that the requests overlap the arithmetic.
+///
+/// Each channel block reads and writes 32 or 64 bytes of every pixel, so a block's accesses stride
+/// by the pixel (256 bytes to 2.9 KB in the networks) and jump between rows: the hardware
+/// prefetchers do not follow that. An input coming from L3 or memory (the producer's output was
+/// larger than L2) was read at the latency of each line, and every output line, written in
+/// 32-byte pieces, was first fetched at that latency too. On a Zen 1, 1 thread, in Xception:
+/// 147x147x64 2.36-2.61 -> 1.66-1.78 ms, 19x19x728 0.45-0.80 -> 0.38-0.58 ms, the layers' sum
+/// 18.0-22.7 -> 14.0-16.9 ms. Inputs in cache (the bands of streamed blocks) lost 3-5%.
+struct DepthwiseRowPrefetch {
+    var start: UnsafeRawPointer? = nil
+    /// Bytes between rows.
+    var rowStride = 0
+    var rows = 0
+    var floatsPerRow = 0
+    var forWrite = false
+
+    /// 64-byte steps from a row's start that cover its floats (+ 1: the start need not be at a line's start).
+    var linesPerRow: Int { floatsPerRow > 0 ? (floatsPerRow + 15) / 16 + 1 : 0 }
+
+    /// The steps of every row that part `part` of `parts` requests: the parts tile `0..<linesPerRow`.
+    @inline(__always)
+    func lines(part: Int, of parts: Int) -> Range<Int> {
+        let lines = linesPerRow
+        return (part * lines / parts)..<((part + 1) * lines / parts)
+    }
+
+    /// Requests part `part` of `parts` of every row's lines.
+    @inline(__always)
+    func issue(part: Int, of parts: Int) {
+        guard let start, rows > 0 else { return }
+        let range = lines(part: part, of: parts)
+        for r in 0..<rows {
+            let row = start + r * rowStride
+            if forWrite {
+                for line in range { prefetchForWrite(row + 64 * line) }
+            } else {
+                for line in range { prefetchForRead(row + 64 * line) }
+            }
+        }
     }
 }
 

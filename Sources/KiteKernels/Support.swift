@@ -165,6 +165,11 @@ let weightPrefetchFloats = 128
 @inline(__always)
 func prefetchForRead(_ p: UnsafeRawPointer) { llvmPrefetch(p, 0, 3, 1) }
 
+/// Asks for the cache line holding `p` in all cache levels, to be written (`prefetchw` where the
+/// CPU has it): a store to a line not in cache otherwise waits for the line first.
+@inline(__always)
+func prefetchForWrite(_ p: UnsafeRawPointer) { llvmPrefetch(p, 1, 3, 1) }
+
 /// An index table with a stable address for the kernels (allocated once at plan time).
 public final class IndexTable: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Int>

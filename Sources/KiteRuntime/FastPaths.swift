@@ -224,6 +224,8 @@ extension Planner {
             let padBuffer = padded ? ThreadScratch(perThread: paddedGeometry.inputHeight * pw * channels, threads: 1) : nil
             let geometry = padded ? paddedGeometry : geometry
             let ips = padded ? channels : x.pixelStride
+            // An input larger than L2 comes from L3 or memory (`DepthwiseConv.run`).
+            let fromMemory = !padded && x.height * x.width * x.pixelStride * 4 > (CacheSizes.level2 ?? 512 * 1024)
             return {
                 for b in 0..<batch {
                     var i = inBase + b * inImage
@@ -243,12 +245,13 @@ extension Planner {
                     }
                     if work.count == 1 {
                         DepthwiseConv.run(input: i, inputPixelStride: ips, geometry: geometry, weights: packed,
-                                          output: o, outputPixelStride: ops, activation: activation)
+                                          output: o, outputPixelStride: ops, activation: activation, fromMemory: fromMemory)
                     } else {
                         pool.parallelFor(count: work.count) { t in
                             DepthwiseConv.run(input: i, inputPixelStride: ips, geometry: geometry, weights: packed,
                                               output: o, outputPixelStride: ops, activation: activation,
-                                              outputRows: blockWork == nil ? work[t] : nil, channelBlocks: blockWork?[t])
+                                              outputRows: blockWork == nil ? work[t] : nil, channelBlocks: blockWork?[t],
+                                              fromMemory: fromMemory)
                         }
                     }
                 }

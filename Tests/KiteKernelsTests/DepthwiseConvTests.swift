@@ -28,8 +28,8 @@ func referenceDepthwise(input: [Float], ips: Int, inputOffset: Int, g: ConvGeome
 
 final class DepthwiseConvTests: XCTestCase {
     func check(channels: Int, g: ConvGeometry, inputExtra: Int, inputOffset: Int, outputExtra: Int, outputOffset: Int,
-               withBias: Bool, activation: KernelActivation, splitRows: Bool, blockParts: Int = 0, rng: inout SeededRNG,
-               file: StaticString = #filePath, line: UInt = #line) {
+               withBias: Bool, activation: KernelActivation, splitRows: Bool, blockParts: Int = 0, fromMemory: Bool = false,
+               rng: inout SeededRNG, file: StaticString = #filePath, line: UInt = #line) {
         let ips = channels + inputExtra, ops = channels + outputExtra
         let input = rng.floats(inputOffset + g.inputHeight * g.inputWidth * ips)
         let w = rng.floats(channels * g.kernelHeight * g.kernelWidth)
@@ -52,7 +52,7 @@ final class DepthwiseConvTests: XCTestCase {
                 for i in 0..<(split.count - 1) {
                     DepthwiseConv.run(input: ip.baseAddress! + inputOffset, inputPixelStride: ips, geometry: g,
                                       weights: packed, output: op.baseAddress! + outputOffset, outputPixelStride: ops,
-                                      activation: activation, outputRows: split[i]..<split[i + 1])
+                                      activation: activation, outputRows: split[i]..<split[i + 1], fromMemory: fromMemory)
                 }
             }
         }
@@ -233,37 +233,43 @@ extension DepthwiseConvTests {
     /// and exporter-style asymmetric pads, maps whose interior is empty), channel counts that are
     /// not multiples of 8, pixel strides wider than C. The 5x5 cases keep the tiles.
     func testInPlaceReads() {
-        forBothKernelWidths {
-            var rng = SeededRNG(seed: 43)
-            let cases: [(h: Int, w: Int, k: Int, s: Int, pads: [Int], channels: Int)] = [
-                (16, 16, 3, 2, [1, 1, 1, 1], 8), (17, 23, 3, 2, [1, 1, 1, 1], 20), (24, 31, 3, 2, [0, 0, 1, 1], 37),
-                (19, 41, 5, 2, [2, 2, 2, 2], 13), (21, 18, 5, 2, [1, 1, 2, 2], 72), (16, 5, 5, 2, [2, 2, 2, 2], 9),
-                (15, 3, 3, 2, [1, 1, 1, 1], 16), (33, 67, 3, 2, [1, 1, 1, 1], 144),
-                (9, 19, 3, 1, [1, 1, 1, 1], 24), (12, 13, 5, 1, [2, 2, 2, 2], 32), (10, 4, 3, 1, [1, 1, 1, 1], 11),
-                (11, 29, 3, 1, [1, 1, 1, 1], 72), (13, 9, 3, 1, [0, 0, 1, 1], 149),
-                // Stride 1 runs pairs of rows with 8-lane kernels: odd and even row counts, widths
-                // leaving 1-3 single outputs, asymmetric pads.
-                (14, 22, 3, 1, [1, 1, 1, 1], 16), (17, 35, 3, 1, [0, 0, 1, 1], 61), (12, 13, 3, 1, [1, 1, 1, 1], 9),
-            ]
-            for (i, c) in cases.enumerated() {
-                let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k,
-                                     strideHeight: c.s, strideWidth: c.s,
-                                     padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
-                XCTAssertEqual(DepthwiseConv.readsInPlace(g, channels: c.channels), c.k == 3, "\(g)")
-                check(channels: c.channels, g: g, inputExtra: i % 3, inputOffset: i % 2, outputExtra: i % 4, outputOffset: 1,
-                      withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
+        for fromMemory in [false, true] {
+            forBothKernelWidths {
+                var rng = SeededRNG(seed: 43)
+                let cases: [(h: Int, w: Int, k: Int, s: Int, pads: [Int], channels: Int)] = [
+                    (16, 16, 3, 2, [1, 1, 1, 1], 8), (17, 23, 3, 2, [1, 1, 1, 1], 20), (24, 31, 3, 2, [0, 0, 1, 1], 37),
+                    (19, 41, 5, 2, [2, 2, 2, 2], 13), (21, 18, 5, 2, [1, 1, 2, 2], 72), (16, 5, 5, 2, [2, 2, 2, 2], 9),
+                    (15, 3, 3, 2, [1, 1, 1, 1], 16), (33, 67, 3, 2, [1, 1, 1, 1], 144),
+                    (9, 19, 3, 1, [1, 1, 1, 1], 24), (12, 13, 5, 1, [2, 2, 2, 2], 32), (10, 4, 3, 1, [1, 1, 1, 1], 11),
+                    (11, 29, 3, 1, [1, 1, 1, 1], 72), (13, 9, 3, 1, [0, 0, 1, 1], 149),
+                    // Stride 1 runs pairs of rows with 8-lane kernels: odd and even row counts, widths
+                    // leaving 1-3 single outputs, asymmetric pads.
+                    (14, 22, 3, 1, [1, 1, 1, 1], 16), (17, 35, 3, 1, [0, 0, 1, 1], 61), (12, 13, 3, 1, [1, 1, 1, 1], 9),
+                ]
+                for (i, c) in cases.enumerated() {
+                    let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: c.k, kernelWidth: c.k,
+                                         strideHeight: c.s, strideWidth: c.s,
+                                         padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
+                    XCTAssertEqual(DepthwiseConv.readsInPlace(g, channels: c.channels), c.k == 3, "\(g)")
+                    check(channels: c.channels, g: g, inputExtra: i % 3, inputOffset: i % 2, outputExtra: i % 4, outputOffset: 1,
+                          withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1,
+                          fromMemory: fromMemory, rng: &rng)
+                }
+                let small = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
+                                         padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+                XCTAssertFalse(DepthwiseConv.readsInPlace(small, channels: 64), "7x7 outputs keep the tiled kernel (channel splits)")
+                let wide = ConvGeometry(inputHeight: 16, inputWidth: 16, kernelHeight: 3, kernelWidth: 3,
+                                        padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+                XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 32))
+                XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 144))
+                XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 128), "128 channels keep the tiles (L1 set conflicts in place)")
+                XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 192), "stride 1 with more than 160 channels keeps the tiles")
+                XCTAssertEqual(DepthwiseConv.readsInPlace(wide, channels: 728), !wideVectorKernels,
+                               "8-lane kernels read C not a multiple of 32 in place")
+                for channels in [128, 192, 256, 1536] {
+                    XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: channels, fromMemory: true), "inputs from memory: any C")
+                }
             }
-            let small = ConvGeometry(inputHeight: 14, inputWidth: 14, kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2,
-                                     padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
-            XCTAssertFalse(DepthwiseConv.readsInPlace(small, channels: 64), "7x7 outputs keep the tiled kernel (channel splits)")
-            let wide = ConvGeometry(inputHeight: 16, inputWidth: 16, kernelHeight: 3, kernelWidth: 3,
-                                    padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
-            XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 32))
-            XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: 144))
-            XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 128), "128 channels keep the tiles (L1 set conflicts in place)")
-            XCTAssertFalse(DepthwiseConv.readsInPlace(wide, channels: 192), "stride 1 with more than 160 channels keeps the tiles")
-            XCTAssertEqual(DepthwiseConv.readsInPlace(wide, channels: 728), !wideVectorKernels,
-                           "8-lane kernels read C not a multiple of 32 in place")
         }
     }
 
@@ -294,5 +300,46 @@ extension DepthwiseConvTests {
         }
         wideVectorKernels = saved
         XCTAssertEqual(depthwiseDirectSpan(pixelStride: 128, stride: 2, kernel: 3), wideVectorKernels ? 32 : 8)
+    }
+
+    /// Inputs from memory read in place at stride 1 with channel counts that otherwise keep the
+    /// tiles (128, multiples of 32 above 160), with their next steps' lines asked for ahead: row
+    /// pairs and single rows, row splits, pixel strides wider than C, the last rows of a map.
+    func testInputsFromMemory() {
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 53)
+            let cases: [(h: Int, w: Int, s: Int, pads: [Int], channels: Int, extra: Int)] = [
+                (19, 21, 1, [1, 1, 1, 1], 128, 0), (17, 16, 1, [0, 0, 1, 1], 256, 8), (12, 9, 1, [1, 1, 1, 1], 192, 3),
+                (16, 11, 2, [1, 1, 1, 1], 96, 0), (21, 13, 1, [1, 1, 1, 1], 728, 0), (9, 40, 1, [1, 1, 1, 1], 64, 5),
+            ]
+            for (i, c) in cases.enumerated() {
+                let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 3, kernelWidth: 3,
+                                     strideHeight: c.s, strideWidth: c.s,
+                                     padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
+                XCTAssertTrue(DepthwiseConv.readsInPlace(g, channels: c.channels, fromMemory: true), "\(g)")
+                check(channels: c.channels, g: g, inputExtra: c.extra, inputOffset: i % 2, outputExtra: i % 3, outputOffset: 1,
+                      withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1,
+                      fromMemory: true, rng: &rng)
+            }
+        }
+    }
+
+    /// The in-place path's prefetch spreads every row's lines over the span's channel blocks:
+    /// the parts tile the lines (each requested once), and they cover the span's last float even
+    /// when the span does not start at a line's start. Prefetches are hints and never change the
+    /// results, which `testInPlaceReads` and `testInputsFromMemory` check.
+    func testInPlacePrefetchCoversTheSpan() {
+        for (floats, parts) in [(18 * 64, 8), (19 * 728, 91), (5, 3), (16, 1), (35 * 144, 18), (0, 4)] {
+            let ahead = DepthwiseRowPrefetch(start: nil, rowStride: 0, rows: 2, floatsPerRow: floats)
+            var next = 0
+            for part in 0..<parts {
+                let range = ahead.lines(part: part, of: parts)
+                XCTAssertEqual(range.lowerBound, next, "parts are contiguous (\(floats) floats, \(parts) parts)")
+                next = range.upperBound
+            }
+            XCTAssertEqual(next, ahead.linesPerRow)
+            // A start 60 bytes into a line still reaches the line holding the last float.
+            if floats > 0 { XCTAssertGreaterThanOrEqual(64 * ahead.linesPerRow, 60 + 4 * floats) }
+        }
     }
 }

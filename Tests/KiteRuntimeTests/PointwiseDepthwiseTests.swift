@@ -58,6 +58,18 @@ final class PointwiseDepthwiseTests: XCTestCase {
         }
     }
 
+    /// Plain depthwise layers whose input is larger than L2 (2.1-2.3 MB here), which read in place
+    /// and prefetch ahead (`DepthwiseConv.run`'s `fromMemory`): 128, 200 and 728 channels at
+    /// stride 1, 64 at stride 2, 1 and 2 threads.
+    func testDepthwiseInputsLargerThanL2() throws {
+        for (input, stride) in [([1, 128, 64, 66], 1), ([1, 200, 48, 60], 1), ([1, 728, 19, 41], 1), ([1, 64, 91, 93], 2)] {
+            var b = Builder(input: input)
+            let d = try depthwise(&b, "x", kernel: 3, stride: stride, pads: [1, 1, 1, 1], activation: .clip(min: 0, max: 6))
+            b.output(d)
+            try run(b, input: input, fused: 0)
+        }
+    }
+
     /// MobileNetV1's first blocks: a depthwise, a 1x1 that widens, a stride-2 depthwise. The 1x1
     /// streams into the depthwise after it, not into the one before.
     func testWideningPointwiseJoinsTheDepthwiseAfterIt() throws {
