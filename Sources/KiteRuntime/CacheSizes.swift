@@ -22,8 +22,11 @@ public enum CacheSizes {
         #endif
     }
 
-    /// The core's L2 in bytes, nil when unknown.
-    public static var level2: Int? { all().first { $0.level == 2 }?.bytes }
+    /// The core's L2 in bytes, nil when unknown (read once).
+    public static let level2: Int? = all().first { $0.level == 2 }?.bytes
+
+    /// The core's L2 in bytes, 1 MiB when the OS does not say: what the planner sizes work to.
+    public static var level2OrDefault: Int { level2 ?? 1 << 20 }
 
     /// A sysfs size such as "512K" or "8M" in bytes.
     static func parse(_ text: String) -> Int? {

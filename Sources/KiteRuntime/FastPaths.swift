@@ -225,7 +225,7 @@ extension Planner {
             let geometry = padded ? paddedGeometry : geometry
             let ips = padded ? channels : x.pixelStride
             // An input larger than L2 comes from L3 or memory (`DepthwiseConv.run`).
-            let fromMemory = !padded && x.height * x.width * x.pixelStride * 4 > (CacheSizes.level2 ?? 512 * 1024)
+            let fromMemory = !padded && x.height * x.width * x.pixelStride * 4 > CacheSizes.level2OrDefault
             return {
                 for b in 0..<batch {
                     var i = inBase + b * inImage

@@ -70,7 +70,7 @@ extension Planner {
         if let text = ProcessInfo.processInfo.environment["KITE_STREAMING_BYTES"], let bytes = Int(text), bytes >= 0 {
             return bytes
         }
-        return 3 * (CacheSizes.level2 ?? 1024 * 1024)
+        return 3 * CacheSizes.level2OrDefault
     }()
 
     /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
