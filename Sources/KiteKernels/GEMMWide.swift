@@ -24,7 +24,7 @@ func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act
 @inline(__always)
 func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I,
                                                       spill: UnsafeMutablePointer<Float>) {
-    let block = gemmWideRowBlock(rows: g.rows.count, k: g.kLength)
+    let block = gemmWideRowBlock(rows: g.rows.count, k: g.kLength, n: g.panels.count * PackedGEMMWeights.panelWidth)
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)
@@ -43,7 +43,8 @@ func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act
     }
 }
 
-/// Rows per cache block of the wide drivers: equal blocks of at most 768 KiB of A rows.
+/// Rows per cache block of the wide drivers: equal blocks of at most 3/4 of L2 in A rows (and
+/// C rows, with small weights).
 ///
 /// A row block sweeps every weight panel, so each block streams the whole weights (0.5-8 MiB in
 /// ResNeXt-50, from memory) once more. The 256 KiB blocks of the 8-lane kernels split a 14x14
@@ -51,12 +52,27 @@ func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act
 /// for 4 rows. With a tile's panel pair (up to 256 KiB at K = 2048) the block still fits this
 /// core's 1 MiB L2. Alternated runs in one process, 1 thread: ResNeXt-50 0.97-0.99 of the time
 /// (its 7x7 K = 2048 layers 0.88), Xception 0.97, MobileNetV1/V2 and SqueezeNet level.
+///
+///
+/// The 768 KiB were three quarters of that Zen 4's L2; the budget is now three quarters of the
+/// core's L2 as the OS reports it, and it holds the block's C rows too when the weights are small
+/// (at most half of L2): C streams through L2 and evicted A rows between panel pairs. When the
+/// weights are larger, they stream from L3 once per block, and the block holds A rows only. On a
+/// Xeon with 2 MiB of L2, 1 thread, alternated profiles of Xception: its 19x19 GEMMs with
+/// K = N = 728 (2.1 MB of weights) in one block instead of two, 69.3-72.7 -> 66.1-67.1 ms in
+/// all; its 74x74 ones (K, N = 128-256) in blocks of 1369 rows instead of 685, A rows only,
+/// 7.4-7.6 -> 8.2-8.5 ms, which the C rows in the budget keep at 685.
 @inline(__always)
-func gemmWideRowBlock(rows: Int, k: Int) -> Int {
-    let limit = max(8, (768 * 1024) / (4 * max(k, 1)))
+func gemmWideRowBlock(rows: Int, k: Int, n: Int) -> Int {
+    let weightsBytes = 4 * k * n
+    let bytesPerRow = 4 * max(1, weightsBytes > CacheSizes.level2OrDefault / 2 ? k : k + n)
+    let limit = max(8, gemmWideRowBlockBytes / bytesPerRow)
     let blocks = (rows + limit - 1) / limit
     return max(1, (rows + blocks - 1) / max(blocks, 1))
 }
+
+/// Bytes of A rows in one row block of the wide drivers: three quarters of the core's L2.
+let gemmWideRowBlockBytes = CacheSizes.level2OrDefault * 3 / 4
 
 /// Rows-outer order (GEMMs with a residual and many panels; see `gemmRowsOuterDriver`).
 @inline(never)
@@ -69,7 +85,7 @@ func gemmWideRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArgumen
 @inline(__always)
 func gemmWideRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I,
                                                                spill: UnsafeMutablePointer<Float>) {
-    let block = gemmWideRowBlock(rows: g.rows.count, k: g.kLength)
+    let block = gemmWideRowBlock(rows: g.rows.count, k: g.kLength, n: g.panels.count * PackedGEMMWeights.panelWidth)
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)

@@ -1,4 +1,5 @@
 import Foundation
+@testable import KiteKernels
 @testable import KiteRuntime
 import XCTest
 

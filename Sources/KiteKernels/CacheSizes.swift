@@ -1,7 +1,8 @@
 import Foundation
 
 /// The CPU's cache sizes as the OS reports them (Linux sysfs, for cpu0), for sizing work to the
-/// caches: the streaming threshold (L2) and the profiler's bandwidth buffers (the last level).
+/// caches: the streaming threshold and the depthwise tiles (L2), and the profiler's bandwidth
+/// buffers (the last level).
 public enum CacheSizes {
     /// Level and size in bytes of every cache of cpu0 (data, instruction and unified); empty where
     /// the OS does not say.
