@@ -427,9 +427,11 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
     let cpad = d.w.paddedChannels
     let lastBlock = channels - lanes
     // Eight outputs per step for 5x5 filters: with AVX-512 with taps read from memory, with 8-lane
-    // kernels with a kernel row's five taps in registers (`depthwiseOct5Rows`). 3x3 filters:
-    // with AVX-512 four, with their nine taps in registers (eight with taps from memory measured
-    // 1.04-1.14x the time); with 8-lane kernels eight (`depthwiseOct3Rows`); both through `depthwiseTileRowOct`.
+    // kernels with a kernel row's five taps in registers (`depthwiseOct5Rows`). 3x3 filters: with
+    // AVX-512 eight with their nine taps in registers (`depthwiseTileRow`; four, one FMA chain per
+    // output, ran at the FMA latency on a core with two 512-bit FMA pipes, and eight with taps from
+    // memory measured 1.04-1.14x the time of four on a Zen 4); with 8-lane kernels eight
+    // (`depthwiseOct3Rows`, through `depthwiseTileRowOct`).
     let octs = wideVectorKernels && kk == 5
     let octs3 = kk == 3 && !wideVectorKernels
     let octs5 = kk == 5 && !wideVectorKernels

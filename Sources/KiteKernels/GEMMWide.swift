@@ -53,15 +53,14 @@ func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act
 /// core's 1 MiB L2. Alternated runs in one process, 1 thread: ResNeXt-50 0.97-0.99 of the time
 /// (its 7x7 K = 2048 layers 0.88), Xception 0.97, MobileNetV1/V2 and SqueezeNet level.
 ///
-///
 /// The 768 KiB were three quarters of that Zen 4's L2; the budget is now three quarters of the
 /// core's L2 as the OS reports it, and it holds the block's C rows too when the weights are small
 /// (at most half of L2): C streams through L2 and evicted A rows between panel pairs. When the
 /// weights are larger, they stream from L3 once per block, and the block holds A rows only. On a
-/// Xeon with 2 MiB of L2, 1 thread, alternated profiles of Xception: its 19x19 GEMMs with
-/// K = N = 728 (2.1 MB of weights) in one block instead of two, 69.3-72.7 -> 66.1-67.1 ms in
-/// all; its 74x74 ones (K, N = 128-256) in blocks of 1369 rows instead of 685, A rows only,
-/// 7.4-7.6 -> 8.2-8.5 ms, which the C rows in the budget keep at 685.
+/// Xeon with 2 MiB of L2, 1 thread, alternated profiles of Xception: its 24 19x19 GEMMs with
+/// K = N = 728 (2.1 MB of weights) in one block instead of two, 69.4-69.6 -> 65.5-66.0 ms in
+/// all. Its 74x74 ones (K, N = 128-256) in blocks of 1369 rows, A rows only, took 7.4-7.6 ->
+/// 8.2-8.5 ms; with the C rows in the budget they keep blocks of 685 rows (7.4 ms).
 @inline(__always)
 func gemmWideRowBlock(rows: Int, k: Int, n: Int) -> Int {
     let weightsBytes = 4 * k * n
@@ -71,7 +70,8 @@ func gemmWideRowBlock(rows: Int, k: Int, n: Int) -> Int {
     return max(1, (rows + blocks - 1) / max(blocks, 1))
 }
 
-/// Bytes of A rows in one row block of the wide drivers: three quarters of the core's L2.
+/// Bytes of A rows (and C rows, see `gemmWideRowBlock`) in one row block of the wide drivers:
+/// three quarters of the core's L2.
 let gemmWideRowBlockBytes = CacheSizes.level2OrDefault * 3 / 4
 
 /// Rows-outer order (GEMMs with a residual and many panels; see `gemmRowsOuterDriver`).

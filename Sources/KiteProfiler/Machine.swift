@@ -6,8 +6,8 @@ import KiteRuntime
 /// measured by Kite on the spot for the thread count a profile uses.
 ///
 /// Peak compute is one core's register-resident FMA loop (Swift SIMD `addingProduct` over twelve
-/// independent 8-lane accumulators, or 16-lane ones where the kernels use AVX-512) times the threads used (at most one per core). Bandwidth is a
-/// streaming copy (read + write) over buffers well beyond the last-level cache, split across the
+/// independent 8-lane accumulators, or 16-lane ones where the kernels use AVX-512) times the
+/// threads used (at most one per core). Bandwidth is a streaming copy (read + write) over buffers well beyond the last-level cache, split across the
 /// same threads. Both take well under 0.3 s and are cached for the process.
 public struct Machine: Sendable, Equatable {
     /// Threads the figures are for.
