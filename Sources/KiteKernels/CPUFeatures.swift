@@ -12,7 +12,7 @@ public enum CPUFeatures {
     /// registers; compiled for the host (`-march=native`) they use them when the host has them.
     /// `KITE_NO_AVX512=1` in the environment forces the 8-lane kernels.
     public static let avx512: Bool = {
-        if let off = getenv("KITE_NO_AVX512"), String(cString: off) == "1" { return false }
+        if environmentValue("KITE_NO_AVX512") == "1" { return false }
         return cpuFlags().contains("avx512f")
     }()
 

@@ -34,7 +34,7 @@ public final class WorkerPool: Sendable {
     /// How long idle workers spin before sleeping: `KITE_SPIN_US` in the environment (at most
     /// one second), else 200.
     public static var defaultSpinMicroseconds: Int {
-        if let v = getenv("KITE_SPIN_US"), let us = Int(String(cString: v)), us >= 0 { return min(us, 1_000_000) }
+        if let v = environmentValue("KITE_SPIN_US"), let us = Int(v), us >= 0 { return min(us, 1_000_000) }
         return 200
     }
 
