@@ -65,12 +65,27 @@ extension Planner {
     ///   the band-wise GEMMs and the halo rows cost more than L3 returns.
     /// - Zen 1 (512 KiB L2, 8 MiB L3): the 56x56x144 ones streamed took 0.71-0.77 (1.80 against
     ///   2.32 ms at stride 1 with the projection, 0.89 against 1.25 at stride 2).
-    /// `KITE_STREAMING_BYTES` in the environment overrides it (for A/B measurements).
-    static let streamingThresholdBytes: Int = {
-        if let text = ProcessInfo.processInfo.environment["KITE_STREAMING_BYTES"], let bytes = Int(text), bytes >= 0 {
-            return bytes
-        }
-        return 3 * CacheSizes.level2OrDefault
+    /// `KITE_STREAMING_BYTES` in the environment overrides it, and `lightStreamingThresholdBytes`
+    /// (for A/B measurements).
+    static let streamingThresholdBytes: Int = streamingBytesFromEnvironment ?? 3 * CacheSizes.level2OrDefault
+
+    /// The threshold for blocks whose streamed 1x1 weights are at most `lightStreamingWeightBytes`
+    /// (the expansion's, or the projection's when the depthwise output is the intermediate): half
+    /// the L2 on Intel cores, whose L3 is a mesh away; elsewhere `streamingThresholdBytes`.
+    /// On a Xeon (family 6 model 207, 2 MiB L2, 260 MiB L3), `kite bench` at 1 thread, 6 MiB -> 1 MiB:
+    /// MobileNetV2 5.62-5.75 -> 5.36-5.43 ms, MobileNetV1 8.55-8.62 -> 8.30-8.39, MobileNetV3-Large
+    /// 4.64-4.74 -> 4.47-4.54; at 2 threads MobileNetV2 3.16-3.24 -> 3.08-3.18, MNASNet 3.33-3.43 ->
+    /// 3.23-3.26. 2 MiB gained less, 256 KiB lost. Xception's 74x74 and 37x37 blocks, whose 1x1
+    /// weights are 128-745 KiB, lost 1.2-1.9 ms each streamed, so the weights are bounded.
+    static let lightStreamingThresholdBytes: Int = streamingBytesFromEnvironment
+        ?? (CPUFeatures.intel ? CacheSizes.level2OrDefault / 2 : streamingThresholdBytes)
+
+    /// Streamed 1x1 weights up to which `lightStreamingThresholdBytes` applies.
+    static let lightStreamingWeightBytes = 64 * 1024
+
+    static let streamingBytesFromEnvironment: Int? = {
+        guard let text = ProcessInfo.processInfo.environment["KITE_STREAMING_BYTES"], let bytes = Int(text), bytes >= 0 else { return nil }
+        return bytes
     }()
 
     /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
@@ -79,9 +94,10 @@ extension Planner {
     static let streamingEnabled = ProcessInfo.processInfo.environment["KITE_STREAMING"] != "0"
 
     /// The single reader of `output` (at input position 0), if the value can be streamed to it:
-    /// large, not a graph output, not a concat slot.
-    func soleStreamingReader(of output: String, shape: [Int]) -> NativeNode? {
-        guard Planner.streamingEnabled, shape.count == 4, shape.reduce(1, *) / max(shape[0], 1) * 4 > streamingThreshold,
+    /// large (for 1x1 weights of `weightBytes`), not a graph output, not a concat slot.
+    func soleStreamingReader(of output: String, shape: [Int], weightBytes: Int) -> NativeNode? {
+        let threshold = weightBytes <= Planner.lightStreamingWeightBytes ? min(streamingThreshold, lightStreamingThreshold) : streamingThreshold
+        guard Planner.streamingEnabled, shape.count == 4, shape.reduce(1, *) / max(shape[0], 1) * 4 > threshold,
               !graphOutputs.contains(output), slots[output] == nil,
               let readers = readerTable[output], readers.count == 1, readers[0].position == 0 else { return nil }
         return graph.nodes[readers[0].node]
@@ -89,15 +105,18 @@ extension Planner {
 
     /// Whether a pointwise output is read only by one depthwise convolution that can compute it band by band.
     func fusesIntoDepthwise(producer: Int, output: String, shape: [Int]) -> Bool {
-        guard let node = soleStreamingReader(of: output, shape: shape), case .conv(let c) = node.op, node.inputs.count == 1,
+        guard case .conv(let expansion) = graph.nodes[producer].op,
+              let node = soleStreamingReader(of: output, shape: shape, weightBytes: 4 * expansion.weight.count),
+              case .conv(let c) = node.op, node.inputs.count == 1,
               !c.residual, isDepthwise(c, channels: shape[1]), validGeometry(c) else { return false }
         return true
     }
 
     /// Whether a depthwise output is read only by one dense pointwise convolution (its projection).
     func fusesIntoProjection(output: String, shape: [Int]) -> Bool {
-        guard let node = soleStreamingReader(of: output, shape: shape), case .conv(let c) = node.op,
-              c.kernel == [1, 1], c.strides.allSatisfy({ $0 == 1 }), c.pads.allSatisfy({ $0 == 0 }), c.groups == 1,
+        guard let readers = readerTable[output], readers.count == 1, case .conv(let projection) = graph.nodes[readers[0].node].op,
+              let node = soleStreamingReader(of: output, shape: shape, weightBytes: 4 * projection.weight.count),
+              case .conv(let c) = node.op, c.kernel == [1, 1], c.strides.allSatisfy({ $0 == 1 }), c.pads.allSatisfy({ $0 == 0 }), c.groups == 1,
               !isDepthwise(c, channels: shape[1]), !node.inputs.dropFirst().contains(output),
               c.outChannels * shape[1] * 4 <= Planner.streamingProjectionWeightBytes else { return false }
         if c.residual {

@@ -35,6 +35,8 @@ struct Planner {
     var pendingStem: [String: PendingStem] = [:]
     /// Intermediate bytes above which expand/depthwise/project blocks are streamed by bands.
     var streamingThreshold = Planner.streamingThresholdBytes
+    /// The same for blocks with small 1x1 weights (`Planner.lightStreamingThresholdBytes`).
+    var lightStreamingThreshold = Planner.lightStreamingThresholdBytes
 
     init(graph: NativeGraph) {
         self.graph = graph

@@ -22,5 +22,17 @@ final class CacheSizesTests: XCTestCase {
             XCTAssertTrue(CacheSizes.all().contains { $0.level == 2 && $0.bytes == l2 })
             XCTAssertGreaterThanOrEqual(l2, 1024)
         }
+        // Blocks with small 1x1 weights stream from half the L2 on Intel cores.
+        let l2 = CacheSizes.level2OrDefault
+        XCTAssertEqual(Planner.lightStreamingThresholdBytes, CPUFeatures.intel ? l2 / 2 : 3 * l2)
+    }
+
+    func testReadsTheVendorFromCPUInfo() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/proc/cpuinfo"), "no /proc/cpuinfo")
+        let vendor = CPUFeatures.cpuInfoField("vendor_id")
+        XCTAssertFalse(vendor.isEmpty)
+        XCTAssertEqual(CPUFeatures.intel, vendor == "GenuineIntel")
+        XCTAssertTrue(CPUFeatures.cpuInfoField("flags").split(separator: " ").contains("fpu"))
+        XCTAssertEqual(CPUFeatures.cpuInfoField("no such field"), "")
     }
 }
