@@ -440,9 +440,13 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
     // for 5x5 filters. Eight-row bands took 0.83-0.93 of the time on 5x5 layers in networks.
     let bandRows = min(d.rows.count, depthwiseBandRows)
     let maxTileRows = (bandRows - 1) * sh + kk
-    // Spans of up to 32 outputs (a multiple of 4); a row of the tile also covers the reads of the
-    // last, partly stored quad or oct. Channel blocks are packed in groups whose tiles fit the budget.
-    let span = min(32, (g.outputWidth + 3) / 4 * 4)
+    // Spans of up to 32 outputs at stride 1, 8 at stride 2 (a multiple of 4); a row of the tile also
+    // covers the reads of the last, partly stored quad or oct. At stride 2 a 32-output span's plane
+    // (19 rows of 67 pixels for 5x5 filters, 81 KiB of 16-lane vectors) outgrew L1, and the copy
+    // stalled on its stores: in MNASNet at 1 thread (Xeon, 48 KiB L1), 28x28x72 5x5 0.110-0.126 ->
+    // 0.085-0.089 ms, 14x14x240 0.066 -> 0.053-0.059. Channel blocks are packed in groups whose
+    // tiles fit the budget.
+    let span = min(s == 1 ? 32 : 8, (g.outputWidth + 3) / 4 * 4)
     let tw = ((span + 7) / 8 * 8 - 1) * s + kk
     let plane = maxTileRows * tw
     let inputBytes = g.inputHeight * g.inputWidth * d.ips * 4

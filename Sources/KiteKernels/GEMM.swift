@@ -152,8 +152,12 @@ struct GEMMArguments: ActivationVisitor {
         // A, B and C out of cache 0.72-0.91 of the panel-order time for M of 784-21609 and N of
         // 96-1024 at K of 16-256 (MobileNetV1/V2, Xception's entry flow), level for K of 512-1024;
         // with warm caches 0.95-1.0. In networks (alternated runs) level, ResNeXt-50 0.98.
+        // 16-lane weights that stream from L3 (`gemmWideWeightsStream`) keep panel order, whose
+        // tiles ask for the next panel pair ahead: on a Xeon, 1 thread, ResNeXt-50's 7x7 layers
+        // with N = 2048 took 6.5-6.6 ms against 7.4-7.6 rows-outer, its 14x14 ones with N = 1024
+        // 12.3-12.4 against 12.5-12.7.
         let rowsOuter = gemmRowsOuter && (wideVectorKernels
-            ? residual != nil && panels.count >= gemmRowsOuterPanels
+            ? residual != nil && panels.count >= gemmRowsOuterPanels && !gemmWideWeightsStream(self)
             : panels.count >= gemmRowsOuterMinimumPanels)
         if wideVectorKernels {
             if let offsets {
@@ -270,8 +274,9 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
     }
 }
 
-/// Whether GEMMs may run rows-outer (a variable so that benchmarks and tests can compare).
-nonisolated(unsafe) var gemmRowsOuter = true
+/// Whether GEMMs may run rows-outer (a variable so that benchmarks and tests can compare;
+/// `KITE_GEMM_ROWS_OUTER=0` in the environment turns it off).
+nonisolated(unsafe) var gemmRowsOuter = environmentValue("KITE_GEMM_ROWS_OUTER") != "0"
 
 /// Panels one rows-outer sweep of the 16-lane kernels covers: 256 columns, whose K-block weights
 /// (up to 256 KiB) stay in L2.

@@ -25,21 +25,54 @@ func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act
 func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A, _ ix: I,
                                                       spill: UnsafeMutablePointer<Float>) {
     let block = gemmWideRowBlock(rows: g.rows.count, k: g.kLength, n: g.panels.count * PackedGEMMWeights.panelWidth)
+    let streams = gemmWideWeightsStream(g)
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)
         var p = g.panels.lowerBound
         while p < g.panels.upperBound {
             let shape = gemmWidePanelShape(g, from: p, to: g.panels.upperBound)
-            var m = m0
+            let next = p + shape.panels
+            var m = m0, tile = 0
             while m < m1 {
                 let rows = gemmWideNextTileRows(m1 - m)
-                gemmWideTileRows(rows, shape, act, ix, g, m: m, panel: p, spill: spill)
+                // The first two tiles of a panel pair ask for the next pair's weights, one panel each.
+                let ahead = streams && tile < 2 && next + tile < g.panels.upperBound ? GEMMPanelPrefetch(g, panel: next + tile) : GEMMPanelPrefetch()
+                gemmWideTileRows(rows, shape, act, ix, g, m: m, panel: p, spill: spill, ahead: ahead)
                 m += rows
+                tile += 1
             }
-            p += shape.panels
+            p = next
         }
         m0 = m1
+    }
+}
+
+/// Whether the weights come from L3 or memory (more than half of L2, see `gemmWideRowBlock`),
+/// so that the tiles ask for the next weight panels ahead (`GEMMPanelPrefetch`).
+@inline(__always)
+func gemmWideWeightsStream(_ g: GEMMArguments) -> Bool {
+    gemmWeightPrefetch && 4 * g.kLength * g.panels.count * PackedGEMMWeights.panelWidth > CacheSizes.level2OrDefault / 2
+}
+
+/// Whether the wide tiles may prefetch weight panels; `KITE_GEMM_PREFETCH=0` turns it off (A/B runs).
+nonisolated(unsafe) var gemmWeightPrefetch = environmentValue("KITE_GEMM_PREFETCH") != "0"
+
+/// A weight panel a tile asks L2 for, one 64-byte line (one k of 16 columns) per step of its K loop.
+///
+/// A panel pair (or a rows-outer sweep's 16 panels) sweeps the block's rows with its weights in
+/// L2, but the first tile of the next pair waited on each line from L3 or memory: weights larger
+/// than L2 are evicted between inferences. The tiles of the current pair ask for the next one's
+/// lines while they compute, so the first tile finds them in L2.
+struct GEMMPanelPrefetch {
+    /// The panel's line for the tile's first k; nil asks for nothing.
+    var start: UnsafeRawPointer? = nil
+
+    init() {}
+
+    @inline(__always)
+    init(_ g: GEMMArguments, panel: Int) {
+        start = UnsafeRawPointer(g.weights.panels + panel * g.weights.panelStride + g.k0 * PackedGEMMWeights.panelWidth)
     }
 }
 
@@ -152,13 +185,13 @@ let gemmWideSpillFloats = 8 * gemmWideSpillRow
 @inline(__always)
 func gemmWideTileRows<A: VectorActivation, I: AIndexing>(
     _ rows: Int, _ shape: GEMMWidePanelShape, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int,
-    spill: UnsafeMutablePointer<Float>
+    spill: UnsafeMutablePointer<Float>, ahead: GEMMPanelPrefetch = GEMMPanelPrefetch()
 ) {
     switch (shape.full, shape.half) {
-    case (2, false): gemmWideTileRows(rows, Count2.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill)
-    case (1, false): gemmWideTileRows(rows, Count1.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill)
-    case (1, true): gemmWideTileRows(rows, Count1.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill)
-    default: gemmWideTileRows(rows, Count0.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case (2, false): gemmWideTileRows(rows, Count2.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    case (1, false): gemmWideTileRows(rows, Count1.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    case (1, true): gemmWideTileRows(rows, Count1.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    default: gemmWideTileRows(rows, Count0.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
     }
     let nr = PackedGEMMWeights.panelWidth
     let last = panel + shape.panels - 1
@@ -184,17 +217,17 @@ func gemmWideFinishSpilled<A: VectorActivation>(
 @inline(__always)
 func gemmWideTileRows<P: StaticCount, H: StaticCount, A: VectorActivation, I: AIndexing>(
     _ rows: Int, _: P.Type, _: H.Type, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int,
-    spill: UnsafeMutablePointer<Float>
+    spill: UnsafeMutablePointer<Float>, ahead: GEMMPanelPrefetch
 ) {
     switch rows {
-    case 8: gemmWideTile(Count8.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
-    case 7: gemmWideTile(Count7.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
-    case 6: gemmWideTile(Count6.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
-    case 5: gemmWideTile(Count5.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
-    case 4: gemmWideTile(Count4.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
-    case 3: gemmWideTile(Count3.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
-    case 2: gemmWideTile(Count2.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
-    default: gemmWideTile(Count1.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill)
+    case 8: gemmWideTile(Count8.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    case 7: gemmWideTile(Count7.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    case 6: gemmWideTile(Count6.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    case 5: gemmWideTile(Count5.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    case 4: gemmWideTile(Count4.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    case 3: gemmWideTile(Count3.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    case 2: gemmWideTile(Count2.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
+    default: gemmWideTile(Count1.self, P.self, H.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
     }
 }
 
@@ -203,7 +236,7 @@ func gemmWideTileRows<P: StaticCount, H: StaticCount, A: VectorActivation, I: AI
 @inline(never)
 func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: VectorActivation, I: AIndexing>(
     _: Rows.Type, _: Full.Type, _: Half.Type, _ act: A, _ ix: I, _ g: GEMMArguments, m: Int, panel: Int,
-    spill: UnsafeMutablePointer<Float>
+    spill: UnsafeMutablePointer<Float>, ahead: GEMMPanelPrefetch
 ) {
     let R = Rows.value
     let one = Full.value >= 1
@@ -232,7 +265,12 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
     var bp = g.weights.panels + panel * panelStride + g.k0 * nr
     let secondOffset = two ? panelStride : 0
     let halfOffset = Full.value * panelStride
+    // Without a panel to ask for, the request goes to the tile's own (L1) line and costs a load slot.
+    var pf = ahead.start ?? UnsafeRawPointer(bp)
+    let pfStep = ahead.start == nil ? 0 : 4 * nr
     for kk in 0..<k {
+        prefetchToLevel2(pf)
+        pf += pfStep
         let b0 = one ? load16(bp) : SIMD16<Float>()
         let b1 = two ? load16(bp + secondOffset) : SIMD16<Float>()
         let bh = half ? load8(bp + halfOffset) : SIMD8<Float>()

@@ -165,6 +165,11 @@ let weightPrefetchFloats = 128
 @inline(__always)
 func prefetchForRead(_ p: UnsafeRawPointer) { llvmPrefetch(p, 0, 3, 1) }
 
+/// Asks for the cache line holding `p` in L2 and L3, to be read later (`prefetcht1`): data
+/// needed after more than L1 holds has passed.
+@inline(__always)
+func prefetchToLevel2(_ p: UnsafeRawPointer) { llvmPrefetch(p, 0, 2, 1) }
+
 /// Asks for the cache line holding `p` in all cache levels, to be written (`prefetchw` where the
 /// CPU has it): a store to a line not in cache otherwise waits for the line first.
 @inline(__always)

@@ -136,6 +136,11 @@ final class GEMMTests: XCTestCase {
             // 1050 rows, panel-major and rows-outer (with a residual and 17 panels).
             checkGEMM(m: 2100, k: 100, n: 20, lda: 100, ldc: 20, ldr: nil, withBias: true, activation: .relu, rng: &rng)
             checkGEMM(m: 1100, k: 190, n: 260, lda: 190, ldc: 260, ldr: 260, withBias: true, activation: .relu, rng: &rng)
+            // Weights larger than half of L2 (4.4 MB): panel order with a residual, the tiles asking
+            // for the next panel pair (`GEMMPanelPrefetch`), a narrow last panel, split rows and panels.
+            XCTAssertGreaterThan(4 * 1100 * 1000, CacheSizes.level2OrDefault / 2)
+            checkGEMM(m: 57, k: 1100, n: 1000, lda: 1100, ldc: 1003, ldr: 1001, withBias: true, activation: .relu, rng: &rng,
+                      splitRows: true, splitPanels: true, tol: 1e-4)
         }
     }
 
