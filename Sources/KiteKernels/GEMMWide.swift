@@ -60,10 +60,12 @@ nonisolated(unsafe) var gemmWeightPrefetch = environmentValue("KITE_GEMM_PREFETC
 
 /// A weight panel a tile asks L2 for, one 64-byte line (one k of 16 columns) per step of its K loop.
 ///
-/// A panel pair (or a rows-outer sweep's 16 panels) sweeps the block's rows with its weights in
-/// L2, but the first tile of the next pair waited on each line from L3 or memory: weights larger
-/// than L2 are evicted between inferences. The tiles of the current pair ask for the next one's
-/// lines while they compute, so the first tile finds them in L2.
+/// A panel pair sweeps the block's rows with its weights in L2, but the first tile of the next
+/// pair waited on each line from L3 or memory: weights larger than L2 are evicted between
+/// inferences. The tiles of the current pair ask for the next one's lines while they compute, so
+/// the first tile finds them in L2. (Rows-outer sweeps do not ask: a sweep's 16 panels, 1 MB at
+/// K = 1024, and the next sweep's did not fit L2 together, and ResNeXt-50's residual GEMMs got
+/// 5-10% slower; GEMMs whose weights stream keep panel order instead, see `GEMMArguments.run`.)
 struct GEMMPanelPrefetch {
     /// The panel's line for the tile's first k; nil asks for nothing.
     var start: UnsafeRawPointer? = nil

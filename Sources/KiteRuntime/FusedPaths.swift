@@ -65,7 +65,7 @@ extension Planner {
     ///   the band-wise GEMMs and the halo rows cost more than L3 returns.
     /// - Zen 1 (512 KiB L2, 8 MiB L3): the 56x56x144 ones streamed took 0.71-0.77 (1.80 against
     ///   2.32 ms at stride 1 with the projection, 0.89 against 1.25 at stride 2).
-    /// `KITE_STREAMING_BYTES` in the environment overrides it, and `lightStreamingThresholdBytes`
+    /// `KITE_STREAMING_BYTES` in the environment overrides both it and `lightStreamingThresholdBytes`
     /// (for A/B measurements).
     static let streamingThresholdBytes: Int = streamingBytesFromEnvironment ?? 3 * CacheSizes.level2OrDefault
 
