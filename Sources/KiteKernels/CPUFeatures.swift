@@ -15,7 +15,7 @@ public enum CPUFeatures {
     /// `KITE_NO_AVX512=1` in the environment forces the 8-lane kernels.
     public static let avx512: Bool = {
         if environmentValue("KITE_NO_AVX512") == "1" { return false }
-        return Set(cpuInfoField("flags").split(separator: " ")).contains("avx512f")
+        return cpuInfoField("flags").split(separator: " ").contains("avx512f")
     }()
 
     /// Whether the CPU is Intel's (`vendor_id` GenuineIntel): its server cores reach L3 across a

@@ -93,30 +93,34 @@ extension Planner {
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
     static let streamingEnabled = ProcessInfo.processInfo.environment["KITE_STREAMING"] != "0"
 
-    /// The single reader of `output` (at input position 0), if the value can be streamed to it:
-    /// large (for 1x1 weights of `weightBytes`), not a graph output, not a concat slot.
-    func soleStreamingReader(of output: String, shape: [Int], weightBytes: Int) -> NativeNode? {
-        let threshold = weightBytes <= Planner.lightStreamingWeightBytes ? min(streamingThreshold, lightStreamingThreshold) : streamingThreshold
-        guard Planner.streamingEnabled, shape.count == 4, shape.reduce(1, *) / max(shape[0], 1) * 4 > threshold,
-              !graphOutputs.contains(output), slots[output] == nil,
+    /// The single reader of `output` (at input position 0), if the value may be streamed to it:
+    /// not a graph output, not a concat slot.
+    func soleStreamingReader(of output: String) -> NativeNode? {
+        guard Planner.streamingEnabled, !graphOutputs.contains(output), slots[output] == nil,
               let readers = readerTable[output], readers.count == 1, readers[0].position == 0 else { return nil }
         return graph.nodes[readers[0].node]
+    }
+
+    /// Whether an intermediate of `shape` is large enough to stream, for streamed 1x1 weights of `weightBytes`.
+    func streamsIntermediate(shape: [Int], weightBytes: Int) -> Bool {
+        let threshold = weightBytes <= Planner.lightStreamingWeightBytes ? min(streamingThreshold, lightStreamingThreshold) : streamingThreshold
+        return shape.count == 4 && shape.reduce(1, *) / max(shape[0], 1) * 4 > threshold
     }
 
     /// Whether a pointwise output is read only by one depthwise convolution that can compute it band by band.
     func fusesIntoDepthwise(producer: Int, output: String, shape: [Int]) -> Bool {
         guard case .conv(let expansion) = graph.nodes[producer].op,
-              let node = soleStreamingReader(of: output, shape: shape, weightBytes: 4 * expansion.weight.count),
-              case .conv(let c) = node.op, node.inputs.count == 1,
+              streamsIntermediate(shape: shape, weightBytes: 4 * expansion.weight.count),
+              let node = soleStreamingReader(of: output), case .conv(let c) = node.op, node.inputs.count == 1,
               !c.residual, isDepthwise(c, channels: shape[1]), validGeometry(c) else { return false }
         return true
     }
 
     /// Whether a depthwise output is read only by one dense pointwise convolution (its projection).
     func fusesIntoProjection(output: String, shape: [Int]) -> Bool {
-        guard let readers = readerTable[output], readers.count == 1, case .conv(let projection) = graph.nodes[readers[0].node].op,
-              let node = soleStreamingReader(of: output, shape: shape, weightBytes: 4 * projection.weight.count),
-              case .conv(let c) = node.op, c.kernel == [1, 1], c.strides.allSatisfy({ $0 == 1 }), c.pads.allSatisfy({ $0 == 0 }), c.groups == 1,
+        guard let node = soleStreamingReader(of: output), case .conv(let c) = node.op,
+              streamsIntermediate(shape: shape, weightBytes: 4 * c.weight.count),
+              c.kernel == [1, 1], c.strides.allSatisfy({ $0 == 1 }), c.pads.allSatisfy({ $0 == 0 }), c.groups == 1,
               !isDepthwise(c, channels: shape[1]), !node.inputs.dropFirst().contains(output),
               c.outChannels * shape[1] * 4 <= Planner.streamingProjectionWeightBytes else { return false }
         if c.residual {
