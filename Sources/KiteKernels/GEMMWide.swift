@@ -1,4 +1,4 @@
-// The GEMM's AVX-512 micro-kernels: 16-lane vectors, tiles of up to 8 rows x 2 panels.
+// The GEMM's AVX-512 micro-kernels: 16-lane vectors, tiles of up to 8 rows x 2 panels (3 at the end).
 //
 // Same packed weights and contract as the 8-lane kernels in GEMM.swift. With 32 vector
 // registers, an 8 x 32 tile keeps 16 accumulators and needs 2 weight loads and 8 broadcasts per
@@ -11,6 +11,25 @@
 func gemmWideNextTileRows(_ left: Int) -> Int {
     left > 8 && left < 12 ? (left + 1) / 2 : min(8, left)
 }
+
+/// Rows of the next three-panel tile (`GEMMWidePanelShape`): `gemmWideTripleRows`, except that
+/// up to three more go as two near-equal tiles.
+@inline(__always)
+func gemmWideNextTripleRows(_ left: Int) -> Int {
+    let most = gemmWideTripleRows
+    return left > most && left < most + 4 ? (left + 1) / 2 : min(most, left)
+}
+
+/// Rows of a three-panel tile: 6 (18 accumulators). On a Xeon (1 thread, warm caches, best of 15)
+/// against a pair and a single panel: M = 12544, K = 16, N = 48 (MNASNet's 112x112 expansion)
+/// 0.207 -> 0.156-0.166 ms; 1568 x 64 x 48 142 -> 161 GFLOP/s; 3136 x 24 x 144 118 -> 126-128;
+/// 196 x 112 x 112 152 -> 165. Tiles of 7 rows were level with 6 on the large shapes and slower on
+/// the small ones; 8 (24 accumulators) were slower than 6 everywhere. `KITE_GEMM_TRIPLE_ROWS` sets
+/// it for A/B runs (1...8; 0 leaves three panels to a pair and a single panel).
+nonisolated(unsafe) var gemmWideTripleRows: Int = {
+    guard let text = environmentValue("KITE_GEMM_TRIPLE_ROWS"), let rows = Int(text), (0...8).contains(rows) else { return 6 }
+    return rows
+}()
 
 /// Panel-major order: for each row block, each pair of panels sweeps the block's rows (the pair's
 /// K-block weights, 32 KiB, stay in L1).
@@ -35,7 +54,7 @@ func gemmWideDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act
             let next = p + shape.panels
             var m = m0, tile = 0
             while m < m1 {
-                let rows = gemmWideNextTileRows(m1 - m)
+                let rows = shape.full == 3 ? gemmWideNextTripleRows(m1 - m) : gemmWideNextTileRows(m1 - m)
                 // The first two tiles of a panel pair ask for the next pair's weights, one panel each.
                 let ahead = streams && tile < 2 && next + tile < g.panels.upperBound ? GEMMPanelPrefetch(g, panel: next + tile) : GEMMPanelPrefetch()
                 gemmWideTileRows(rows, shape, act, ix, g, m: m, panel: p, spill: spill, ahead: ahead)
@@ -151,7 +170,7 @@ func gemmWideRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArgumen
 /// 16-lane), so an 8-lane accumulator costs half of a 16-lane one: N = 16 k + 4 or 16 k + 8
 /// (20, 24, 40, 72, 120, 184, 200, 232 channels) wastes at most 4 lanes instead of 8-12.
 struct GEMMWidePanelShape {
-    /// Full 16-column panels (0, 1 or 2; at most 1 with a half panel).
+    /// Full 16-column panels (0 to 3; at most 1 with a half panel; 3 only when all are whole).
     let full: Int
     /// Whether an 8-column half panel follows them.
     let half: Bool
@@ -167,6 +186,11 @@ func gemmWidePanelShape(_ g: GEMMArguments, from p: Int, to end: Int) -> GEMMWid
     let halfLast = end == g.weights.panelCount && g.weights.outputChannels - (end - 1) * nr <= nr / 2
     let fullLeft = end - p - (halfLast ? 1 : 0)
     if halfLast && fullLeft <= 1 { return GEMMWidePanelShape(full: fullLeft, half: true) }
+    // Three panels left, all whole: one tile, instead of a pair and a single panel whose tiles
+    // load a broadcast for every FMA.
+    if fullLeft == 3 && !halfLast && gemmWideTripleRows > 0 && (p + 3) * nr <= g.weights.outputChannels {
+        return GEMMWidePanelShape(full: 3, half: false)
+    }
     return GEMMWidePanelShape(full: min(2, fullLeft), half: false)
 }
 
@@ -190,6 +214,14 @@ func gemmWideTileRows<A: VectorActivation, I: AIndexing>(
     spill: UnsafeMutablePointer<Float>, ahead: GEMMPanelPrefetch = GEMMPanelPrefetch()
 ) {
     switch (shape.full, shape.half) {
+    case (3, false):
+        // Rows-outer sweeps choose rows before shapes: cap them here.
+        var r = 0
+        while r < rows {
+            let part = gemmWideNextTripleRows(rows - r)
+            gemmWideTileRows(part, Count3.self, Count0.self, act, ix, g, m: m + r, panel: panel, spill: spill, ahead: ahead)
+            r += part
+        }
     case (2, false): gemmWideTileRows(rows, Count2.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
     case (1, false): gemmWideTileRows(rows, Count1.self, Count0.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
     case (1, true): gemmWideTileRows(rows, Count1.self, Count1.self, act, ix, g, m: m, panel: panel, spill: spill, ahead: ahead)
@@ -233,7 +265,7 @@ func gemmWideTileRows<P: StaticCount, H: StaticCount, A: VectorActivation, I: AI
     }
 }
 
-/// One micro-tile: `Rows` (1...8) rows x `Full` (0...2) panels of 16 columns and `Half` (0 or 1)
+/// One micro-tile: `Rows` (1...8) rows x `Full` (0...3) panels of 16 columns and `Half` (0 or 1)
 /// half panel of 8; K-loop over the packed panels, then the fused epilogue.
 @inline(never)
 func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: VectorActivation, I: AIndexing>(
@@ -242,7 +274,8 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
 ) {
     let R = Rows.value
     let one = Full.value >= 1
-    let two = Full.value == 2
+    let two = Full.value >= 2
+    let three = Full.value == 3
     let half = Half.value == 1
     let nr = PackedGEMMWeights.panelWidth
     let k = g.kLength
@@ -255,17 +288,18 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
     let a5 = a0 + (R > 5 ? 5 * lda : 0)
     let a6 = a0 + (R > 6 ? 6 * lda : 0)
     let a7 = a0 + (R > 7 ? 7 * lda : 0)
-    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), h0 = SIMD8<Float>()
-    var c10 = SIMD16<Float>(), c11 = SIMD16<Float>(), h1 = SIMD8<Float>()
-    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), h2 = SIMD8<Float>()
-    var c30 = SIMD16<Float>(), c31 = SIMD16<Float>(), h3 = SIMD8<Float>()
-    var c40 = SIMD16<Float>(), c41 = SIMD16<Float>(), h4 = SIMD8<Float>()
-    var c50 = SIMD16<Float>(), c51 = SIMD16<Float>(), h5 = SIMD8<Float>()
-    var c60 = SIMD16<Float>(), c61 = SIMD16<Float>(), h6 = SIMD8<Float>()
-    var c70 = SIMD16<Float>(), c71 = SIMD16<Float>(), h7 = SIMD8<Float>()
+    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c02 = SIMD16<Float>(), h0 = SIMD8<Float>()
+    var c10 = SIMD16<Float>(), c11 = SIMD16<Float>(), c12 = SIMD16<Float>(), h1 = SIMD8<Float>()
+    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>(), c22 = SIMD16<Float>(), h2 = SIMD8<Float>()
+    var c30 = SIMD16<Float>(), c31 = SIMD16<Float>(), c32 = SIMD16<Float>(), h3 = SIMD8<Float>()
+    var c40 = SIMD16<Float>(), c41 = SIMD16<Float>(), c42 = SIMD16<Float>(), h4 = SIMD8<Float>()
+    var c50 = SIMD16<Float>(), c51 = SIMD16<Float>(), c52 = SIMD16<Float>(), h5 = SIMD8<Float>()
+    var c60 = SIMD16<Float>(), c61 = SIMD16<Float>(), c62 = SIMD16<Float>(), h6 = SIMD8<Float>()
+    var c70 = SIMD16<Float>(), c71 = SIMD16<Float>(), c72 = SIMD16<Float>(), h7 = SIMD8<Float>()
     let panelStride = g.weights.panelStride
     var bp = g.weights.panels + panel * panelStride + g.k0 * nr
     let secondOffset = two ? panelStride : 0
+    let thirdOffset = three ? 2 * panelStride : 0
     let halfOffset = Full.value * panelStride
     // Without a panel to ask for, the request goes to the tile's own (L1) line and costs a load slot.
     var pf = ahead.start ?? UnsafeRawPointer(bp)
@@ -275,6 +309,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
         pf += pfStep
         let b0 = one ? load16(bp) : SIMD16<Float>()
         let b1 = two ? load16(bp + secondOffset) : SIMD16<Float>()
+        let b2 = three ? load16(bp + thirdOffset) : SIMD16<Float>()
         let bh = half ? load8(bp + halfOffset) : SIMD8<Float>()
         bp += nr
         do {
@@ -282,6 +317,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
             let x = SIMD16<Float>(repeating: s)
             if one { c00 = c00.addingProduct(x, b0) }
             if two { c01 = c01.addingProduct(x, b1) }
+            if three { c02 = c02.addingProduct(x, b2) }
             if half { h0 = h0.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 1 {
@@ -289,6 +325,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
             let x = SIMD16<Float>(repeating: s)
             if one { c10 = c10.addingProduct(x, b0) }
             if two { c11 = c11.addingProduct(x, b1) }
+            if three { c12 = c12.addingProduct(x, b2) }
             if half { h1 = h1.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 2 {
@@ -296,6 +333,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
             let x = SIMD16<Float>(repeating: s)
             if one { c20 = c20.addingProduct(x, b0) }
             if two { c21 = c21.addingProduct(x, b1) }
+            if three { c22 = c22.addingProduct(x, b2) }
             if half { h2 = h2.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 3 {
@@ -303,6 +341,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
             let x = SIMD16<Float>(repeating: s)
             if one { c30 = c30.addingProduct(x, b0) }
             if two { c31 = c31.addingProduct(x, b1) }
+            if three { c32 = c32.addingProduct(x, b2) }
             if half { h3 = h3.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 4 {
@@ -310,6 +349,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
             let x = SIMD16<Float>(repeating: s)
             if one { c40 = c40.addingProduct(x, b0) }
             if two { c41 = c41.addingProduct(x, b1) }
+            if three { c42 = c42.addingProduct(x, b2) }
             if half { h4 = h4.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 5 {
@@ -317,6 +357,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
             let x = SIMD16<Float>(repeating: s)
             if one { c50 = c50.addingProduct(x, b0) }
             if two { c51 = c51.addingProduct(x, b1) }
+            if three { c52 = c52.addingProduct(x, b2) }
             if half { h5 = h5.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 6 {
@@ -324,6 +365,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
             let x = SIMD16<Float>(repeating: s)
             if one { c60 = c60.addingProduct(x, b0) }
             if two { c61 = c61.addingProduct(x, b1) }
+            if three { c62 = c62.addingProduct(x, b2) }
             if half { h6 = h6.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
         if R > 7 {
@@ -331,6 +373,7 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
             let x = SIMD16<Float>(repeating: s)
             if one { c70 = c70.addingProduct(x, b0) }
             if two { c71 = c71.addingProduct(x, b1) }
+            if three { c72 = c72.addingProduct(x, b2) }
             if half { h7 = h7.addingProduct(SIMD8<Float>(repeating: s), bh) }
         }
     }
@@ -343,24 +386,25 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
     let colsH = half ? n - colH : 0
     let bias0 = one ? load16(g.bias + col) : SIMD16<Float>()
     let bias1 = two ? load16(g.bias + col + nr) : SIMD16<Float>()
+    let bias2 = three ? load16(g.bias + col + 2 * nr) : SIMD16<Float>()
     let biasH = half ? load8(g.bias + colH) : SIMD8<Float>()
     let ldc = g.ldc, ldr = g.ldr
     let cp = g.c + m * ldc + col
     let rp = g.residual
     let r0 = m * ldr + col
     let hOff = Full.value * nr
-    gemmWideStoreRow(c00, c01, h0, one, two, half, bias0, bias1, biasH, act, cp, rp, r0, cols0, cols1, hOff, colsH, spill)
-    if R > 1 { gemmWideStoreRow(c10, c11, h1, one, two, half, bias0, bias1, biasH, act, cp + ldc, rp, r0 + ldr, cols0, cols1, hOff, colsH, spill + 1 * gemmWideSpillRow) }
-    if R > 2 { gemmWideStoreRow(c20, c21, h2, one, two, half, bias0, bias1, biasH, act, cp + 2 * ldc, rp, r0 + 2 * ldr, cols0, cols1, hOff, colsH, spill + 2 * gemmWideSpillRow) }
-    if R > 3 { gemmWideStoreRow(c30, c31, h3, one, two, half, bias0, bias1, biasH, act, cp + 3 * ldc, rp, r0 + 3 * ldr, cols0, cols1, hOff, colsH, spill + 3 * gemmWideSpillRow) }
-    if R > 4 { gemmWideStoreRow(c40, c41, h4, one, two, half, bias0, bias1, biasH, act, cp + 4 * ldc, rp, r0 + 4 * ldr, cols0, cols1, hOff, colsH, spill + 4 * gemmWideSpillRow) }
-    if R > 5 { gemmWideStoreRow(c50, c51, h5, one, two, half, bias0, bias1, biasH, act, cp + 5 * ldc, rp, r0 + 5 * ldr, cols0, cols1, hOff, colsH, spill + 5 * gemmWideSpillRow) }
-    if R > 6 { gemmWideStoreRow(c60, c61, h6, one, two, half, bias0, bias1, biasH, act, cp + 6 * ldc, rp, r0 + 6 * ldr, cols0, cols1, hOff, colsH, spill + 6 * gemmWideSpillRow) }
-    if R > 7 { gemmWideStoreRow(c70, c71, h7, one, two, half, bias0, bias1, biasH, act, cp + 7 * ldc, rp, r0 + 7 * ldr, cols0, cols1, hOff, colsH, spill + 7 * gemmWideSpillRow) }
+    gemmWideStoreRow(c00, c01, c02, h0, one, two, three, half, bias0, bias1, bias2, biasH, act, cp, rp, r0, cols0, cols1, hOff, colsH, spill)
+    if R > 1 { gemmWideStoreRow(c10, c11, c12, h1, one, two, three, half, bias0, bias1, bias2, biasH, act, cp + ldc, rp, r0 + ldr, cols0, cols1, hOff, colsH, spill + 1 * gemmWideSpillRow) }
+    if R > 2 { gemmWideStoreRow(c20, c21, c22, h2, one, two, three, half, bias0, bias1, bias2, biasH, act, cp + 2 * ldc, rp, r0 + 2 * ldr, cols0, cols1, hOff, colsH, spill + 2 * gemmWideSpillRow) }
+    if R > 3 { gemmWideStoreRow(c30, c31, c32, h3, one, two, three, half, bias0, bias1, bias2, biasH, act, cp + 3 * ldc, rp, r0 + 3 * ldr, cols0, cols1, hOff, colsH, spill + 3 * gemmWideSpillRow) }
+    if R > 4 { gemmWideStoreRow(c40, c41, c42, h4, one, two, three, half, bias0, bias1, bias2, biasH, act, cp + 4 * ldc, rp, r0 + 4 * ldr, cols0, cols1, hOff, colsH, spill + 4 * gemmWideSpillRow) }
+    if R > 5 { gemmWideStoreRow(c50, c51, c52, h5, one, two, three, half, bias0, bias1, bias2, biasH, act, cp + 5 * ldc, rp, r0 + 5 * ldr, cols0, cols1, hOff, colsH, spill + 5 * gemmWideSpillRow) }
+    if R > 6 { gemmWideStoreRow(c60, c61, c62, h6, one, two, three, half, bias0, bias1, bias2, biasH, act, cp + 6 * ldc, rp, r0 + 6 * ldr, cols0, cols1, hOff, colsH, spill + 6 * gemmWideSpillRow) }
+    if R > 7 { gemmWideStoreRow(c70, c71, c72, h7, one, two, three, half, bias0, bias1, bias2, biasH, act, cp + 7 * ldc, rp, r0 + 7 * ldr, cols0, cols1, hOff, colsH, spill + 7 * gemmWideSpillRow) }
 }
 
-/// Epilogue for one tile row: its full panels' 16 columns (`cols0`, `cols1` of them valid) and
-/// the half panel's `colsH` columns at `hOff`. A vector whose columns are not all valid goes to
+/// Epilogue for one tile row: its full panels' 16 columns (`cols0`, `cols1` of them valid; a
+/// third panel's all valid) and the half panel's `colsH` columns at `hOff`. A vector whose columns are not all valid goes to
 /// `spill` (with the bias), for `gemmWideFinishSpilled`.
 ///
 /// Transparent, and the residual row given as an offset from one base: with `@inline(__always)`
@@ -368,8 +412,9 @@ func gemmWideTile<Rows: StaticCount, Full: StaticCount, Half: StaticCount, A: Ve
 /// calls (and saved every accumulator to the stack around them).
 @_transparent
 func gemmWideStoreRow<A: VectorActivation>(
-    _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ vh: SIMD8<Float>, _ one: Bool, _ two: Bool, _ half: Bool,
-    _ bias0: SIMD16<Float>, _ bias1: SIMD16<Float>, _ biasH: SIMD8<Float>, _ act: A,
+    _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ v2: SIMD16<Float>, _ vh: SIMD8<Float>,
+    _ one: Bool, _ two: Bool, _ three: Bool, _ half: Bool,
+    _ bias0: SIMD16<Float>, _ bias1: SIMD16<Float>, _ bias2: SIMD16<Float>, _ biasH: SIMD8<Float>, _ act: A,
     _ c: UnsafeMutablePointer<Float>, _ resBase: UnsafePointer<Float>?, _ resOffset: Int,
     _ cols0: Int, _ cols1: Int, _ hOff: Int, _ colsH: Int, _ spill: UnsafeMutablePointer<Float>
 ) {
@@ -390,6 +435,12 @@ func gemmWideStoreRow<A: VectorActivation>(
         } else {
             store16(x, spill + 16)
         }
+    }
+    if three {
+        // Three-panel tiles cover whole panels only (`gemmWidePanelShape`).
+        var x = v2 + bias2
+        if let resBase { x += load16(resBase + (resOffset + 32)) }
+        store16(act(x), c + 32)
     }
     if half {
         var x = vh + biasH

@@ -144,6 +144,27 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// Three whole panels left (N = 48, 80, 144, a range of 5 of 9 panels, a rows-outer group of
+    /// 3 after 16) go as one tile: at 6 rows (rows-outer tiles of 8 split in two), at 8, and at 5.
+    func testThreePanelTiles() {
+        forBothKernelWidths {
+            let standard = gemmWideTripleRows
+            defer { gemmWideTripleRows = standard }
+            for most in [6, 8, 5] {
+                gemmWideTripleRows = most
+                var rng = SeededRNG(seed: 19)
+                for m in [1, 3, 6, 7, 8, 9, 11, 12, 13, 29] {
+                    checkGEMM(m: m, k: 16, n: 48, lda: 16, ldc: 48, ldr: 48, withBias: true, activation: .relu, rng: &rng)
+                }
+                checkGEMM(m: 57, k: 24, n: 144, lda: 27, ldc: 150, ldr: 147, withBias: true, activation: .relu6, rng: &rng,
+                          splitRows: true, splitPanels: true)
+                checkGEMM(m: 45, k: 37, n: 80, lda: 37, ldc: 80, ldr: nil, withBias: true, activation: .hardSwish, rng: &rng,
+                          splitPanels: true)
+                checkGEMM(m: 61, k: 40, n: 304, lda: 40, ldc: 304, ldr: 304, withBias: true, activation: .relu, rng: &rng)
+            }
+        }
+    }
+
     func testResidualAliasingOutput() {
         forBothKernelWidths {
             var rng = SeededRNG(seed: 17)
