@@ -74,10 +74,12 @@ extension Planner {
         let outName = graph.nodes[concat].outputs.first ?? ""
         var shape = graph.shapes[outName] ?? [1, 1, 1, 1]
         if let chain { shape[1] = chain.channels }
-        if let b = concatBuffers[key] { return (b, shape[1]) }
-        let buffer = newBuffer(elements: Placement.dense(buffer: 0, shape: shape).bufferElements, at: index)
+        var p = Placement.dense(buffer: 0, shape: shape)
+        if p.nhwc { p.pixelStride = Planner.alignedPixelStride(channels: p.channels, pixels: p.height * p.width) }
+        if let b = concatBuffers[key] { return (b, p.pixelStride) }
+        let buffer = newBuffer(elements: p.bufferElements, at: index)
         concatBuffers[key] = buffer
-        return (buffer, shape[1])
+        return (buffer, p.pixelStride)
     }
 
     /// The placement a node output should take: a slot of a concat buffer when planned so, else a new buffer.

@@ -1,4 +1,5 @@
 import KiteCore
+import Foundation
 
 /// A step as planned: what it is, and how to build its code once the arena exists.
 struct PlannedStep {
@@ -51,12 +52,28 @@ struct Planner {
         return bufferElements.count - 1
     }
 
-    /// A new dense placement for a node output.
+    /// A new placement for a node output: dense, or NHWC with pixels padded to whole cache lines
+    /// (`alignedPixelStride`).
     mutating func allocate(_ shape: [Int], at index: Int) -> Placement {
-        let p = Placement.dense(buffer: 0, shape: shape)
-        let b = newBuffer(elements: p.bufferElements, at: index)
-        return Placement.dense(buffer: b, shape: shape)
+        var p = Placement.dense(buffer: 0, shape: shape)
+        if p.nhwc { p.pixelStride = Planner.alignedPixelStride(channels: p.channels, pixels: p.height * p.width) }
+        p.buffer = newBuffer(elements: p.bufferElements, at: index)
+        return p
     }
+
+    /// Floats between the pixels of a new NHWC buffer: the channel count rounded up to a multiple
+    /// of 16 (64 bytes) when that adds at most a quarter, on maps of more than one pixel.
+    ///
+    /// With 72 channels a pixel is 288 bytes, so every other pixel starts half-way into a cache
+    /// line, and each of its 16-lane loads and stores spans two lines.
+    static func alignedPixelStride(channels: Int, pixels: Int) -> Int {
+        guard alignsPixels, pixels > 1, channels > 16, channels % 16 != 0 else { return channels }
+        let padded = (channels + 15) / 16 * 16
+        return (padded - channels) * 4 <= channels ? padded : channels
+    }
+
+    /// `KITE_ALIGN_PIXELS=0` in the environment keeps every NHWC buffer dense (for A/B measurements).
+    static let alignsPixels = ProcessInfo.processInfo.environment["KITE_ALIGN_PIXELS"] != "0"
 
     func bufferRequests() -> [MemoryPlan.Request] {
         bufferElements.indices.map { MemoryPlan.Request(bytes: bufferElements[$0] * 4, firstUse: bufferFirst[$0], lastUse: bufferLast[$0]) }
