@@ -123,7 +123,8 @@ extension Planner {
             let dst = exec.pointer(out)
             let pixels = x.batch * x.height * x.width
             let pool = exec.pool
-            return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, source: map, pixels: pixels, pool: pool) }
+            let gather = ChannelGather(map)
+            return { gatherChannels(src, x.pixelStride, dst, out.pixelStride, gather, pixels: pixels, pool: pool) }
         }
         return out
     }

@@ -1,4 +1,5 @@
 import KiteCore
+import Foundation
 import KiteKernels
 
 /// Scratch memory private to each thread of a step (im2col buffers).
@@ -783,7 +784,7 @@ extension Planner {
             let (aps, ops) = (view(x).stride, view(out).stride)
             // Pixel ranges per thread, for maps with enough work to share.
             func split(_ count: Int) -> [Range<Int>] {
-                channels * count >= 1 << 15 && count > 1 ? chunks(count, parts: exec.threads) : [0..<count]
+                channels * count >= elementwiseSplitFloats && count > 1 ? chunks(count, parts: exec.threads) : [0..<count]
             }
             let work = split(pixels)
             let pool = exec.pool
@@ -865,3 +866,6 @@ final class ConstantVectors: @unchecked Sendable {
     func pointer(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(storage[i]) }
     deinit { storage.forEach { $0.deallocate() } }
 }
+
+/// Floats from which an element-wise step splits across threads (`KITE_ELEMENTWISE_SPLIT` for A/B runs).
+let elementwiseSplitFloats = ProcessInfo.processInfo.environment["KITE_ELEMENTWISE_SPLIT"].flatMap { Int($0) } ?? 1 << 15

@@ -100,6 +100,46 @@ final class ChannelMapTests: XCTestCase {
         try check(b, input: [1, 20, 7, 5], expectViews: 2)
     }
 
+    /// ShuffleNetV2 1.0's width: the passed-through half (29 pairs of channels from two runs) is
+    /// copied into the concat by `interleaveChannels`, eight pairs a step and five alone, from a
+    /// buffer whose pixels are padded (116 channels, 128 floats apart).
+    func testShuffleSplitConcatInterleavesWideHalves() throws {
+        var b = Builder(input: [1, 116, 5, 3])
+        let l = try b.conv("x", out: 58)
+        let r = try b.conv("x", out: 58, kernel: 3, groups: 58)
+        let cat = try b.add(.concat(Concat(axis: 1)), [l, r])[0]
+        let s = try b.shuffle(cat, groups: 2)
+        let halves = try b.add(.split(Split(axis: 1, sizes: [58, 58])), [s])
+        let p = try b.conv(halves[1], out: 58, activation: .relu)
+        let q = try b.conv(p, out: 58, kernel: 3, groups: 58)
+        let out = try b.add(.concat(Concat(axis: 1)), [halves[0], q])[0]
+        let s2 = try b.shuffle(out, groups: 2)
+        let y = try b.conv(s2, out: 13)
+        b.output(y)
+        try check(b, input: [1, 116, 5, 3], expectViews: 2)
+    }
+
+    func testInterleavedRunsAreRecognised() {
+        XCTAssertTrue(interleavedRuns([0, 58, 1, 59, 2, 60]).map { $0 == (0, 58) } ?? false)
+        XCTAssertTrue(interleavedRuns([7, 3]).map { $0 == (7, 3) } ?? false)
+        XCTAssertNil(interleavedRuns([0, 58, 1, 60]))
+        XCTAssertNil(interleavedRuns([0, 58, 1]))
+        XCTAssertNil(interleavedRuns([2, 0, 1, 3]))
+        // Against the element-wise gather: 29 pairs, strides with padding, three pixels.
+        let map = (0..<29).flatMap { [3 + $0, 64 + $0] }
+        let src = (0..<(3 * 100)).map { Float($0) }
+        var dst = [Float](repeating: -1, count: 3 * 61)
+        src.withUnsafeBufferPointer { s in
+            dst.withUnsafeMutableBufferPointer { d in
+                gatherChannels(s.baseAddress!, 100, d.baseAddress!, 61, ChannelGather(map), pixels: 3)
+            }
+        }
+        for p in 0..<3 {
+            for j in 0..<58 { XCTAssertEqual(dst[p * 61 + j], src[p * 100 + map[j]], "pixel \(p) channel \(j)") }
+            for j in 58..<61 { XCTAssertEqual(dst[p * 61 + j], -1, "pixel \(p) wrote past its channels") }
+        }
+    }
+
     /// IGCv2 unit: group conv, shuffle, group conv with 8 output channels per group (group pairs
     /// reading the map), residual; both shuffles fold.
     func testShuffleIntoGroupPairs() throws {
