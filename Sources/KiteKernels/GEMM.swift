@@ -157,7 +157,7 @@ struct GEMMArguments: ActivationVisitor {
         // with N = 2048 took 6.5-6.6 ms against 7.4-7.6 rows-outer, its 14x14 ones with N = 1024
         // 12.3-12.4 against 12.5-12.7.
         let rowsOuter = gemmRowsOuter && (wideVectorKernels
-            ? residual != nil && panels.count >= gemmRowsOuterPanels && !gemmWideWeightsStream(self)
+            ? (residual != nil && panels.count >= gemmRowsOuterPanels || gemmWideOutputStreams(self)) && !gemmWideWeightsStream(self)
             : panels.count >= gemmRowsOuterMinimumPanels)
         if wideVectorKernels {
             if let offsets {
@@ -277,6 +277,23 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
 /// Whether GEMMs may run rows-outer (a variable so that benchmarks and tests can compare;
 /// `KITE_GEMM_ROWS_OUTER=0` in the environment turns it off).
 nonisolated(unsafe) var gemmRowsOuter = environmentValue("KITE_GEMM_ROWS_OUTER") != "0"
+
+/// Whether a 16-lane GEMM of 4 or more panels writes more C than L2 holds (so C goes out to L3 or
+/// memory) with a rows-outer panel group of at most 256 KiB of weights: rows-outer order then
+/// writes C in whole rows. On a Xeon, 1 thread, Xception: 74x74, K = 128, N = 256 2.73 -> 2.54 ms,
+/// its 1x1 stride-2 shortcut with K = 64 1.17 -> 1.01; 37x37 with K = 256 and 728 (groups of 262
+/// and 745 KiB, read from L2 by every tile of rows) were level or 1% slower, so they keep panel
+/// order; MobileNetV1/V2, MNASNet, SqueezeNet and TinyDarkNet level. `KITE_GEMM_ROWS_OUTER_C=0`
+/// turns it off (A/B runs).
+@inline(__always)
+func gemmWideOutputStreams(_ g: GEMMArguments) -> Bool {
+    let nr = PackedGEMMWeights.panelWidth
+    return gemmRowsOuterLargeOutput && g.panels.count >= gemmRowsOuterMinimumPanels
+        && 4 * g.kLength * min(g.panels.count, gemmRowsOuterPanels) * nr <= 256 * 1024
+        && 4 * g.rows.count * g.panels.count * nr > CacheSizes.level2OrDefault
+}
+
+nonisolated(unsafe) var gemmRowsOuterLargeOutput = environmentValue("KITE_GEMM_ROWS_OUTER_C") != "0"
 
 /// Panels one rows-outer sweep of the 16-lane kernels covers: 256 columns, whose K-block weights
 /// (up to 256 KiB) stay in L2.

@@ -90,6 +90,14 @@ extension Planner {
 
     /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
     static let streamingProjectionWeightBytes = 256 * 1024
+    /// Bytes of expanded rows a streamed band holds: 256 KiB, or a quarter of a larger L2.
+    /// At 256 KiB, Xception's 147x147 block (64 -> 128 channels, 75 KB a row) made bands of one
+    /// output row, each expanding the three rows its window reads; with a Xeon's 2 MiB L2, bands of
+    /// four: the block 12.5 -> 9.9 ms at 1 thread (1 MiB: 10.9; not streamed: 11.2), 6.1 -> 5.4 at
+    /// 2; MobileNetV1/V2, MNASNet and MobileNetV3-Large level. `KITE_STREAM_BAND_BYTES` overrides it.
+    static let streamingBandBytes = ProcessInfo.processInfo.environment["KITE_STREAM_BAND_BYTES"].flatMap { Int($0) }
+        ?? max(256 * 1024, CacheSizes.level2OrDefault / 4)
+
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
     static let streamingEnabled = ProcessInfo.processInfo.environment["KITE_STREAMING"] != "0"
 
@@ -195,10 +203,10 @@ extension Planner {
         let rowFloats = g.inputWidth * channels
         let outRowFloats = g.outputWidth * channels
         let window = (g.kernelHeight - 1) * g.dilationHeight + 1
-        // About 256 KiB of expanded rows (or 128 KiB of depthwise output) per band; at least one row.
+        // `streamingBandBytes` of expanded rows (or 128 KiB of depthwise output) per band; at least one row.
         let band: Int
         if expand != nil {
-            let capacityRows = max(window, (64 * 1024) / max(rowFloats, 1))
+            let capacityRows = max(window, Planner.streamingBandBytes / 4 / max(rowFloats, 1))
             let rows = max(1, (capacityRows - window) / g.strideHeight + 1)
             // Whole tiles of the depthwise kernel's four output rows.
             band = rows >= DepthwiseConv.tileRows ? rows / DepthwiseConv.tileRows * DepthwiseConv.tileRows : rows

@@ -136,6 +136,11 @@ final class GEMMTests: XCTestCase {
             // 1050 rows, panel-major and rows-outer (with a residual and 17 panels).
             checkGEMM(m: 2100, k: 100, n: 20, lda: 100, ldc: 20, ldr: nil, withBias: true, activation: .relu, rng: &rng)
             checkGEMM(m: 1100, k: 190, n: 260, lda: 190, ldc: 260, ldr: 260, withBias: true, activation: .relu, rng: &rng)
+            // C larger than L2 (5.6 MB) with small weights: rows-outer without a residual
+            // (`gemmWideOutputStreams`), a narrow last panel, split rows.
+            XCTAssertGreaterThan(4 * 20000 * 70, CacheSizes.level2OrDefault)
+            checkGEMM(m: 20000, k: 20, n: 70, lda: 21, ldc: 73, ldr: nil, withBias: true, activation: .relu6, rng: &rng,
+                      splitRows: true)
             // Weights larger than half of L2 (4.4 MB): panel order with a residual, the tiles asking
             // for the next panel pair (`GEMMPanelPrefetch`), a narrow last panel, split rows and panels.
             XCTAssertGreaterThan(4 * 1100 * 1000, CacheSizes.level2OrDefault / 2)
