@@ -84,39 +84,32 @@ final class ChannelMapTests: XCTestCase {
     }
 
     /// ShuffleNetV2 unit: concat, shuffle, split; one half into a concat, the other into a pointwise conv.
-    func testShuffleSplitConcat() throws {
-        var b = Builder(input: [1, 20, 7, 5])
-        let l = try b.conv("x", out: 10)
-        let r = try b.conv("x", out: 10, kernel: 3, groups: 10)
+    /// A ShuffleNetV2 unit: concat, shuffle, split, a branch on one half, concat with the other half.
+    func checkShuffleSplitConcat(half: Int, input: [Int]) throws {
+        var b = Builder(input: input)
+        let l = try b.conv("x", out: half)
+        let r = try b.conv("x", out: half, kernel: 3, groups: half)
         let cat = try b.add(.concat(Concat(axis: 1)), [l, r])[0]
         let s = try b.shuffle(cat, groups: 2)
-        let halves = try b.add(.split(Split(axis: 1, sizes: [10, 10])), [s])
-        let p = try b.conv(halves[1], out: 10, activation: .relu)
-        let q = try b.conv(p, out: 10, kernel: 3, groups: 10)
+        let halves = try b.add(.split(Split(axis: 1, sizes: [half, half])), [s])
+        let p = try b.conv(halves[1], out: half, activation: .relu)
+        let q = try b.conv(p, out: half, kernel: 3, groups: half)
         let out = try b.add(.concat(Concat(axis: 1)), [halves[0], q])[0]
         let s2 = try b.shuffle(out, groups: 2)
         let y = try b.conv(s2, out: 13)
         b.output(y)
-        try check(b, input: [1, 20, 7, 5], expectViews: 2)
+        try check(b, input: input, expectViews: 2)
+    }
+
+    func testShuffleSplitConcat() throws {
+        try checkShuffleSplitConcat(half: 10, input: [1, 20, 7, 5])
     }
 
     /// ShuffleNetV2 1.0's width: the passed-through half (29 pairs of channels from two runs) is
     /// copied into the concat by `interleaveChannels`, eight pairs a step and five alone, from a
     /// buffer whose pixels are padded (116 channels, 128 floats apart).
     func testShuffleSplitConcatInterleavesWideHalves() throws {
-        var b = Builder(input: [1, 116, 5, 3])
-        let l = try b.conv("x", out: 58)
-        let r = try b.conv("x", out: 58, kernel: 3, groups: 58)
-        let cat = try b.add(.concat(Concat(axis: 1)), [l, r])[0]
-        let s = try b.shuffle(cat, groups: 2)
-        let halves = try b.add(.split(Split(axis: 1, sizes: [58, 58])), [s])
-        let p = try b.conv(halves[1], out: 58, activation: .relu)
-        let q = try b.conv(p, out: 58, kernel: 3, groups: 58)
-        let out = try b.add(.concat(Concat(axis: 1)), [halves[0], q])[0]
-        let s2 = try b.shuffle(out, groups: 2)
-        let y = try b.conv(s2, out: 13)
-        b.output(y)
-        try check(b, input: [1, 116, 5, 3], expectViews: 2)
+        try checkShuffleSplitConcat(half: 58, input: [1, 116, 5, 3])
     }
 
     func testInterleavedRunsAreRecognised() {
