@@ -345,4 +345,4 @@ func movementParts(_ pool: WorkerPool?, floats: Int) -> Int {
 /// Xeon at 2 threads, ShuffleNetV2 1.0's 14x14 concat copies (11K floats) ran on one thread and
 /// read the half the other core had written from its L2 across the mesh: 0.084 ms in all, 0.027
 /// split; the network's op sum 1.73 -> 1.62-1.64 ms.
-let movementSplitFloats = ProcessInfo.processInfo.environment["KITE_MOVEMENT_SPLIT"].flatMap { Int($0) } ?? 4096
+let movementSplitFloats = environmentCount("KITE_MOVEMENT_SPLIT") ?? 4096

@@ -83,10 +83,7 @@ extension Planner {
     /// Streamed 1x1 weights up to which `lightStreamingThresholdBytes` applies.
     static let lightStreamingWeightBytes = 64 * 1024
 
-    static let streamingBytesFromEnvironment: Int? = {
-        guard let text = ProcessInfo.processInfo.environment["KITE_STREAMING_BYTES"], let bytes = Int(text), bytes >= 0 else { return nil }
-        return bytes
-    }()
+    static let streamingBytesFromEnvironment: Int? = environmentCount("KITE_STREAMING_BYTES")
 
     /// Weight bytes of a projection above which streaming loses: each band re-reads the weights.
     static let streamingProjectionWeightBytes = 256 * 1024
@@ -95,7 +92,7 @@ extension Planner {
     /// output row, each expanding the three rows its window reads; with a Xeon's 2 MiB L2, bands of
     /// four: the block 12.5 -> 9.9 ms at 1 thread (1 MiB: 10.9; not streamed: 11.2), 6.1 -> 5.4 at
     /// 2; MobileNetV1/V2, MNASNet and MobileNetV3-Large level. `KITE_STREAM_BAND_BYTES` overrides it.
-    static let streamingBandBytes = ProcessInfo.processInfo.environment["KITE_STREAM_BAND_BYTES"].flatMap { Int($0) }
+    static let streamingBandBytes = environmentCount("KITE_STREAM_BAND_BYTES")
         ?? max(256 * 1024, CacheSizes.level2OrDefault / 4)
 
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).

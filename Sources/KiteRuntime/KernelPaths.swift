@@ -871,4 +871,10 @@ final class ConstantVectors: @unchecked Sendable {
 /// for A/B runs). From 32K, on a Xeon at 2 threads, MobileNetV3-Small's squeeze-excite scales of
 /// 14x14 maps ran on one thread and read the half of their input the other core had written:
 /// its scales 0.072 -> 0.056 ms in all from 4K.
-let elementwiseSplitFloats = ProcessInfo.processInfo.environment["KITE_ELEMENTWISE_SPLIT"].flatMap { Int($0) } ?? 4096
+let elementwiseSplitFloats = environmentCount("KITE_ELEMENTWISE_SPLIT") ?? 4096
+
+/// A non-negative integer from the environment (the A/B knobs), nil when unset or not one.
+func environmentCount(_ name: String) -> Int? {
+    guard let text = ProcessInfo.processInfo.environment[name], let value = Int(text), value >= 0 else { return nil }
+    return value
+}
