@@ -10,7 +10,7 @@ final class DepthwiseBenchTests: XCTestCase {
         var rng = SeededRNG(seed: 3)
         // (H = W, C, kernel, stride)
         var shapes = [(112, 32, 3, 1), (112, 96, 3, 2), (56, 144, 3, 1), (56, 144, 3, 2), (28, 192, 3, 1),
-                      (14, 384, 3, 1), (14, 576, 3, 1), (7, 960, 3, 1), (14, 240, 5, 1), (7, 576, 5, 1), (28, 72, 5, 2)]
+                      (14, 384, 3, 1), (14, 576, 3, 1), (7, 960, 3, 1), (14, 240, 5, 1), (7, 576, 5, 1), (28, 72, 5, 2), (56, 72, 5, 2), (56, 72, 3, 1)]
         if let only = ProcessInfo.processInfo.environment["KITE_BENCH_SHAPE"] {
             let v = only.split(separator: ",").compactMap { Int($0) }
             if v.count == 4 { shapes = [(v[0], v[1], v[2], v[3])] }

@@ -204,7 +204,7 @@ extension DepthwiseConvTests {
     /// from rows wider than 32, maps taller than one band with a last partial band, row ranges that
     /// start inside a band, channel counts that are not multiples of 8 or 16.
     func testEightOutputStepsAndBands() {
-        forBothKernelWidths {
+        forBlockOuterModes([0, 2]) { forBothKernelWidths {
             var rng = SeededRNG(seed: 47)
             let cases: [(h: Int, w: Int, k: Int, s: Int, channels: Int)] = [
                 (7, 7, 5, 1, 40), (9, 5, 5, 1, 24), (11, 6, 5, 1, 17), (14, 13, 5, 1, 58), (17, 15, 5, 1, 33),
@@ -225,7 +225,7 @@ extension DepthwiseConvTests {
                 check(channels: c.channels, g: g, inputExtra: i % 3, inputOffset: i % 2, outputExtra: i % 4, outputOffset: 1,
                       withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
             }
-        }
+        } }
     }
 
     /// 3x3 maps of 8 or more output rows at stride 2, or at stride 1 with at most 160 channels (not 128),
@@ -233,7 +233,7 @@ extension DepthwiseConvTests {
     /// and exporter-style asymmetric pads, maps whose interior is empty), channel counts that are
     /// not multiples of 8, pixel strides wider than C. The 5x5 cases keep the tiles.
     func testInPlaceReads() {
-        for fromMemory in [false, true] {
+        forBlockOuterModes { for fromMemory in [false, true] {
             forBothKernelWidths {
                 var rng = SeededRNG(seed: 43)
                 let cases: [(h: Int, w: Int, k: Int, s: Int, pads: [Int], channels: Int)] = [
@@ -270,7 +270,54 @@ extension DepthwiseConvTests {
                     XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: channels, fromMemory: true), "inputs from memory: any C")
                 }
             }
+        } }
+    }
+
+    /// 3x3 in place block by block (16-lane kernels, inputs in cache): stride 1 (and 2 in mode 2),
+    /// symmetric and asymmetric pads, C not a multiple of 16 (the last block overlaps), padded pixel
+    /// strides, rows wider than a span (several spans, octs then quads then single outputs), spans
+    /// shortened by pixel strides that reach few L1 sets, row splits; which layers take it.
+    func testBlockOuterOrder() {
+        let saved = wideVectorKernels
+        defer { wideVectorKernels = saved }
+        wideVectorKernels = true
+        XCTAssertEqual(depthwiseBlockOuterSpan(pixelStride: 80, stride: 1, kernel: 3), 64)
+        XCTAssertEqual(depthwiseBlockOuterSpan(pixelStride: 128, stride: 1, kernel: 3), 8, "512-byte pixels reach 8 of 64 sets")
+        XCTAssertEqual(depthwiseBlockOuterSpan(pixelStride: 32, stride: 1, kernel: 3), 32, "128-byte pixels reach 32 sets")
+        XCTAssertEqual(depthwiseBlockOuterSpan(pixelStride: 32, stride: 2, kernel: 3), 32)
+        let cases: [(h: Int, w: Int, s: Int, pads: [Int], channels: Int, extra: Int)] = [
+            (20, 21, 1, [1, 1, 1, 1], 72, 8), (18, 19, 2, [0, 0, 1, 1], 40, 3), (12, 150, 1, [1, 1, 1, 1], 128, 0),
+            (10, 11, 1, [1, 1, 1, 1], 200, 0), (17, 30, 1, [0, 0, 1, 1], 20, 0), (19, 141, 2, [1, 1, 1, 1], 24, 0),
+            (14, 14, 1, [1, 1, 1, 1], 384, 0), (16, 70, 1, [1, 1, 1, 1], 16, 5),
+        ]
+        var rng = SeededRNG(seed: 53)
+        forBlockOuterModes([1, 2]) {
+            for (i, c) in cases.enumerated() {
+                let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 3, kernelWidth: 3,
+                                     strideHeight: c.s, strideWidth: c.s,
+                                     padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3])
+                let ips = c.channels + c.extra
+                XCTAssertEqual(DepthwiseConv.readsInPlaceByBlocks(g, channels: c.channels, inputPixelStride: ips, outputPixelStride: c.channels),
+                               depthwiseBlockOuterMode == 2 || c.s == 1, "\(g) C=\(c.channels)")
+                XCTAssertFalse(DepthwiseConv.readsInPlaceByBlocks(g, channels: c.channels, inputPixelStride: ips, outputPixelStride: c.channels,
+                                                                  fromMemory: true), "inputs from memory keep the row order")
+                check(channels: c.channels, g: g, inputExtra: c.extra, inputOffset: i % 2, outputExtra: i % 3, outputOffset: 1,
+                      withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
+            }
         }
+        let big = ConvGeometry(inputHeight: 56, inputWidth: 56, kernelHeight: 3, kernelWidth: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let l2 = CacheSizes.level2OrDefault
+        let c144 = 56 * 56 * 144 * 8 > l2
+        XCTAssertEqual(DepthwiseConv.readsInPlaceByBlocks(big, channels: 144, inputPixelStride: 144, outputPixelStride: 144), !c144,
+                       "a map larger than L2 that reads in place keeps the row order")
+        XCTAssertTrue(DepthwiseConv.readsInPlaceByBlocks(big, channels: 128, inputPixelStride: 128, outputPixelStride: 128),
+                      "layers that would take the tiles read block by block")
+        let five = ConvGeometry(inputHeight: 28, inputWidth: 28, kernelHeight: 5, kernelWidth: 5, strideHeight: 2, strideWidth: 2,
+                                padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)
+        XCTAssertFalse(DepthwiseConv.readsInPlaceByBlocks(five, channels: 72, inputPixelStride: 72, outputPixelStride: 72), "5x5 keeps the tiles")
+        let small = ConvGeometry(inputHeight: 7, inputWidth: 7, kernelHeight: 3, kernelWidth: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertFalse(DepthwiseConv.readsInPlaceByBlocks(small, channels: 576, inputPixelStride: 576, outputPixelStride: 576),
+                       "7x7 maps keep the tiles (channel splits)")
     }
 
     /// With 8-lane blocks the in-place span shrinks when the pixel stride maps pixels to few L1

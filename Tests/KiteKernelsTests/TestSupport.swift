@@ -101,6 +101,17 @@ func assertChannelSlice(_ out: [Float], pixels: Int, ops: Int, cout: Int, expect
 
 /// Runs `body` with the 16-lane (AVX-512) kernels and with the 8-lane ones; both are correct on
 /// any CPU the package was compiled for, only their speed depends on the registers.
+/// Runs `body` under each of the depthwise kernel's block-outer modes (`depthwiseBlockOuterMode`):
+/// 0 row-outer in place and tiles only, 1 the default, 2 every 3x3 and 5x5 layer block by block.
+func forBlockOuterModes(_ modes: [Int] = [0, 1, 2], _ body: () -> Void) {
+    let saved = depthwiseBlockOuterMode
+    defer { depthwiseBlockOuterMode = saved }
+    for mode in modes {
+        depthwiseBlockOuterMode = mode
+        body()
+    }
+}
+
 func forBothKernelWidths(_ body: () -> Void) {
     let saved = wideVectorKernels
     defer { wideVectorKernels = saved }
