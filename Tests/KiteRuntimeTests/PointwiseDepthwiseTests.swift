@@ -1,4 +1,5 @@
 import KiteCore
+import KiteKernels
 @testable import KiteRuntime
 import XCTest
 
@@ -175,6 +176,48 @@ final class StridedPointwiseTests: XCTestCase {
                 XCTAssertEqual(g.shape, e.shape)
                 let worst = zip(g.floats, e.floats).map { abs($0 - $1) }.max() ?? 0
                 XCTAssertLessThanOrEqual(worst, 1e-4, "\(h)x\(w) stride \(stride) at \(threads) threads")
+            }
+        }
+    }
+}
+
+/// Pointwise GEMMs on 7x7 maps split across threads by rows when their weights fit L2, else by
+/// output panels; both splits must equal the reference executor.
+final class SmallMapGEMMSplitTests: XCTestCase {
+    typealias Builder = ChannelMapTests.Builder
+
+    func testSplitChoice() {
+        let l2 = CacheSizes.level2OrDefault
+        XCTAssertTrue(splitsRows(m: 49, weightBytes: 4 * 576 * 96, panels: 6, threads: 2), "7x7, small weights: rows")
+        XCTAssertFalse(splitsRows(m: 49, weightBytes: l2 + 4, panels: 128, threads: 2), "7x7, weights beyond L2: panels")
+        XCTAssertTrue(splitsRows(m: 3136, weightBytes: 4 * l2, panels: 128, threads: 2), "large maps: rows")
+        XCTAssertFalse(splitsRows(m: 9, weightBytes: 4 * 64 * 64, panels: 4, threads: 2), "3x3 maps: panels")
+        XCTAssertTrue(splitsRows(m: 9, weightBytes: 4 * 64 * 16, panels: 1, threads: 2), "one panel: rows")
+    }
+
+    func testSmallMapsAtTwoThreads() throws {
+        let l2 = CacheSizes.level2OrDefault
+        // K x N beyond L2 for the last layer: 4 * 720 * wide floats.
+        let wide = (l2 / (4 * 720) / 16 + 2) * 16
+        var b = Builder(input: [1, 120, 7, 7])
+        let e = try b.conv("x", out: 720, activation: .hardSwish)
+        let p = try b.conv(e, out: 120, residual: "x", activation: nil)
+        let q = try b.conv(p, out: 720, activation: .relu)
+        let y = try b.conv(q, out: wide)
+        b.output(y)
+        var rng = Builder(input: [1, 120, 7, 7])
+        rng.state = 5
+        let x = Tensor(shape: [1, 120, 7, 7], floats: rng.floats(120 * 49))
+        let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+        for threads in [1, 2] {
+            let exec = try Executor(graph: b.graph, threads: threads)
+            let got = try exec.run(["x": x])
+            for (name, w) in want {
+                let g = try XCTUnwrap(got[name])
+                XCTAssertEqual(g.shape, w.shape)
+                let scale = max(1, w.floats.map { abs($0) }.max() ?? 0)
+                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(name) at \(threads) threads")
             }
         }
     }
