@@ -215,9 +215,14 @@ extension Planner {
             let inImage = x.height * x.width * x.pixelStride
             let outImage = out.height * out.width * out.pixelStride
             let (ops) = (out.pixelStride)
-            // Small maps split by channel blocks: every thread's rows would be one or two bands whose
-            // halo rows are copied again, and a 7x7 map's producer GEMM splits by channels too.
+            // Small maps at stride 1 split by channel blocks: every thread's rows would be one or two
+            // bands whose halo rows are copied again (5x5 on MNASNet's 7x7x1152: 0.029-0.032 ms against
+            // 0.031-0.041 by rows at 2 threads). At stride 2 by rows, as the GEMM before them splits
+            // its larger map: each thread then reads the input rows its core wrote (MobileNetV2's
+            // 14x14x576 -> 7x7 0.035 -> 0.024 ms, MNASNet's 5x5 0.031 -> 0.027, MobileNetV3-Large's
+            // 0.035 -> 0.030, and the GEMMs after them 3-7% faster).
             let blockWork = exec.threads > 1 && !padded && DepthwiseConv.splitsByChannels(geometry, channels: channels)
+                && !(depthwiseStridedRowSplit && c.strides != [1, 1])
                 ? DepthwiseConv.channelBlockRanges(channels: channels, parts: exec.threads) : nil
             let work = blockWork ?? chunks(geometry.outputHeight, parts: exec.threads)
             let pool = exec.pool
@@ -278,3 +283,7 @@ func splitsRows(m: Int, weightBytes: Int, panels: Int, threads: Int) -> Bool {
 }
 
 let gemmSmallMapRowsPerThread = environmentCount("KITE_GEMM_SPLIT_ROWS") ?? 16
+
+/// Whether strided depthwise layers with small outputs split by rows at 2+ threads, not by channel
+/// blocks (`KITE_DW_STRIDED_ROW_SPLIT=0` for A/B runs).
+let depthwiseStridedRowSplit = environmentCount("KITE_DW_STRIDED_ROW_SPLIT") != 0
