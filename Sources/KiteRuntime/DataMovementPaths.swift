@@ -76,7 +76,7 @@ extension Planner {
         var shape = graph.shapes[outName] ?? [1, 1, 1, 1]
         if let chain { shape[1] = chain.channels }
         var p = Placement.dense(buffer: 0, shape: shape)
-        if p.nhwc { p.pixelStride = Planner.alignedPixelStride(channels: p.channels, pixels: p.height * p.width) }
+        if p.nhwc { p.pixelStride = Planner.alignedPixelStride(channels: p.channels, pixels: p.height * p.width, spreadsSets: false) }
         if let b = concatBuffers[key] { return (b, p.pixelStride) }
         let buffer = newBuffer(elements: p.bufferElements, at: index)
         concatBuffers[key] = buffer

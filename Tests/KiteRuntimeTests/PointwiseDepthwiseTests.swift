@@ -222,3 +222,49 @@ final class SmallMapGEMMSplitTests: XCTestCase {
         }
     }
 }
+
+/// NHWC pixel strides: padded to whole lines (72 -> 80), 128-multiples up to 512 channels one line
+/// more so a channel block's lines spread over L1's sets; the padded buffers must compute as dense ones.
+final class PixelStrideTests: XCTestCase {
+    typealias Builder = ChannelMapTests.Builder
+
+    func testStrides() {
+        guard Planner.alignsPixels, Planner.padsPowerOfTwo else { return }
+        XCTAssertEqual(Planner.alignedPixelStride(channels: 72, pixels: 3136), 80)
+        XCTAssertEqual(Planner.alignedPixelStride(channels: 128, pixels: 3136), 144)
+        XCTAssertEqual(Planner.alignedPixelStride(channels: 256, pixels: 784), 272)
+        XCTAssertEqual(Planner.alignedPixelStride(channels: 512, pixels: 49), 528)
+        XCTAssertEqual(Planner.alignedPixelStride(channels: 1024, pixels: 49), 1024)
+        XCTAssertEqual(Planner.alignedPixelStride(channels: 128, pixels: 1), 128)
+        XCTAssertEqual(Planner.alignedPixelStride(channels: 128, pixels: 3136, spreadsSets: false), 128, "concat buffers stay dense")
+    }
+
+    func testPaddedPowerOfTwoChannels() throws {
+        var b = Builder(input: [1, 40, 19, 21])
+        let e = try b.conv("x", out: 128, activation: .relu)
+        let d = try b.depthwise(e, kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: .clip(min: 0, max: 6))
+        let p = try b.conv(d, out: 256)
+        let s = try b.depthwise(p, kernel: 3, stride: 2, pads: [1, 1, 1, 1], activation: nil)
+        let y = try b.conv(s, out: 24)
+        b.output(y)
+        var rng = Builder(input: [1, 40, 19, 21])
+        rng.state = 9
+        let x = Tensor(shape: [1, 40, 19, 21], floats: rng.floats(40 * 19 * 21))
+        let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+        for threads in [1, 2] {
+            let exec = try Executor(graph: b.graph, threads: threads)
+            if Planner.padsPowerOfTwo {
+                XCTAssertEqual(exec.placements[e]?.pixelStride, 144)
+                XCTAssertEqual(exec.placements[p]?.pixelStride, 272)
+            }
+            let got = try exec.run(["x": x])
+            for (name, w) in want {
+                let g = try XCTUnwrap(got[name])
+                XCTAssertEqual(g.shape, w.shape)
+                let scale = max(1, w.floats.map { abs($0) }.max() ?? 0)
+                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(name) at \(threads) threads")
+            }
+        }
+    }
+}
