@@ -59,12 +59,12 @@ public enum DepthwiseConv {
     /// a multiple of 8).
     public static func blockCount(channels: Int) -> Int { (channels + 7) / 8 }
 
-    /// Whether threads split this convolution by channel blocks instead of output rows: the tiled
-    /// kernel on maps of fewer rows than two bands of four (7x7 maps). A row split would give each
-    /// thread one band, whose halo rows are copied by both, and such maps come from GEMMs that
-    /// split by output channels, so each thread then reads channels it wrote. On 14x14 maps,
-    /// whose GEMMs split by rows, channel splits measured slower (MobileNetV2 and MNASNet at 2
-    /// threads, alternated runs). `channelBlockRanges` gives the ranges.
+    /// Whether threads may split this convolution by channel blocks instead of output rows: the
+    /// tiled kernel on maps of fewer rows than two bands of four (7x7 maps). A row split would give
+    /// each thread one band, whose halo rows are copied by both. (The runtime splits such layers by
+    /// channels at stride 1 and by rows at stride 2, whose input rows the GEMM before them split
+    /// by rows.) On 14x14 maps, whose GEMMs split by rows, channel splits measured slower
+    /// (MobileNetV2 and MNASNet at 2 threads, alternated runs). `channelBlockRanges` gives the ranges.
     public static func splitsByChannels(_ g: ConvGeometry, channels: Int) -> Bool {
         channels >= 8 && padsInKernel(g) && g.outputHeight < 2 * depthwiseTileRows
     }
