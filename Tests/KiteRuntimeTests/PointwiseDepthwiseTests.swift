@@ -10,22 +10,9 @@ final class PointwiseDepthwiseTests: XCTestCase {
     typealias Builder = ChannelMapTests.Builder
 
     func run(_ b: Builder, input: [Int], fused: Int, file: StaticString = #filePath, line: UInt = #line) throws {
-        var rng = Builder(input: input)
-        rng.state = 7
-        let x = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
-        let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
-        for threads in [1, 2] {
-            let exec = try Executor(graph: b.graph, threads: threads, streamingThreshold: 384 * 1024)
+        try assertMatchesReference(b, input: input, seed: 7, streamingThreshold: 384 * 1024, file: file, line: line) { exec in
             XCTAssertEqual(exec.steps.filter { $0.kernel.contains("+") }.count, fused, "fused steps", file: file, line: line)
             XCTAssertTrue(exec.steps.allSatisfy { $0.kernel != "reference" }, file: file, line: line)
-            let got = try exec.run(["x": x])
-            for (name, w) in want {
-                let g = try XCTUnwrap(got[name], file: file, line: line)
-                XCTAssertEqual(g.shape, w.shape, file: file, line: line)
-                let scale = max(1, w.floats.map { abs($0) }.max() ?? 0)
-                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
-                XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(name) at \(threads) threads", file: file, line: line)
-            }
         }
     }
 
@@ -205,20 +192,30 @@ final class SmallMapGEMMSplitTests: XCTestCase {
         let q = try b.conv(p, out: 720, activation: .relu)
         let y = try b.conv(q, out: wide)
         b.output(y)
-        var rng = Builder(input: [1, 120, 7, 7])
-        rng.state = 5
-        let x = Tensor(shape: [1, 120, 7, 7], floats: rng.floats(120 * 49))
-        let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
-        for threads in [1, 2] {
-            let exec = try Executor(graph: b.graph, threads: threads)
-            let got = try exec.run(["x": x])
-            for (name, w) in want {
-                let g = try XCTUnwrap(got[name])
-                XCTAssertEqual(g.shape, w.shape)
-                let scale = max(1, w.floats.map { abs($0) }.max() ?? 0)
-                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
-                XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(name) at \(threads) threads")
-            }
+        try assertMatchesReference(b, input: [1, 120, 7, 7], seed: 5)
+    }
+}
+
+/// Runs `b`'s graph at 1 and 2 threads on seeded random input and compares every output with the
+/// reference executor (relative to the output's largest magnitude); `inspect` sees each executor
+/// before it runs.
+func assertMatchesReference(_ b: ChannelMapTests.Builder, input: [Int], seed: UInt64,
+                            streamingThreshold: Int = Planner.streamingThresholdBytes,
+                            file: StaticString = #filePath, line: UInt = #line, inspect: (Executor) -> Void = { _ in }) throws {
+    var rng = ChannelMapTests.Builder(input: input)
+    rng.state = seed
+    let x = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
+    let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+    for threads in [1, 2] {
+        let exec = try Executor(graph: b.graph, threads: threads, streamingThreshold: streamingThreshold)
+        inspect(exec)
+        let got = try exec.run(["x": x])
+        for (name, w) in want {
+            let g = try XCTUnwrap(got[name], file: file, line: line)
+            XCTAssertEqual(g.shape, w.shape, file: file, line: line)
+            let scale = max(1, w.floats.map { abs($0) }.max() ?? 0)
+            let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(name) at \(threads) threads", file: file, line: line)
         }
     }
 }
@@ -247,24 +244,10 @@ final class PixelStrideTests: XCTestCase {
         let s = try b.depthwise(p, kernel: 3, stride: 2, pads: [1, 1, 1, 1], activation: nil)
         let y = try b.conv(s, out: 24)
         b.output(y)
-        var rng = Builder(input: [1, 40, 19, 21])
-        rng.state = 9
-        let x = Tensor(shape: [1, 40, 19, 21], floats: rng.floats(40 * 19 * 21))
-        let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
-        for threads in [1, 2] {
-            let exec = try Executor(graph: b.graph, threads: threads)
-            if Planner.padsPowerOfTwo {
-                XCTAssertEqual(exec.placements[e]?.pixelStride, 144)
-                XCTAssertEqual(exec.placements[p]?.pixelStride, 272)
-            }
-            let got = try exec.run(["x": x])
-            for (name, w) in want {
-                let g = try XCTUnwrap(got[name])
-                XCTAssertEqual(g.shape, w.shape)
-                let scale = max(1, w.floats.map { abs($0) }.max() ?? 0)
-                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
-                XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(name) at \(threads) threads")
-            }
+        try assertMatchesReference(b, input: [1, 40, 19, 21], seed: 9) { exec in
+            guard Planner.padsPowerOfTwo else { return }
+            XCTAssertEqual(exec.placements[e]?.pixelStride, 144)
+            XCTAssertEqual(exec.placements[p]?.pixelStride, 272)
         }
     }
 }
