@@ -123,8 +123,20 @@ extension Planner {
             // The value never exists as a whole: the depthwise step computes it band by band.
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
         }
-        let reason = offsets == nil ? "1x1 stride-1 convolution: a GEMM over NHWC pixels"
+        var reason = offsets == nil ? "1x1 stride-1 convolution: a GEMM over NHWC pixels"
             : "1x1 stride-1 convolution: a GEMM over NHWC pixels, reading input channels through the folded shuffle/select"
+        // Split by output panels when a depthwise step that splits by channel blocks reads the
+        // output and the weights are large enough that reading them all on every thread (a row
+        // split) costs more than the panel split's small tiles: each thread then also writes the
+        // channels its depthwise part reads (`feedsChannelSplitDepthwise`). At 2 threads,
+        // alternated profiles (medians of 5), 7x7 maps: MNASNet's 192 -> 1152 expansions (885 KB
+        // of weights) 0.077 -> 0.074 ms and its 5x5 depthwise layers after them 0.034 -> 0.028,
+        // MobileNetV2's and MobileNetV3-Large's 160 -> 960 (614 KB) 0.056-0.072 -> 0.054-0.058 and
+        // their depthwise layers 0.021-0.035 -> 0.018-0.030; MNASNet's op sum 2.88 -> 2.85 ms.
+        // ShuffleNetV2 1.0's 232 -> 232 (215 KB, 15 panels) lost (0.022 -> 0.027) and keeps rows.
+        let panelsForDepthwise = gemmPanelsForDepthwise && 4 * 4 * cin * cout >= CacheSizes.level2OrDefault
+            && feedsChannelSplitDepthwise(output: name, shape: outShape)
+        if panelsForDepthwise { reason += "; threads split it by output panels, the channels the depthwise after it splits by" }
         addStep(index: index, node: node, kernel: GEMM.kernelName, reason: reason) { exec in
             let a = UnsafePointer(exec.pointer(x))
             let lda = x.pixelStride
@@ -136,6 +148,7 @@ extension Planner {
             // Many rows: split rows. Few rows (7x7 maps): rows too when the weights fit L2, else output
             // panels (`splitsRows`).
             let byRows = splitsRows(m: m, weightBytes: 4 * cin * cout, panels: packed.panelCount, threads: threads)
+                && !panelsForDepthwise
             let work = byRows ? chunks(m, parts: threads, granule: GEMM.tileRows) : chunks(packed.panelCount, parts: threads)
             let pool = exec.pool
             return {
@@ -283,6 +296,31 @@ func splitsRows(m: Int, weightBytes: Int, panels: Int, threads: Int) -> Bool {
 }
 
 let gemmSmallMapRowsPerThread = environmentCount("KITE_GEMM_SPLIT_ROWS") ?? 16
+
+/// Whether a pointwise GEMM whose output only a channel-split depthwise step reads splits by
+/// output panels (`KITE_GEMM_PANELS_FOR_DW=0` for A/B runs).
+let gemmPanelsForDepthwise = environmentCount("KITE_GEMM_PANELS_FOR_DW") != 0
+
+extension Planner {
+    /// Whether `output` (NCHW `shape`) is read only by a depthwise convolution that splits across
+    /// threads by channel blocks (stride 1 on a map of fewer than two tile bands, see
+    /// `DepthwiseConv.splitsByChannels`): a GEMM that writes it then splits by output panels, so
+    /// that each thread's channels are the ones its depthwise part reads (16 panels of channels
+    /// against 8-channel blocks: the halves match when the panel count is even).
+    func feedsChannelSplitDepthwise(output: String, shape: [Int]) -> Bool {
+        guard shape.count == 4, let readers = readerTable[output], readers.count == 1 else { return false }
+        let node = graph.nodes[readers[0].node]
+        guard case .conv(let c) = node.op, node.inputs.count == 1, !c.residual, isDepthwise(c, channels: shape[1]),
+              validGeometry(c), c.strides == [1, 1], c.kernel.count == 2,
+              let next = node.outputs.first, let outShape = graph.shapes[next], outShape.count == 4 else { return false }
+        let geometry = ConvGeometry(inputHeight: shape[2], inputWidth: shape[3], kernelHeight: c.kernel[0], kernelWidth: c.kernel[1],
+                                    strideHeight: 1, strideWidth: 1,
+                                    padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3],
+                                    dilationHeight: c.dilations[0], dilationWidth: c.dilations[1],
+                                    outputHeight: outShape[2], outputWidth: outShape[3])
+        return DepthwiseConv.splitsByChannels(geometry, channels: shape[1])
+    }
+}
 
 /// Whether strided depthwise layers with small outputs split by rows at 2+ threads, not by channel
 /// blocks (`KITE_DW_STRIDED_ROW_SPLIT=0` for A/B runs).

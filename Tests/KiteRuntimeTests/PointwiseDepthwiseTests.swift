@@ -194,6 +194,28 @@ final class SmallMapGEMMSplitTests: XCTestCase {
         b.output(y)
         try assertMatchesReference(b, input: [1, 120, 7, 7], seed: 5)
     }
+
+    /// A 7x7 expansion whose weights take a quarter of L2 or more, read only by a stride-1
+    /// depthwise layer (which splits by channel blocks), splits by output panels; smaller weights,
+    /// a strided depthwise layer or a second reader keep the row split. Outputs match the
+    /// reference at 1 and 2 threads.
+    func testExpansionSplitsByPanelsForTheDepthwiseAfterIt() throws {
+        let l2 = CacheSizes.level2OrDefault
+        let wide = (l2 / (4 * 4 * 96) / 16 + 1) * 16
+        for (out, kernel, stride, secondReader, panels) in [(wide, 5, 1, false, true), (wide, 3, 1, false, true), (wide + 8, 3, 1, false, true),
+                                                            (64, 5, 1, false, false), (wide, 3, 2, false, false), (wide, 3, 1, true, false)] {
+            var b = Builder(input: [1, 96, 7, 7])
+            let e = try b.conv("x", out: out, activation: .relu)
+            let d = try b.depthwise(e, kernel: kernel, stride: stride, pads: [kernel / 2, kernel / 2, kernel / 2, kernel / 2], activation: nil)
+            let y = try b.conv(d, out: 40)
+            b.output(y)
+            if secondReader { b.output(try b.conv(e, out: 8)) }
+            try assertMatchesReference(b, input: [1, 96, 7, 7], seed: 9) { exec in
+                let expansion = exec.steps.first { $0.kernel == GEMM.kernelName }
+                XCTAssertEqual(expansion?.reason.contains("output panels"), panels, "C=\(out) \(kernel)x\(kernel) s\(stride) second reader: \(secondReader)")
+            }
+        }
+    }
 }
 
 /// Runs `b`'s graph at 1 and 2 threads on seeded random input and compares every output with the
