@@ -115,7 +115,7 @@ public final class Executor: @unchecked Sendable {
                 throw KiteError.invalidArgument("input '\(v.name)' has shape \(t.shape) but the model expects \(v.shape)")
             }
             guard let p = placements[v.name] else { continue }
-            t.floats.withUnsafeBufferPointer { LayoutCopy.write($0, to: p, base: pointer(buffer: p.buffer)) }
+            t.floats.withUnsafeBufferPointer { LayoutCopy.write($0, to: p, base: pointer(buffer: p.buffer), pool: pool) }
         }
         if let times = stepNanoseconds {
             for (i, body) in bodies.enumerated() {

@@ -273,3 +273,26 @@ final class PixelStrideTests: XCTestCase {
         }
     }
 }
+
+/// A dense 3-channel image copied into its NHWC placement by all threads (rows split as the first
+/// layer splits them) must equal the copy made on one thread; other inputs keep the serial copy.
+final class InputCopyTests: XCTestCase {
+    func testSplitImageCopyMatchesTheSerialOne() {
+        let pool = WorkerPool(threadCount: 2)
+        for (h, w, channels) in [(131, 127, 3), (224, 224, 3), (129, 130, 4), (3, 9000, 3)] {
+            var rng = ChannelMapTests.Builder(input: [1, channels, h, w])
+            let values = rng.floats(channels * h * w)
+            let p = Placement.dense(buffer: 0, shape: [1, channels, h, w])
+            var serial = [Float](repeating: -1, count: p.bufferElements + 5)
+            var split = serial
+            values.withUnsafeBufferPointer { v in
+                serial.withUnsafeMutableBufferPointer { LayoutCopy.write(v, to: p, base: $0.baseAddress!) }
+                split.withUnsafeMutableBufferPointer { LayoutCopy.write(v, to: p, base: $0.baseAddress!, pool: pool) }
+            }
+            XCTAssertEqual(split, serial, "\(channels)x\(h)x\(w)")
+            // NHWC: pixel (y, x) channel c at (y * W + x) * C + c.
+            XCTAssertEqual(split[((h - 1) * w + 2) * channels + 1], values[(1 * h + h - 1) * w + 2])
+            XCTAssertEqual(split[p.bufferElements], -1, "nothing written past the value")
+        }
+    }
+}
