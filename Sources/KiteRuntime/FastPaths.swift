@@ -137,6 +137,8 @@ extension Planner {
         let panelsForDepthwise = gemmPanelsForDepthwise && 4 * 4 * cin * cout >= CacheSizes.level2OrDefault
             && feedsChannelSplitDepthwise(output: name, shape: outShape)
         if panelsForDepthwise { reason += "; threads split it by output panels, the channels the depthwise after it splits by" }
+        let serial = m * cin * cout < gemmSerialMACs
+        if serial { reason += "; on one thread (too little work to share)" }
         addStep(index: index, node: node, kernel: GEMM.kernelName, reason: reason) { exec in
             let a = UnsafePointer(exec.pointer(x))
             let lda = x.pixelStride
@@ -147,9 +149,9 @@ extension Planner {
             let threads = exec.threads
             // Many rows: split rows. Few rows (7x7 maps): rows too when the weights fit L2, else output
             // panels (`splitsRows`).
-            let byRows = splitsRows(m: m, weightBytes: 4 * cin * cout, panels: packed.panelCount, threads: threads)
+            let byRows = serial || splitsRows(m: m, weightBytes: 4 * cin * cout, panels: packed.panelCount, threads: threads)
                 && !panelsForDepthwise
-            let work = byRows ? chunks(m, parts: threads, granule: GEMM.tileRows) : chunks(packed.panelCount, parts: threads)
+            let work = byRows ? chunks(m, parts: serial ? 1 : threads, granule: GEMM.tileRows) : chunks(packed.panelCount, parts: threads)
             let pool = exec.pool
             return {
                 // The closure holds the offset table (an IndexTable) alive for as long as the step exists.
@@ -296,6 +298,14 @@ func splitsRows(m: Int, weightBytes: Int, panels: Int, threads: Int) -> Bool {
 }
 
 let gemmSmallMapRowsPerThread = environmentCount("KITE_GEMM_SPLIT_ROWS") ?? 16
+
+/// Multiply-adds below which a pointwise GEMM runs on the calling thread alone: waking the other
+/// core costs more than it saves. At 2 threads on a Xeon (alternated profiles, medians of 9), the
+/// squeeze-excite layers of MobileNetV3-Small and -Large with 1.7-5.8K multiply-adds took
+/// 0.0016-0.0020 ms split and 0.0006-0.0009 on one thread; those with 15K and more were level or
+/// faster split. MobileNetV3-Small's op sum 0.840 -> 0.836 ms (minima of 9).
+/// `KITE_GEMM_SERIAL_MACS` sets it for A/B runs (0 splits every GEMM).
+let gemmSerialMACs = environmentCount("KITE_GEMM_SERIAL_MACS") ?? 8192
 
 /// Whether a pointwise GEMM whose output only a channel-split depthwise step reads splits by
 /// output panels (`KITE_GEMM_PANELS_FOR_DW=0` for A/B runs).

@@ -218,6 +218,22 @@ final class SmallMapGEMMSplitTests: XCTestCase {
     }
 }
 
+/// Squeeze-excite layers (1x1 maps): GEMMs with little work run on the calling thread, larger
+/// ones split; outputs match the reference at 1 and 2 threads.
+final class SerialGEMMTests: XCTestCase {
+    func testTinyGEMMsRunOnOneThread() throws {
+        var b = ChannelMapTests.Builder(input: [1, 96, 1, 1])
+        let s = try b.conv("x", out: 24, activation: .relu)
+        let e = try b.conv(s, out: 96, activation: .hardSigmoid(alpha: 1.0 / 6, beta: 0.5))
+        let w = try b.conv(e, out: 256)
+        b.output(w)
+        try assertMatchesReference(b, input: [1, 96, 1, 1], seed: 11) { exec in
+            let reasons = exec.steps.filter { $0.kernel == GEMM.kernelName }.map { $0.reason.contains("on one thread") }
+            XCTAssertEqual(reasons, [gemmSerialMACs > 2304, gemmSerialMACs > 2304, gemmSerialMACs > 96 * 256])
+        }
+    }
+}
+
 /// Runs `b`'s graph at 1 and 2 threads on seeded random input and compares every output with the
 /// reference executor (relative to the output's largest magnitude); `inspect` sees each executor
 /// before it runs.
