@@ -321,14 +321,9 @@ extension Planner {
         guard shape.count == 4, let readers = readerTable[output], readers.count == 1 else { return false }
         let node = graph.nodes[readers[0].node]
         guard case .conv(let c) = node.op, node.inputs.count == 1, !c.residual, isDepthwise(c, channels: shape[1]),
-              validGeometry(c), c.strides == [1, 1], c.kernel.count == 2,
-              let next = node.outputs.first, let outShape = graph.shapes[next], outShape.count == 4 else { return false }
-        let geometry = ConvGeometry(inputHeight: shape[2], inputWidth: shape[3], kernelHeight: c.kernel[0], kernelWidth: c.kernel[1],
-                                    strideHeight: 1, strideWidth: 1,
-                                    padTop: c.pads[0], padLeft: c.pads[1], padBottom: c.pads[2], padRight: c.pads[3],
-                                    dilationHeight: c.dilations[0], dilationWidth: c.dilations[1],
-                                    outputHeight: outShape[2], outputWidth: outShape[3])
-        return DepthwiseConv.splitsByChannels(geometry, channels: shape[1])
+              validGeometry(c), c.strides == [1, 1], let next = node.outputs.first, let outShape = graph.shapes[next],
+              let g = geometry(c, inputShape: shape, outputShape: outShape) else { return false }
+        return DepthwiseConv.splitsByChannels(g, channels: shape[1])
     }
 }
 
