@@ -70,8 +70,18 @@ public enum GroupedBandConv {
     }
 
     /// Output rows per band: the input rows of a band are copied once, so taller bands copy
-    /// less overlap (3x3 stride 1: 6 input rows for 4 output rows).
-    static let bandRows = 4
+    /// less overlap (3x3 stride 1: 6 input rows for 4 output rows). Weights larger than half of
+    /// L2 stream from L3 once per band (`weightsStream`), so those take bands of 8 rows: a 7x7
+    /// map in one band.
+    static func bandRows(_ w: GroupedBandWeights) -> Int { weightsStream(w) ? 8 : 4 }
+
+    /// Whether the packed weights are larger than half of L2: the wide driver then sweeps a
+    /// band's rows for each weight panel pair in turn, instead of every panel for each row.
+    /// IGCv1's 7x7 layers (4 groups of 128 channels, 2.4 MB of weights) read all their weights
+    /// from L3 for each of the 7 output rows.
+    static func weightsStream(_ w: GroupedBandWeights) -> Bool {
+        groupedBandPanelOuter && 4 * w.reductionLength * w.packed.outputChannels > CacheSizes.level2OrDefault / 2
+    }
 
     /// Width of a padded band row, in pixels: every window of the output row fits.
     static func paddedWidth(_ g: ConvGeometry) -> Int {
@@ -84,8 +94,8 @@ public enum GroupedBandConv {
     }
 
     /// Scratch floats one call of `run` needs (one band of padded input rows).
-    public static func scratchSize(geometry g: ConvGeometry, inputChannels: Int) -> Int {
-        bandInputRows(g, rows: bandRows) * paddedWidth(g) * inputChannels
+    public static func scratchSize(geometry g: ConvGeometry, inputChannels: Int, weights w: GroupedBandWeights) -> Int {
+        bandInputRows(g, rows: bandRows(w)) * paddedWidth(g) * inputChannels
     }
 
     /// Computes output rows `outputRows` of `act(conv(input) + bias + residual)`, NHWC.
@@ -110,7 +120,7 @@ public enum GroupedBandConv {
             }
             var oy0 = outputRows.lowerBound
             while oy0 < outputRows.upperBound {
-                let rows = min(bandRows, outputRows.upperBound - oy0)
+                let rows = min(bandRows(w), outputRows.upperBound - oy0)
                 fillBand(input: input, ips: ips, g: g, channels: channels, firstOutputRow: oy0, rows: rows, into: scratch)
                 activation.visit(GroupedBandArguments(
                     band: UnsafePointer(scratch), paddedWidth: pw, channels: channels, g: g, w: w,
@@ -226,6 +236,29 @@ func groupedBandWideDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act
     let ow = d.g.outputWidth
     withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmWideSpillFloats) { spillBuffer in
         let spill = spillBuffer.baseAddress!
+        if GroupedBandConv.weightsStream(w) {
+            // Panel pairs outer: each pair's weights come from L3 once per band and from L2 for its other rows.
+            for u in 0..<units {
+                var q = 0
+                while q < unitPanels {
+                    let shape = GEMMWidePanelShape(full: min(2, unitPanels - q), half: false)
+                    for r in 0..<d.rows {
+                        let oy = d.firstOutputRow + r
+                        args.a = d.band + r * d.g.strideHeight * d.paddedWidth * d.channels + u &* w.unitInputs
+                        args.c = d.output + oy * ow * d.ops
+                        args.residual = d.residual.map { $0 + oy * ow * d.rps }
+                        var m = 0
+                        while m < ow {
+                            let tile = gemmWideNextTileRows(ow - m)
+                            gemmWideTileRows(tile, shape, act, ix, args, m: m, panel: u &* unitPanels &+ q, spill: spill)
+                            m += tile
+                        }
+                    }
+                    q += shape.panels
+                }
+            }
+            return
+        }
         for r in 0..<d.rows {
             let oy = d.firstOutputRow + r
             let rowA = d.band + r * d.g.strideHeight * d.paddedWidth * d.channels
@@ -249,6 +282,10 @@ func groupedBandWideDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act
         }
     }
 }
+
+/// Whether grouped band convolutions with large weights sweep rows inside each panel pair
+/// (`GroupedBandConv.weightsStream`); `KITE_GROUPED_PANEL_OUTER=0` turns it off (A/B runs).
+nonisolated(unsafe) var groupedBandPanelOuter = environmentValue("KITE_GROUPED_PANEL_OUTER") != "0"
 
 /// A pair's reads through a tap/channel offset table: the second group's channels `shift` on.
 struct OffsetPair: PairIndexing {

@@ -331,7 +331,7 @@ extension Planner {
         addStep(index: index, node: node, kernel: "group-bands",
                 reason: "group conv (g=\(c.groups)): zero-padded bands of input rows, implicit GEMM; \(how)",
                 rowSplitConvolution(input: x, output: out, residual: residual, outputHeight: g.outputHeight,
-                                    scratchFloats: GroupedBandConv.scratchSize(geometry: g, inputChannels: x.channels)) { i, o, r, rows, scratch in
+                                    scratchFloats: GroupedBandConv.scratchSize(geometry: g, inputChannels: x.channels, weights: packed)) { i, o, r, rows, scratch in
                     GroupedBandConv.run(input: i, inputPixelStride: x.pixelStride, geometry: g, weights: packed, output: o,
                                         outputPixelStride: out.pixelStride, residual: r, residualPixelStride: residual?.pixelStride ?? 0,
                                         activation: activation, outputRows: rows, scratch: scratch)

@@ -23,7 +23,7 @@ final class GroupedBandTests: XCTestCase {
                                    bias: bias == nil ? nil : bp.baseAddress)
             }
         }
-        var scratch = [Float](repeating: .nan, count: GroupedBandConv.scratchSize(geometry: g, inputChannels: cin))
+        var scratch = [Float](repeating: .nan, count: GroupedBandConv.scratchSize(geometry: g, inputChannels: cin, weights: packed))
         var out = [Float](repeating: sentinel, count: pixels * ops)
         input.withUnsafeBufferPointer { ip in
             out.withUnsafeMutableBufferPointer { op in
@@ -60,6 +60,35 @@ final class GroupedBandTests: XCTestCase {
                                      strideHeight: stride, strideWidth: stride, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
                 check(g: g, cin: perGroup * groups, cout: perGroup * groups, groups: groups, inputExtra: 0, outputExtra: 0,
                       withBias: true, withResidual: false, activation: .relu, split: [0, g.outputHeight], rng: &rng)
+            }
+        }
+    }
+
+    /// Weights larger than half of L2 (IGCv1's 7x7 layers): bands of 8 rows, each panel pair
+    /// sweeping the band's rows; and the same convolutions in the row-by-row order.
+    func testLargeWeightsSweepRowsPerPanelPair() {
+        var rng = SeededRNG(seed: 227)
+        let groups = 2, perGroupIn = 64
+        var perGroupOut = 64
+        while 4 * 9 * perGroupIn * groups * perGroupOut <= CacheSizes.level2OrDefault / 2 { perGroupOut += 64 }
+        for stride in [1, 2] {
+            let size = 7 * stride
+            let g = ConvGeometry(inputHeight: size, inputWidth: size + stride - 1, kernelHeight: 3, kernelWidth: 3,
+                                 strideHeight: stride, strideWidth: stride, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+            for panelOuter in [true, false] {
+                groupedBandPanelOuter = panelOuter
+                defer { groupedBandPanelOuter = true }
+                let packed = GroupedBandWeights(weights: [Float](repeating: 0, count: groups * perGroupOut * perGroupIn * 9),
+                                                outputChannels: groups * perGroupOut, inputChannels: groups * perGroupIn,
+                                                kernelHeight: 3, kernelWidth: 3, groups: groups, bias: nil)
+                XCTAssertEqual(GroupedBandConv.weightsStream(packed), panelOuter)
+                XCTAssertEqual(GroupedBandConv.bandRows(packed), panelOuter ? 8 : 4)
+                forBothKernelWidths {
+                    check(g: g, cin: perGroupIn * groups, cout: perGroupOut * groups, groups: groups, inputExtra: 3, outputExtra: 5,
+                          withBias: true, withResidual: stride == 1, activation: .relu, split: [0, 3, g.outputHeight], rng: &rng)
+                    check(g: g, cin: perGroupIn * groups, cout: perGroupOut * groups, groups: groups, inputExtra: 0, outputExtra: 0,
+                          withBias: false, withResidual: false, activation: .none, split: [0, g.outputHeight], rng: &rng)
+                }
             }
         }
     }
