@@ -93,6 +93,16 @@ public enum GroupedBandConv {
         (rows - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1
     }
 
+    /// Units of output channels `run` can be asked for (`units:`): groups, or pairs of 8-channel groups.
+    public static func unitCount(_ w: GroupedBandWeights) -> Int { w.packed.outputChannels / w.unitOutputs }
+
+    /// Whether threads should split this convolution by units rather than by output rows: its
+    /// weights stream from L3 (`weightsStream`), so that each thread reads only its units' share,
+    /// and 7x7 maps split 4 + 3 rows.
+    public static func splitsByUnits(_ w: GroupedBandWeights) -> Bool {
+        weightsStream(w) && unitCount(w) >= 2 && groupedBandUnitSplit
+    }
+
     /// Scratch floats one call of `run` needs (one band of padded input rows).
     public static func scratchSize(geometry g: ConvGeometry, inputChannels: Int, weights w: GroupedBandWeights) -> Int {
         bandInputRows(g, rows: bandRows(w)) * paddedWidth(g) * inputChannels
@@ -103,7 +113,7 @@ public enum GroupedBandConv {
         input: UnsafePointer<Float>, inputPixelStride ips: Int, geometry g: ConvGeometry, weights w: GroupedBandWeights,
         output: UnsafeMutablePointer<Float>, outputPixelStride ops: Int,
         residual: UnsafePointer<Float>?, residualPixelStride rps: Int,
-        activation: KernelActivation, outputRows: Range<Int>, scratch: UnsafeMutablePointer<Float>
+        activation: KernelActivation, outputRows: Range<Int>, units: Range<Int>? = nil, scratch: UnsafeMutablePointer<Float>
     ) {
         precondition(g.kernelHeight == w.kernelHeight && g.kernelWidth == w.kernelWidth, "kernel does not match the weights")
         if outputRows.isEmpty || g.outputWidth <= 0 { return }
@@ -121,11 +131,12 @@ public enum GroupedBandConv {
             var oy0 = outputRows.lowerBound
             while oy0 < outputRows.upperBound {
                 let rows = min(bandRows(w), outputRows.upperBound - oy0)
-                fillBand(input: input, ips: ips, g: g, channels: channels, firstOutputRow: oy0, rows: rows, into: scratch)
+                fillBand(input: input, ips: ips, g: g, channels: channels, firstOutputRow: oy0, rows: rows, into: scratch,
+                         only: units.map { $0.lowerBound * w.unitInputs ..< $0.upperBound * w.unitInputs })
                 activation.visit(GroupedBandArguments(
                     band: UnsafePointer(scratch), paddedWidth: pw, channels: channels, g: g, w: w,
                     offsets: UnsafePointer(offsets), output: output, ops: ops, residual: residual, rps: rps,
-                    firstOutputRow: oy0, rows: rows))
+                    firstOutputRow: oy0, rows: rows, units: units ?? 0..<unitCount(w)))
                 oy0 += rows
             }
         }
@@ -133,8 +144,15 @@ public enum GroupedBandConv {
 
     /// Copies the input rows of output rows `firstOutputRow ..< + rows` into `band` (dense, `channels`
     /// floats per pixel, `paddedWidth` pixels per row), with zeros where windows leave the map.
+    /// With `only`, just those channels of each pixel: the units one thread computes read no others.
     static func fillBand(input: UnsafePointer<Float>, ips: Int, g: ConvGeometry, channels: Int,
-                         firstOutputRow oy0: Int, rows: Int, into band: UnsafeMutablePointer<Float>) {
+                         firstOutputRow oy0: Int, rows: Int, into band: UnsafeMutablePointer<Float>,
+                         only: Range<Int>? = nil) {
+        if let only, only != 0..<channels {
+            fillBandChannels(input: input, ips: ips, g: g, channels: channels, firstOutputRow: oy0, rows: rows,
+                             into: band, only: only)
+            return
+        }
         let pw = paddedWidth(g)
         let rowFloats = pw * channels
         // Columns of the padded row that hold input pixels: [left, left + count).
@@ -161,6 +179,32 @@ public enum GroupedBandConv {
     }
 }
 
+extension GroupedBandConv {
+    /// `fillBand` for the channels `only` of each pixel (the rest of the band is left as it was).
+    static func fillBandChannels(input: UnsafePointer<Float>, ips: Int, g: ConvGeometry, channels: Int,
+                                 firstOutputRow oy0: Int, rows: Int, into band: UnsafeMutablePointer<Float>,
+                                 only: Range<Int>) {
+        let pw = paddedWidth(g)
+        let left = min(g.padLeft, pw)
+        let count = max(0, min(g.inputWidth, pw - left))
+        let iyBase = oy0 * g.strideHeight - g.padTop
+        let c0 = only.lowerBound, n = only.count
+        for r in 0..<bandInputRows(g, rows: rows) {
+            let dst = band + r * pw * channels + c0
+            let iy = iyBase + r
+            let inside = iy >= 0 && iy < g.inputHeight && count > 0
+            let src = input + max(0, iy) * g.inputWidth * ips + c0
+            for x in 0..<pw {
+                if inside && x >= left && x < left + count {
+                    (dst + x * channels).update(from: src + (x - left) * ips, count: n)
+                } else {
+                    (dst + x * channels).update(repeating: 0, count: n)
+                }
+            }
+        }
+    }
+}
+
 struct GroupedBandArguments: ActivationVisitor {
     let band: UnsafePointer<Float>
     let paddedWidth: Int
@@ -174,6 +218,8 @@ struct GroupedBandArguments: ActivationVisitor {
     let rps: Int
     let firstOutputRow: Int
     let rows: Int
+    /// The units (groups, or pairs of 8-channel groups) this call computes.
+    let units: Range<Int>
 
     func visit<A: VectorActivation>(_ act: A) { groupedBandDriver(self, act) }
 }
@@ -183,7 +229,7 @@ struct GroupedBandArguments: ActivationVisitor {
 func groupedBandDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A) {
     let w = d.w
     let k = w.reductionLength
-    let units = w.packed.outputChannels / w.unitOutputs
+    let units = d.units
     let unitPanels = w.unitOutputs / 16
     let panels = w.packed.panels, biases = w.packed.bias, panelStride = w.packed.panelStride
     var args = GEMMArguments(a: d.band, lda: d.g.strideWidth * d.channels, offsets: nil, weights: w.packed,
@@ -203,7 +249,7 @@ func groupedBandDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A)
         var m = 0
         while m < ow {
             let tile = gemmNextTileRows(ow - m)
-            for u in 0..<units {
+            for u in units {
                 args.a = rowA + u &* w.unitInputs
                 args.c = rowC + u &* w.unitOutputs
                 args.residual = rowR.map { $0 + u &* w.unitOutputs }
@@ -228,7 +274,7 @@ func groupedBandDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A)
 @inline(never)
 func groupedBandWideDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act: A) {
     let w = d.w
-    let units = w.packed.outputChannels / w.unitOutputs
+    let units = d.units
     let unitPanels = w.unitOutputs / 16
     var args = GEMMArguments(a: d.band, lda: d.g.strideWidth * d.channels, offsets: d.offsets, weights: w.packed,
                              c: d.output, ldc: d.ops, residual: d.residual, ldr: d.rps, rows: 0..<1, panels: 0..<1)
@@ -238,7 +284,7 @@ func groupedBandWideDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act
         let spill = spillBuffer.baseAddress!
         if GroupedBandConv.weightsStream(w) {
             // Panel pairs outer: each pair's weights come from L3 once per band and from L2 for its other rows.
-            for u in 0..<units {
+            for u in units {
                 var q = 0
                 while q < unitPanels {
                     let shape = GEMMWidePanelShape(full: min(2, unitPanels - q), half: false)
@@ -267,7 +313,7 @@ func groupedBandWideDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act
             var m = 0
             while m < ow {
                 let tile = gemmWideNextTileRows(ow - m)
-                for u in 0..<units {
+                for u in units {
                     args.a = rowA + u &* w.unitInputs
                     var q = 0
                     while q < unitPanels {
@@ -286,6 +332,10 @@ func groupedBandWideDriver<A: VectorActivation>(_ d: GroupedBandArguments, _ act
 /// Whether grouped band convolutions with large weights sweep rows inside each panel pair
 /// (`GroupedBandConv.weightsStream`); `KITE_GROUPED_PANEL_OUTER=0` turns it off (A/B runs).
 nonisolated(unsafe) var groupedBandPanelOuter = environmentValue("KITE_GROUPED_PANEL_OUTER") != "0"
+
+/// Whether threads split grouped band convolutions with streaming weights by units
+/// (`GroupedBandConv.splitsByUnits`); `KITE_GROUPED_UNIT_SPLIT=0` turns it off (A/B runs).
+nonisolated(unsafe) var groupedBandUnitSplit = environmentValue("KITE_GROUPED_UNIT_SPLIT") != "0"
 
 /// A pair's reads through a tap/channel offset table: the second group's channels `shift` on.
 struct OffsetPair: PairIndexing {

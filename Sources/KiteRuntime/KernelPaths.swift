@@ -328,10 +328,41 @@ extension Planner {
         let activation = c.activation.kernel
         let how = c.outChannels / c.groups == 8 ? "pairs of 8-channel groups share 16-column GEMM tiles"
             : "one 16-column GEMM tile per group panel"
+        let scratchFloats = GroupedBandConv.scratchSize(geometry: g, inputChannels: x.channels, weights: packed)
+        if GroupedBandConv.splitsByUnits(packed) {
+            let units = GroupedBandConv.unitCount(packed)
+            addStep(index: index, node: node, kernel: "group-bands",
+                    reason: "group conv (g=\(c.groups)): zero-padded bands of input rows, implicit GEMM; \(how); "
+                        + "weights larger than half of L2: threads split the groups, each panel pair sweeps the band's rows") { exec in
+                let inBase = UnsafePointer(exec.pointer(x))
+                let outBase = exec.pointer(out)
+                let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
+                let inImage = x.height * x.width * x.pixelStride
+                let outImage = out.height * out.width * out.pixelStride
+                let (ips, ops, rps) = (x.pixelStride, out.pixelStride, residual?.pixelStride ?? 0)
+                let work = chunks(units, parts: exec.threads)
+                let scratch = ThreadScratch(perThread: scratchFloats, threads: work.count)
+                let pool = exec.pool
+                return {
+                    for b in 0..<x.batch {
+                        let i = inBase + b * inImage
+                        let o = outBase + b * outImage
+                        let r = resBase.map { $0 + b * outImage }
+                        pool.parallelFor(count: work.count) { t in
+                            GroupedBandConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o,
+                                                outputPixelStride: ops, residual: r, residualPixelStride: rps,
+                                                activation: activation, outputRows: 0..<g.outputHeight, units: work[t],
+                                                scratch: scratch.slice(t))
+                        }
+                    }
+                }
+            }
+            return [out]
+        }
         addStep(index: index, node: node, kernel: "group-bands",
                 reason: "group conv (g=\(c.groups)): zero-padded bands of input rows, implicit GEMM; \(how)",
                 rowSplitConvolution(input: x, output: out, residual: residual, outputHeight: g.outputHeight,
-                                    scratchFloats: GroupedBandConv.scratchSize(geometry: g, inputChannels: x.channels, weights: packed)) { i, o, r, rows, scratch in
+                                    scratchFloats: scratchFloats) { i, o, r, rows, scratch in
                     GroupedBandConv.run(input: i, inputPixelStride: x.pixelStride, geometry: g, weights: packed, output: o,
                                         outputPixelStride: out.pixelStride, residual: r, residualPixelStride: residual?.pixelStride ?? 0,
                                         activation: activation, outputRows: rows, scratch: scratch)

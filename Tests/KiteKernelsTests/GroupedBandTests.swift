@@ -5,7 +5,7 @@ import XCTest
 /// groups and 16/32-channel groups, odd sizes, strides, padding, dilation, residual, row splits.
 final class GroupedBandTests: XCTestCase {
     func check(g: ConvGeometry, cin: Int, cout: Int, groups: Int, inputExtra: Int, outputExtra: Int, withBias: Bool,
-               withResidual: Bool, activation: KernelActivation, split: [Int], rng: inout SeededRNG,
+               withResidual: Bool, activation: KernelActivation, split: [Int], unitSplit: [Int]? = nil, rng: inout SeededRNG,
                file: StaticString = #filePath, line: UInt = #line) {
         let ips = cin + inputExtra, ops = cout + outputExtra, rps = cout + 3
         let input = rng.floats(g.inputHeight * g.inputWidth * ips)
@@ -29,12 +29,16 @@ final class GroupedBandTests: XCTestCase {
             out.withUnsafeMutableBufferPointer { op in
                 scratch.withUnsafeMutableBufferPointer { sp in
                     (residual ?? []).withUnsafeBufferPointer { rp in
+                        // Rows split as `split` says; each part's units split as `unitSplit` says (all of them if nil).
+                        let unitBounds = unitSplit ?? [0, GroupedBandConv.unitCount(packed)]
                         for i in 0..<(split.count - 1) {
-                            GroupedBandConv.run(input: ip.baseAddress!, inputPixelStride: ips, geometry: g, weights: packed,
-                                                output: op.baseAddress!, outputPixelStride: ops,
-                                                residual: residual == nil ? nil : rp.baseAddress, residualPixelStride: rps,
-                                                activation: activation, outputRows: split[i]..<split[i + 1],
-                                                scratch: sp.baseAddress!)
+                            for j in 0..<(unitBounds.count - 1) {
+                                GroupedBandConv.run(input: ip.baseAddress!, inputPixelStride: ips, geometry: g, weights: packed,
+                                                    output: op.baseAddress!, outputPixelStride: ops,
+                                                    residual: residual == nil ? nil : rp.baseAddress, residualPixelStride: rps,
+                                                    activation: activation, outputRows: split[i]..<split[i + 1],
+                                                    units: unitBounds[j]..<unitBounds[j + 1], scratch: sp.baseAddress!)
+                            }
                         }
                     }
                 }
@@ -83,11 +87,16 @@ final class GroupedBandTests: XCTestCase {
                                                 kernelHeight: 3, kernelWidth: 3, groups: groups, bias: nil)
                 XCTAssertEqual(GroupedBandConv.weightsStream(packed), panelOuter)
                 XCTAssertEqual(GroupedBandConv.bandRows(packed), panelOuter ? 8 : 4)
+                XCTAssertEqual(GroupedBandConv.splitsByUnits(packed), panelOuter)
                 forBothKernelWidths {
                     check(g: g, cin: perGroupIn * groups, cout: perGroupOut * groups, groups: groups, inputExtra: 3, outputExtra: 5,
                           withBias: true, withResidual: stride == 1, activation: .relu, split: [0, 3, g.outputHeight], rng: &rng)
                     check(g: g, cin: perGroupIn * groups, cout: perGroupOut * groups, groups: groups, inputExtra: 0, outputExtra: 0,
                           withBias: false, withResidual: false, activation: .none, split: [0, g.outputHeight], rng: &rng)
+                    // One group each, as two threads split it (`splitsByUnits`).
+                    check(g: g, cin: perGroupIn * groups, cout: perGroupOut * groups, groups: groups, inputExtra: 1, outputExtra: 2,
+                          withBias: true, withResidual: true, activation: .relu, split: [0, g.outputHeight], unitSplit: [0, 1, 2],
+                          rng: &rng)
                 }
             }
         }

@@ -258,6 +258,28 @@ func assertMatchesReference(_ b: ChannelMapTests.Builder, input: [Int], seed: UI
     }
 }
 
+/// Grouped 3x3 convolutions with weights larger than half of L2 (IGCv1's 7x7 layers): two threads
+/// split the groups instead of the rows, and the outputs equal the reference executor's.
+final class GroupedUnitSplitTests: XCTestCase {
+    typealias Builder = ChannelMapTests.Builder
+
+    func testLargeGroupedWeightsSplitByGroups() throws {
+        let groups = 4, perGroupIn = 64
+        var perGroupOut = 64
+        while 4 * 9 * perGroupIn * groups * perGroupOut <= CacheSizes.level2OrDefault / 2 { perGroupOut += 64 }
+        for (size, stride) in [(7, 1), (13, 2)] {
+            var b = Builder(input: [1, groups * perGroupIn, size, size])
+            let y = try b.conv("x", out: groups * perGroupOut, kernel: 3, groups: groups, stride: stride, activation: .relu)
+            b.output(y)
+            try assertMatchesReference(b, input: [1, groups * perGroupIn, size, size], seed: 11) { exec in
+                let step = exec.steps.first { $0.kernel == "group-bands" }
+                XCTAssertNotNil(step)
+                XCTAssertTrue(step?.reason.contains("threads split the groups") ?? false, step?.reason ?? "")
+            }
+        }
+    }
+}
+
 /// NHWC pixel strides: padded to whole lines (72 -> 80), 128-multiples up to 512 channels one line
 /// more so a channel block's lines spread over L1's sets; the padded buffers must compute as dense ones.
 final class PixelStrideTests: XCTestCase {
