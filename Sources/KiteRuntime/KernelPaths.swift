@@ -261,13 +261,23 @@ extension Planner {
         _ compute: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>?, Range<Int>,
                                         UnsafeMutablePointer<Float>) -> Void
     ) -> (Executor) -> () throws -> Void {
+        splitConvolution(input: x, output: out, residual: residual, count: outputHeight, scratchFloats: scratchFloats, compute)
+    }
+
+    /// A convolution step whose threads split `count` units of work (output rows, or groups), each
+    /// thread given its range of them and its own scratch, image by image of the batch.
+    func splitConvolution(
+        input x: Placement, output out: Placement, residual: Placement?, count: Int, scratchFloats: Int,
+        _ compute: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>?, Range<Int>,
+                                        UnsafeMutablePointer<Float>) -> Void
+    ) -> (Executor) -> () throws -> Void {
         { exec in
             let inBase = UnsafePointer(exec.pointer(x))
             let outBase = exec.pointer(out)
             let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
             let inImage = x.height * x.width * x.pixelStride
             let outImage = out.height * out.width * out.pixelStride
-            let work = chunks(outputHeight, parts: exec.threads)
+            let work = chunks(count, parts: exec.threads)
             let scratch = ThreadScratch(perThread: scratchFloats, threads: work.count)
             let pool = exec.pool
             return {
@@ -330,33 +340,15 @@ extension Planner {
             : "one 16-column GEMM tile per group panel"
         let scratchFloats = GroupedBandConv.scratchSize(geometry: g, inputChannels: x.channels, weights: packed)
         if GroupedBandConv.splitsByUnits(packed) {
-            let units = GroupedBandConv.unitCount(packed)
             addStep(index: index, node: node, kernel: "group-bands",
                     reason: "group conv (g=\(c.groups)): zero-padded bands of input rows, implicit GEMM; \(how); "
-                        + "weights larger than half of L2: threads split the groups, each panel pair sweeps the band's rows") { exec in
-                let inBase = UnsafePointer(exec.pointer(x))
-                let outBase = exec.pointer(out)
-                let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
-                let inImage = x.height * x.width * x.pixelStride
-                let outImage = out.height * out.width * out.pixelStride
-                let (ips, ops, rps) = (x.pixelStride, out.pixelStride, residual?.pixelStride ?? 0)
-                let work = chunks(units, parts: exec.threads)
-                let scratch = ThreadScratch(perThread: scratchFloats, threads: work.count)
-                let pool = exec.pool
-                return {
-                    for b in 0..<x.batch {
-                        let i = inBase + b * inImage
-                        let o = outBase + b * outImage
-                        let r = resBase.map { $0 + b * outImage }
-                        pool.parallelFor(count: work.count) { t in
-                            GroupedBandConv.run(input: i, inputPixelStride: ips, geometry: g, weights: packed, output: o,
-                                                outputPixelStride: ops, residual: r, residualPixelStride: rps,
-                                                activation: activation, outputRows: 0..<g.outputHeight, units: work[t],
-                                                scratch: scratch.slice(t))
-                        }
-                    }
-                }
-            }
+                        + "weights larger than half of L2: threads split the groups, each panel pair sweeps the band's rows",
+                    splitConvolution(input: x, output: out, residual: residual, count: GroupedBandConv.unitCount(packed),
+                                     scratchFloats: scratchFloats) { i, o, r, units, scratch in
+                        GroupedBandConv.run(input: i, inputPixelStride: x.pixelStride, geometry: g, weights: packed, output: o,
+                                            outputPixelStride: out.pixelStride, residual: r, residualPixelStride: residual?.pixelStride ?? 0,
+                                            activation: activation, outputRows: 0..<g.outputHeight, units: units, scratch: scratch)
+                    })
             return [out]
         }
         addStep(index: index, node: node, kernel: "group-bands",
