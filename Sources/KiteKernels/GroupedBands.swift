@@ -144,63 +144,42 @@ public enum GroupedBandConv {
 
     /// Copies the input rows of output rows `firstOutputRow ..< + rows` into `band` (dense, `channels`
     /// floats per pixel, `paddedWidth` pixels per row), with zeros where windows leave the map.
-    /// With `only`, just those channels of each pixel: the units one thread computes read no others.
+    /// With `only`, just those channels of each pixel (the rest of the band is left as it was):
+    /// the units one thread computes read no others.
     static func fillBand(input: UnsafePointer<Float>, ips: Int, g: ConvGeometry, channels: Int,
                          firstOutputRow oy0: Int, rows: Int, into band: UnsafeMutablePointer<Float>,
                          only: Range<Int>? = nil) {
-        if let only, only != 0..<channels {
-            fillBandChannels(input: input, ips: ips, g: g, channels: channels, firstOutputRow: oy0, rows: rows,
-                             into: band, only: only)
-            return
-        }
         let pw = paddedWidth(g)
         let rowFloats = pw * channels
+        let c0 = only?.lowerBound ?? 0, n = only?.count ?? channels
+        // Whole pixels: runs of pixels are contiguous in the band.
+        let whole = n == channels
         // Columns of the padded row that hold input pixels: [left, left + count).
         let left = min(g.padLeft, pw)
         let count = max(0, min(g.inputWidth, pw - left))
         let iyBase = oy0 * g.strideHeight - g.padTop
+        func zero(_ dst: UnsafeMutablePointer<Float>, _ x0: Int, _ x1: Int) {
+            if whole {
+                if x1 > x0 { (dst + x0 * channels).update(repeating: 0, count: (x1 - x0) * channels) }
+            } else {
+                for x in x0..<max(x0, x1) { (dst + x * channels + c0).update(repeating: 0, count: n) }
+            }
+        }
         for r in 0..<bandInputRows(g, rows: rows) {
             let dst = band + r * rowFloats
             let iy = iyBase + r
             guard iy >= 0 && iy < g.inputHeight, count > 0 else {
-                dst.update(repeating: 0, count: rowFloats)
+                zero(dst, 0, pw)
                 continue
             }
-            if left > 0 { dst.update(repeating: 0, count: left * channels) }
+            zero(dst, 0, left)
             let src = input + iy * g.inputWidth * ips
-            if ips == channels {
+            if whole && ips == channels {
                 dst.advanced(by: left * channels).update(from: src, count: count * channels)
             } else {
-                for x in 0..<count { (dst + (left + x) * channels).update(from: src + x * ips, count: channels) }
+                for x in 0..<count { (dst + (left + x) * channels + c0).update(from: src + x * ips + c0, count: n) }
             }
-            let right = left + count
-            if right < pw { (dst + right * channels).update(repeating: 0, count: (pw - right) * channels) }
-        }
-    }
-}
-
-extension GroupedBandConv {
-    /// `fillBand` for the channels `only` of each pixel (the rest of the band is left as it was).
-    static func fillBandChannels(input: UnsafePointer<Float>, ips: Int, g: ConvGeometry, channels: Int,
-                                 firstOutputRow oy0: Int, rows: Int, into band: UnsafeMutablePointer<Float>,
-                                 only: Range<Int>) {
-        let pw = paddedWidth(g)
-        let left = min(g.padLeft, pw)
-        let count = max(0, min(g.inputWidth, pw - left))
-        let iyBase = oy0 * g.strideHeight - g.padTop
-        let c0 = only.lowerBound, n = only.count
-        for r in 0..<bandInputRows(g, rows: rows) {
-            let dst = band + r * pw * channels + c0
-            let iy = iyBase + r
-            let inside = iy >= 0 && iy < g.inputHeight && count > 0
-            let src = input + max(0, iy) * g.inputWidth * ips + c0
-            for x in 0..<pw {
-                if inside && x >= left && x < left + count {
-                    (dst + x * channels).update(from: src + (x - left) * ips, count: n)
-                } else {
-                    (dst + x * channels).update(repeating: 0, count: n)
-                }
-            }
+            zero(dst, left + count, pw)
         }
     }
 }
