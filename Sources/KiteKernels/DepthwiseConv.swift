@@ -368,6 +368,17 @@ func depthwiseSpan<A: VectorActivation, K: KernelSize>(
 let depthwiseTileRows = 4
 /// Output rows computed from one packed tile (at most; a multiple of `depthwiseTileRows`).
 let depthwiseBandRows = 8
+/// The same at vertical stride 2 on maps of more than eight output rows: a 5x5 band of eight rows
+/// packs 19 input rows, and with a span's 19 columns one 16-lane block's tile (23 KB) and the
+/// lines its copy reads outgrew L1; the copy then waited on its stores. Four rows pack 11. On a
+/// Xeon (48 KiB L1), 1 thread, warm caches, MNASNet's 5x5 stride-2 layers: 56x56x72 0.094-0.095
+/// -> 0.083-0.085 ms, 28x28x240 0.067-0.073 -> 0.059; 14x14x576 (7 output rows, one band either
+/// way) 0.031-0.035 against 0.031-0.033 in bands of four. `KITE_DW_S2_BAND_ROWS` (4 or 8) sets it
+/// for A/B runs; benchmarks set it directly.
+nonisolated(unsafe) var depthwiseStride2BandRows: Int = {
+    guard let text = environmentValue("KITE_DW_S2_BAND_ROWS"), let rows = Int(text), [4, 8].contains(rows) else { return 4 }
+    return rows
+}()
 /// Bytes of packed input one tile may take when the input is larger than L2: a group then holds
 /// all (or most) channel blocks, so each input row is read in order, once per band of output rows.
 /// An input that fits L2 is packed in L1-sized groups (`depthwiseSmallTileBytes`) instead. (The
@@ -485,8 +496,9 @@ func depthwiseTiledPass<A: VectorActivation, K: StaticCount, S: StaticCount, V: 
     let octs5 = kk == 5 && !wideVectorKernels
     // Bands of up to eight output rows (a map of at most eight rows in one band): a band's tile
     // repeats the K - S input rows it shares with the next band, 1.5-2x the input at four rows
-    // for 5x5 filters. Eight-row bands took 0.83-0.93 of the time on 5x5 layers in networks.
-    let bandRows = min(d.rows.count, depthwiseBandRows)
+    // for 5x5 filters. Eight-row bands took 0.83-0.93 of the time on 5x5 layers in networks;
+    // at stride 2 four (`depthwiseStride2BandRows`).
+    let bandRows = min(d.rows.count, sh == 2 && g.outputHeight > depthwiseBandRows ? depthwiseStride2BandRows : depthwiseBandRows)
     let maxTileRows = (bandRows - 1) * sh + kk
     // Spans of up to 32 outputs at stride 1, 8 at stride 2 (a multiple of 4); a row of the tile also
     // covers the reads of the last, partly stored quad or oct. At stride 2 a 32-output span's plane

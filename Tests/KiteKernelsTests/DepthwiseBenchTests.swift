@@ -58,6 +58,17 @@ final class DepthwiseBenchTests: XCTestCase {
                         line += String(format: " | default %6.3f ms", chosen)
                         let copyMs = time { cp.baseAddress!.update(from: ip.baseAddress!, count: input.count) }
                         line += String(format: " (copy %6.3f ms)", copyMs)
+                        if s == 2 {
+                            for rows in [4, 8] {
+                                depthwiseStride2BandRows = rows
+                                let ms = time {
+                                    DepthwiseConv.run(input: ip.baseAddress!, inputPixelStride: c, geometry: g, weights: packed,
+                                                      output: op.baseAddress!, outputPixelStride: c, activation: .relu6)
+                                }
+                                line += String(format: " | s2 bands of %d rows %6.3f ms", rows, ms)
+                            }
+                            depthwiseStride2BandRows = 4
+                        }
                     }
                 }
             }

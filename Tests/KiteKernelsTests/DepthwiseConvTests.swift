@@ -228,6 +228,27 @@ extension DepthwiseConvTests {
         } }
     }
 
+    /// 5x5 stride-2 maps of more than eight output rows in bands of four rows (the default) and of
+    /// eight: partial last bands, row splits that start inside a band, C not a multiple of 16.
+    func testStride2BandsOfFourAndEight() {
+        let saved = depthwiseStride2BandRows
+        defer { depthwiseStride2BandRows = saved }
+        for rows in [4, 8] {
+            depthwiseStride2BandRows = rows
+            forBothKernelWidths {
+                var rng = SeededRNG(seed: 53)
+                let cases: [(h: Int, w: Int, channels: Int)] = [(27, 27, 72), (30, 61, 24), (35, 20, 13), (57, 57, 40), (19, 33, 240)]
+                for (i, c) in cases.enumerated() {
+                    let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 5, kernelWidth: 5,
+                                         strideHeight: 2, strideWidth: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)
+                    XCTAssertGreaterThan(g.outputHeight, 8)
+                    check(channels: c.channels, g: g, inputExtra: i % 3, inputOffset: i % 2, outputExtra: i % 4, outputOffset: 1,
+                          withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
+                }
+            }
+        }
+    }
+
     /// 3x3 maps of 8 or more output rows at stride 2, or at stride 1 with at most 160 channels (not 128),
     /// read the input in place: quads, single-output remainders, clipped border pixels (symmetric
     /// and exporter-style asymmetric pads, maps whose interior is empty), channel counts that are
