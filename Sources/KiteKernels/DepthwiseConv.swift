@@ -371,10 +371,12 @@ let depthwiseBandRows = 8
 /// The same at vertical stride 2 on maps of more than eight output rows: a 5x5 band of eight rows
 /// packs 19 input rows, and with a span's 19 columns one 16-lane block's tile (23 KB) and the
 /// lines its copy reads outgrew L1; the copy then waited on its stores. Four rows pack 11. On a
-/// Xeon (48 KiB L1), 1 thread, warm caches, MNASNet's 5x5 stride-2 layers: 56x56x72 0.094-0.095
-/// -> 0.083-0.085 ms, 28x28x240 0.067-0.073 -> 0.059; 14x14x576 (7 output rows, one band either
-/// way) 0.031-0.035 against 0.031-0.033 in bands of four. `KITE_DW_S2_BAND_ROWS` (4 or 8) sets it
-/// for A/B runs; benchmarks set it directly.
+/// Xeon (48 KiB L1), 1 thread: alone with warm caches, 56x56x72 0.094-0.095 -> 0.083-0.085 ms,
+/// 28x28x240 0.067-0.073 -> 0.059, 14x14x576 (7 output rows) 0.031-0.035 against 0.031-0.033 in
+/// bands of four; in networks (alternated profiles, medians of 7), MNASNet's and MobileNetV3-Large's
+/// 56x56x72 0.086 -> 0.077-0.079, MobileNetV3-Small's 28x28x96 0.027 -> 0.024, MNASNet's 28x28x240
+/// 0.054 -> 0.055 (at 2 threads 0.039 -> 0.035). `KITE_DW_S2_BAND_ROWS` (4 or 8) sets it for A/B
+/// runs; benchmarks set it directly.
 nonisolated(unsafe) var depthwiseStride2BandRows: Int = {
     guard let text = environmentValue("KITE_DW_S2_BAND_ROWS"), let rows = Int(text), [4, 8].contains(rows) else { return 4 }
     return rows
