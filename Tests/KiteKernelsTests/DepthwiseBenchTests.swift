@@ -59,6 +59,8 @@ final class DepthwiseBenchTests: XCTestCase {
                         let copyMs = time { cp.baseAddress!.update(from: ip.baseAddress!, count: input.count) }
                         line += String(format: " (copy %6.3f ms)", copyMs)
                         if s == 2 {
+                            let savedRows = depthwiseStride2BandRows
+                            defer { depthwiseStride2BandRows = savedRows }
                             for rows in [4, 8] {
                                 depthwiseStride2BandRows = rows
                                 let ms = time {
@@ -67,7 +69,6 @@ final class DepthwiseBenchTests: XCTestCase {
                                 }
                                 line += String(format: " | s2 bands of %d rows %6.3f ms", rows, ms)
                             }
-                            depthwiseStride2BandRows = 4
                         }
                     }
                 }
