@@ -250,11 +250,12 @@ extension DepthwiseConvTests {
     }
 
     /// 3x3 maps of 8 or more output rows at stride 2, or at stride 1 with at most 160 channels (not 128),
-    /// read the input in place: quads, single-output remainders, clipped border pixels (symmetric
-    /// and exporter-style asymmetric pads, maps whose interior is empty), channel counts that are
-    /// not multiples of 8, pixel strides wider than C. The 5x5 cases keep the tiles.
+    /// read the input in place, 16-lane blocks in pairs (stride 1) or one at a time: quads,
+    /// single-output remainders, clipped border pixels (symmetric and exporter-style asymmetric
+    /// pads, maps whose interior is empty), channel counts that are not multiples of 8, pixel
+    /// strides wider than C. The 5x5 cases keep the tiles.
     func testInPlaceReads() {
-        forBlockOuterModes { for fromMemory in [false, true] {
+        forBlockPairs { forBlockOuterModes { for fromMemory in [false, true] {
             forBothKernelWidths {
                 var rng = SeededRNG(seed: 43)
                 let cases: [(h: Int, w: Int, k: Int, s: Int, pads: [Int], channels: Int)] = [
@@ -291,10 +292,11 @@ extension DepthwiseConvTests {
                     XCTAssertTrue(DepthwiseConv.readsInPlace(wide, channels: channels, fromMemory: true), "inputs from memory: any C")
                 }
             }
-        } }
+        } } }
     }
 
-    /// 3x3 in place block by block (16-lane kernels, inputs in cache): stride 1 (and 2 in mode 2),
+    /// 3x3 in place block by block (16-lane kernels, inputs in cache), blocks in pairs (stride 1) or
+    /// one at a time: stride 1 (and 2 in mode 2),
     /// symmetric and asymmetric pads, C not a multiple of 16 (the last block overlaps), padded pixel
     /// strides, rows wider than a span (several spans, octs then quads then single outputs), spans
     /// shortened by pixel strides that reach few L1 sets, row splits; which layers take it.
@@ -310,9 +312,12 @@ extension DepthwiseConvTests {
             (20, 21, 1, [1, 1, 1, 1], 72, 8), (18, 19, 2, [0, 0, 1, 1], 40, 3), (12, 150, 1, [1, 1, 1, 1], 128, 0),
             (10, 11, 1, [1, 1, 1, 1], 200, 0), (17, 30, 1, [0, 0, 1, 1], 20, 0), (19, 141, 2, [1, 1, 1, 1], 24, 0),
             (14, 14, 1, [1, 1, 1, 1], 384, 0), (16, 70, 1, [1, 1, 1, 1], 16, 5),
+            // Pairs of blocks whose second block overlaps the first (C = 56, 20), a single block after
+            // the pairs (C = 48), rows leaving 1-3 outputs after the pairs' quads.
+            (11, 13, 1, [1, 1, 1, 1], 56, 0), (10, 12, 1, [0, 0, 1, 1], 48, 2), (9, 16, 1, [1, 1, 1, 1], 20, 1),
         ]
         var rng = SeededRNG(seed: 53)
-        forBlockOuterModes([1, 2]) {
+        forBlockPairs { forBlockOuterModes([1, 2]) {
             for (i, c) in cases.enumerated() {
                 let g = ConvGeometry(inputHeight: c.h, inputWidth: c.w, kernelHeight: 3, kernelWidth: 3,
                                      strideHeight: c.s, strideWidth: c.s,
@@ -325,7 +330,7 @@ extension DepthwiseConvTests {
                 check(channels: c.channels, g: g, inputExtra: c.extra, inputOffset: i % 2, outputExtra: i % 3, outputOffset: 1,
                       withBias: i % 2 == 0, activation: allActivations[i % allActivations.count], splitRows: i % 2 == 1, rng: &rng)
             }
-        }
+        } }
         let big = ConvGeometry(inputHeight: 56, inputWidth: 56, kernelHeight: 3, kernelWidth: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
         let l2 = CacheSizes.level2OrDefault
         let c144 = 56 * 56 * 144 * 8 > l2

@@ -112,6 +112,16 @@ func forBlockOuterModes(_ modes: [Int] = [0, 1, 2], _ body: () -> Void) {
     }
 }
 
+/// Runs `body` with the in-place depthwise paths' 16-lane blocks in pairs and one at a time.
+func forBlockPairs(_ body: () -> Void) {
+    let saved = depthwiseBlockPairs
+    defer { depthwiseBlockPairs = saved }
+    for pairs in [true, false] {
+        depthwiseBlockPairs = pairs
+        body()
+    }
+}
+
 func forBothKernelWidths(_ body: () -> Void) {
     let saved = wideVectorKernels
     defer { wideVectorKernels = saved }
