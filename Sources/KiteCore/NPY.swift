@@ -17,7 +17,7 @@ public enum NPY {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw KiteError.io(ctx, "no such file") }
         guard !isDir.boolValue else { throw KiteError.io(ctx, "is a directory, not a .npy file") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw KiteError.io(ctx, "cannot read file") }
+        let data = try FileAccess.read(path)
         return try decode(data, ctx: ctx)
     }
 
@@ -106,11 +106,7 @@ public enum NPY {
         } else {
             tensor.floats.withUnsafeBufferPointer { out.append(Data(buffer: $0)) }
         }
-        do {
-            try out.write(to: URL(fileURLWithPath: path))
-        } catch {
-            throw KiteError.io(ErrorContext(file: path), "cannot write file (\(error.localizedDescription))")
-        }
+        try FileAccess.write(out, to: path)
     }
 
     static func field(_ key: String, in header: String) -> String? {

@@ -64,11 +64,7 @@ public enum KiteFormat {
     /// Writes a model to `path`.
     public static func write(_ model: KiteModelFile, to path: String, options: KiteWriteOptions = KiteWriteOptions()) throws {
         let bytes = encode(model, options: options)
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
-        } catch {
-            throw KiteError.io(ErrorContext(file: path), "cannot write file (\(error.localizedDescription))")
-        }
+        try FileAccess.write(Data(bytes), to: path)
     }
 
     /// Reads and checks a `.kite` file: version, weights against their shapes, every shape re-inferred.
@@ -84,7 +80,7 @@ public enum KiteFormat {
 
     /// Reads and unpacks the file; only protobuf-c's message outlives the call.
     static func unpack(path: String, ctx: ErrorContext) throws -> UnsafeMutablePointer<Kite__Model> {
-        guard let data = FileManager.default.contents(atPath: path) else { throw KiteError.io(ctx, "cannot read file") }
+        let data = try FileAccess.read(path)
         if data.isEmpty { throw KiteError.malformed(ctx, "file is empty") }
         let parsed = data.withUnsafeBytes { raw in
             kite__model__unpack(nil, raw.count, raw.baseAddress?.assumingMemoryBound(to: UInt8.self))

@@ -45,15 +45,24 @@ public final class WorkerPool: Sendable {
 
     /// Creates a pool whose `parallelFor` runs on `threadCount` threads (the caller plus
     /// `threadCount - 1` workers). Idle workers spin for `spinMicroseconds` before sleeping.
+    ///
+    /// At most `maximumThreadCount` threads. When the system refuses a thread (a thread or memory
+    /// limit), the pool keeps the workers it got and `threadCount` says how many threads run;
+    /// a job's tasks that no worker takes are run by the caller.
     public init(threadCount: Int = WorkerPool.processorCount, spinMicroseconds: Int = WorkerPool.defaultSpinMicroseconds) {
-        self.threadCount = max(1, threadCount)
-        shared = WorkerPoolShared(spinNanoseconds: min(max(spinMicroseconds, 0), 1_000_000) * 1000, threadCount: self.threadCount)
+        let requested = min(max(1, threadCount), WorkerPool.maximumThreadCount)
+        shared = WorkerPoolShared(spinNanoseconds: min(max(spinMicroseconds, 0), 1_000_000) * 1000, threadCount: requested)
         var handles = [WorkerThreadHandle]()
-        for _ in 1..<self.threadCount {
-            handles.append(WorkerThreadHandle(start: shared, index: handles.count + 1))
+        for _ in 1..<requested {
+            guard let handle = WorkerThreadHandle(start: shared, index: handles.count + 1) else { break }
+            handles.append(handle)
         }
         threads = handles
+        self.threadCount = handles.count + 1
     }
+
+    /// Most threads a pool runs.
+    public static let maximumThreadCount = 1024
 
     deinit {
         shared.shutdown.store(true, ordering: .sequentiallyConsistent)
@@ -268,8 +277,10 @@ final class WorkerThreadHandle: @unchecked Sendable {
     private var thread = pthread_t()
     #endif
 
-    init(start shared: WorkerPoolShared, index: Int) {
-        let context = Unmanaged.passRetained(WorkerStart(shared: shared, index: index)).toOpaque()
+    /// Starts the thread; nil when the system refuses it.
+    init?(start shared: WorkerPoolShared, index: Int) {
+        let retained = Unmanaged.passRetained(WorkerStart(shared: shared, index: index))
+        let context = retained.toOpaque()
         let rc = pthread_create(&thread, nil, { raw in
             #if canImport(Darwin)
             let start = Unmanaged<WorkerStart>.fromOpaque(raw).takeRetainedValue()
@@ -279,7 +290,10 @@ final class WorkerThreadHandle: @unchecked Sendable {
             start.shared.workerLoop(index: start.index)
             return nil
         }, context)
-        precondition(rc == 0, "pthread_create failed (\(rc))")
+        if rc != 0 {
+            retained.release()
+            return nil
+        }
     }
 
     func join() {

@@ -35,19 +35,8 @@ public enum ONNXLoader {
 
     /// Reads a file's bytes, mapped when possible, with one-line errors for the usual mistakes.
     static func readModelFile(_ path: String) throws -> Data {
-        let ctx = ErrorContext(file: path)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw KiteError.io(ctx, "no such file")
-        }
-        if isDirectory.boolValue { throw KiteError.io(ctx, "is a directory, not a model file") }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw KiteError.io(ctx, "cannot read file (\(error.localizedDescription))")
-        }
-        if data.isEmpty { throw KiteError.malformed(ctx, "file is empty") }
+        let data = try FileAccess.read(path)
+        if data.isEmpty { throw KiteError.malformed(ErrorContext(file: path), "file is empty") }
         return data
     }
 }

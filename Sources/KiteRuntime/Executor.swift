@@ -57,8 +57,10 @@ public final class Executor: @unchecked Sendable {
         }
         self.graph = graph
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        self.threads = threads > 0 ? threads : max(1, cores)
-        pool = WorkerPool(threadCount: self.threads)
+        let pool = WorkerPool(threadCount: threads > 0 ? threads : max(1, cores))
+        self.pool = pool
+        // The pool may run fewer threads than asked for (see `WorkerPool.init`).
+        self.threads = pool.threadCount
         var planner = Planner(graph: graph)
         planner.streamingThreshold = streamingThreshold
         try planner.plan()

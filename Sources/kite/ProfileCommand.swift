@@ -102,10 +102,6 @@ struct ProfileCommand: ParsableCommand {
     }
 
     func write(_ text: String, to path: String) throws {
-        do {
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-        } catch {
-            throw KiteError.invalidArgument("cannot write \(path): \(error.localizedDescription)")
-        }
+        try FileAccess.write(Data(text.utf8), to: path)
     }
 }

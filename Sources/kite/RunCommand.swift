@@ -55,7 +55,7 @@ struct RunCommand: ParsableCommand {
         let outputs = try session.run(tensors)
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
         if let outputDir {
-            try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+            try FileAccess.makeDirectory(outputDir)
         }
         for v in session.outputs {
             guard let t = outputs[v.name] else { continue }

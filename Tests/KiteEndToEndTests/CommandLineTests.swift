@@ -111,6 +111,20 @@ final class CommandLineTests: XCTestCase {
         assertCleanFailure(try kite("run", model, "--input", "input=\(file("bad.npy", [1, 2, 3]))"), mentions: ["bad.npy"])
     }
 
+    /// Paths that cannot be written or read as files: one line naming the path and what is wrong
+    /// with it, not Foundation's error text ("NSCocoaErrorDomain error 512").
+    func testUnusablePathsFailCleanly() throws {
+        let model = Samples.root + "/mobilenetv1_op9/model.onnx"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: model))
+        let plainFile = file("plain.txt", [1])
+        assertCleanFailure(try kite("run", model, "--output-dir", plainFile), mentions: ["plain.txt", "not a directory"])
+        assertCleanFailure(try kite("convert", model, "-o", ""), mentions: ["no file name given"])
+        assertCleanFailure(try kite("convert", model, "-o", folder.path), mentions: [folder.lastPathComponent, "is a directory"])
+        let missingDir = folder.appendingPathComponent("nowhere/m.kite").path
+        assertCleanFailure(try kite("convert", model, "-o", missingDir), mentions: ["m.kite", "does not exist"])
+        assertCleanFailure(try kite("inspect", "/dev/null"), mentions: ["/dev/null", "not a regular file"])
+    }
+
     func testRunWritesOutputsAndTopFive() throws {
         let sample = Samples.root + "/mobilenetv2_op13"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: sample + "/model.onnx"))

@@ -67,6 +67,49 @@ final class LoweringErrorTests: XCTestCase {
         XCTAssertTrue(text.hasPrefix("test.onnx: 5 unsupported nodes:"), text)
     }
 
+    /// An attribute the model's opset moved to an input is an error naming it, not ignored: Clip
+    /// with `min`/`max` attributes in an opset-13 model computed no clipping.
+    func testAttributesRetiredByTheOpsetAreInvalid() throws {
+        for (opset, fails) in [(6, false), (11, true), (13, true)] {
+            var m = ModelBuilder(opset: opset)
+            m.input("x", [1, 2])
+            m.node("Clip", ["x"], ["y"], name: "clip", ["min": .float(0), "max": .float(6)])
+            m.output("y")
+            if !fails {
+                let y = try runReference(try m.lower(), ["x": Tensor(shape: [1, 2], floats: [-1, 7])])["y"]
+                XCTAssertEqual(y?.floats, [0, 6])
+                continue
+            }
+            guard case .invalidNode(let ctx, let message)? = lowerError({ try m.lower() }) else { return XCTFail("opset \(opset)") }
+            XCTAssertEqual(ctx.node, "clip")
+            XCTAssertEqual(ctx.attribute, "min")
+            XCTAssertTrue(message.contains("opset \(opset)") && message.contains("inputs"), message)
+        }
+        var r = ModelBuilder(opset: 13)
+        r.input("x", [1, 2, 1])
+        r.node("Squeeze", ["x"], ["y"], name: "squeeze", ["axes": .ints([2])])
+        r.output("y")
+        guard case .invalidNode(let ctx, _)? = lowerError({ try r.lower() }) else { return XCTFail() }
+        XCTAssertEqual(ctx.attribute, "axes")
+    }
+
+    /// BatchNormalization whose variance plus epsilon is not positive would give NaN outputs.
+    func testBatchNormWithNonPositiveVarianceIsInvalid() {
+        for (variance, epsilon) in [(Float(-1), Float(1e-5)), (0, -1e-3), (.nan, 1e-5)] {
+            var m = ModelBuilder(opset: 13)
+            m.input("x", [1, 2, 2, 2])
+            m.weight("scale", [2], [1, 1])
+            m.weight("B", [2], [0, 0])
+            m.weight("mean", [2], [0, 0])
+            m.weight("var", [2], [1, variance])
+            m.node("BatchNormalization", ["x", "scale", "B", "mean", "var"], ["y"], name: "bn", ["epsilon": .float(epsilon)])
+            m.output("y")
+            guard case .invalidNode(let ctx, let message)? = lowerError({ try m.lower() }) else { return XCTFail("\(variance)") }
+            XCTAssertEqual(ctx.node, "bn")
+            XCTAssertTrue(message.contains("channel 1"), message)
+        }
+    }
+
     func testNodeReadingAMissingValueIsInvalid() {
         var m = ModelBuilder(opset: 13)
         m.input("x", [1, 2])

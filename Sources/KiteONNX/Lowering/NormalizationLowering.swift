@@ -39,7 +39,12 @@ enum NormalizationLowering {
         var scale = [Float](repeating: 0, count: channels)
         var shift = [Float](repeating: 0, count: channels)
         for c in 0..<channels {
-            let s = Double(params[0][c]) / (Double(params[3][c]) + Double(epsilon)).squareRoot()
+            // A variance plus epsilon that is not positive (or NaN) gives NaN or infinite outputs.
+            let denominator = Double(params[3][c]) + Double(epsilon)
+            guard denominator > 0, denominator.isFinite else {
+                throw ctx.invalid("var + epsilon is \(denominator) for channel \(c); it must be positive")
+            }
+            let s = Double(params[0][c]) / denominator.squareRoot()
             scale[c] = Float(s)
             shift[c] = Float(Double(params[1][c]) - Double(params[2][c]) * s)
         }

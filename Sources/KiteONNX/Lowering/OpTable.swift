@@ -66,4 +66,39 @@ enum OpTable {
     static func oldestVersion(of opType: String) -> Int? {
         rules[opType]?.first?.since
     }
+
+    /// Attributes an opset turned into inputs (or dropped), with that opset and what replaced
+    /// them. The rules of newer versions do not read them, so a node that still carries one (a
+    /// model whose opset import does not match its nodes) would run as if it were absent: Clip
+    /// with `min`/`max` at opset 13 computed no clipping at all.
+    static let retiredAttributes: [String: (names: [String], since: Int, replacement: String)] = [
+        "Clip": (["min", "max"], 11, "the bounds are inputs"),
+        "Pad": (["pads", "value"], 11, "the pads and the value are inputs"),
+        "Slice": (["starts", "ends", "axes"], 10, "starts, ends and axes are inputs"),
+        "Split": (["split"], 13, "the sizes are an input"),
+        "Squeeze": (["axes"], 13, "the axes are an input"),
+        "Unsqueeze": (["axes"], 13, "the axes are an input"),
+        "ReduceSum": (["axes"], 13, "the axes are an input"),
+        "ReduceMean": (["axes"], 18, "the axes are an input"),
+        "ReduceProd": (["axes"], 18, "the axes are an input"),
+        "ReduceMax": (["axes"], 18, "the axes are an input"),
+        "ReduceMin": (["axes"], 18, "the axes are an input"),
+        "Reshape": (["shape"], 5, "the shape is an input"),
+        "Upsample": (["scales"], 9, "the scales are an input"),
+        "Add": (["broadcast", "axis"], 7, "inputs broadcast as in NumPy"),
+        "Sub": (["broadcast", "axis"], 7, "inputs broadcast as in NumPy"),
+        "Mul": (["broadcast", "axis"], 7, "inputs broadcast as in NumPy"),
+        "Div": (["broadcast", "axis"], 7, "inputs broadcast as in NumPy"),
+        "BatchNormalization": (["spatial"], 9, "statistics are always per channel"),
+    ]
+
+    /// Throws when the node carries an attribute its opset retired (`retiredAttributes`).
+    static func checkRetiredAttributes(_ ctx: NodeContext) throws {
+        guard let retired = retiredAttributes[ctx.opType], ctx.opset >= retired.since else { return }
+        for name in retired.names where ctx.has(name) {
+            throw ctx.invalid(
+                "\(ctx.opType) has no attribute '\(name)' at opset \(ctx.opset): from opset \(retired.since) \(retired.replacement)",
+                attribute: name)
+        }
+    }
 }
