@@ -27,6 +27,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        guard threads >= 0 else { throw ValidationError("--threads must not be negative (0: one per core)") }
+    }
+
     func run() throws {
         let session = try Session(path: model, options: SessionOptions(inputShapes: try parseShapes(shapes), threads: threads))
         var random = SeededRandom(seed: 0)

@@ -30,6 +30,10 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Run with the plain reference implementations (slow; for checking).")
     var reference = false
 
+    func validate() throws {
+        guard threads >= 0 else { throw ValidationError("--threads must not be negative (0: one per core)") }
+    }
+
     func run() throws {
         var inputShapes = try parseShapes(shapes)
         var tensors: [String: Tensor] = [:]
