@@ -714,21 +714,9 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
                         ahead.input.issue(part: part, of: parts)
                         ahead.output.issue(part: part, of: parts)
                     }
-                    let second = min(wideBase + 16 * (pair + 1), channels - 16) - cb
-                    for t in 0..<(kk * kk) {
-                        wideTaps[t] = load16(d.w.taps + t * cpad + cb)
-                        wideTaps[kk * kk + t] = load16(d.w.taps + t * cpad + cb + second)
-                    }
-                    let bias0 = load16(d.w.bias + cb), bias1 = load16(d.w.bias + cb + second)
-                    let done = depthwiseBlockPairRow(src, rowStride, d.ips, second, UnsafePointer(wideTaps), bias0, bias1, act,
-                                                     S.self, out: dst, ops: d.ops, count: x1 - x0)
-                    if done < x1 - x0 {
-                        let left = x1 - x0 - done
-                        depthwiseDirectRow(src + done * s * d.ips, rowStride, d.ips, Taps9(wideTaps), bias0, act,
-                                           Count3.self, S.self, out: dst + done * d.ops, ops: d.ops, count: left)
-                        depthwiseDirectRow(src + done * s * d.ips + second, rowStride, d.ips, Taps9(wideTaps + kk * kk), bias1, act,
-                                           Count3.self, S.self, out: dst + done * d.ops + second, ops: d.ops, count: left)
-                    }
+                    let second = min(wideBase + 16 * (pair + 1), channels - 16)
+                    let pairTaps = DepthwiseBlockPair(d.w, first: cb, second: second, taps: wideTaps)
+                    pairTaps.row(src, rowStride, d.ips, act, S.self, out: dst, ops: d.ops, count: x1 - x0)
                     pair += 2
                 } else {
                     ahead.input.issue(part: pair, of: parts)
@@ -796,24 +784,10 @@ func depthwiseBlockOuterDriver<A: VectorActivation, S: StaticCount>(_ d: Depthwi
         while b < blocks {
             let cb = min(16 * b, channels - 16)
             if pairs && b + 1 < blocks {
-                let second = min(16 * (b + 1), channels - 16) - cb
-                for t in 0..<(kk * kk) {
-                    taps[t] = load16(d.w.taps + t * cpad + cb)
-                    taps[kk * kk + t] = load16(d.w.taps + t * cpad + cb + second)
-                }
-                let bias0 = load16(d.w.bias + cb), bias1 = load16(d.w.bias + cb + second)
+                let pairTaps = DepthwiseBlockPair(d.w, first: cb, second: min(16 * (b + 1), channels - 16), taps: taps)
                 for oy in rows {
-                    let src = d.input + (oy * g.strideHeight - g.padTop) * rowStride + ix * d.ips + cb
-                    let dst = d.output + (oy * g.outputWidth + x0) * d.ops + cb
-                    let done = depthwiseBlockPairRow(src, rowStride, d.ips, second, UnsafePointer(taps), bias0, bias1, act,
-                                                     S.self, out: dst, ops: d.ops, count: x1 - x0)
-                    if done < x1 - x0 {
-                        let left = x1 - x0 - done
-                        depthwiseDirectRow(src + done * s * d.ips, rowStride, d.ips, Taps9(taps), bias0, act,
-                                           Count3.self, S.self, out: dst + done * d.ops, ops: d.ops, count: left)
-                        depthwiseDirectRow(src + done * s * d.ips + second, rowStride, d.ips, Taps9(taps + kk * kk), bias1, act,
-                                           Count3.self, S.self, out: dst + done * d.ops + second, ops: d.ops, count: left)
-                    }
+                    pairTaps.row(d.input + (oy * g.strideHeight - g.padTop) * rowStride + ix * d.ips + cb, rowStride, d.ips, act, S.self,
+                                 out: d.output + (oy * g.outputWidth + x0) * d.ops + cb, ops: d.ops, count: x1 - x0)
                 }
                 b += 2
             } else {
@@ -835,6 +809,46 @@ func depthwiseBlockOuterDriver<A: VectorActivation, S: StaticCount>(_ d: Depthwi
 /// (`depthwiseBlockPairRow`);
 /// `KITE_DW_BLOCK_PAIRS=0` turns it off (A/B runs); tests set it directly.
 nonisolated(unsafe) var depthwiseBlockPairs = environmentValue("KITE_DW_BLOCK_PAIRS") != "0"
+
+/// The taps and biases of two 16-channel blocks for `depthwiseBlockPairRow`, and a row of them.
+struct DepthwiseBlockPair {
+    /// Floats from the first block's channels to the second's.
+    let second: Int
+    /// 18 taps: the first block's nine, then the second's.
+    let taps: UnsafeMutablePointer<SIMD16<Float>>
+    let bias0: SIMD16<Float>
+    let bias1: SIMD16<Float>
+
+    /// Loads blocks at channels `first` and `second` (absolute) of `w` into `taps` (room for 18).
+    @inline(__always)
+    init(_ w: PackedDepthwiseWeights, first: Int, second: Int, taps: UnsafeMutablePointer<SIMD16<Float>>) {
+        self.second = second - first
+        self.taps = taps
+        for t in 0..<9 {
+            taps[t] = load16(w.taps + t * w.paddedChannels + first)
+            taps[9 + t] = load16(w.taps + t * w.paddedChannels + second)
+        }
+        bias0 = load16(w.bias + first)
+        bias1 = load16(w.bias + second)
+    }
+
+    /// `count` interior outputs of one row (`depthwiseDirectRow`'s arguments): quads of both
+    /// blocks, then the last outputs block by block.
+    @inline(__always)
+    func row<A: VectorActivation, S: StaticCount>(
+        _ src: UnsafePointer<Float>, _ rowStride: Int, _ ips: Int, _ act: A, _: S.Type,
+        out: UnsafeMutablePointer<Float>, ops: Int, count: Int
+    ) {
+        let done = depthwiseBlockPairRow(src, rowStride, ips, second, UnsafePointer(taps), bias0, bias1, act,
+                                         S.self, out: out, ops: ops, count: count)
+        if done == count { return }
+        let input = src + done * S.value * ips
+        depthwiseDirectRow(input, rowStride, ips, Taps9(taps), bias0, act, Count3.self, S.self,
+                           out: out + done * ops, ops: ops, count: count - done)
+        depthwiseDirectRow(input + second, rowStride, ips, Taps9(taps + 9), bias1, act, Count3.self, S.self,
+                           out: out + done * ops + second, ops: ops, count: count - done)
+    }
+}
 
 /// Two 16-channel blocks `second` floats apart (16, or less where the last block overlaps its
 /// neighbour) of one interior row at stride S, four outputs at a time: each pixel's two blocks are
