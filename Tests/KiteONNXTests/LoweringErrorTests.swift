@@ -93,6 +93,63 @@ final class LoweringErrorTests: XCTestCase {
         XCTAssertEqual(ctx.attribute, "axes")
     }
 
+    /// Inputs that ONNX types with one type variable must agree, and normalisation takes floats
+    /// only: a float tensor times an int64 one, or an int32 variance, is no valid model.
+    func testInputsOfMismatchedTypesAreInvalid() {
+        var mul = ModelBuilder(opset: 13)
+        mul.input("x", [1, 2])
+        mul.ints("k", [2, 3])
+        mul.node("Mul", ["x", "k"], ["y"], name: "mul")
+        mul.output("y")
+        guard case .invalidNode(let ctx, let message)? = lowerError({ try mul.lower() }) else { return XCTFail("Mul") }
+        XCTAssertEqual(ctx.node, "mul")
+        XCTAssertTrue(message.contains("int64") && message.contains("float") && message.contains("'k'"), message)
+
+        var bn = ModelBuilder(opset: 15)
+        bn.input("x", [1, 2, 2, 2])
+        bn.weight("scale", [2], [1, 1])
+        bn.weight("B", [2], [0, 0])
+        bn.weight("mean", [2], [0, 0])
+        bn.initializers.append((name: "var", tensor: Tensor(elementType: .int32, shape: [2], storage: .ints([1, 1]))))
+        bn.node("BatchNormalization", ["x", "scale", "B", "mean", "var"], ["y"], name: "bn")
+        bn.output("y")
+        guard case .invalidNode(let bctx, let bmessage)? = lowerError({ try bn.lower() }) else { return XCTFail("BatchNormalization") }
+        XCTAssertEqual(bctx.node, "bn")
+        XCTAssertTrue(bmessage.contains("int32") && bmessage.contains("'var'"), bmessage)
+
+        // Constant shape arithmetic is not checked, and matching types still lower.
+        var ok = ModelBuilder(opset: 13)
+        ok.input("x", [1, 2])
+        ok.weight("k", [2], [2, 3])
+        ok.node("Mul", ["x", "k"], ["y"], name: "mul")
+        ok.output("y")
+        XCTAssertNoThrow(try ok.lower())
+    }
+
+    /// BatchNormalization's training_mode exists from opset 14; before, a node carrying it has
+    /// an attribute its op does not know.
+    func testTrainingModeBeforeOpset14IsInvalid() throws {
+        for (opset, fails) in [(13, true), (14, false)] {
+            var m = ModelBuilder(opset: opset)
+            m.input("x", [1, 2, 1, 1])
+            m.weight("scale", [2], [2, 1])
+            m.weight("B", [2], [0, 1])
+            m.weight("mean", [2], [0, 0])
+            m.weight("var", [2], [1, 1])
+            m.node("BatchNormalization", ["x", "scale", "B", "mean", "var"], ["y"], name: "bn",
+                   ["training_mode": .int(0), "epsilon": .float(0)])
+            m.output("y")
+            if !fails {
+                let y = try runReference(try m.lower(), ["x": Tensor(shape: [1, 2, 1, 1], floats: [3, 5])])["y"]
+                XCTAssertEqual(y?.floats, [6, 6])
+                continue
+            }
+            guard case .invalidNode(let ctx, let message)? = lowerError({ try m.lower() }) else { return XCTFail("opset \(opset)") }
+            XCTAssertEqual(ctx.attribute, "training_mode")
+            XCTAssertTrue(message.contains("opset 14"), message)
+        }
+    }
+
     /// BatchNormalization whose variance plus epsilon is not positive would give NaN outputs.
     func testBatchNormWithNonPositiveVarianceIsInvalid() {
         for (variance, epsilon) in [(Float(-1), Float(1e-5)), (0, -1e-3), (.nan, 1e-5)] {

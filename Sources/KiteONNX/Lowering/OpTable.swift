@@ -92,8 +92,75 @@ enum OpTable {
         "BatchNormalization": (["spatial"], 9, "statistics are always per channel"),
     ]
 
-    /// Throws when the node carries an attribute its opset retired (`retiredAttributes`).
+    /// Attributes an opset introduced: before it they are unknown, and a node that carries one
+    /// (a model whose opset import does not match its nodes) would run as if it were absent.
+    static let introducedAttributes: [String: (names: [String], since: Int)] = [
+        "BatchNormalization": (["training_mode"], 14),
+    ]
+
+    /// Inputs of one op that ONNX types with one type variable (`T`): an Add of a float tensor
+    /// and an int64 one is no valid model, and converting one operand would compute something the
+    /// model does not say. Per op: the input indices that must agree (nil: all of them).
+    static let sameTypeInputs: [String: [Int]?] = [
+        "Add": nil, "Sub": nil, "Mul": nil, "Div": nil, "Mod": nil, "Sum": nil, "Mean": nil, "Min": nil, "Max": nil,
+        "Equal": nil, "Less": nil, "LessOrEqual": nil, "Greater": nil, "GreaterOrEqual": nil,
+        "Concat": nil, "Conv": nil, "ConvTranspose": nil, "Gemm": nil, "MatMul": nil, "PRelu": nil, "Clip": nil,
+        "Where": [1, 2],
+    ]
+
+    /// Ops whose every input ONNX types as floating point (`T`, `T1`, `T2` of float types); before
+    /// opset 15 BatchNormalization's five inputs also share one type.
+    static let floatInputs: Set<String> = ["BatchNormalization", "InstanceNormalization", "LayerNormalization"]
+
+    /// Throws when inputs break the op's type constraints (`sameTypeInputs`, `floatInputs`).
+    /// Checked only for nodes with a runtime input: constant shape arithmetic folds as exporters
+    /// wrote it.
+    static func checkInputTypes(_ ctx: NodeContext) throws {
+        let same = sameTypeInputs[ctx.opType]
+        let floats = floatInputs.contains(ctx.opType)
+        guard same != nil || floats else { return }
+        let given = ctx.node.inputs.indices.filter { ctx.hasInput($0) }
+        var anyRuntime = false
+        for i in given {
+            if case .runtime = try ctx.value(i) { anyRuntime = true }
+        }
+        guard anyRuntime else { return }
+        if floats {
+            for i in given {
+                let type = try ctx.elementType(i)
+                guard type.isFloatingPoint else {
+                    throw ctx.invalid("input \(i) ('\(ctx.inputName(i))') has type \(type); \(ctx.opType) takes floating-point inputs only")
+                }
+            }
+        }
+        let indices: [Int]
+        if let same, let listed = same {
+            indices = listed.filter { given.contains($0) }
+        } else if same != nil || (ctx.opType == "BatchNormalization" && ctx.opset < 15) {
+            indices = given
+        } else {
+            return
+        }
+        guard let first = indices.first else { return }
+        let type = try ctx.elementType(first)
+        for i in indices.dropFirst() {
+            let other = try ctx.elementType(i)
+            if other != type {
+                throw ctx.invalid("input \(i) ('\(ctx.inputName(i))') has type \(other) but input \(first) ('\(ctx.inputName(first))') has type \(type); "
+                                  + "\(ctx.opType) takes inputs of one type")
+            }
+        }
+    }
+
+    /// Throws when the node carries an attribute its opset retired (`retiredAttributes`) or that
+    /// its opset does not have yet (`introducedAttributes`).
     static func checkRetiredAttributes(_ ctx: NodeContext) throws {
+        if let introduced = introducedAttributes[ctx.opType], ctx.opset < introduced.since {
+            for name in introduced.names where ctx.has(name) {
+                throw ctx.invalid("\(ctx.opType) has no attribute '\(name)' at opset \(ctx.opset): it was introduced in opset \(introduced.since)",
+                                  attribute: name)
+            }
+        }
         guard let retired = retiredAttributes[ctx.opType], ctx.opset >= retired.since else { return }
         for name in retired.names where ctx.has(name) {
             throw ctx.invalid(
