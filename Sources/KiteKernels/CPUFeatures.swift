@@ -22,6 +22,15 @@ public enum CPUFeatures {
     /// mesh, at about twice the latency of a Zen core's L3, which moves where streaming pays.
     public static let intel: Bool = cpuInfoField("vendor_id") == "GenuineIntel"
 
+    /// Whether the CPU is an AMD Zen 3 or later (`cpu family` 25 or more): its L3 answers a core
+    /// at about half a Zen 1's latency and its prefetchers follow the strided reads of the
+    /// in-place depthwise paths, so software prefetches and L2-sized depthwise tiles, measured
+    /// to pay on a Zen 1, cost there instead.
+    public static let zen3OrLater: Bool = {
+        guard cpuInfoField("vendor_id") == "AuthenticAMD", let family = Int(cpuInfoField("cpu family")) else { return false }
+        return family >= 25
+    }()
+
     /// The value of the first /proc/cpuinfo line named `name` (empty where there is none).
     static func cpuInfoField(_ name: String) -> String {
         guard let file = fopen("/proc/cpuinfo", "r") else { return "" }

@@ -42,7 +42,7 @@ public enum DepthwiseConv {
         let allBlocks = 0..<blockCount(channels: weights.channels)
         let blocks = channelBlocks ?? allBlocks
         precondition(blocks.lowerBound >= 0 && blocks.upperBound <= allBlocks.upperBound, "channel blocks out of range")
-        let prefetch = fromMemory && depthwisePrefetch
+        let prefetch = fromMemory && depthwisePrefetch && (geometry.strideHeight == 1 || depthwiseStride2Prefetch)
         precondition(blocks == allBlocks || splitsByChannels(geometry, channels: weights.channels),
                      "only the tiled kernel computes a subset of channel blocks")
         if rows.isEmpty || blocks.isEmpty { return }
@@ -387,8 +387,17 @@ nonisolated(unsafe) var depthwiseStride2BandRows: Int = {
 /// line was 512 KiB, a Zen 1's L2; on a Xeon with 2 MiB of L2, 1 thread, warm caches, L1-sized
 /// groups took 19x19x728 3x3 0.142 ms against 0.209, 28x28x192 3x3 0.071 against 0.099,
 /// 28x28x240 5x5 stride 2 0.069 against 0.090.)
+/// On a Zen 3 (32 KiB L1, 512 KiB L2, fast L3), 1 thread, warm L3, the L1-sized budget took
+/// 56x56x72 5x5 stride 2 0.088 ms against 0.110, 28x28x72 0.024 against 0.030, 56x56x128 3x3
+/// 0.252 against 0.313, so there the large budget is L1-sized too; in networks (alternated
+/// profiles, medians of five) MNASNet's and MobileNetV3-Large's 5x5 layers from L3 took
+/// 0.082-0.095 ms against 0.106-0.113, 0.058 against 0.088.
+/// `KITE_DW_TILE_BYTES` sets it (A/B runs).
 /// Variables so that benchmarks can compare budgets; nothing else writes them.
-nonisolated(unsafe) var depthwiseTileBytes = 256 * 1024
+nonisolated(unsafe) var depthwiseTileBytes: Int = {
+    if let text = environmentValue("KITE_DW_TILE_BYTES"), let bytes = Int(text), bytes >= 0 { return bytes }
+    return CPUFeatures.zen3OrLater ? 16 * 1024 : 256 * 1024
+}()
 nonisolated(unsafe) var depthwiseSmallTileBytes = 16 * 1024
 
 /// Tile groups of at most this many channel blocks are copied block by block, a row of one block
@@ -914,6 +923,19 @@ func depthwiseBlockOuterSpan(pixelStride: Int, stride: Int, kernel: Int) -> Int 
 /// environment turns it off (for A/B measurements).
 nonisolated(unsafe) var depthwisePrefetch = environmentValue("KITE_DW_PREFETCH") != "0"
 
+/// Whether stride-2 layers take the prefetches too. On a Zen 3, 1 thread, single layers from L3
+/// took 112x112x64 0.131-0.141 ms without against 0.171-0.174 with them, 56x56x128 0.055
+/// against 0.074 (onnxruntime: 0.088 and 0.051), while stride 1 gained (56x56x128 0.176-0.178
+/// against 0.186-0.190). `KITE_DW_S2_PREFETCH` (0 or 1) sets it for A/B runs.
+nonisolated(unsafe) var depthwiseStride2Prefetch: Bool = {
+    if let text = environmentValue("KITE_DW_S2_PREFETCH") { return text != "0" }
+    return !CPUFeatures.zen3OrLater
+}()
+
+/// A fixed span (output columns) for the in-place stride-2 path with 8-lane blocks; 0 keeps
+/// `depthwiseDirectSpan`'s choice. `KITE_DW_S2_SPAN` sets it (A/B runs only).
+nonisolated(unsafe) var depthwiseStride2Span = Int(environmentValue("KITE_DW_S2_SPAN") ?? "").map { max(0, $0) } ?? 0
+
 /// Software prefetch of the lines the in-place path's next step (output row or row pair) reads
 /// and this one does not (its new input rows) or writes (its outputs), over the current span's
 /// pixels, spread evenly over the span's channel blocks so that the requests overlap the arithmetic.
@@ -976,6 +998,7 @@ struct DepthwiseRowPrefetch {
 @inline(__always)
 func depthwiseDirectSpan(pixelStride: Int, stride: Int, kernel: Int, rows: Int? = nil, outputRows: Int = 1) -> Int {
     if wideVectorKernels { return 32 }
+    if stride == 2 && depthwiseStride2Span > 0 { return depthwiseStride2Span }
     // Pixels k lines apart reach 64 / gcd(64, k) of the 64 sets.
     let bytes = pixelStride * 4
     let sets = bytes % 64 == 0 ? 64 >> min(6, (bytes / 64).trailingZeroBitCount) : 64
