@@ -20,6 +20,12 @@ public enum ReferenceExecutor {
     /// every node's outputs, by name (for debugging and verification).
     public static func runAll(_ graph: NativeGraph, inputs: [String: Tensor]) throws -> [String: Tensor] {
         var values = try bindInputs(graph, inputs)
+        // Every value stays held (the caller gets them all), so memory is checked for all of
+        // them together: many values that each fit could still exhaust it.
+        func bytes(_ count: Int, _ name: String) -> Int {
+            count.multipliedReportingOverflow(by: graph.elementType(of: name).isFloatingPoint ? 4 : 8).partialValue
+        }
+        var heldBytes = values.reduce(0) { $0 &+ bytes($1.value.count, $1.key) }
         for node in graph.nodes {
             let context = ErrorContext(node: node.name, opType: node.op.typeName)
             let args = try node.inputs.map { name -> Tensor in
@@ -29,11 +35,14 @@ public enum ReferenceExecutor {
                 return v
             }
             // Recorded shapes come from the file: an output too large for memory must throw, not abort.
+            var outputBytes = 0
             for name in node.outputs {
                 if let shape = graph.shapes[name], let count = checkedElementCount(shape) {
                     try checkFitsInMemory(count * 4, "memory for one value", context.merged(with: ErrorContext(tensor: name)))
+                    outputBytes = outputBytes &+ bytes(count, name)
                 }
             }
+            try checkFitsInMemory(heldBytes &+ outputBytes, "memory for the values the reference executor holds", context)
             let results: [Tensor]
             do {
                 results = try node.op.nativeOperator.reference(args)
@@ -53,6 +62,7 @@ public enum ReferenceExecutor {
                 // recorded type (integers, exact up to 2^24, are converted back).
                 let type = graph.elementType(of: name)
                 values[name] = t.elementType == type ? t : t.cast(to: type)
+                heldBytes = heldBytes &+ bytes(t.count, name)
             }
         }
         return values

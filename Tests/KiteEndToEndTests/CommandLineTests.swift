@@ -96,6 +96,36 @@ final class CommandLineTests: XCTestCase {
         assertCleanFailure(try kite("convert", path), mentions: ["\(path): is already a .kite file; convert takes an ONNX model"])
     }
 
+    /// Twelve activations of 32 MB each under a 400 MB address-space limit (`ulimit -v`): the fast
+    /// path reuses two buffers and runs, the reference executor, which holds every value, says in
+    /// one line that the values do not fit instead of aborting in the allocator.
+    func testReferenceRunHoldingTooManyValuesFailsCleanly() throws {
+        let shape = [1, 1, 2048, 4096]
+        let names = ["x"] + (1...12).map { "v\($0)" }
+        let nodes = (1...12).map { i in
+            NativeNode(name: "act\(i)", op: .activation(ActivationOp(i % 2 == 0 ? .relu : .sigmoid)), inputs: [names[i - 1]], outputs: [names[i]])
+        }
+        let graph = NativeGraph(inputs: [ValueInfo(name: "x", shape: shape)], outputs: [ValueInfo(name: "v12", shape: shape)],
+                                nodes: nodes, shapes: Dictionary(uniqueKeysWithValues: names.map { ($0, shape) }))
+        let path = file("chain.kite", KiteFormat.encode(KiteModelFile(producer: "test", source: "test.onnx", graph: graph)))
+        func limited(_ args: String) throws -> Result {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -v 400000 && exec \"$0\" \(args)", kiteBinary.path]
+            let err = Pipe()
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = err
+            try process.run()
+            let e = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Result(status: process.terminationStatus, stdout: "", stderr: String(decoding: e, as: UTF8.self))
+        }
+        let fast = try limited("run \(path) --threads 1")
+        XCTAssertEqual(fast.status, 0, fast.stderr)
+        assertCleanFailure(try limited("run \(path) --reference"),
+                           mentions: ["memory for the values the reference executor holds", "ulimit -v"])
+    }
+
     func testRunRejectsBadInputs() throws {
         let model = Samples.root + "/mobilenetv1_op9/model.onnx"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: model))
