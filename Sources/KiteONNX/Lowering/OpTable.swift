@@ -100,47 +100,36 @@ enum OpTable {
 
     /// Inputs of one op that ONNX types with one type variable (`T`): an Add of a float tensor
     /// and an int64 one is no valid model, and converting one operand would compute something the
-    /// model does not say. Per op: the input indices that must agree (nil: all of them).
-    static let sameTypeInputs: [String: [Int]?] = [
-        "Add": nil, "Sub": nil, "Mul": nil, "Div": nil, "Mod": nil, "Sum": nil, "Mean": nil, "Min": nil, "Max": nil,
-        "Equal": nil, "Less": nil, "LessOrEqual": nil, "Greater": nil, "GreaterOrEqual": nil,
-        "Concat": nil, "Conv": nil, "ConvTranspose": nil, "Gemm": nil, "MatMul": nil, "PRelu": nil, "Clip": nil,
-        "Where": [1, 2],
+    /// model does not say. Per op: the input indices that must agree (empty: all of them).
+    static let sameTypeInputs: [String: [Int]] = [
+        "Add": [], "Sub": [], "Mul": [], "Div": [], "Mod": [], "Min": [], "Max": [],
+        "Equal": [], "Less": [], "LessOrEqual": [], "Greater": [], "GreaterOrEqual": [],
+        "Concat": [], "Conv": [], "Gemm": [], "MatMul": [], "Clip": [], "Where": [1, 2],
     ]
 
-    /// Ops whose every input ONNX types as floating point (`T`, `T1`, `T2` of float types); before
-    /// opset 15 BatchNormalization's five inputs also share one type.
-    static let floatInputs: Set<String> = ["BatchNormalization", "InstanceNormalization", "LayerNormalization"]
-
-    /// Throws when inputs break the op's type constraints (`sameTypeInputs`, `floatInputs`).
-    /// Checked only for nodes with a runtime input: constant shape arithmetic folds as exporters
-    /// wrote it.
+    /// Throws when inputs break the op's type constraints: `sameTypeInputs`, and
+    /// BatchNormalization's inputs, which are all floating point (`T`, `T1`, `T2`) and before
+    /// opset 15 of one type. Checked only for nodes with a runtime input: constant shape
+    /// arithmetic folds as exporters wrote it.
     static func checkInputTypes(_ ctx: NodeContext) throws {
-        let same = sameTypeInputs[ctx.opType]
-        let floats = floatInputs.contains(ctx.opType)
-        guard same != nil || floats else { return }
+        let isBatchNorm = ctx.opType == "BatchNormalization"
+        guard let listed = sameTypeInputs[ctx.opType] ?? (isBatchNorm ? [] : nil) else { return }
         let given = ctx.node.inputs.indices.filter { ctx.hasInput($0) }
         var anyRuntime = false
         for i in given {
             if case .runtime = try ctx.value(i) { anyRuntime = true }
         }
         guard anyRuntime else { return }
-        if floats {
+        if isBatchNorm {
             for i in given {
                 let type = try ctx.elementType(i)
-                guard type.isFloatingPoint else {
+                if !type.isFloatingPoint {
                     throw ctx.invalid("input \(i) ('\(ctx.inputName(i))') has type \(type); \(ctx.opType) takes floating-point inputs only")
                 }
             }
+            if ctx.opset >= 15 { return }
         }
-        let indices: [Int]
-        if let same, let listed = same {
-            indices = listed.filter { given.contains($0) }
-        } else if same != nil || (ctx.opType == "BatchNormalization" && ctx.opset < 15) {
-            indices = given
-        } else {
-            return
-        }
+        let indices = listed.isEmpty ? given : listed.filter { given.contains($0) }
         guard let first = indices.first else { return }
         let type = try ctx.elementType(first)
         for i in indices.dropFirst() {
