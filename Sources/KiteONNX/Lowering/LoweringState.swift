@@ -171,7 +171,7 @@ final class LoweringState {
         }
         let ctx = NodeContext(state: self, node: node, displayName: display, opset: opset, errorContext: context)
         do {
-            try OpTable.checkRetiredAttributes(ctx)
+            try OpTable.checkAttributesAgainstOpset(ctx)
             try OpTable.checkInputTypes(ctx)
             var inputValues: [LoweredValue] = []
             for name in node.inputs where !name.isEmpty {

@@ -143,7 +143,7 @@ enum OpTable {
 
     /// Throws when the node carries an attribute its opset retired (`retiredAttributes`) or that
     /// its opset does not have yet (`introducedAttributes`).
-    static func checkRetiredAttributes(_ ctx: NodeContext) throws {
+    static func checkAttributesAgainstOpset(_ ctx: NodeContext) throws {
         if let introduced = introducedAttributes[ctx.opType], ctx.opset < introduced.since {
             for name in introduced.names where ctx.has(name) {
                 throw ctx.invalid("\(ctx.opType) has no attribute '\(name)' at opset \(ctx.opset): it was introduced in opset \(introduced.since)",
