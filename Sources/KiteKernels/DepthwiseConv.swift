@@ -679,7 +679,7 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
             let iy = oy * g.strideHeight - g.padTop
             var x0 = cols.lowerBound
             while x0 < cols.upperBound {
-                let x1 = min(cols.upperBound, x0 + pairSpan)
+                let x1 = depthwiseSpanEnd(x0, pairSpan, cols.upperBound)
                 let ix = x0 * s - g.padLeft
                 let ahead = prefetch(oy: oy, step: 2, iy: iy, ix: ix, x0: x0, count: x1 - x0)
                 for b in d.blocks {
@@ -708,7 +708,7 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
         let iy = oy * g.strideHeight - g.padTop
         var x0 = cols.lowerBound
         while x0 < cols.upperBound {
-            let x1 = min(cols.upperBound, x0 + span)
+            let x1 = depthwiseSpanEnd(x0, span, cols.upperBound)
             let ix = x0 * s - g.padLeft
             let ahead = prefetch(oy: oy, step: 1, iy: iy, ix: ix, x0: x0, count: x1 - x0)
             let parts = pairs + rest.count
@@ -736,14 +736,28 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
                     pair += 1
                 }
             }
-            for b in rest {
+            var b = rest.lowerBound
+            while b < rest.upperBound {
+                let cb = min(8 * b, lastBlock)
+                let src = d.input + iy * rowStride + ix * d.ips + cb
+                let dst = d.output + (oy * g.outputWidth + x0) * d.ops + cb
+                if depthwiseNarrowPairMode > (s == 2 ? 0 : 1) && b + 1 < rest.upperBound && x1 - x0 >= 4 {
+                    for part in b...(b + 1) {
+                        ahead.input.issue(part: pairs + part - rest.lowerBound, of: parts)
+                        ahead.output.issue(part: pairs + part - rest.lowerBound, of: parts)
+                    }
+                    let second = min(8 * (b + 1), lastBlock) - cb
+                    depthwiseNarrowPairRow(src, rowStride, d.ips, second, d.w.taps + cb, cpad, load8(d.w.bias + cb),
+                                           load8(d.w.bias + cb + second), act, S.self, out: dst, ops: d.ops, count: x1 - x0)
+                    b += 2
+                    continue
+                }
                 ahead.input.issue(part: pairs + b - rest.lowerBound, of: parts)
                 ahead.output.issue(part: pairs + b - rest.lowerBound, of: parts)
-                let cb = min(8 * b, lastBlock)
                 for t in 0..<(kk * kk) { narrowTaps[t] = load8(d.w.taps + t * cpad + cb) }
-                depthwiseDirectRow(d.input + iy * rowStride + ix * d.ips + cb, rowStride, d.ips, Taps9(narrowTaps),
-                                   load8(d.w.bias + cb), act, Count3.self, S.self,
-                                   out: d.output + (oy * g.outputWidth + x0) * d.ops + cb, ops: d.ops, count: x1 - x0)
+                depthwiseDirectRow(src, rowStride, d.ips, Taps9(narrowTaps), load8(d.w.bias + cb), act, Count3.self, S.self,
+                                   out: dst, ops: d.ops, count: x1 - x0)
+                b += 1
             }
             x0 = x1
         }
@@ -1037,30 +1051,16 @@ func depthwiseDirectRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S
         }
     }
     while x + 4 <= count {
-        var a0 = bias, a1 = bias, a2 = bias, a3 = bias
-        for ky in 0..<kk {
-            let row = p + ky * rowStride
-            let t0 = ky * kk
-            let n = 3 * s + kk
-            depthwiseQuadTap(V.load(row), 0, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(V.load(row + ips), 1, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(V.load(row + 2 * ips), 2, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(V.load(row + 3 * ips), 3, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(V.load(row + 4 * ips), 4, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            depthwiseQuadTap(V.load(row + 5 * ips), 5, t0, kk, s, w, &a0, &a1, &a2, &a3)
-            if n > 6 { depthwiseQuadTap(V.load(row + 6 * ips), 6, t0, kk, s, w, &a0, &a1, &a2, &a3) }
-            if n > 7 { depthwiseQuadTap(V.load(row + 7 * ips), 7, t0, kk, s, w, &a0, &a1, &a2, &a3) }
-            if n > 8 { depthwiseQuadTap(V.load(row + 8 * ips), 8, t0, kk, s, w, &a0, &a1, &a2, &a3) }
-            if n > 9 { depthwiseQuadTap(V.load(row + 9 * ips), 9, t0, kk, s, w, &a0, &a1, &a2, &a3) }
-            if n > 10 { depthwiseQuadTap(V.load(row + 10 * ips), 10, t0, kk, s, w, &a0, &a1, &a2, &a3) }
-        }
-        a0.activated(act).store(o)
-        a1.activated(act).store(o + ops)
-        a2.activated(act).store(o + 2 * ops)
-        a3.activated(act).store(o + 3 * ops)
+        depthwiseDirectQuad(p, rowStride, ips, w, bias, act, K.self, S.self, out: o, ops: ops)
         p += 4 * s * ips
         o += 4 * ops
         x += 4
+    }
+    if x < count && count >= 4 {
+        // The last one to three outputs: a quad ending at the last output (`depthwiseSpanEnd`).
+        let back = x + 4 - count
+        depthwiseDirectQuad(p - back * s * ips, rowStride, ips, w, bias, act, K.self, S.self, out: o - back * ops, ops: ops)
+        x = count
     }
     while x < count {
         var a0 = bias
@@ -1073,6 +1073,52 @@ func depthwiseDirectRow<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S
         o += ops
         x += 1
     }
+}
+
+/// Four adjacent interior outputs of one row and channel block (`depthwiseDirectRow`'s arguments),
+/// input column j of kernel row ky at `p + ky * rowStride + j * ips`.
+@inline(__always)
+func depthwiseDirectQuad<A: VectorActivation, W: DepthwiseTaps, K: StaticCount, S: StaticCount>(
+    _ p: UnsafePointer<Float>, _ rowStride: Int, _ ips: Int, _ w: W, _ bias: W.V, _ act: A,
+    _: K.Type, _: S.Type, out o: UnsafeMutablePointer<Float>, ops: Int
+) {
+    typealias V = W.V
+    let kk = K.value, s = S.value
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias
+    for ky in 0..<kk {
+        let row = p + ky * rowStride
+        let t0 = ky * kk
+        let n = 3 * s + kk
+        depthwiseQuadTap(V.load(row), 0, t0, kk, s, w, &a0, &a1, &a2, &a3)
+        depthwiseQuadTap(V.load(row + ips), 1, t0, kk, s, w, &a0, &a1, &a2, &a3)
+        depthwiseQuadTap(V.load(row + 2 * ips), 2, t0, kk, s, w, &a0, &a1, &a2, &a3)
+        depthwiseQuadTap(V.load(row + 3 * ips), 3, t0, kk, s, w, &a0, &a1, &a2, &a3)
+        depthwiseQuadTap(V.load(row + 4 * ips), 4, t0, kk, s, w, &a0, &a1, &a2, &a3)
+        depthwiseQuadTap(V.load(row + 5 * ips), 5, t0, kk, s, w, &a0, &a1, &a2, &a3)
+        if n > 6 { depthwiseQuadTap(V.load(row + 6 * ips), 6, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+        if n > 7 { depthwiseQuadTap(V.load(row + 7 * ips), 7, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+        if n > 8 { depthwiseQuadTap(V.load(row + 8 * ips), 8, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+        if n > 9 { depthwiseQuadTap(V.load(row + 9 * ips), 9, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+        if n > 10 { depthwiseQuadTap(V.load(row + 10 * ips), 10, t0, kk, s, w, &a0, &a1, &a2, &a3) }
+    }
+    a0.activated(act).store(o)
+    a1.activated(act).store(o + ops)
+    a2.activated(act).store(o + 2 * ops)
+    a3.activated(act).store(o + 3 * ops)
+}
+
+/// The end of the span of up to `span` outputs from `x0` in a row of interior outputs ending at
+/// `end`: the rest of the row when fewer than four would be left after it, so that no span is too
+/// short for a quad. A span's last one to three outputs then run as a quad ending at its last
+/// output, which recomputes (and rewrites with the same values) up to three outputs of the quad
+/// before, where single outputs would each run one FMA chain at the FMA latency. On a Zen 3
+/// (AVX2), 1 thread, single-layer models (medians of five alternated profiles): 112x112x64 at
+/// stride 2 0.141 -> 0.140 ms, 56x56x128 at stride 2 0.065 -> 0.058, 112x112x32 at stride 1 level;
+/// MobileNetV1's depthwise layers level. (A first version that stepped back inside the quad loop
+/// made the compiler spill the row pairs' accumulators: 112x112x32 0.21 -> 0.25 ms.)
+@inline(__always)
+func depthwiseSpanEnd(_ x0: Int, _ span: Int, _ end: Int) -> Int {
+    end - (x0 + span) < 4 ? end : x0 + span
 }
 
 /// Filter taps of one channel block, tap t = ky * K + kx.
@@ -1584,6 +1630,69 @@ func depthwiseQuad3Row<V: FloatVector>(
     }
 }
 
+/// Which in-place 3x3 rows run two 8-lane channel blocks at a time (`depthwiseNarrowPairRow`):
+/// 0 (default) none, 1 stride 2, 2 both strides (single rows at stride 1 are the odd rows the row
+/// pairs leave). Measured on a Zen 3 (AVX2), 1 thread, stride 2: alone with warm caches 56x56x128
+/// 0.103 -> 0.082 ms, 28x28x256 0.064 -> 0.050, 112x112x64 level, 112x112x96 and 56x56x144
+/// 6-8% slower; in MobileNetV1 (alternated profiles, medians of seven) its 112x112x64 layer
+/// 0.874 -> 0.820 ms (with the 1x1 expansion streamed into it), 28x28x256 0.040 -> 0.037, but
+/// 56x56x128 0.100 -> 0.131, and single-layer models agreed on that loss. Off until a rule
+/// for it holds in networks. `KITE_DW_NARROW_PAIRS` sets it (A/B runs); tests set it directly.
+nonisolated(unsafe) var depthwiseNarrowPairMode = Int(environmentValue("KITE_DW_NARROW_PAIRS") ?? "").map { max(0, $0) } ?? 0
+
+/// `count` (at least 4) interior outputs of one row at stride S for two 8-lane channel blocks
+/// `second` floats apart (8, or less where the last block overlaps its neighbour), four outputs
+/// of each at a time: eight FMA chains where one block's quads run four, at the FMA latency.
+/// Taps of block 0 are at `taps + t * tapStride`, of block 1 `second` floats further; a kernel
+/// row's six are loaded per quad (16 registers hold the eight accumulators, six taps and the input).
+@inline(never)
+func depthwiseNarrowPairRow<A: VectorActivation, S: StaticCount>(
+    _ src: UnsafePointer<Float>, _ rowStride: Int, _ ips: Int, _ second: Int, _ taps: UnsafePointer<Float>, _ tapStride: Int,
+    _ bias0: SIMD8<Float>, _ bias1: SIMD8<Float>, _ act: A, _: S.Type, out: UnsafeMutablePointer<Float>, ops: Int, count: Int
+) {
+    let s = S.value
+    var p = src
+    var o = out
+    var x = 0
+    while x + 4 <= count {
+        depthwiseNarrowPairQuad(p, rowStride, ips, second, taps, tapStride, bias0, bias1, act, S.self, out: o, ops: ops)
+        p += 4 * s * ips
+        o += 4 * ops
+        x += 4
+    }
+    if x < count {
+        let back = x + 4 - count
+        depthwiseNarrowPairQuad(p - back * s * ips, rowStride, ips, second, taps, tapStride, bias0, bias1, act, S.self,
+                                out: o - back * ops, ops: ops)
+    }
+}
+
+/// Four outputs of both blocks of `depthwiseNarrowPairRow`, starting at input `p` and output `o`.
+@inline(__always)
+func depthwiseNarrowPairQuad<A: VectorActivation, S: StaticCount>(
+    _ p: UnsafePointer<Float>, _ rowStride: Int, _ ips: Int, _ second: Int, _ taps: UnsafePointer<Float>, _ tapStride: Int,
+    _ bias0: SIMD8<Float>, _ bias1: SIMD8<Float>, _ act: A, _: S.Type, out o: UnsafeMutablePointer<Float>, ops: Int
+) {
+    let s = S.value
+    var a0 = bias0, a1 = bias0, a2 = bias0, a3 = bias0
+    var b0 = bias1, b1 = bias1, b2 = bias1, b3 = bias1
+    for ky in 0..<3 {
+        let row = p + ky * rowStride
+        let t = taps + 3 * ky * tapStride
+        depthwiseQuad3Row(row, ips, s, load8(t), load8(t + tapStride), load8(t + 2 * tapStride), &a0, &a1, &a2, &a3)
+        depthwiseQuad3Row(row + second, ips, s, load8(t + second), load8(t + tapStride + second),
+                          load8(t + 2 * tapStride + second), &b0, &b1, &b2, &b3)
+    }
+    a0.activated(act).store(o)
+    b0.activated(act).store(o + second)
+    a1.activated(act).store(o + ops)
+    b1.activated(act).store(o + ops + second)
+    a2.activated(act).store(o + 2 * ops)
+    b2.activated(act).store(o + 2 * ops + second)
+    a3.activated(act).store(o + 3 * ops)
+    b3.activated(act).store(o + 3 * ops + second)
+}
+
 /// Two output rows of interior outputs read in place for one 8-lane channel block: four outputs of
 /// each row per step, so that eight FMA chains run where one row's quads have four; each kernel
 /// row's three taps are loaded once for both rows. Row oy + 1's windows start S input rows below.
@@ -1601,24 +1710,17 @@ func depthwiseDirectRowPair<A: VectorActivation, S: StaticCount>(
     var o = out
     var x = 0
     while x + 4 <= count {
-        var a0 = bias, a1 = bias, a2 = bias, a3 = bias
-        var b0 = bias, b1 = bias, b2 = bias, b3 = bias
-        for ky in 0..<3 {
-            let w0 = taps[3 * ky], w1 = taps[3 * ky + 1], w2 = taps[3 * ky + 2]
-            depthwiseQuad3Row(p + ky * rowStride, ips, s, w0, w1, w2, &a0, &a1, &a2, &a3)
-            depthwiseQuad3Row(p + (ky + s) * rowStride, ips, s, w0, w1, w2, &b0, &b1, &b2, &b3)
-        }
-        a0.activated(act).store(o)
-        a1.activated(act).store(o + ops)
-        a2.activated(act).store(o + 2 * ops)
-        a3.activated(act).store(o + 3 * ops)
-        b0.activated(act).store(o + outRowStride)
-        b1.activated(act).store(o + outRowStride + ops)
-        b2.activated(act).store(o + outRowStride + 2 * ops)
-        b3.activated(act).store(o + outRowStride + 3 * ops)
+        depthwiseDirectQuadPair(p, rowStride, ips, taps, bias, act, S.self, out: o, ops: ops, outRowStride: outRowStride)
         p += 4 * s * ips
         o += 4 * ops
         x += 4
+    }
+    if x < count && count >= 4 {
+        // The last one to three outputs: a quad ending at the last output (`depthwiseSpanEnd`).
+        let back = x + 4 - count
+        depthwiseDirectQuadPair(p - back * s * ips, rowStride, ips, taps, bias, act, S.self, out: o - back * ops, ops: ops,
+                                outRowStride: outRowStride)
+        x = count
     }
     if x < count {
         let w = Taps9(taps)
@@ -1626,6 +1728,30 @@ func depthwiseDirectRowPair<A: VectorActivation, S: StaticCount>(
         depthwiseDirectRow(p + s * rowStride, rowStride, ips, w, bias, act, Count3.self, S.self,
                            out: o + outRowStride, ops: ops, count: count - x)
     }
+}
+
+/// Four outputs of each of `depthwiseDirectRowPair`'s two rows, starting at input `p` and output `o`.
+@inline(__always)
+func depthwiseDirectQuadPair<A: VectorActivation, S: StaticCount>(
+    _ p: UnsafePointer<Float>, _ rowStride: Int, _ ips: Int, _ taps: UnsafePointer<SIMD8<Float>>, _ bias: SIMD8<Float>,
+    _ act: A, _: S.Type, out o: UnsafeMutablePointer<Float>, ops: Int, outRowStride: Int
+) {
+    let s = S.value
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias
+    var b0 = bias, b1 = bias, b2 = bias, b3 = bias
+    for ky in 0..<3 {
+        let w0 = taps[3 * ky], w1 = taps[3 * ky + 1], w2 = taps[3 * ky + 2]
+        depthwiseQuad3Row(p + ky * rowStride, ips, s, w0, w1, w2, &a0, &a1, &a2, &a3)
+        depthwiseQuad3Row(p + (ky + s) * rowStride, ips, s, w0, w1, w2, &b0, &b1, &b2, &b3)
+    }
+    a0.activated(act).store(o)
+    a1.activated(act).store(o + ops)
+    a2.activated(act).store(o + 2 * ops)
+    a3.activated(act).store(o + 3 * ops)
+    b0.activated(act).store(o + outRowStride)
+    b1.activated(act).store(o + outRowStride + ops)
+    b2.activated(act).store(o + outRowStride + 2 * ops)
+    b3.activated(act).store(o + outRowStride + 3 * ops)
 }
 
 /// 5x5 taps for 8-lane kernels: eight adjacent outputs per step, one kernel row's five taps in

@@ -322,6 +322,9 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
     let panelStride = g.weights.panelStride
     let block = gemmRowBlock(k: k)
     let group = gemmRowsOuterGroup(k: k)
+    // A's rows are one run of memory when they are whole, unpermuted rows.
+    let prefetchesA = gemmPrefetchA && I.self == DirectIndexing.self && g.lda == k && k >= gemmPrefetchAMinimumK
+        && 4 * k * g.rows.count > CacheSizes.level2OrDefault
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)
@@ -331,7 +334,21 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
             var m = m0
             while m < m1 {
                 let rows = gemmNextTileRows(m1 - m)
+                // The next tile's A lines, a share before each panel's tile (`gemmPrefetchA`).
+                let next = m + rows
+                let aLines = prefetchesA && next + GEMM.tileRows <= g.rows.upperBound ? (GEMM.tileRows * k + 15) / 16 : 0
+                let linesPerPanel = (aLines + (p1 - p0) - 1) / (p1 - p0)
                 for p in p0..<p1 {
+                    if aLines > 0 {
+                        // The last panels' shares may be empty (36 lines over 16 panels: 3 a panel).
+                        var line = (p - p0) * linesPerPanel
+                        let end = min(aLines, line + linesPerPanel)
+                        let nextA = g.a + next * g.lda
+                        while line < end {
+                            prefetchForRead(nextA + 16 * line)
+                            line += 1
+                        }
+                    }
                     let cols = min(nr, n - p * nr)
                     let b = g.weights.panels + p * panelStride + g.k0 * nr
                     let bias = g.bias + p * nr
@@ -344,6 +361,25 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
         m0 = m1
     }
 }
+
+/// Whether the 8-lane rows-outer tiles ask for the next tile's A lines ahead, spread over the
+/// group's panels. The hardware prefetchers fall behind on A out of L2: on a Zen 3 (AVX2), 1 thread,
+/// best of 25 calls, medians of five alternated rounds: 21609 x 128 x 128 (A and C far larger than
+/// L2) 8.6-9.0 -> 7.9-8.2 ms; 3136 x 128 x 128 and smaller A 0-3% slower, hence only for A larger
+/// than L2; K = 64 level, K = 32 4% slower (a tile of 32 steps leaves the prefetches no time),
+/// hence `gemmPrefetchAMinimumK`. In networks within the noise
+/// (Xception's GEMMs 141.8 -> 140.5 ms, MobileNetV1's level), as their large maps run streamed
+/// in bands. `KITE_GEMM_PREFETCH_A=0` turns it off (A/B runs).
+nonisolated(unsafe) var gemmPrefetchA = environmentValue("KITE_GEMM_PREFETCH_A") != "0"
+
+/// How far ahead (in floats of the packed panel) the 8-lane tiles ask for weights:
+/// `weightPrefetchFloats`, or `KITE_GEMM_PREFETCH_FLOATS` (A/B runs). On a Zen 3, 1 thread,
+/// alternated profiles, 1024 against 128: MobileNetV1's GEMMs 9.69 -> 9.53 ms and ShuffleNetV2
+/// 1.0's 3.40 -> 3.32, but MobileNetV2's 4.85 -> 5.05 and ResNeXt-50's 79.9 -> 84.1.
+nonisolated(unsafe) var gemmTilePrefetchFloats = Int(environmentValue("KITE_GEMM_PREFETCH_FLOATS") ?? "").map { max(0, $0) } ?? weightPrefetchFloats
+
+/// The shortest reduction whose rows-outer tiles prefetch A (`gemmPrefetchA`).
+let gemmPrefetchAMinimumK = 96
 
 /// Rows of the next tile when `left` rows remain: tiles of 6, then up to five tiles of 5 where
 /// that makes the count come out even (49 = 4 x 6 + 5 x 5, 196 = 31 x 6 + 2 x 5); otherwise the
@@ -417,9 +453,10 @@ func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation, I: AIn
     var c40 = SIMD8<Float>(), c41 = SIMD8<Float>()
     var c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
     var bp = b
+    let ahead = gemmTilePrefetchFloats
     // A panel's first row tile reads it from memory (a 7x7 map runs nine tiles over each panel).
     for kk in 0..<k {
-        prefetchForRead(bp + weightPrefetchFloats)
+        prefetchForRead(bp + ahead)
         let b0 = load8(bp)
         let b1 = wide ? load8(bp + 8) : SIMD8<Float>()
         bp += 16

@@ -136,6 +136,17 @@ final class GEMMTests: XCTestCase {
             // 1050 rows, panel-major and rows-outer (with a residual and 17 panels).
             checkGEMM(m: 2100, k: 100, n: 20, lda: 100, ldc: 20, ldr: nil, withBias: true, activation: .relu, rng: &rng)
             checkGEMM(m: 1100, k: 190, n: 260, lda: 190, ldc: 260, ldr: 260, withBias: true, activation: .relu, rng: &rng)
+            // A larger than L2 (3.2 MB): the 8-lane rows-outer tiles ask for the next tile's A
+            // lines (`gemmPrefetchA`), 38 of them: 8 before each of the first four panels' tiles
+            // and 6 before the last one's; with and without.
+            XCTAssertGreaterThan(4 * 8000 * 100, CacheSizes.level2OrDefault)
+            let savedPrefetch = gemmPrefetchA
+            for prefetch in [true, false] {
+                gemmPrefetchA = prefetch
+                checkGEMM(m: 8000, k: 100, n: 72, lda: 100, ldc: 72, ldr: nil, withBias: true, activation: .relu, rng: &rng,
+                          splitRows: true)
+            }
+            gemmPrefetchA = savedPrefetch
             // C larger than L2 (5.6 MB) with small weights: rows-outer without a residual
             // (`gemmWideOutputStreams`), a narrow last panel, split rows.
             XCTAssertGreaterThan(4 * 20000 * 70, CacheSizes.level2OrDefault)

@@ -99,8 +99,6 @@ func assertChannelSlice(_ out: [Float], pixels: Int, ops: Int, cout: Int, expect
     assertClose(got, expected, tol: tol, message(), file: file, line: line)
 }
 
-/// Runs `body` with the 16-lane (AVX-512) kernels and with the 8-lane ones; both are correct on
-/// any CPU the package was compiled for, only their speed depends on the registers.
 /// Runs `body` under each of the depthwise kernel's block-outer modes (`depthwiseBlockOuterMode`):
 /// 0 row-outer in place and tiles only, 1 the default, 2 every 3x3 and 5x5 layer block by block.
 func forBlockOuterModes(_ modes: [Int] = [0, 1, 2], _ body: () -> Void) {
@@ -122,6 +120,19 @@ func forBlockPairs(_ body: () -> Void) {
     }
 }
 
+/// Runs `body` with the in-place 8-lane depthwise rows two blocks at a time at both strides (mode 2)
+/// and one block at a time (mode 0, the default); mode 1 pairs stride 2 only.
+func forNarrowPairModes(_ body: () -> Void) {
+    let saved = depthwiseNarrowPairMode
+    defer { depthwiseNarrowPairMode = saved }
+    for mode in [2, 0] {
+        depthwiseNarrowPairMode = mode
+        body()
+    }
+}
+
+/// Runs `body` with the 16-lane (AVX-512) kernels and with the 8-lane ones; both are correct on
+/// any CPU the package was compiled for, only their speed depends on the registers.
 func forBothKernelWidths(_ body: () -> Void) {
     let saved = wideVectorKernels
     defer { wideVectorKernels = saved }
