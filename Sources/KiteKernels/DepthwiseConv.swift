@@ -906,14 +906,7 @@ func depthwiseBlockPairRow<A: VectorActivation, S: StaticCount>(
         depthwiseQuad3Row(p + rowStride + second, ips, s, v3, v4, v5, &b0, &b1, &b2, &b3)
         depthwiseQuad3Row(p + 2 * rowStride, ips, s, u6, u7, u8, &a0, &a1, &a2, &a3)
         depthwiseQuad3Row(p + 2 * rowStride + second, ips, s, v6, v7, v8, &b0, &b1, &b2, &b3)
-        a0.activated(act).store(o)
-        b0.activated(act).store(o + second)
-        a1.activated(act).store(o + ops)
-        b1.activated(act).store(o + ops + second)
-        a2.activated(act).store(o + 2 * ops)
-        b2.activated(act).store(o + 2 * ops + second)
-        a3.activated(act).store(o + 3 * ops)
-        b3.activated(act).store(o + 3 * ops + second)
+        depthwiseStoreBlockPairQuad(a0, a1, a2, a3, b0, b1, b2, b3, act, o, ops: ops, second: second)
         p += 4 * s * ips
         o += 4 * ops
         x += 4
@@ -1683,6 +1676,15 @@ func depthwiseNarrowPairQuad<A: VectorActivation, S: StaticCount>(
         depthwiseQuad3Row(row + second, ips, s, load8(t + second), load8(t + tapStride + second),
                           load8(t + 2 * tapStride + second), &b0, &b1, &b2, &b3)
     }
+    depthwiseStoreBlockPairQuad(a0, a1, a2, a3, b0, b1, b2, b3, act, o, ops: ops, second: second)
+}
+
+/// Stores four outputs (`ops` floats apart) of two channel blocks (`second` floats apart), activated.
+@inline(__always)
+func depthwiseStoreBlockPairQuad<V: FloatVector, A: VectorActivation>(
+    _ a0: V, _ a1: V, _ a2: V, _ a3: V, _ b0: V, _ b1: V, _ b2: V, _ b3: V,
+    _ act: A, _ o: UnsafeMutablePointer<Float>, ops: Int, second: Int
+) {
     a0.activated(act).store(o)
     b0.activated(act).store(o + second)
     a1.activated(act).store(o + ops)

@@ -251,6 +251,14 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
             let bias = g.bias + p * nr
             var m = m0
             if cols > 8 {
+                if cols == nr && m1 - m >= GEMM.tileRows, let kc = gemmShortK(k) {
+                    let tiles = (m1 - m) / GEMM.tileRows
+                    gemmShortKTiles(kc, act, ix, g, a: g.a + m * g.lda, aStep: GEMM.tileRows * g.lda,
+                                    c: g.c + m * g.ldc + p * nr, cStep: GEMM.tileRows * g.ldc,
+                                    residual: g.residual.map { $0 + m * g.ldr + p * nr }, residualStep: GEMM.tileRows * g.ldr,
+                                    b: b, bStep: 0, bias: bias, biasStep: 0, count: tiles)
+                    m += tiles * GEMM.tileRows
+                }
                 while m < m1 {
                     let rows = gemmNextTileRows(m1 - m)
                     gemmTileRows(rows, wide: true, act, ix, g, k: k, m: m, col: p * nr, b: b, bias: bias, cols: cols)
@@ -338,7 +346,20 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
                 let next = m + rows
                 let aLines = prefetchesA && next + GEMM.tileRows <= g.rows.upperBound ? (GEMM.tileRows * k + 15) / 16 : 0
                 let linesPerPanel = (aLines + (p1 - p0) - 1) / (p1 - p0)
-                for p in p0..<p1 {
+                var first = p0
+                if gemmShortKRowsOuter, n % nr == 0, rows == GEMM.tileRows, aLines == 0, let kc = gemmShortK(k) {
+                    // The group's panels in one call.
+                    let full = min(p1, n / nr) - p0
+                    if full > 0 {
+                        gemmShortKTiles(kc, act, ix, g, a: g.a + m * g.lda, aStep: 0,
+                                        c: g.c + m * g.ldc + p0 * nr, cStep: nr,
+                                        residual: g.residual.map { $0 + m * g.ldr + p0 * nr }, residualStep: nr,
+                                        b: g.weights.panels + p0 * panelStride + g.k0 * nr, bStep: panelStride,
+                                        bias: g.bias + p0 * nr, biasStep: nr, count: full)
+                        first = p0 + full
+                    }
+                }
+                for p in first..<p1 {
                     if aLines > 0 {
                         // The last panels' shares may be empty (36 lines over 16 panels: 3 a panel).
                         var line = (p - p0) * linesPerPanel
@@ -499,6 +520,134 @@ func gemmTile<Rows: StaticCount, Width: StaticCount, A: VectorActivation, I: AIn
     if R > 3 { gemmStoreRow(c30, c31, bias0, bias1, act, cp + 3 * g.ldc, rp.map { $0 + 3 * g.ldr }, cols) }
     if R > 4 { gemmStoreRow(c40, c41, bias0, bias1, act, cp + 4 * g.ldc, rp.map { $0 + 4 * g.ldr }, cols) }
     if R > 5 { gemmStoreRow(c50, c51, bias0, bias1, act, cp + 5 * g.ldc, rp.map { $0 + 5 * g.ldr }, cols) }
+}
+
+/// Whether full 6 x 16 tiles of a short reduction (`gemmShortK`) run in `gemmShortKRun`
+/// (`KITE_GEMM_SHORT_K=0` turns it off, for A/B runs).
+nonisolated(unsafe) var gemmShortKEnabled = environmentValue("KITE_GEMM_SHORT_K") != "0"
+
+/// Whether rows-outer GEMMs whose N is whole panels take `gemmShortKRun` across a row tile's
+/// panels too (`KITE_GEMM_SHORT_K_ROWS_OUTER=0` turns it off, for A/B runs). In networks on a Zen 3,
+/// 1 thread (alternated profiles, medians of five): SqueezeNet's 3025 x 16 x 64 0.091 -> 0.086 ms,
+/// MobileNetV2's 784 x 32 x 192 0.115 -> 0.113; with a narrow last panel, 3136 x 24 x 72 (MNASNet,
+/// MobileNetV3-Large) and 3136 x 24 x 60 (ShuffleNetV1) lost 3-5% (level or faster alone), so
+/// those keep the general tiles.
+nonisolated(unsafe) var gemmShortKRowsOuter = environmentValue("KITE_GEMM_SHORT_K_ROWS_OUTER") != "0"
+
+/// The reduction lengths `gemmShortKRun` unrolls: the grouped pointwise convolutions of
+/// IGCv2/v3 (8-32 channels a group) and the 16-32 channel expansions of MobileNetV2/V3, MNASNet
+/// and ShuffleNet. With so few steps a tile's fixed costs (the call, zeroed accumulators and a
+/// bias pass, the weight prefetches, the loop) weigh as much as its FMAs: on a Zen 3, 1 thread,
+/// best of 41 calls, a tile in L1 with K = 8 ran at 46 GFLOP/s, with K = 16 at 65.
+@inline(__always)
+func gemmShortK(_ k: Int) -> (any StaticCount.Type)? {
+    guard gemmShortKEnabled else { return nil }
+    switch k {
+    case 8: return Count8.self
+    case 12: return Count12.self
+    case 16: return Count16.self
+    case 24: return Count24.self
+    case 32: return Count32.self
+    default: return nil
+    }
+}
+
+/// Runs `count` full 6 x 16 tiles of a short reduction, tile i reading A at `a + i * aStep` and
+/// its weights at `b + i * bStep` and `bias + i * biasStep`, and writing C at `c + i * cStep`:
+/// down the rows of one panel (panel order) or across the panels of one row tile (rows-outer order).
+@inline(__always)
+func gemmShortKTiles<A: VectorActivation, I: AIndexing>(
+    _ kc: any StaticCount.Type, _ act: A, _ ix: I, _ g: GEMMArguments,
+    a: UnsafePointer<Float>, aStep: Int, c: UnsafeMutablePointer<Float>, cStep: Int,
+    residual: UnsafePointer<Float>?, residualStep: Int,
+    b: UnsafePointer<Float>, bStep: Int, bias: UnsafePointer<Float>, biasStep: Int, count: Int
+) {
+    let run = GEMMShortKRun(lda: g.lda, ldc: g.ldc, ldr: g.ldr, a: a, aStep: aStep, c: c, cStep: cStep,
+                            residual: residual, residualStep: residualStep, b: b, bStep: bStep,
+                            bias: bias, biasStep: biasStep, count: count)
+    switch kc {
+    case is Count8.Type: gemmShortKRun(Count8.self, act, ix, run)
+    case is Count12.Type: gemmShortKRun(Count12.self, act, ix, run)
+    case is Count16.Type: gemmShortKRun(Count16.self, act, ix, run)
+    case is Count24.Type: gemmShortKRun(Count24.self, act, ix, run)
+    default: gemmShortKRun(Count32.self, act, ix, run)
+    }
+}
+
+/// Where a run of short-reduction tiles reads and writes (see `gemmShortKTiles`).
+struct GEMMShortKRun {
+    let lda: Int, ldc: Int, ldr: Int
+    let a: UnsafePointer<Float>, aStep: Int
+    let c: UnsafeMutablePointer<Float>, cStep: Int
+    let residual: UnsafePointer<Float>?, residualStep: Int
+    let b: UnsafePointer<Float>, bStep: Int
+    let bias: UnsafePointer<Float>, biasStep: Int
+    let count: Int
+}
+
+/// Full 6 x 16 tiles with the K loop unrolled, the accumulators starting at the bias, no weight
+/// prefetch (the panel of at most 24 x 16 floats stays in L1) and one call for the whole run.
+/// On a Zen 3, 1 thread, alternated runs: IGCv2's 64 -> 128 pointwise convolution in 8 groups
+/// read through a shuffle (3136 rows) 0.222 -> 0.165 ms, 128 -> 128 in 8 groups 0.35 -> 0.29,
+/// 3136 x 24 x 72 (MNASNet) 0.197 -> 0.174, 12544 x 16 x 16 0.134 -> 0.105, 784 x 32 x 32 in 8
+/// groups 0.27 -> 0.23, 784 x 32 x 192 (MobileNetV2) 0.15 -> 0.14.
+@inline(never)
+func gemmShortKRun<KC: StaticCount, A: VectorActivation, I: AIndexing>(
+    _: KC.Type, _ act: A, _ ix: I, _ run: GEMMShortKRun
+) {
+    let lda = run.lda, ldc = run.ldc, ldr = run.ldr
+    var a0 = run.a, cp = run.c, bp = run.b, biasp = run.bias
+    var rp = run.residual
+    for _ in 0..<run.count {
+        let a1 = a0 + lda, a2 = a0 + 2 * lda, a3 = a0 + 3 * lda, a4 = a0 + 4 * lda, a5 = a0 + 5 * lda
+        let bias0 = load8(biasp), bias1 = load8(biasp + 8)
+        var c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1
+        var c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1
+        for kk in 0..<KC.value {
+            let b0 = load8(bp + 16 * kk), b1 = load8(bp + 16 * kk + 8)
+            var x = SIMD8<Float>(repeating: ix.load(a0, kk))
+            c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1)
+            x = SIMD8<Float>(repeating: ix.load(a1, kk))
+            c10 = c10.addingProduct(x, b0); c11 = c11.addingProduct(x, b1)
+            x = SIMD8<Float>(repeating: ix.load(a2, kk))
+            c20 = c20.addingProduct(x, b0); c21 = c21.addingProduct(x, b1)
+            x = SIMD8<Float>(repeating: ix.load(a3, kk))
+            c30 = c30.addingProduct(x, b0); c31 = c31.addingProduct(x, b1)
+            x = SIMD8<Float>(repeating: ix.load(a4, kk))
+            c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
+            x = SIMD8<Float>(repeating: ix.load(a5, kk))
+            c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
+        }
+        gemmStoreTile6x16(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, act, cp, ldc: ldc, residual: rp, ldr: ldr)
+        rp = rp.map { $0 + run.residualStep }
+        a0 += run.aStep; cp += run.cStep; bp += run.bStep; biasp += run.biasStep
+    }
+}
+
+/// The epilogue of a full 6 x 16 tile whose accumulators hold the bias already: adds the
+/// residual (rows `ldr` apart) when there is one, activates, stores (rows `ldc` apart).
+@inline(__always)
+func gemmStoreTile6x16<A: VectorActivation>(
+    _ c00: SIMD8<Float>, _ c01: SIMD8<Float>, _ c10: SIMD8<Float>, _ c11: SIMD8<Float>,
+    _ c20: SIMD8<Float>, _ c21: SIMD8<Float>, _ c30: SIMD8<Float>, _ c31: SIMD8<Float>,
+    _ c40: SIMD8<Float>, _ c41: SIMD8<Float>, _ c50: SIMD8<Float>, _ c51: SIMD8<Float>,
+    _ act: A, _ c: UnsafeMutablePointer<Float>, ldc: Int, residual: UnsafePointer<Float>?, ldr: Int
+) {
+    if let r = residual {
+        store8(act(c00 + load8(r)), c); store8(act(c01 + load8(r + 8)), c + 8)
+        store8(act(c10 + load8(r + ldr)), c + ldc); store8(act(c11 + load8(r + ldr + 8)), c + ldc + 8)
+        store8(act(c20 + load8(r + 2 * ldr)), c + 2 * ldc); store8(act(c21 + load8(r + 2 * ldr + 8)), c + 2 * ldc + 8)
+        store8(act(c30 + load8(r + 3 * ldr)), c + 3 * ldc); store8(act(c31 + load8(r + 3 * ldr + 8)), c + 3 * ldc + 8)
+        store8(act(c40 + load8(r + 4 * ldr)), c + 4 * ldc); store8(act(c41 + load8(r + 4 * ldr + 8)), c + 4 * ldc + 8)
+        store8(act(c50 + load8(r + 5 * ldr)), c + 5 * ldc); store8(act(c51 + load8(r + 5 * ldr + 8)), c + 5 * ldc + 8)
+    } else {
+        store8(act(c00), c); store8(act(c01), c + 8)
+        store8(act(c10), c + ldc); store8(act(c11), c + ldc + 8)
+        store8(act(c20), c + 2 * ldc); store8(act(c21), c + 2 * ldc + 8)
+        store8(act(c30), c + 3 * ldc); store8(act(c31), c + 3 * ldc + 8)
+        store8(act(c40), c + 4 * ldc); store8(act(c41), c + 4 * ldc + 8)
+        store8(act(c50), c + 5 * ldc); store8(act(c51), c + 5 * ldc + 8)
+    }
 }
 
 /// One row by 16 columns (a 1x1 convolution on a 1x1 map: squeeze-excite layers). Two

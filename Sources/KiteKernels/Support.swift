@@ -122,7 +122,10 @@ protocol StaticCount {
 @usableFromInline enum Count6: StaticCount { @usableFromInline static var value: Int { 6 } }
 @usableFromInline enum Count7: StaticCount { @usableFromInline static var value: Int { 7 } }
 @usableFromInline enum Count8: StaticCount { @usableFromInline static var value: Int { 8 } }
+@usableFromInline enum Count12: StaticCount { @usableFromInline static var value: Int { 12 } }
 @usableFromInline enum Count16: StaticCount { @usableFromInline static var value: Int { 16 } }
+@usableFromInline enum Count24: StaticCount { @usableFromInline static var value: Int { 24 } }
+@usableFromInline enum Count32: StaticCount { @usableFromInline static var value: Int { 32 } }
 
 /// An 8- or 16-lane float vector, so that one kernel body serves the AVX2 and the AVX-512 width.
 @usableFromInline

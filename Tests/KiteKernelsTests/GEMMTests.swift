@@ -181,6 +181,66 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// Reductions of 8, 12, 16, 24 and 32 steps run their full 6 x 16 tiles unrolled in one call
+    /// (`gemmShortKRun`): down one panel's rows (fewer than 4 panels), across a row tile's panels
+    /// (rows-outer: 4 or more, in groups of 16), next to a narrow last panel, 4 x 24 tiles and
+    /// remainder rows; with residuals, strides, splits and every activation; with the path off too.
+    /// K of 7, 9, 25 and 33 take the general tiles beside them.
+    func testShortReductions() {
+        forBothKernelWidths {
+            let standard = (gemmShortKEnabled, gemmShortKRowsOuter)
+            defer { (gemmShortKEnabled, gemmShortKRowsOuter) = standard }
+            for (enabled, rowsOuter) in [(true, true), (true, false), (false, false)] {
+                gemmShortKEnabled = enabled
+                gemmShortKRowsOuter = rowsOuter
+                var rng = SeededRNG(seed: 23)
+                for k in [7, 8, 9, 12, 16, 24, 25, 32, 33] {
+                    for n in [16, 32, 40, 64, 72, 280] {
+                        for m in [5, 6, 13, 50] {
+                            checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: nil, withBias: true, activation: .relu, rng: &rng)
+                        }
+                        let act = allActivations[rng.int(0...(allActivations.count - 1))]
+                        checkGEMM(m: 61, k: k, n: n, lda: k + 3, ldc: n + 5, ldr: n + 2, withBias: rng.int(0...1) == 1,
+                                  activation: act, rng: &rng, splitRows: true, splitPanels: true)
+                    }
+                }
+                // Row blocks (more rows than a cache block of K = 8) with a residual.
+                checkGEMM(m: 1500, k: 8, n: 16, lda: 64, ldc: 128, ldr: 16, withBias: true, activation: .relu6, rng: &rng)
+            }
+        }
+    }
+
+    /// Short reductions read through an offset table (a channel shuffle folded into the reads,
+    /// as Im2colConv passes it): rows of 64 floats, the group's 8 or 16 channels 4 apart.
+    func testShortReductionsThroughOffsets() {
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 29)
+            for (k, n) in [(8, 16), (16, 16), (12, 72), (24, 40), (32, 32)] {
+                let m = 45, lda = 4 * k + 3
+                let a = rng.floats(m * lda), w = rng.floats(n * k), bias = rng.floats(n)
+                let offsets = (0..<k).map { 4 * $0 + 1 }
+                let gathered = (0..<m).flatMap { i in offsets.map { a[i * lda + $0] } }
+                let residual = rng.floats(m * n)
+                let expected = referenceGEMM(a: gathered, lda: k, m: m, k: k, w: w, n: n, bias: bias, residual: residual,
+                                             ldr: n, activation: .relu)
+                let packed = PackedGEMMWeights(weights: w, outputChannels: n, inputChannels: k, bias: bias)
+                var c = [Float](repeating: sentinel, count: m * n)
+                a.withUnsafeBufferPointer { ap in
+                    offsets.withUnsafeBufferPointer { op in
+                        residual.withUnsafeBufferPointer { rp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                GEMM.run(a: ap.baseAddress!, lda: lda, offsets: op.baseAddress!, weights: packed,
+                                         c: cp.baseAddress!, ldc: n, residual: rp.baseAddress!, ldr: n,
+                                         activation: .relu, rows: 0..<m)
+                            }
+                        }
+                    }
+                }
+                assertClose(c, expected, tol: 2e-5, "k=\(k) n=\(n)")
+            }
+        }
+    }
+
     func testResidualAliasingOutput() {
         forBothKernelWidths {
             var rng = SeededRNG(seed: 17)

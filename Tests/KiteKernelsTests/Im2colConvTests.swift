@@ -237,20 +237,29 @@ final class Im2colConvTests: XCTestCase {
     func testGroupPairs() {
         // 1x1, 8 output channels per group, even group count: two groups per 16-column tile
         // (any input channels per group, odd pixel counts, row splits, residual).
-        var rng = SeededRNG(seed: 113)
-        var trial = 0
-        for groups in [2, 4, 6, 16] {
-            for cinPerGroup in [1, 3, 8, 13] {
-                let g = ConvGeometry(inputHeight: rng.int(1...9), inputWidth: rng.int(1...13), kernelHeight: 1, kernelWidth: 1)
-                let packed = PackedConvWeights(weights: [Float](repeating: 0, count: groups * 8 * cinPerGroup),
-                                               outputChannels: groups * 8, inputChannels: groups * cinPerGroup,
-                                               kernelHeight: 1, kernelWidth: 1, groups: groups, bias: nil)
-                XCTAssertEqual(packed.kernelName, "group-pairs")
-                check(g: g, cin: groups * cinPerGroup, cout: groups * 8, groups: groups, inputExtra: rng.int(0...3),
-                      outputExtra: rng.int(0...3), withBias: trial % 3 != 0, withResidual: trial % 2 == 0,
-                      activation: allActivations[trial % allActivations.count], splitRows: trial % 2 == 1, rng: &rng)
-                trial += 1
+        // With and without the runs of full 6-row tiles (`gemmPairTiles`); 40x37 pixels make several
+        // pixel blocks of whole tiles and a remainder.
+        let standard = groupPairTileRuns
+        defer { groupPairTileRuns = standard }
+        for runs in [true, false] {
+            groupPairTileRuns = runs
+            var rng = SeededRNG(seed: 113)
+            var trial = 0
+            for groups in [2, 4, 6, 16] {
+                for cinPerGroup in [1, 3, 8, 13] {
+                    let g = ConvGeometry(inputHeight: rng.int(1...9), inputWidth: rng.int(1...13), kernelHeight: 1, kernelWidth: 1)
+                    let packed = PackedConvWeights(weights: [Float](repeating: 0, count: groups * 8 * cinPerGroup),
+                                                   outputChannels: groups * 8, inputChannels: groups * cinPerGroup,
+                                                   kernelHeight: 1, kernelWidth: 1, groups: groups, bias: nil)
+                    XCTAssertEqual(packed.kernelName, "group-pairs")
+                    check(g: g, cin: groups * cinPerGroup, cout: groups * 8, groups: groups, inputExtra: rng.int(0...3),
+                          outputExtra: rng.int(0...3), withBias: trial % 3 != 0, withResidual: trial % 2 == 0,
+                          activation: allActivations[trial % allActivations.count], splitRows: trial % 2 == 1, rng: &rng)
+                    trial += 1
+                }
             }
+            check(g: ConvGeometry(inputHeight: 40, inputWidth: 37, kernelHeight: 1, kernelWidth: 1), cin: 32, cout: 64, groups: 8,
+                  inputExtra: 3, outputExtra: 1, withBias: true, withResidual: true, activation: .relu, splitRows: true, rng: &rng)
         }
         // An odd group count keeps the per-group GEMM.
         let odd = PackedConvWeights(weights: [Float](repeating: 0, count: 24 * 4), outputChannels: 24, inputChannels: 12,
