@@ -534,11 +534,18 @@ nonisolated(unsafe) var gemmShortKEnabled = environmentValue("KITE_GEMM_SHORT_K"
 /// those keep the general tiles.
 nonisolated(unsafe) var gemmShortKRowsOuter = environmentValue("KITE_GEMM_SHORT_K_ROWS_OUTER") != "0"
 
-/// The reduction lengths `gemmShortKRun` unrolls: the grouped pointwise convolutions of
-/// IGCv2/v3 (8-32 channels a group) and the 16-32 channel expansions of MobileNetV2/V3, MNASNet
-/// and ShuffleNet. With so few steps a tile's fixed costs (the call, zeroed accumulators and a
+/// Whether K of 40, 48 and 64 take `gemmShortKRun` too (`KITE_GEMM_SHORT_K_LONGER=0` for A/B runs).
+/// In networks on a Zen 3, 1 thread (alternated profiles, medians of five): ShuffleNetV2 0.5's
+/// 14x14 48 -> 48 layers 0.0110-0.0118 -> 0.0104-0.0111 ms, MobileNetV2's 64 -> 384 layers 1-6%
+/// faster, MNASNet's 40 -> 240 layer 2%; the rest level.
+nonisolated(unsafe) var gemmShortKLonger = environmentValue("KITE_GEMM_SHORT_K_LONGER") != "0"
+
+/// The reduction lengths `gemmShortKRun` is specialised for: the grouped pointwise convolutions of
+/// IGCv2/v3 (8-32 channels a group) and the 16-64 channel expansions of MobileNetV2/V3, MNASNet,
+/// ShuffleNet and SqueezeNet. With so few steps a tile's fixed costs (the call, zeroed accumulators and a
 /// bias pass, the weight prefetches, the loop) weigh as much as its FMAs: on a Zen 3, 1 thread,
-/// best of 41 calls, a tile in L1 with K = 8 ran at 46 GFLOP/s, with K = 16 at 65.
+/// best of 41 calls, tiles in L1 with K = 8 ran at 46 GFLOP/s, with K = 16 at 65 (64 and 85 as runs).
+/// Other K keep the general tiles.
 @inline(__always)
 func gemmShortK(_ k: Int) -> (any StaticCount.Type)? {
     guard gemmShortKEnabled else { return nil }
@@ -548,6 +555,9 @@ func gemmShortK(_ k: Int) -> (any StaticCount.Type)? {
     case 16: return Count16.self
     case 24: return Count24.self
     case 32: return Count32.self
+    case 40 where gemmShortKLonger: return Count40.self
+    case 48 where gemmShortKLonger: return Count48.self
+    case 64 where gemmShortKLonger: return Count64.self
     default: return nil
     }
 }
@@ -570,7 +580,10 @@ func gemmShortKTiles<A: VectorActivation, I: AIndexing>(
     case is Count12.Type: gemmShortKRun(Count12.self, act, ix, run)
     case is Count16.Type: gemmShortKRun(Count16.self, act, ix, run)
     case is Count24.Type: gemmShortKRun(Count24.self, act, ix, run)
-    default: gemmShortKRun(Count32.self, act, ix, run)
+    case is Count32.Type: gemmShortKRun(Count32.self, act, ix, run)
+    case is Count40.Type: gemmShortKRun(Count40.self, act, ix, run)
+    case is Count48.Type: gemmShortKRun(Count48.self, act, ix, run)
+    default: gemmShortKRun(Count64.self, act, ix, run)
     }
 }
 
@@ -585,12 +598,12 @@ struct GEMMShortKRun {
     let count: Int
 }
 
-/// Full 6 x 16 tiles with the K loop unrolled, the accumulators starting at the bias, no weight
-/// prefetch (the panel of at most 24 x 16 floats stays in L1) and one call for the whole run.
-/// On a Zen 3, 1 thread, alternated runs: IGCv2's 64 -> 128 pointwise convolution in 8 groups
-/// read through a shuffle (3136 rows) 0.222 -> 0.165 ms, 128 -> 128 in 8 groups 0.35 -> 0.29,
-/// 3136 x 24 x 72 (MNASNet) 0.197 -> 0.174, 12544 x 16 x 16 0.134 -> 0.105, 784 x 32 x 32 in 8
-/// groups 0.27 -> 0.23, 784 x 32 x 192 (MobileNetV2) 0.15 -> 0.14.
+/// Full 6 x 16 tiles with the K loop's length known at compile time, the accumulators starting at
+/// the bias, no weight prefetch (a panel of at most 64 x 16 floats stays in L1) and one call for the
+/// whole run. On a Zen 3, 1 thread, alone (alternated runs, medians of 41 calls): IGCv2's
+/// 64 -> 128 pointwise convolution in 8 groups read through a shuffle (3136 rows) 0.222 -> 0.165 ms,
+/// 128 -> 128 in 8 groups 0.35 -> 0.29, 3136 x 24 x 72 (MNASNet) 0.197 -> 0.174, 12544 x 16 x 16
+/// 0.134 -> 0.105, 784 x 32 x 32 in 8 groups 0.27 -> 0.23, 784 x 32 x 192 (MobileNetV2) 0.15 -> 0.14.
 @inline(never)
 func gemmShortKRun<KC: StaticCount, A: VectorActivation, I: AIndexing>(
     _: KC.Type, _ act: A, _ ix: I, _ run: GEMMShortKRun

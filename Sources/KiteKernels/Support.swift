@@ -126,6 +126,9 @@ protocol StaticCount {
 @usableFromInline enum Count16: StaticCount { @usableFromInline static var value: Int { 16 } }
 @usableFromInline enum Count24: StaticCount { @usableFromInline static var value: Int { 24 } }
 @usableFromInline enum Count32: StaticCount { @usableFromInline static var value: Int { 32 } }
+@usableFromInline enum Count40: StaticCount { @usableFromInline static var value: Int { 40 } }
+@usableFromInline enum Count48: StaticCount { @usableFromInline static var value: Int { 48 } }
+@usableFromInline enum Count64: StaticCount { @usableFromInline static var value: Int { 64 } }
 
 /// An 8- or 16-lane float vector, so that one kernel body serves the AVX2 and the AVX-512 width.
 @usableFromInline

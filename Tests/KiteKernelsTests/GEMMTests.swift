@@ -181,11 +181,11 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// Reductions of 8, 12, 16, 24 and 32 steps run their full 6 x 16 tiles unrolled in one call
+    /// Reductions of 8, 12, 16, 24, 32, 40, 48 and 64 steps run their full 6 x 16 tiles unrolled in one call
     /// (`gemmShortKRun`): down one panel's rows (fewer than 4 panels), across a row tile's panels
     /// (rows-outer: 4 or more, in groups of 16), next to a narrow last panel, 4 x 24 tiles and
     /// remainder rows; with residuals, strides, splits and every activation; with the path off too.
-    /// K of 7, 9, 25 and 33 take the general tiles beside them.
+    /// K of 7, 9, 25, 33 and 63 take the general tiles beside them.
     func testShortReductions() {
         forBothKernelWidths {
             let standard = (gemmShortKEnabled, gemmShortKRowsOuter)
@@ -194,7 +194,7 @@ final class GEMMTests: XCTestCase {
                 gemmShortKEnabled = enabled
                 gemmShortKRowsOuter = rowsOuter
                 var rng = SeededRNG(seed: 23)
-                for k in [7, 8, 9, 12, 16, 24, 25, 32, 33] {
+                for k in [7, 8, 9, 12, 16, 24, 25, 32, 33, 40, 48, 63, 64] {
                     for n in [16, 32, 40, 64, 72, 280] {
                         for m in [5, 6, 13, 50] {
                             checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: nil, withBias: true, activation: .relu, rng: &rng)
