@@ -251,9 +251,9 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
             let bias = g.bias + p * nr
             var m = m0
             if cols > 8 {
-                if cols == nr && m1 - m >= GEMM.tileRows, let kc = gemmShortK(k) {
+                if cols == nr && m1 - m >= GEMM.tileRows && gemmShortK(k) {
                     let tiles = (m1 - m) / GEMM.tileRows
-                    gemmShortKTiles(kc, act, ix, g, a: g.a + m * g.lda, aStep: GEMM.tileRows * g.lda,
+                    gemmShortKTiles(k: k, act, ix, g, a: g.a + m * g.lda, aStep: GEMM.tileRows * g.lda,
                                     c: g.c + m * g.ldc + p * nr, cStep: GEMM.tileRows * g.ldc,
                                     residual: g.residual.map { $0 + m * g.ldr + p * nr }, residualStep: GEMM.tileRows * g.ldr,
                                     b: b, bStep: 0, bias: bias, biasStep: 0, count: tiles)
@@ -347,11 +347,11 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
                 let aLines = prefetchesA && next + GEMM.tileRows <= g.rows.upperBound ? (GEMM.tileRows * k + 15) / 16 : 0
                 let linesPerPanel = (aLines + (p1 - p0) - 1) / (p1 - p0)
                 var first = p0
-                if gemmShortKRowsOuter, n % nr == 0, rows == GEMM.tileRows, aLines == 0, let kc = gemmShortK(k) {
+                if gemmShortKRowsOuter && n % nr == 0 && rows == GEMM.tileRows && aLines == 0 && gemmShortK(k) {
                     // The group's panels in one call.
                     let full = min(p1, n / nr) - p0
                     if full > 0 {
-                        gemmShortKTiles(kc, act, ix, g, a: g.a + m * g.lda, aStep: 0,
+                        gemmShortKTiles(k: k, act, ix, g, a: g.a + m * g.lda, aStep: 0,
                                         c: g.c + m * g.ldc + p0 * nr, cStep: nr,
                                         residual: g.residual.map { $0 + m * g.ldr + p0 * nr }, residualStep: nr,
                                         b: g.weights.panels + p0 * panelStride + g.k0 * nr, bStep: panelStride,
@@ -540,25 +540,19 @@ nonisolated(unsafe) var gemmShortKRowsOuter = environmentValue("KITE_GEMM_SHORT_
 /// faster, MNASNet's 40 -> 240 layer 2%; the rest level.
 nonisolated(unsafe) var gemmShortKLonger = environmentValue("KITE_GEMM_SHORT_K_LONGER") != "0"
 
-/// The reduction lengths `gemmShortKRun` is specialised for: the grouped pointwise convolutions of
+/// Whether `gemmShortKRun` is specialised for reduction length `k`: the grouped pointwise convolutions of
 /// IGCv2/v3 (8-32 channels a group) and the 16-64 channel expansions of MobileNetV2/V3, MNASNet,
 /// ShuffleNet and SqueezeNet. With so few steps a tile's fixed costs (the call, zeroed accumulators and a
 /// bias pass, the weight prefetches, the loop) weigh as much as its FMAs: on a Zen 3, 1 thread,
 /// best of 41 calls, tiles in L1 with K = 8 ran at 46 GFLOP/s, with K = 16 at 65 (64 and 85 as runs).
 /// Other K keep the general tiles.
 @inline(__always)
-func gemmShortK(_ k: Int) -> (any StaticCount.Type)? {
-    guard gemmShortKEnabled else { return nil }
+func gemmShortK(_ k: Int) -> Bool {
+    guard gemmShortKEnabled else { return false }
     switch k {
-    case 8: return Count8.self
-    case 12: return Count12.self
-    case 16: return Count16.self
-    case 24: return Count24.self
-    case 32: return Count32.self
-    case 40 where gemmShortKLonger: return Count40.self
-    case 48 where gemmShortKLonger: return Count48.self
-    case 64 where gemmShortKLonger: return Count64.self
-    default: return nil
+    case 8, 12, 16, 24, 32: return true
+    case 40, 48, 64: return gemmShortKLonger
+    default: return false
     }
 }
 
@@ -567,7 +561,7 @@ func gemmShortK(_ k: Int) -> (any StaticCount.Type)? {
 /// down the rows of one panel (panel order) or across the panels of one row tile (rows-outer order).
 @inline(__always)
 func gemmShortKTiles<A: VectorActivation, I: AIndexing>(
-    _ kc: any StaticCount.Type, _ act: A, _ ix: I, _ g: GEMMArguments,
+    k: Int, _ act: A, _ ix: I, _ g: GEMMArguments,
     a: UnsafePointer<Float>, aStep: Int, c: UnsafeMutablePointer<Float>, cStep: Int,
     residual: UnsafePointer<Float>?, residualStep: Int,
     b: UnsafePointer<Float>, bStep: Int, bias: UnsafePointer<Float>, biasStep: Int, count: Int
@@ -575,14 +569,16 @@ func gemmShortKTiles<A: VectorActivation, I: AIndexing>(
     let run = GEMMShortKRun(lda: g.lda, ldc: g.ldc, ldr: g.ldr, a: a, aStep: aStep, c: c, cStep: cStep,
                             residual: residual, residualStep: residualStep, b: b, bStep: bStep,
                             bias: bias, biasStep: biasStep, count: count)
-    switch kc {
-    case is Count8.Type: gemmShortKRun(Count8.self, act, ix, run)
-    case is Count12.Type: gemmShortKRun(Count12.self, act, ix, run)
-    case is Count16.Type: gemmShortKRun(Count16.self, act, ix, run)
-    case is Count24.Type: gemmShortKRun(Count24.self, act, ix, run)
-    case is Count32.Type: gemmShortKRun(Count32.self, act, ix, run)
-    case is Count40.Type: gemmShortKRun(Count40.self, act, ix, run)
-    case is Count48.Type: gemmShortKRun(Count48.self, act, ix, run)
+    // A switch on the Int: matching metatypes (`is Count8.Type`) called the runtime's dynamic
+    // cast once per case tried, per run.
+    switch k {
+    case 8: gemmShortKRun(Count8.self, act, ix, run)
+    case 12: gemmShortKRun(Count12.self, act, ix, run)
+    case 16: gemmShortKRun(Count16.self, act, ix, run)
+    case 24: gemmShortKRun(Count24.self, act, ix, run)
+    case 32: gemmShortKRun(Count32.self, act, ix, run)
+    case 40: gemmShortKRun(Count40.self, act, ix, run)
+    case 48: gemmShortKRun(Count48.self, act, ix, run)
     default: gemmShortKRun(Count64.self, act, ix, run)
     }
 }
