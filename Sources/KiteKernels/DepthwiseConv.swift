@@ -660,9 +660,10 @@ func depthwiseDirectDriver<A: VectorActivation, S: StaticCount>(_ d: DepthwiseAr
         guard d.prefetch, oy + step < d.rows.upperBound else { return (DepthwiseRowPrefetch(), DepthwiseRowPrefetch()) }
         let first = iy + (step - 1) * g.strideHeight + kk
         let last = min(g.inputHeight, iy + (2 * step - 1) * g.strideHeight + kk)
-        let input = DepthwiseRowPrefetch(start: UnsafeRawPointer(d.input + first * rowStride + ix * d.ips), rowStride: 4 * rowStride,
+        let mode = depthwiseRowPrefetchMode(pixelStride: d.ips)
+        let input = DepthwiseRowPrefetch(start: UnsafeRawPointer(d.input + first * rowStride + ix * d.ips), mode: mode, rowStride: 4 * rowStride,
                                          rows: last - first, floatsPerRow: ((count - 1) * s + kk) * d.ips)
-        let output = DepthwiseRowPrefetch(start: UnsafeRawPointer(d.output + ((oy + step) * g.outputWidth + x0) * d.ops),
+        let output = DepthwiseRowPrefetch(start: UnsafeRawPointer(d.output + ((oy + step) * g.outputWidth + x0) * d.ops), mode: mode,
                                           rowStride: 4 * g.outputWidth * d.ops, rows: min(step, d.rows.upperBound - oy - step),
                                           floatsPerRow: count * d.ops, forWrite: true)
         return (input, output)
@@ -930,6 +931,22 @@ func depthwiseBlockOuterSpan(pixelStride: Int, stride: Int, kernel: Int) -> Int 
 /// environment turns it off (for A/B measurements).
 nonisolated(unsafe) var depthwisePrefetch = environmentValue("KITE_DW_PREFETCH") != "0"
 
+/// What the in-place path's row requests (`DepthwiseRowPrefetch`) do for an input `fromMemory`,
+/// when `KITE_DW_ROW_PREFETCH` sets it (A/B runs): 0 none (the layer still reads in place),
+/// 1 input lines into L1, 2 into L2. Otherwise `depthwiseRowPrefetchMode(pixelStride:)` decides.
+nonisolated(unsafe) var depthwiseRowPrefetchOverride = Int(environmentValue("KITE_DW_ROW_PREFETCH") ?? "").map { max(0, $0) }
+
+/// Row requests into L1, except for pixels wider than 512 floats on a Zen 3 or later, which read
+/// in place without them. There, 1 thread, medians of alternated profiles, in place with against
+/// without: Xception's 24 19x19x728 layers 3.97-4.30 against 3.21-3.40 ms in all (into L2 instead:
+/// 3.85-3.94), MobileNetV3-Large's 14x14x672 0.073-0.075 against 0.063-0.066; narrow pixels need
+/// them (147x147x64 0.76-0.86 against 1.11-1.21, 74x74x128 0.38-0.43 against 0.50-0.59).
+@inline(__always)
+func depthwiseRowPrefetchMode(pixelStride: Int) -> Int {
+    if let forced = depthwiseRowPrefetchOverride { return forced }
+    return CPUFeatures.zen3OrLater && pixelStride > 512 ? 0 : 1
+}
+
 /// Whether stride-2 layers take the prefetches too. On a Zen 3, 1 thread, single layers from L3
 /// took 112x112x64 0.131-0.141 ms without against 0.171-0.174 with them, 56x56x128 0.055
 /// against 0.074 (onnxruntime: 0.088 and 0.051), while stride 1 gained (56x56x128 0.176-0.178
@@ -956,6 +973,8 @@ nonisolated(unsafe) var depthwiseStride2Span = Int(environmentValue("KITE_DW_S2_
 /// 18.0-22.7 -> 14.0-16.9 ms. Inputs in cache (the bands of streamed blocks) lost 3-5%.
 struct DepthwiseRowPrefetch {
     var start: UnsafeRawPointer? = nil
+    /// `depthwiseRowPrefetchMode(pixelStride:)`: 0 no requests, 1 into L1, 2 into L2.
+    var mode = 1
     /// Bytes between rows.
     var rowStride = 0
     var rows = 0
@@ -975,12 +994,14 @@ struct DepthwiseRowPrefetch {
     /// Requests part `part` of `parts` of every row's lines.
     @inline(__always)
     func issue(part: Int, of parts: Int) {
-        guard let start, rows > 0 else { return }
+        guard let start, rows > 0, mode > 0 else { return }
         let range = lines(part: part, of: parts)
         for r in 0..<rows {
             let row = start + r * rowStride
             if forWrite {
                 for line in range { prefetchForWrite(row + 64 * line) }
+            } else if mode == 2 {
+                for line in range { prefetchToLevel2(row + 64 * line) }
             } else {
                 for line in range { prefetchForRead(row + 64 * line) }
             }

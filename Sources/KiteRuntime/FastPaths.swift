@@ -102,7 +102,6 @@ extension Planner {
             return planIm2col(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape)
         }
         guard let name = node.outputs.first else { return nil }
-        let out = place(output: name, shape: outShape, at: index)
         let cout = c.outChannels
         let cin = c.inChannelsPerGroup
         let weights = c.weight.floats
@@ -116,6 +115,11 @@ extension Planner {
         let offsets = x.channelMap.map { IndexTable($0) }
         if let input = node.inputs.first, let pending = pendingDepthwise[input] {
             let project = ProjectStage(weights: packed, activation: activation, residual: residual, outShape: outShape)
+            if residual == nil, Planner.poolsStreamedProjections, soleMaxPoolReader(of: name) != nil {
+                pendingPooledProjection[name] = PendingPooledProjection(node: index, depthwise: pending, project: project, dwOutShape: x.shape)
+                // The value never exists as a whole: the pool's step computes it band by band.
+                return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
+            }
             return planStreamed(index: index, node: node, expand: pending.expand, dw: pending.stage, project: project, dwOutShape: x.shape)
         }
         if residual == nil, fusesIntoDepthwise(producer: index, output: name, shape: outShape) {
@@ -123,6 +127,7 @@ extension Planner {
             // The value never exists as a whole: the depthwise step computes it band by band.
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
         }
+        let out = place(output: name, shape: outShape, at: index)
         var reason = offsets == nil ? "1x1 stride-1 convolution: a GEMM over NHWC pixels"
             : "1x1 stride-1 convolution: a GEMM over NHWC pixels, reading input channels through the folded shuffle/select"
         // Split by output panels when a depthwise step that splits by channel blocks reads the

@@ -53,6 +53,25 @@ struct ProjectStage {
     var outShape: [Int]
 }
 
+/// A streamed block's projection (with its depthwise convolution) planned into the max pool that
+/// alone reads its output.
+struct PendingPooledProjection {
+    var node: Int
+    var depthwise: PendingDepthwise
+    var project: ProjectStage
+    var dwOutShape: [Int]
+}
+
+/// The max pool of a streamed block: it pools the projection's rows band by band from a
+/// per-thread buffer, so the projection's output is never stored whole.
+struct PoolStage {
+    /// Window over the projection's output.
+    var geometry: ConvGeometry
+    var outShape: [Int]
+    /// The depthwise and projection nodes, absorbed into the pool's step.
+    var absorbed: [Int]
+}
+
 /// Inverted-residual blocks streamed in bands of rows: the 1x1 expansion writes the rows a band
 /// of depthwise output needs into a small per-thread buffer, the depthwise filter writes its band
 /// into a second one, and the 1x1 projection (with the residual add) reads it from there. The
@@ -94,6 +113,10 @@ extension Planner {
     /// 2; MobileNetV1/V2, MNASNet and MobileNetV3-Large level. `KITE_STREAM_BAND_BYTES` overrides it.
     static let streamingBandBytes = environmentCount("KITE_STREAM_BAND_BYTES")
         ?? max(256 * 1024, CacheSizes.level2OrDefault / 4)
+
+    /// Whether a max pool that alone reads a streamed block's projection pools its rows band by
+    /// band (`PoolStage`); `KITE_STREAM_POOL=0` turns it off (A/B runs).
+    static let poolsStreamedProjections = ProcessInfo.processInfo.environment["KITE_STREAM_POOL"] != "0"
 
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
     static let streamingEnabled = ProcessInfo.processInfo.environment["KITE_STREAMING"] != "0"
@@ -190,8 +213,8 @@ extension Planner {
 
     /// The fused step: [expansion] -> depthwise -> [projection], band by band.
     mutating func planStreamed(index: Int, node: NativeNode, expand: PendingPointwise?, dw: DepthwiseStage,
-                               project: ProjectStage?, dwOutShape: [Int]) -> [Placement] {
-        let out = place(output: node.outputs.first ?? "", shape: project?.outShape ?? dwOutShape, at: index)
+                               project: ProjectStage?, dwOutShape: [Int], pool: PoolStage? = nil) -> [Placement] {
+        let out = place(output: node.outputs.first ?? "", shape: pool?.outShape ?? project?.outShape ?? dwOutShape, at: index)
         let g = dw.geometry
         let channels = dw.channels
         let x = expand?.input ?? dw.input
@@ -203,7 +226,16 @@ extension Planner {
         // `streamingBandBytes` of expanded rows (or 128 KiB of depthwise output) per band; at least one row.
         let band: Int
         if expand != nil {
-            let capacityRows = max(window, Planner.streamingBandBytes / 4 / max(rowFloats, 1))
+            var capacityRows = max(window, Planner.streamingBandBytes / 4 / max(rowFloats, 1))
+            // Rows too wide for a tile of output rows in `streamingBandBytes` (Xception's 147x147x128
+            // and 74x74x256, 75 KB a row: bands of one row, each moving two rows of the overlap and
+            // running the depthwise kernel row by row) get as many rows as L2 holds, up to a tile.
+            // Zen 3 (512 KiB L2), 1 thread, the blocks at 256 KiB against 512 KiB (bands of 4):
+            // 15.8-16.0 -> 13.8-13.9 ms and 13.7-14.3 -> 12.7-13.2.
+            let tileCapacity = (DepthwiseConv.tileRows - 1) * g.strideHeight + window
+            if capacityRows < tileCapacity {
+                capacityRows = max(capacityRows, min(tileCapacity, CacheSizes.level2OrDefault / 4 / max(rowFloats, 1)))
+            }
             let rows = max(1, (capacityRows - window) / g.strideHeight + 1)
             // Whole tiles of the depthwise kernel's four output rows.
             band = rows >= DepthwiseConv.tileRows ? rows / DepthwiseConv.tileRows * DepthwiseConv.tileRows : rows
@@ -213,15 +245,22 @@ extension Planner {
         let expandRows = expand == nil ? 0 : (band - 1) * g.strideHeight + window
         let expandFloats = expandRows * rowFloats
         let projectFloats = project == nil ? 0 : band * outRowFloats
+        // The pool's buffer: a band of projection rows plus the rows of the window still to be pooled.
+        let pooledChannels = project?.outShape[1] ?? 0
+        let pooledRowFloats = g.outputWidth * pooledChannels
+        let poolWindow = pool.map { ($0.geometry.kernelHeight - 1) * $0.geometry.dilationHeight + 1 } ?? 0
+        let poolFloats = pool == nil ? 0 : (band + poolWindow) * pooledRowFloats
         var stages = [String]()
         var absorbed = [Int]()
         if let expand { stages.append("pointwise"); absorbed.append(expand.node) }
         stages.append(dw.kernelName)
         if project != nil { stages.append("pointwise") }
         if project != nil, let pending = node.inputs.first.flatMap({ pendingDepthwise[$0] }) { absorbed.append(pending.node) }
-        let reason = project == nil
+        if let pool { stages.append("maxpool"); absorbed += pool.absorbed }
+        var reason = project == nil
             ? "the 1x1 expansion is computed band by band into an L2-sized buffer the depthwise filter reads, never stored whole"
             : "inverted residual streamed by bands of rows: the depthwise output\(expand == nil ? "" : " and the 1x1 expansion") stay in L2-sized buffers"
+        if pool != nil { reason += "; the max pool after it pools the projection's rows from a band buffer, so they are never stored whole" }
         addStep(index: index, node: node, kernel: stages.joined(separator: "+"), reason: reason, absorbing: absorbed) { exec in
             let inBase = UnsafePointer(exec.pointer(x))
             let outBase = exec.pointer(out)
@@ -230,9 +269,10 @@ extension Planner {
             let inImage = x.height * x.width * x.pixelStride
             let outImage = out.height * out.width * out.pixelStride
             let (ips, ops) = (x.pixelStride, out.pixelStride)
-            let work = chunks(g.outputHeight, parts: exec.threads)
-            let scratch = ThreadScratch(perThread: expandFloats + projectFloats, threads: work.count)
-            let pool = exec.pool
+            // With a pool, threads split its output rows; each computes the projection rows its windows read.
+            let work = chunks(pool?.geometry.outputHeight ?? g.outputHeight, parts: exec.threads)
+            let scratch = ThreadScratch(perThread: expandFloats + projectFloats + poolFloats, threads: work.count)
+            let workers = exec.pool
             let batch = x.batch
             let ow = g.outputWidth
             return {
@@ -240,14 +280,19 @@ extension Planner {
                     let input = inBase + b * inImage
                     let output = outBase + b * outImage
                     let residual = resBase.map { $0 + b * out.height * out.width * rps }
-                    pool.parallelFor(count: work.count) { t in
+                    workers.parallelFor(count: work.count) { t in
                         let expandBuffer = scratch.slice(t)
                         let projectBuffer = expandBuffer + expandFloats
+                        let poolBuffer = projectBuffer + projectFloats
                         // Input rows [computedLo, computedHi) are in the expansion buffer, row computedLo first.
                         var computedLo = 0, computedHi = 0
-                        var o0 = work[t].lowerBound
-                        while o0 < work[t].upperBound {
-                            let o1 = min(work[t].upperBound, o0 + band)
+                        let rows = pool.map { $0.geometry.inputRows(forOutputRows: work[t]) } ?? work[t]
+                        // Projection rows [pooledLo, pooledHi) are in the pool buffer; pooled rows before nextPooled are done.
+                        var pooledLo = rows.lowerBound, pooledHi = rows.lowerBound
+                        var nextPooled = work[t].lowerBound
+                        var o0 = rows.lowerBound
+                        while o0 < rows.upperBound {
+                            let o1 = min(rows.upperBound, o0 + band)
                             var dwInput = input
                             var dwStride = ips
                             if let expand {
@@ -278,20 +323,64 @@ extension Planner {
                                 DepthwiseConv.run(input: dwInput, inputPixelStride: dwStride, geometry: g, weights: dw.weights,
                                                   output: projectBuffer - o0 * outRowFloats, outputPixelStride: channels,
                                                   activation: dw.activation, outputRows: o0..<o1)
-                                GEMM.run(a: projectBuffer, lda: channels, weights: project.weights,
-                                         c: output + o0 * ow * ops, ldc: ops,
-                                         residual: residual.map { $0 + o0 * ow * rps }, ldr: rps,
-                                         activation: project.activation, rows: 0..<((o1 - o0) * ow))
+                                if let pool {
+                                    // Keep the rows the next pooled rows' windows read, then add this band's.
+                                    let keep = max(0, nextPooled * pool.geometry.strideHeight - pool.geometry.padTop)
+                                    if keep >= pooledHi {
+                                        (pooledLo, pooledHi) = (o0, o0)
+                                    } else if keep > pooledLo {
+                                        memmove(poolBuffer, poolBuffer + (keep - pooledLo) * pooledRowFloats,
+                                                (pooledHi - keep) * pooledRowFloats * 4)
+                                        pooledLo = keep
+                                    }
+                                    GEMM.run(a: projectBuffer, lda: channels, weights: project.weights,
+                                             c: poolBuffer + (o0 - pooledLo) * pooledRowFloats, ldc: pooledChannels,
+                                             activation: project.activation, rows: 0..<((o1 - o0) * ow))
+                                    pooledHi = o1
+                                    var ready = nextPooled
+                                    while ready < work[t].upperBound && pool.geometry.inputRows(forOutputRows: ready..<(ready + 1)).upperBound <= o1 {
+                                        ready += 1
+                                    }
+                                    if ready > nextPooled {
+                                        KiteKernels.Pooling.maxPool(input: UnsafePointer(poolBuffer) - pooledLo * pooledRowFloats,
+                                                                    inputPixelStride: pooledChannels, geometry: pool.geometry,
+                                                                    channels: pooledChannels, output: output, outputPixelStride: ops,
+                                                                    outputRows: nextPooled..<ready)
+                                        nextPooled = ready
+                                    }
+                                } else {
+                                    GEMM.run(a: projectBuffer, lda: channels, weights: project.weights,
+                                             c: output + o0 * ow * ops, ldc: ops,
+                                             residual: residual.map { $0 + o0 * ow * rps }, ldr: rps,
+                                             activation: project.activation, rows: 0..<((o1 - o0) * ow))
+                                }
                             } else {
                                 DepthwiseConv.run(input: dwInput, inputPixelStride: dwStride, geometry: g, weights: dw.weights,
                                                   output: output, outputPixelStride: ops, activation: dw.activation, outputRows: o0..<o1)
                             }
                             o0 = o1
                         }
+                        if let pool, nextPooled < work[t].upperBound {
+                            // Windows that read no row (all padding) are left; they read nothing from the buffer.
+                            KiteKernels.Pooling.maxPool(input: UnsafePointer(poolBuffer) - pooledLo * pooledRowFloats,
+                                                        inputPixelStride: pooledChannels, geometry: pool.geometry,
+                                                        channels: pooledChannels, output: output, outputPixelStride: ops,
+                                                        outputRows: nextPooled..<work[t].upperBound)
+                        }
                     }
                 }
             }
         }
         return [out]
+    }
+}
+
+extension ConvGeometry {
+    /// Input rows that the windows of output rows `rows` read, clipped to the input.
+    func inputRows(forOutputRows rows: Range<Int>) -> Range<Int> {
+        guard !rows.isEmpty else { return 0..<0 }
+        let lo = max(0, rows.lowerBound * strideHeight - padTop)
+        let hi = min(inputHeight, (rows.upperBound - 1) * strideHeight - padTop + (kernelHeight - 1) * dilationHeight + 1)
+        return lo..<max(lo, hi)
     }
 }

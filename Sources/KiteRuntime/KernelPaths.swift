@@ -603,6 +603,22 @@ extension Planner {
         if p.kind == .max, let input = node.inputs.first, let stem = pendingStem[input], let x = inputs.first {
             return try planPooledStem(index: index, node: node, pool: p, stem: stem, input: x)
         }
+        if p.kind == .max, let input = node.inputs.first, let pending = pendingPooledProjection[input] {
+            // soleMaxPoolReader checked this node when the projection was deferred to it.
+            let projected = pending.project.outShape
+            guard let outShape = try node.op.nativeOperator.inferShapes([projected]).first, outShape.count == 4,
+                  outShape[2] > 0, outShape[3] > 0 else {
+                throw KiteError.invalidNode(ErrorContext(node: node.name, opType: node.op.typeName), "max pool of a streamed block has no output")
+            }
+            let pg = ConvGeometry(inputHeight: projected[2], inputWidth: projected[3], kernelHeight: p.kernel[0], kernelWidth: p.kernel[1],
+                                  strideHeight: p.strides[0], strideWidth: p.strides[1],
+                                  padTop: p.pads[0], padLeft: p.pads[1], padBottom: p.pads[2], padRight: p.pads[3],
+                                  dilationHeight: p.dilations[0], dilationWidth: p.dilations[1],
+                                  outputHeight: outShape[2], outputWidth: outShape[3])
+            return planStreamed(index: index, node: node, expand: pending.depthwise.expand,
+                                dw: pending.depthwise.stage, project: pending.project, dwOutShape: pending.dwOutShape,
+                                pool: PoolStage(geometry: pg, outShape: outShape, absorbed: [pending.depthwise.node, pending.node]))
+        }
         guard let x = inputs.first, x.nhwc, validPoolGeometry(p), let name = node.outputs.first else { return nil }
         let outShape = try node.op.nativeOperator.inferShapes([x.shape])[0]
         guard outShape[2] > 0, outShape[3] > 0 else { return nil }

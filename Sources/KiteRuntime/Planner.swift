@@ -34,6 +34,8 @@ struct Planner {
     var pendingDepthwise: [String: PendingDepthwise] = [:]
     /// Stem convolutions whose output only a max pool reads: planned into that step.
     var pendingStem: [String: PendingStem] = [:]
+    /// Streamed projections whose output only a max pool reads: planned into that step.
+    var pendingPooledProjection: [String: PendingPooledProjection] = [:]
     /// Intermediate bytes above which expand/depthwise/project blocks are streamed by bands.
     var streamingThreshold = Planner.streamingThresholdBytes
     /// The same for blocks with small 1x1 weights (`Planner.lightStreamingThresholdBytes`).

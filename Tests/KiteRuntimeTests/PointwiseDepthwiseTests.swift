@@ -72,6 +72,26 @@ final class PointwiseDepthwiseTests: XCTestCase {
         XCTAssertEqual(exec.steps.map(\.kernel).filter { $0.contains("+") }, ["pointwise+depthwise3x3-s2"])
     }
 
+    /// Xception's entry blocks: a depthwise and its projection streamed, read only by a max pool,
+    /// which pools the projection's rows band by band in the same step. With and without an
+    /// expansion, 3x3 stride-2 windows (padded and not), 2x2 and stride-1 windows, odd sizes.
+    func testMaxPoolAfterAStreamedProjection() throws {
+        let pools: [(kernel: Int, stride: Int, pads: [Int])] = [(3, 2, [1, 1, 1, 1]), (3, 2, [0, 0, 1, 1]), (2, 2, [0, 0, 0, 0]), (3, 1, [1, 1, 1, 1])]
+        for (expand, pool) in [(true, pools[0]), (false, pools[0]), (true, pools[1]), (true, pools[2]), (false, pools[3])] {
+            var b = Builder(input: [1, 40, 47, 45])
+            let e = expand ? try b.conv("x", out: 72, activation: .relu) : "x"
+            let d = try depthwise(&b, e, kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: nil)
+            let y = try b.conv(d, out: 56)
+            let p = try b.add(.pool(Pooling(kind: .max, kernel: [pool.kernel, pool.kernel], strides: [pool.stride, pool.stride],
+                                            pads: pool.pads)), [y])[0]
+            let z = try b.conv(p, out: 16, activation: .relu)
+            b.output(z)
+            try assertMatchesReference(b, input: [1, 40, 47, 45], seed: 11, streamingThreshold: 256 * 1024) { exec in
+                XCTAssertEqual(exec.steps.filter { $0.kernel.hasSuffix("pointwise+maxpool") }.count, 1, "\(expand) \(pool)")
+            }
+        }
+    }
+
     /// Small expansions stay separate (they fit in L2 already).
     func testSmallExpansionIsNotFused() throws {
         var b = Builder(input: [1, 8, 9, 9])
