@@ -333,6 +333,8 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
     // A's rows are one run of memory when they are whole, unpermuted rows.
     let prefetchesA = gemmPrefetchA && I.self == DirectIndexing.self && g.lda == k && k >= gemmPrefetchAMinimumK
         && 4 * k * g.rows.count > CacheSizes.level2OrDefault
+    // Whole panels of full 6-row tiles go across in `gemmShortKRun` (`gemmShortKRowsOuter`).
+    let shortRuns = gemmShortKRowsOuter && (n % nr == 0 || gemmShortKNarrowPanel) && gemmShortK(k)
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)
@@ -347,7 +349,7 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
                 let aLines = prefetchesA && next + GEMM.tileRows <= g.rows.upperBound ? (GEMM.tileRows * k + 15) / 16 : 0
                 let linesPerPanel = (aLines + (p1 - p0) - 1) / (p1 - p0)
                 var first = p0
-                if gemmShortKRowsOuter && n % nr == 0 && rows == GEMM.tileRows && aLines == 0 && gemmShortK(k) {
+                if shortRuns && rows == GEMM.tileRows && aLines == 0 {
                     // The group's panels in one call.
                     let full = min(p1, n / nr) - p0
                     if full > 0 {
@@ -533,6 +535,10 @@ nonisolated(unsafe) var gemmShortKEnabled = environmentValue("KITE_GEMM_SHORT_K"
 /// MobileNetV3-Large) and 3136 x 24 x 60 (ShuffleNetV1) lost 3-5% (level or faster alone), so
 /// those keep the general tiles.
 nonisolated(unsafe) var gemmShortKRowsOuter = environmentValue("KITE_GEMM_SHORT_K_ROWS_OUTER") != "0"
+
+/// Whether rows-outer GEMMs with a narrow last panel take `gemmShortKRun` for their whole panels
+/// too (`KITE_GEMM_SHORT_K_NARROW=1`, for A/B runs; off by default, see `gemmShortKRowsOuter`).
+nonisolated(unsafe) var gemmShortKNarrowPanel = environmentValue("KITE_GEMM_SHORT_K_NARROW") == "1"
 
 /// Whether K of 40, 48 and 64 take `gemmShortKRun` too (`KITE_GEMM_SHORT_K_LONGER=0` for A/B runs).
 /// In networks on a Zen 3, 1 thread (alternated profiles, medians of five): ShuffleNetV2 0.5's

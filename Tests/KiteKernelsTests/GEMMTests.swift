@@ -188,11 +188,12 @@ final class GEMMTests: XCTestCase {
     /// K of 7, 9, 25, 33 and 63 take the general tiles beside them.
     func testShortReductions() {
         forBothKernelWidths {
-            let standard = (gemmShortKEnabled, gemmShortKRowsOuter)
-            defer { (gemmShortKEnabled, gemmShortKRowsOuter) = standard }
-            for (enabled, rowsOuter) in [(true, true), (true, false), (false, false)] {
+            let standard = (gemmShortKEnabled, gemmShortKRowsOuter, gemmShortKNarrowPanel)
+            defer { (gemmShortKEnabled, gemmShortKRowsOuter, gemmShortKNarrowPanel) = standard }
+            for (enabled, rowsOuter, narrow) in [(true, true, false), (true, true, true), (true, false, false), (false, false, false)] {
                 gemmShortKEnabled = enabled
                 gemmShortKRowsOuter = rowsOuter
+                gemmShortKNarrowPanel = narrow
                 var rng = SeededRNG(seed: 23)
                 for k in [7, 8, 9, 12, 16, 24, 25, 32, 33, 40, 48, 63, 64] {
                     for n in [16, 32, 40, 64, 72, 280] {
