@@ -28,9 +28,25 @@ public enum FullyConnected {
         precondition(range.lowerBound >= 0 && range.upperBound <= weights.outputCount, "outputs out of range")
         if range.isEmpty || rows <= 0 { return }
         activation.visit(FCVisitor(input: input, ips: inputStride, rows: rows, w: weights,
-                                   output: output, ops: outputStride, range: range))
+                                   output: output, ops: outputStride, range: range,
+                                   prefetchFloats: fcPrefetchFloats, farPrefetchFloats: fcFarPrefetchFloats))
     }
 }
+
+/// How far ahead (floats of the packed weights) the blocks ask for weight lines into L1, 0 for not
+/// at all: `weightPrefetchFloats` (measured on a Zen 1, see `fcBlock`), none on a Zen 3 or later,
+/// whose prefetchers alone did better. There, 1 thread, classifiers from memory (the host's L3
+/// shared), medians of seven alternated profiles, 128 floats ahead against requests for the lines
+/// being read (as good as none): IGCv2's 1024 x 1000 0.308 -> 0.256 ms, MNASNet's 1280 x 1000
+/// 0.340 -> 0.305, MobileNetV1's 0.288 -> 0.230, ShuffleNetV1's 960 x 1000 0.265 -> 0.213
+/// (512 floats and L2 requests 1024-2048 floats ahead: level or slower). `KITE_FC_PREFETCH_FLOATS`
+/// sets it (A/B runs).
+nonisolated(unsafe) var fcPrefetchFloats = Int(environmentValue("KITE_FC_PREFETCH_FLOATS") ?? "").map { max(0, $0) }
+    ?? (CPUFeatures.zen3OrLater ? 0 : weightPrefetchFloats)
+
+/// How far ahead the blocks also ask for weight lines into L2 (0: not at all), for weights
+/// streamed from memory; `KITE_FC_PREFETCH_FAR` sets it (A/B runs).
+nonisolated(unsafe) var fcFarPrefetchFloats = Int(environmentValue("KITE_FC_PREFETCH_FAR") ?? "").map { max(0, $0) } ?? 0
 
 struct FCVisitor: ActivationVisitor {
     let input: UnsafePointer<Float>
@@ -40,6 +56,8 @@ struct FCVisitor: ActivationVisitor {
     let output: UnsafeMutablePointer<Float>
     let ops: Int
     let range: Range<Int>
+    let prefetchFloats: Int
+    let farPrefetchFloats: Int
 
     func visit<A: VectorActivation>(_ act: A) { fcDriver(act, self) }
 }
@@ -77,13 +95,23 @@ func fcBlock<A: VectorActivation>(_ act: A, _ d: FCVisitor, n: Int, k: Int, kFul
         var p = block
         var i = 0
         while i < kFull {
-            // Every line of the block, `weightPrefetchFloats` ahead. Standalone, weights evicted before
-            // each call: 1280 x 1000 0.42-0.43 -> 0.33-0.34 ms, 1024 x 1000 0.32-0.33 -> 0.24-0.26,
+            // Every line of the block, `fcPrefetchFloats` ahead. On a Zen 1, standalone, weights evicted
+            // before each call: 1280 x 1000 0.42-0.43 -> 0.33-0.34 ms, 1024 x 1000 0.32-0.33 -> 0.24-0.26,
             // 576 x 1024 0.18-0.19 -> 0.14-0.16; one or two prefetches per four lines gained 0-5%.
-            prefetchForRead(p + weightPrefetchFloats)
-            prefetchForRead(p + weightPrefetchFloats + 16)
-            prefetchForRead(p + weightPrefetchFloats + 32)
-            prefetchForRead(p + weightPrefetchFloats + 48)
+            if d.prefetchFloats > 0 {
+                let near = p + d.prefetchFloats
+                prefetchForRead(near)
+                prefetchForRead(near + 16)
+                prefetchForRead(near + 32)
+                prefetchForRead(near + 48)
+            }
+            if d.farPrefetchFloats > 0 {
+                let far = p + d.farPrefetchFloats
+                prefetchToLevel2(far)
+                prefetchToLevel2(far + 16)
+                prefetchToLevel2(far + 32)
+                prefetchToLevel2(far + 48)
+            }
             let x0 = load8(x + i), x1 = load8(x + i + 8)
             a0 = a0.addingProduct(x0, load8(p)); b0 = b0.addingProduct(x1, load8(p + 8))
             a1 = a1.addingProduct(x0, load8(p + 16)); b1 = b1.addingProduct(x1, load8(p + 24))

@@ -3,6 +3,16 @@ import XCTest
 
 final class FullyConnectedTests: XCTestCase {
     func testShapes() {
+        // Every prefetch setting (`fcPrefetchFloats`, `fcFarPrefetchFloats`) computes the same.
+        let standard = (fcPrefetchFloats, fcFarPrefetchFloats)
+        defer { (fcPrefetchFloats, fcFarPrefetchFloats) = standard }
+        for (near, far) in [(0, 0), (128, 0), (512, 2048)] {
+            (fcPrefetchFloats, fcFarPrefetchFloats) = (near, far)
+            checkShapes()
+        }
+    }
+
+    func checkShapes() {
         var rng = SeededRNG(seed: 83)
         for (trial, (m, k, n)) in [(1, 1, 1), (1, 7, 5), (1, 8, 4), (1, 17, 9), (2, 33, 13), (3, 1280, 1000), (1, 1024, 10),
                                    (1, 960, 1280), (4, 15, 3), (2, 24, 18), (1, 100, 37), (1, 16, 7)].enumerated() {
