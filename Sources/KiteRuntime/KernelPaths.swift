@@ -610,11 +610,8 @@ extension Planner {
                   outShape[2] > 0, outShape[3] > 0 else {
                 throw KiteError.invalidNode(ErrorContext(node: node.name, opType: node.op.typeName), "max pool of a streamed block has no output")
             }
-            let pg = ConvGeometry(inputHeight: projected[2], inputWidth: projected[3], kernelHeight: p.kernel[0], kernelWidth: p.kernel[1],
-                                  strideHeight: p.strides[0], strideWidth: p.strides[1],
-                                  padTop: p.pads[0], padLeft: p.pads[1], padBottom: p.pads[2], padRight: p.pads[3],
-                                  dilationHeight: p.dilations[0], dilationWidth: p.dilations[1],
-                                  outputHeight: outShape[2], outputWidth: outShape[3])
+            let pg = geometry(input: Placement.dense(buffer: -1, shape: projected), kernel: p.kernel, strides: p.strides,
+                              pads: p.pads, dilations: p.dilations, output: outShape)
             return planStreamed(index: index, node: node, expand: pending.depthwise.expand,
                                 dw: pending.depthwise.stage, project: pending.project, dwOutShape: pending.dwOutShape,
                                 pool: PoolStage(geometry: pg, outShape: outShape, absorbed: [pending.depthwise.node, pending.node]))
