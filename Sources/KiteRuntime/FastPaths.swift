@@ -102,6 +102,10 @@ extension Planner {
             return planIm2col(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape)
         }
         guard let name = node.outputs.first else { return nil }
+        if x.height == 1 && x.width == 1 && residual == nil && x.channelMap == nil && pointwiseOnOnePixelAsGEMV
+            && node.inputs.first.flatMap({ pendingDepthwise[$0] }) == nil {
+            return planPointwiseAsGEMV(index: index, node: node, conv: c, input: x, output: name, outShape: outShape)
+        }
         let cout = c.outChannels
         let cin = c.inChannelsPerGroup
         let weights = c.weight.floats
@@ -311,6 +315,47 @@ let gemmSmallMapRowsPerThread = environmentCount("KITE_GEMM_SPLIT_ROWS") ?? 16
 /// faster split. MobileNetV3-Small's op sum 0.840 -> 0.836 ms (minima of 9).
 /// `KITE_GEMM_SERIAL_MACS` sets it for A/B runs (0 splits every GEMM).
 let gemmSerialMACs = environmentCount("KITE_GEMM_SERIAL_MACS") ?? 8192
+
+/// Whether 1x1 convolutions over a 1x1 map (squeeze-excite's two) run as matrix-vector products
+/// (`planPointwiseAsGEMV`); `KITE_SE_GEMV=0` keeps the GEMM tiles (A/B runs).
+let pointwiseOnOnePixelAsGEMV = environmentCount("KITE_SE_GEMV") != 0
+
+extension Planner {
+    /// A 1x1 convolution over a 1x1 map: one row of K floats per image against N x K weights,
+    /// bound by reading the weights. The GEMM's 1-row tiles read a 16-column panel at a time, one
+    /// broadcast input per 16 weights; `FullyConnected` streams four weight rows at once with K in
+    /// the vector lanes, as for a classifier.
+    mutating func planPointwiseAsGEMV(index: Int, node: NativeNode, conv c: Convolution, input x: Placement,
+                                      output name: String, outShape: [Int]) -> [Placement] {
+        let (n, k) = (c.outChannels, c.inChannelsPerGroup)
+        // Conv weights [N, K, 1, 1] are the FC's [N, K] rows.
+        let packed = c.weight.floats.withUnsafeBufferPointer { w in
+            (c.bias ?? []).withUnsafeBufferPointer { b in
+                PackedFCWeights(weights: w.baseAddress!, outputCount: n, inputCount: k, bias: c.bias == nil ? nil : b.baseAddress)
+            }
+        }
+        let out = place(output: name, shape: outShape, at: index)
+        let rows = x.batch
+        let activation = c.activation.kernel
+        let serial = rows * n * k < gemmSerialMACs
+        addStep(index: index, node: node, kernel: "fc-gemv",
+                reason: "1x1 convolution over a 1x1 map (squeeze-excite): a matrix-vector product streaming the weights once"
+                    + (serial ? "; on one thread (too little work to share)" : "")) { exec in
+            let input = UnsafePointer(exec.pointer(x))
+            let output = exec.pointer(out)
+            let (ips, ops) = (x.pixelStride, out.pixelStride)
+            let work = chunks(n, parts: serial ? 1 : exec.threads, granule: 8)
+            let pool = exec.pool
+            return {
+                pool.parallelFor(count: work.count) { t in
+                    KiteKernels.FullyConnected.run(input: input, inputStride: ips, rows: rows, weights: packed,
+                                       output: output, outputStride: ops, activation: activation, outputs: work[t])
+                }
+            }
+        }
+        return [out]
+    }
+}
 
 /// Whether a pointwise GEMM whose output only a channel-split depthwise step reads splits by
 /// output panels (`KITE_GEMM_PANELS_FOR_DW=0` for A/B runs).

@@ -45,3 +45,24 @@ final class GlobalPoolingTests: XCTestCase {
         }
     }
 }
+
+/// Squeeze-excite's 1x1 convolutions over the pooled 1x1 map run as matrix-vector products
+/// (`planPointwiseAsGEMV`): against the reference executor at 1 and 2 threads, batches of 1 and
+/// 3, channel counts that are not multiples of 4 or 16, and sizes large enough to split.
+final class SqueezeExciteGEMVTests: XCTestCase {
+    typealias Builder = ChannelMapTests.Builder
+
+    func testOnePixelConvolutionsMatchTheReference() throws {
+        for (batch, channels, squeezed) in [(1, 37, 13), (3, 72, 24), (1, 960, 240), (2, 200, 50)] {
+            let input = [batch, channels, 9, 7]
+            var b = Builder(input: input)
+            let pooled = try b.add(.globalPool(GlobalPooling(kind: .average)), ["x"])[0]
+            let s = try b.conv(pooled, out: squeezed, activation: .relu)
+            let e = try b.conv(s, out: channels, activation: .hardSigmoid(alpha: 1 / 6, beta: 0.5))
+            b.output(e)
+            try assertMatchesReference(b, input: input, seed: 3) { exec in
+                XCTAssertEqual(exec.steps.filter { $0.kernel == "fc-gemv" }.count, 2, "\(input): \(exec.steps.map(\.kernel))")
+            }
+        }
+    }
+}
