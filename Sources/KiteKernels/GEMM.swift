@@ -235,6 +235,14 @@ func gemmDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, _ act: A,
                 let bias = g.bias + p * nr
                 let tail = n - (p + 1) * nr
                 var m = m0
+                if gemmShortK24 && gemmShortK(k) && m1 - m >= 3 {
+                    let tiles = (m1 - m) / 3
+                    gemmShortK24Tiles(k: k, act, ix, g, a: g.a + m * g.lda, aStep: 3 * g.lda,
+                                      c: g.c + m * g.ldc + p * nr, cStep: 3 * g.ldc,
+                                      residual: g.residual.map { $0 + m * g.ldr + p * nr }, residualStep: 3 * g.ldr,
+                                      b: b, panelStride: panelStride, bias: bias, tail: tail, count: tiles)
+                    m += tiles * 3
+                }
                 while m + 3 <= m1 {
                     gemmTile24(Count3.self, act, ix, g, k: k, m: m, col: p * nr, b: b, panelStride: panelStride, bias: bias, tail: tail)
                     m += 3
@@ -335,6 +343,11 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
         && 4 * k * g.rows.count > CacheSizes.level2OrDefault
     // Whole panels of full 6-row tiles go across in `gemmShortKRun` (`gemmShortKRowsOuter`).
     let shortRuns = gemmShortKRowsOuter && (n % nr == 0 || gemmShortKNarrowPanel) && gemmShortK(k)
+    // A narrow last panel (at most 8 columns) and the full one before it go as 3 x 24 short-reduction
+    // tiles (`gemmShortK24`), the other full panels as 6 x 16 runs, when the range ends at the last panel.
+    let panelCount = (n + nr - 1) / nr
+    let shortPair = gemmShortKRowsOuter && gemmShortK24 && n % nr != 0 && n % nr <= 8 && gemmShortK(k)
+        && g.panels.upperBound == panelCount
     var m0 = g.rows.lowerBound
     while m0 < g.rows.upperBound {
         let m1 = min(g.rows.upperBound, m0 + block)
@@ -349,7 +362,22 @@ func gemmRowsOuterDriver<A: VectorActivation, I: AIndexing>(_ g: GEMMArguments, 
                 let aLines = prefetchesA && next + GEMM.tileRows <= g.rows.upperBound ? (GEMM.tileRows * k + 15) / 16 : 0
                 let linesPerPanel = (aLines + (p1 - p0) - 1) / (p1 - p0)
                 var first = p0
-                if shortRuns && rows == GEMM.tileRows && aLines == 0 {
+                if shortPair && rows == GEMM.tileRows && aLines == 0 && p1 == panelCount && p1 - p0 >= 2 {
+                    let pair = p1 - 2
+                    if pair > p0 {
+                        gemmShortKTiles(k: k, act, ix, g, a: g.a + m * g.lda, aStep: 0,
+                                        c: g.c + m * g.ldc + p0 * nr, cStep: nr,
+                                        residual: g.residual.map { $0 + m * g.ldr + p0 * nr }, residualStep: nr,
+                                        b: g.weights.panels + p0 * panelStride + g.k0 * nr, bStep: panelStride,
+                                        bias: g.bias + p0 * nr, biasStep: nr, count: pair - p0)
+                    }
+                    gemmShortK24Tiles(k: k, act, ix, g, a: g.a + m * g.lda, aStep: 3 * g.lda,
+                                      c: g.c + m * g.ldc + pair * nr, cStep: 3 * g.ldc,
+                                      residual: g.residual.map { $0 + m * g.ldr + pair * nr }, residualStep: 3 * g.ldr,
+                                      b: g.weights.panels + pair * panelStride + g.k0 * nr, panelStride: panelStride,
+                                      bias: g.bias + pair * nr, tail: n - (pair + 1) * nr, count: 2)
+                    first = p1
+                } else if shortRuns && rows == GEMM.tileRows && aLines == 0 {
                     // The group's panels in one call.
                     let full = min(p1, n / nr) - p0
                     if full > 0 {
@@ -546,6 +574,12 @@ nonisolated(unsafe) var gemmShortKNarrowPanel = environmentValue("KITE_GEMM_SHOR
 /// faster, MNASNet's 40 -> 240 layer 2%; the rest level.
 nonisolated(unsafe) var gemmShortKLonger = environmentValue("KITE_GEMM_SHORT_K_LONGER") != "0"
 
+/// Whether a short reduction's last 24 columns (a full panel and a last one of at most 8 valid
+/// columns: N of 24, 40, 72, 120) run as 3 x 24 tiles in `gemmShortK24Run`, in both orders, instead
+/// of the general 3 x 24 tiles (panel order) or 6 x 16 tiles and a 6 x 8 one (rows-outer).
+/// `KITE_GEMM_SHORT_K_24=0` turns it off (A/B runs).
+nonisolated(unsafe) var gemmShortK24 = environmentValue("KITE_GEMM_SHORT_K_24") != "0"
+
 /// Whether `gemmShortKRun` is specialised for reduction length `k`: the grouped pointwise convolutions of
 /// IGCv2/v3 (8-32 channels a group) and the 16-64 channel expansions of MobileNetV2/V3, MNASNet,
 /// ShuffleNet and SqueezeNet. With so few steps a tile's fixed costs (the call, zeroed accumulators and a
@@ -598,6 +632,82 @@ struct GEMMShortKRun {
     let b: UnsafePointer<Float>, bStep: Int
     let bias: UnsafePointer<Float>, biasStep: Int
     let count: Int
+}
+
+/// Runs `count` 3 x 24 tiles of a short reduction over panel p (B at `b`, bias at `bias`) and the
+/// first 8 columns of panel p + 1 (`panelStride` floats on), of which `tail` are valid; tile i reads
+/// A at `a + i * aStep` and writes C at `c + i * cStep` (`gemmShortK24`).
+@inline(__always)
+func gemmShortK24Tiles<A: VectorActivation, I: AIndexing>(
+    k: Int, _ act: A, _ ix: I, _ g: GEMMArguments,
+    a: UnsafePointer<Float>, aStep: Int, c: UnsafeMutablePointer<Float>, cStep: Int,
+    residual: UnsafePointer<Float>?, residualStep: Int,
+    b: UnsafePointer<Float>, panelStride: Int, bias: UnsafePointer<Float>, tail: Int, count: Int
+) {
+    let run = GEMMShortK24Run(lda: g.lda, ldc: g.ldc, ldr: g.ldr, a: a, aStep: aStep, c: c, cStep: cStep,
+                              residual: residual, residualStep: residualStep, b: b, panelStride: panelStride,
+                              bias: bias, tail: tail, count: count)
+    switch k {
+    case 8: gemmShortK24Run(Count8.self, act, ix, run)
+    case 12: gemmShortK24Run(Count12.self, act, ix, run)
+    case 16: gemmShortK24Run(Count16.self, act, ix, run)
+    case 24: gemmShortK24Run(Count24.self, act, ix, run)
+    case 32: gemmShortK24Run(Count32.self, act, ix, run)
+    case 40: gemmShortK24Run(Count40.self, act, ix, run)
+    case 48: gemmShortK24Run(Count48.self, act, ix, run)
+    default: gemmShortK24Run(Count64.self, act, ix, run)
+    }
+}
+
+/// Where a run of 3 x 24 short-reduction tiles reads and writes (see `gemmShortK24Tiles`).
+struct GEMMShortK24Run {
+    let lda: Int, ldc: Int, ldr: Int
+    let a: UnsafePointer<Float>, aStep: Int
+    let c: UnsafeMutablePointer<Float>, cStep: Int
+    let residual: UnsafePointer<Float>?, residualStep: Int
+    let b: UnsafePointer<Float>, panelStride: Int
+    let bias: UnsafePointer<Float>, tail: Int
+    let count: Int
+}
+
+/// 3 x 24 tiles with the K loop's length known at compile time and the accumulators starting at
+/// the bias (see `gemmShortKRun`). Nine accumulators, three weight vectors and three broadcasts a
+/// step: as many FMAs per load as a 6 x 16 tile, where a narrow last panel's 6 x 8 tiles issue
+/// seven loads per six FMAs and the general 3 x 24 tiles pay a call, a bias pass and prefetches.
+@inline(never)
+func gemmShortK24Run<KC: StaticCount, A: VectorActivation, I: AIndexing>(
+    _: KC.Type, _ act: A, _ ix: I, _ run: GEMMShortK24Run
+) {
+    let lda = run.lda, ldc = run.ldc, ldr = run.ldr
+    let bp = run.b, bq = run.b + run.panelStride
+    let tail = run.tail
+    let bias0 = load8(run.bias), bias1 = load8(run.bias + 8), bias2 = load8(run.bias + 16)
+    let zero = SIMD8<Float>()
+    var a0 = run.a, cp = run.c
+    var rp = run.residual
+    for _ in 0..<run.count {
+        let a1 = a0 + lda, a2 = a0 + 2 * lda
+        var c00 = bias0, c01 = bias1, c02 = bias2
+        var c10 = bias0, c11 = bias1, c12 = bias2
+        var c20 = bias0, c21 = bias1, c22 = bias2
+        for kk in 0..<KC.value {
+            let b0 = load8(bp + 16 * kk), b1 = load8(bp + 16 * kk + 8), b2 = load8(bq + 16 * kk)
+            var x = SIMD8<Float>(repeating: ix.load(a0, kk))
+            c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1); c02 = c02.addingProduct(x, b2)
+            x = SIMD8<Float>(repeating: ix.load(a1, kk))
+            c10 = c10.addingProduct(x, b0); c11 = c11.addingProduct(x, b1); c12 = c12.addingProduct(x, b2)
+            x = SIMD8<Float>(repeating: ix.load(a2, kk))
+            c20 = c20.addingProduct(x, b0); c21 = c21.addingProduct(x, b1); c22 = c22.addingProduct(x, b2)
+        }
+        gemmStoreRow(c00, c01, zero, zero, act, cp, rp, 16)
+        gemmStoreRow(c02, zero, zero, zero, act, cp + 16, rp.map { $0 + 16 }, tail)
+        gemmStoreRow(c10, c11, zero, zero, act, cp + ldc, rp.map { $0 + ldr }, 16)
+        gemmStoreRow(c12, zero, zero, zero, act, cp + ldc + 16, rp.map { $0 + ldr + 16 }, tail)
+        gemmStoreRow(c20, c21, zero, zero, act, cp + 2 * ldc, rp.map { $0 + 2 * ldr }, 16)
+        gemmStoreRow(c22, zero, zero, zero, act, cp + 2 * ldc + 16, rp.map { $0 + 2 * ldr + 16 }, tail)
+        rp = rp.map { $0 + run.residualStep }
+        a0 += run.aStep; cp += run.cStep
+    }
 }
 
 /// Full 6 x 16 tiles with the K loop's length known at compile time, the accumulators starting at

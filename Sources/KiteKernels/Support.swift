@@ -60,9 +60,15 @@ func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
 /// Loads the first `count` (< 8) floats of `p` into a vector, zero elsewhere; never reads past `p + count`.
 @inline(__always) @usableFromInline
 func loadPartial8(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
-    var v = SIMD8<Float>()
-    for i in 0..<count { v[i] = p[i] }
-    return v
+    // Pieces of 4, 2 and 1 floats: at most three loads, not one per lane.
+    if count >= 8 { return load8(p) }
+    let q = UnsafeRawPointer(p)
+    let whole = count >= 4
+    let tail = q + (whole ? 16 : 0)
+    var part = SIMD4<Float>()
+    if count & 2 != 0 { part.lowHalf = tail.loadUnaligned(as: SIMD2<Float>.self) }
+    if count & 1 != 0 { part[count & 2] = tail.loadUnaligned(fromByteOffset: 4 * (count & 2), as: Float.self) }
+    return whole ? SIMD8(lowHalf: q.loadUnaligned(as: SIMD4<Float>.self), highHalf: part) : SIMD8(lowHalf: part, highHalf: SIMD4())
 }
 
 /// Loads the first `count` (< 16) floats of `p` into a vector, zero elsewhere; never reads past `p + count`.
@@ -87,7 +93,23 @@ func storePartial16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ coun
 /// Stores the first `count` (< 8) lanes of `v` to `p`; never writes past `p + count`.
 @inline(__always) @usableFromInline
 func storePartial8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-    for i in 0..<count { p[i] = v[i] }
+    // Pieces of 4, 2 and 1 lanes: at most three stores, not one per lane (a 12-column GEMM tile
+    // stored each row's last four columns one by one).
+    if count >= 8 { return store8(v, p) }
+    var q = UnsafeMutableRawPointer(p)
+    var rest = v.lowHalf
+    if count >= 4 {
+        q.storeBytes(of: v.lowHalf, as: SIMD4<Float>.self)
+        rest = v.highHalf
+        q += 16
+    }
+    var last = rest.lowHalf
+    if count & 2 != 0 {
+        q.storeBytes(of: rest.lowHalf, as: SIMD2<Float>.self)
+        last = rest.highHalf
+        q += 8
+    }
+    if count & 1 != 0 { q.storeBytes(of: last[0], as: Float.self) }
 }
 
 /// Lane-wise minimum that lowers to `vminps` (the stdlib `pointwiseMin` is an out-of-line call).

@@ -183,20 +183,23 @@ final class GEMMTests: XCTestCase {
 
     /// Reductions of 8, 12, 16, 24, 32, 40, 48 and 64 steps run their full 6 x 16 tiles unrolled in one call
     /// (`gemmShortKRun`): down one panel's rows (fewer than 4 panels), across a row tile's panels
-    /// (rows-outer: 4 or more, in groups of 16), next to a narrow last panel, 4 x 24 tiles and
-    /// remainder rows; with residuals, strides, splits and every activation; with the path off too.
+    /// (rows-outer: 4 or more, in groups of 16), next to a narrow last panel (of 4 and 8 columns),
+    /// 3 x 24 tiles (`gemmShortK24Run` and the general ones) and remainder rows; with residuals,
+    /// strides, splits and every activation; with the paths off too.
     /// K of 7, 9, 25, 33 and 63 take the general tiles beside them.
     func testShortReductions() {
         forBothKernelWidths {
-            let standard = (gemmShortKEnabled, gemmShortKRowsOuter, gemmShortKNarrowPanel)
-            defer { (gemmShortKEnabled, gemmShortKRowsOuter, gemmShortKNarrowPanel) = standard }
-            for (enabled, rowsOuter, narrow) in [(true, true, false), (true, true, true), (true, false, false), (false, false, false)] {
+            let standard = (gemmShortKEnabled, gemmShortKRowsOuter, gemmShortKNarrowPanel, gemmShortK24)
+            defer { (gemmShortKEnabled, gemmShortKRowsOuter, gemmShortKNarrowPanel, gemmShortK24) = standard }
+            for (enabled, rowsOuter, narrow, pair) in [(true, true, false, true), (true, true, true, false), (true, true, false, false),
+                                                       (true, false, false, true), (false, false, false, false)] {
                 gemmShortKEnabled = enabled
                 gemmShortKRowsOuter = rowsOuter
                 gemmShortKNarrowPanel = narrow
+                gemmShortK24 = pair
                 var rng = SeededRNG(seed: 23)
                 for k in [7, 8, 9, 12, 16, 24, 25, 32, 33, 40, 48, 63, 64] {
-                    for n in [16, 32, 40, 64, 72, 280] {
+                    for n in [16, 20, 24, 32, 40, 52, 64, 72, 280] {
                         for m in [5, 6, 13, 50] {
                             checkGEMM(m: m, k: k, n: n, lda: k, ldc: n, ldr: nil, withBias: true, activation: .relu, rng: &rng)
                         }

@@ -95,3 +95,29 @@ final class LayoutTests: XCTestCase {
         }
     }
 }
+
+/// Partial vector loads and stores (the edges of GEMM tiles whose N is not a multiple of 8):
+/// exactly `count` lanes, nothing before or after them touched, at every alignment.
+final class PartialVectorTests: XCTestCase {
+    func testPartialLoadsAndStoresTouchExactlyCountLanes() {
+        let values = SIMD8<Float>(1, 2, 3, 4, 5, 6, 7, 8)
+        var buffer = [Float](repeating: -1, count: 24)
+        for offset in 0..<4 {
+            for count in 0...8 {
+                for i in buffer.indices { buffer[i] = -Float(i) - 1 }
+                buffer.withUnsafeMutableBufferPointer { b in
+                    storePartial8(values, b.baseAddress! + 8 + offset, count)
+                }
+                for i in buffer.indices {
+                    let lane = i - 8 - offset
+                    let want = lane >= 0 && lane < count ? values[lane] : -Float(i) - 1
+                    XCTAssertEqual(buffer[i], want, "store: offset \(offset), count \(count), index \(i)")
+                }
+                let loaded = buffer.withUnsafeBufferPointer { b in loadPartial8(b.baseAddress! + 8 + offset, count) }
+                for lane in 0..<8 {
+                    XCTAssertEqual(loaded[lane], lane < count ? values[lane] : 0, "load: offset \(offset), count \(count), lane \(lane)")
+                }
+            }
+        }
+    }
+}
