@@ -300,11 +300,20 @@ extension Planner {
 /// 7x7 projections (576 -> 96) 0.035 -> 0.020 ms, MNASNet's 7x7 layers 0.085 -> 0.078 (1152 -> 192)
 /// and 0.143 -> 0.130 (320 -> 1280), ShuffleNetV2 1.0's 0.027 -> 0.022. With 4 MB of weights
 /// (ResNeXt-50's 7x7 layers) rows were slower: 0.82 -> 0.94 ms. `KITE_GEMM_SPLIT_ROWS` overrides
-/// the 16 (A/B runs).
+/// the 16 (A/B runs). Weights larger than `gemmPanelSplitWeightBytes` split by panels at any M.
 func splitsRows(m: Int, weightBytes: Int, panels: Int, threads: Int) -> Bool {
-    panels < threads || m >= 48 * threads
+    panels < threads || (m >= 48 * threads && weightBytes <= gemmPanelSplitWeightBytes)
         || (m >= gemmSmallMapRowsPerThread * threads && weightBytes <= CacheSizes.level2OrDefault)
 }
+
+/// Weight bytes above which a GEMM splits by panels however many rows it has: eight L2s, weights
+/// that stream from memory, which a row split has every thread read in full. On a Zen 3 at 2
+/// threads (alternated profiles, medians of five), Xception's 10x10 layers with 6.3 and 12.6 MB
+/// of weights took 1.97-1.99 -> 1.77-1.79 ms and 4.14-4.18 -> 3.67-3.72; at 2 MB (its 19x19
+/// 728 -> 728 layers) the panel split gained 0.04 ms a layer but the depthwise layers after them,
+/// which split by rows and then read half their input from the other core, doubled (0.088 ->
+/// 0.167 ms); ResNeXt-50 level at 4 MB. `KITE_GEMM_PANEL_SPLIT_BYTES` sets it (A/B runs).
+let gemmPanelSplitWeightBytes = environmentCount("KITE_GEMM_PANEL_SPLIT_BYTES") ?? 8 * CacheSizes.level2OrDefault
 
 let gemmSmallMapRowsPerThread = environmentCount("KITE_GEMM_SPLIT_ROWS") ?? 16
 

@@ -358,3 +358,23 @@ final class InputCopyTests: XCTestCase {
         }
     }
 }
+
+/// GEMMs whose weights stream from memory (more than eight L2s) split by output panels at 2
+/// threads however many rows they have (Xception's 10x10 layers); smaller weights keep the row
+/// split on maps of 48 rows a thread and more. Outputs match the reference.
+final class PanelSplitTests: XCTestCase {
+    func testLargeWeightsSplitByPanels() throws {
+        let l2 = CacheSizes.level2OrDefault
+        XCTAssertFalse(splitsRows(m: 100, weightBytes: 8 * l2 + 4, panels: 128, threads: 2))
+        XCTAssertTrue(splitsRows(m: 361, weightBytes: 4 * l2, panels: 46, threads: 2))
+        XCTAssertTrue(splitsRows(m: 100, weightBytes: 8 * l2, panels: 128, threads: 2))
+        // 10x10 map, K = 256 and N just above eight L2s of weights.
+        let k = 256, n = (8 * l2 / (4 * k) / 16 + 1) * 16
+        var b = ChannelMapTests.Builder(input: [1, k, 10, 10])
+        let y = try b.conv("x", out: n, activation: .relu)
+        b.output(y)
+        try assertMatchesReference(b, input: [1, k, 10, 10], seed: 5) { exec in
+            XCTAssertEqual(exec.steps.filter { $0.kernel == GEMM.kernelName }.count, 1)
+        }
+    }
+}
