@@ -184,12 +184,15 @@ public enum WinogradConv {
     }
 
     /// Whether threads split a grouped convolution by groups instead of tile rows: when the
-    /// transformed filters of all groups exceed 2 MiB, a row split makes every thread stream all of
-    /// them. ResNeXt-50's 7x7 stage (4.7 MB) at 2 threads: 0.50-0.52 ms split by groups against
-    /// 0.78-0.97 by rows; its 14x14 stage (1.2 MB) measured level either way and keeps rows.
+    /// transformed filters of all groups exceed L2 (`winogradGroupSplitBytes`), a row split makes
+    /// every thread stream all of them from L3. ResNeXt-50's 7x7 stage (4.7 MB) at 2 threads:
+    /// 0.50-0.52 ms split by groups against 0.78-0.97 by rows. On a Zen 3 (512 KiB L2) at 2 threads,
+    /// alternated profiles, medians of five: ResNeXt-50's six 14x14 layers (1.2 MB) 6.21 -> 5.14 ms
+    /// in all, IGCv1's Winograd layers (its 28x28 ones hold 0.6 MB) 5.93 -> 5.72, CondenseNet's
+    /// 3.50 -> 3.23; thresholds of 100 KB and 0 were level or slower (IGCv1 6.10-6.16).
     public static func prefersGroupSplit(inputChannels: Int, outputChannels: Int, groups: Int, threads: Int) -> Bool {
         groups >= threads && groups > 1
-            && 36 * inputChannels * (outputChannels / groups) * MemoryLayout<Float>.stride > 2 << 20
+            && 36 * inputChannels * (outputChannels / groups) * MemoryLayout<Float>.stride > winogradGroupSplitBytes
     }
 
     @inline(__always) static func padded8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
@@ -523,3 +526,8 @@ func winogradOutputBlock<V: FloatVector, A: VectorActivation>(
         }
     }
 }
+
+/// Transformed-filter bytes above which grouped Winograd layers split across threads by groups
+/// (`WinogradConv.prefersGroupSplit`): L2, or `KITE_WINOGRAD_GROUP_SPLIT_BYTES` (A/B runs).
+let winogradGroupSplitBytes = Int(environmentValue("KITE_WINOGRAD_GROUP_SPLIT_BYTES") ?? "").map { max(0, $0) }
+    ?? CacheSizes.level2OrDefault

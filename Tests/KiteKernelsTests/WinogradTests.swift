@@ -169,8 +169,11 @@ final class WinogradTests: XCTestCase {
               withBias: false, splits: [0, 4, 8], groupSplits: [0, 1, 3], rng: &rng)
         check(g: geometry(5, 11), cin: 96, cout: 96, groups: 6, activation: .hardSwish, groupSplits: [0, 1, 2, 3, 6], rng: &rng)
         // ResNeXt-50's 7x7 stage (32 groups of 32 channels, 4.7 MB of transformed filters) splits by
-        // groups; its 28x28 stage (8 channels per group, 0.3 MB) by rows.
+        // groups, and so does its 14x14 stage (16 channels per group, 1.2 MB, more than L2); its
+        // 28x28 stage (8 channels per group, 0.3 MB) by rows.
         XCTAssertTrue(WinogradConv.prefersGroupSplit(inputChannels: 1024, outputChannels: 1024, groups: 32, threads: 2))
+        XCTAssertEqual(WinogradConv.prefersGroupSplit(inputChannels: 512, outputChannels: 512, groups: 32, threads: 2),
+                       36 * 512 * 16 * 4 > CacheSizes.level2OrDefault)
         XCTAssertFalse(WinogradConv.prefersGroupSplit(inputChannels: 256, outputChannels: 256, groups: 32, threads: 2))
         XCTAssertFalse(WinogradConv.prefersGroupSplit(inputChannels: 1024, outputChannels: 1024, groups: 1, threads: 2))
     }
