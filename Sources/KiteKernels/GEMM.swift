@@ -609,22 +609,33 @@ func gemmShortKTiles<A: VectorActivation, I: AIndexing>(
     let run = GEMMShortKRun(lda: g.lda, ldc: g.ldc, ldr: g.ldr, a: a, aStep: aStep, c: c, cStep: cStep,
                             residual: residual, residualStep: residualStep, b: b, bStep: bStep,
                             bias: bias, biasStep: biasStep, count: count)
-    // A switch on the Int: matching metatypes (`is Count8.Type`) called the runtime's dynamic
-    // cast once per case tried, per run.
+    gemmSpecialisedForK(k, run, act, ix)
+}
+
+/// A run of short-reduction tiles that `gemmSpecialisedForK` calls with K as a compile-time count.
+protocol GEMMShortKTileRun {
+    func callAsFunction<KC: StaticCount, A: VectorActivation, I: AIndexing>(_: KC.Type, _ act: A, _ ix: I)
+}
+
+/// Calls `run` with the compile-time count for K (one of `gemmShortK`'s lengths). A switch on the
+/// Int: matching metatypes (`is Count8.Type`) called the runtime's dynamic cast once per case
+/// tried, per run.
+@inline(__always)
+func gemmSpecialisedForK<R: GEMMShortKTileRun, A: VectorActivation, I: AIndexing>(_ k: Int, _ run: R, _ act: A, _ ix: I) {
     switch k {
-    case 8: gemmShortKRun(Count8.self, act, ix, run)
-    case 12: gemmShortKRun(Count12.self, act, ix, run)
-    case 16: gemmShortKRun(Count16.self, act, ix, run)
-    case 24: gemmShortKRun(Count24.self, act, ix, run)
-    case 32: gemmShortKRun(Count32.self, act, ix, run)
-    case 40: gemmShortKRun(Count40.self, act, ix, run)
-    case 48: gemmShortKRun(Count48.self, act, ix, run)
-    default: gemmShortKRun(Count64.self, act, ix, run)
+    case 8: run(Count8.self, act, ix)
+    case 12: run(Count12.self, act, ix)
+    case 16: run(Count16.self, act, ix)
+    case 24: run(Count24.self, act, ix)
+    case 32: run(Count32.self, act, ix)
+    case 40: run(Count40.self, act, ix)
+    case 48: run(Count48.self, act, ix)
+    default: run(Count64.self, act, ix)
     }
 }
 
 /// Where a run of short-reduction tiles reads and writes (see `gemmShortKTiles`).
-struct GEMMShortKRun {
+struct GEMMShortKRun: GEMMShortKTileRun {
     let lda: Int, ldc: Int, ldr: Int
     let a: UnsafePointer<Float>, aStep: Int
     let c: UnsafeMutablePointer<Float>, cStep: Int
@@ -632,6 +643,11 @@ struct GEMMShortKRun {
     let b: UnsafePointer<Float>, bStep: Int
     let bias: UnsafePointer<Float>, biasStep: Int
     let count: Int
+
+    @inline(__always)
+    func callAsFunction<KC: StaticCount, A: VectorActivation, I: AIndexing>(_: KC.Type, _ act: A, _ ix: I) {
+        gemmShortKRun(KC.self, act, ix, self)
+    }
 }
 
 /// Runs `count` 3 x 24 tiles of a short reduction over panel p (B at `b`, bias at `bias`) and the
@@ -647,20 +663,13 @@ func gemmShortK24Tiles<A: VectorActivation, I: AIndexing>(
     let run = GEMMShortK24Run(lda: g.lda, ldc: g.ldc, ldr: g.ldr, a: a, aStep: aStep, c: c, cStep: cStep,
                               residual: residual, residualStep: residualStep, b: b, panelStride: panelStride,
                               bias: bias, tail: tail, count: count)
-    switch k {
-    case 8: gemmShortK24Run(Count8.self, act, ix, run)
-    case 12: gemmShortK24Run(Count12.self, act, ix, run)
-    case 16: gemmShortK24Run(Count16.self, act, ix, run)
-    case 24: gemmShortK24Run(Count24.self, act, ix, run)
-    case 32: gemmShortK24Run(Count32.self, act, ix, run)
-    case 40: gemmShortK24Run(Count40.self, act, ix, run)
-    case 48: gemmShortK24Run(Count48.self, act, ix, run)
-    default: gemmShortK24Run(Count64.self, act, ix, run)
-    }
+    gemmSpecialisedForK(k, run, act, ix)
 }
 
-/// Where a run of 3 x 24 short-reduction tiles reads and writes (see `gemmShortK24Tiles`).
-struct GEMMShortK24Run {
+/// Where a run of 3 x 24 short-reduction tiles reads and writes (see `gemmShortK24Tiles`): as
+/// `GEMMShortKRun`, with the second panel `panelStride` floats after the first and `tail` of its
+/// columns valid instead of per-tile weight and bias steps.
+struct GEMMShortK24Run: GEMMShortKTileRun {
     let lda: Int, ldc: Int, ldr: Int
     let a: UnsafePointer<Float>, aStep: Int
     let c: UnsafeMutablePointer<Float>, cStep: Int
@@ -668,6 +677,11 @@ struct GEMMShortK24Run {
     let b: UnsafePointer<Float>, panelStride: Int
     let bias: UnsafePointer<Float>, tail: Int
     let count: Int
+
+    @inline(__always)
+    func callAsFunction<KC: StaticCount, A: VectorActivation, I: AIndexing>(_: KC.Type, _ act: A, _ ix: I) {
+        gemmShortK24Run(KC.self, act, ix, self)
+    }
 }
 
 /// 3 x 24 tiles with the K loop's length known at compile time and the accumulators starting at

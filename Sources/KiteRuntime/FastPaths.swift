@@ -102,8 +102,9 @@ extension Planner {
             return planIm2col(index: index, node: node, conv: c, input: x, residual: residual, outShape: outShape)
         }
         guard let name = node.outputs.first else { return nil }
+        // (Empty weights, legal in a file, keep the GEMM path: the FC packing needs N, K > 0.)
         if x.height == 1 && x.width == 1 && residual == nil && x.channelMap == nil && pointwiseOnOnePixelAsGEMV
-            && node.inputs.first.flatMap({ pendingDepthwise[$0] }) == nil {
+            && c.outChannels > 0 && c.inChannelsPerGroup > 0 && node.inputs.first.flatMap({ pendingDepthwise[$0] }) == nil {
             return planPointwiseAsGEMV(index: index, node: node, conv: c, input: x, output: name, outShape: outShape)
         }
         let cout = c.outChannels
@@ -344,24 +345,12 @@ extension Planner {
             }
         }
         let out = place(output: name, shape: outShape, at: index)
-        let rows = x.batch
-        let activation = c.activation.kernel
-        let serial = rows * n * k < gemmSerialMACs
-        addStep(index: index, node: node, kernel: "fc-gemv",
-                reason: "1x1 convolution over a 1x1 map (squeeze-excite): a matrix-vector product streaming the weights once"
-                    + (serial ? "; on one thread (too little work to share)" : "")) { exec in
-            let input = UnsafePointer(exec.pointer(x))
-            let output = exec.pointer(out)
-            let (ips, ops) = (x.pixelStride, out.pixelStride)
-            let work = chunks(n, parts: serial ? 1 : exec.threads, granule: 8)
-            let pool = exec.pool
-            return {
-                pool.parallelFor(count: work.count) { t in
-                    KiteKernels.FullyConnected.run(input: input, inputStride: ips, rows: rows, weights: packed,
-                                       output: output, outputStride: ops, activation: activation, outputs: work[t])
-                }
-            }
-        }
+        let serial = x.batch * n * k < gemmSerialMACs
+        addGEMVStep(index: index, node: node,
+                    reason: "1x1 convolution over a 1x1 map (squeeze-excite): a matrix-vector product streaming the weights once"
+                        + (serial ? "; on one thread (too little work to share)" : ""),
+                    input: x, inputStride: x.pixelStride, output: out, outputStride: out.pixelStride, rows: x.batch,
+                    weights: packed, activation: c.activation.kernel, splits: !serial)
         return [out]
     }
 }

@@ -719,22 +719,30 @@ extension Planner {
                 PackedFCWeights(weights: w.baseAddress!, outputCount: n, inputCount: k, bias: f.bias == nil ? nil : b.baseAddress)
             }
         }
-        let rows = x.batch
-        let stride = x.nhwc ? x.pixelStride : k
-        let activation = f.activation.kernel
-        addStep(index: index, node: node, kernel: "fc-gemv", reason: "weights streamed once per batch") { exec in
+        addGEMVStep(index: index, node: node, reason: "weights streamed once per batch", input: x,
+                    inputStride: x.nhwc ? x.pixelStride : k, output: out, outputStride: n, rows: x.batch, weights: packed,
+                    activation: f.activation.kernel, splits: n * k >= 1 << 16)
+        return [out]
+    }
+
+    /// A step computing `out = act(x W^T + b)` for `rows` rows with `FullyConnected`, its outputs
+    /// split across the threads when `splits`.
+    mutating func addGEMVStep(index: Int, node: NativeNode, reason: String, input x: Placement, inputStride: Int,
+                              output out: Placement, outputStride: Int, rows: Int, weights packed: PackedFCWeights,
+                              activation: KernelActivation, splits: Bool) {
+        addStep(index: index, node: node, kernel: "fc-gemv", reason: reason) { exec in
             let input = UnsafePointer(exec.pointer(x))
             let output = exec.pointer(out)
-            let work = chunks(n, parts: n * k >= 1 << 16 ? exec.threads : 1, granule: 8)
+            let work = chunks(packed.outputCount, parts: splits ? exec.threads : 1, granule: 8)
             let pool = exec.pool
             return {
                 pool.parallelFor(count: work.count) { t in
-                    KiteKernels.FullyConnected.run(input: input, inputStride: stride, rows: rows, weights: packed,
-                                                   output: output, outputStride: n, activation: activation, outputs: work[t])
+                    KiteKernels.FullyConnected.run(input: input, inputStride: inputStride, rows: rows, weights: packed,
+                                                   output: output, outputStride: outputStride, activation: activation,
+                                                   outputs: work[t])
                 }
             }
         }
-        return [out]
     }
 
     /// ScaleShift, activations and binary ops over NHWC (or flat) values.
