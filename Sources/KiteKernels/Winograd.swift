@@ -187,9 +187,10 @@ public enum WinogradConv {
     /// transformed filters of all groups exceed L2 (`winogradGroupSplitBytes`), a row split makes
     /// every thread stream all of them from L3. ResNeXt-50's 7x7 stage (4.7 MB) at 2 threads:
     /// 0.50-0.52 ms split by groups against 0.78-0.97 by rows. On a Zen 3 (512 KiB L2) at 2 threads,
-    /// alternated profiles, medians of five: ResNeXt-50's six 14x14 layers (1.2 MB) 6.21 -> 5.14 ms
-    /// in all, IGCv1's Winograd layers (its 28x28 ones hold 0.6 MB) 5.93 -> 5.72, CondenseNet's
-    /// 3.50 -> 3.23; thresholds of 100 KB and 0 were level or slower (IGCv1 6.10-6.16).
+    /// alternated profiles, medians of five to seven: ResNeXt-50's 14x14 layers (1.2 MB) 0.34-0.35
+    /// -> 0.24-0.26 ms each, IGCv1's Winograd layers (its 28x28 ones hold 0.6 MB) 5.93 -> 5.72 in
+    /// all, CondenseNet's 3.50 -> 3.23; thresholds of 100 KB and 0 were level or slower (IGCv1
+    /// 6.10-6.16).
     public static func prefersGroupSplit(inputChannels: Int, outputChannels: Int, groups: Int, threads: Int) -> Bool {
         groups >= threads && groups > 1
             && 36 * inputChannels * (outputChannels / groups) * MemoryLayout<Float>.stride > winogradGroupSplitBytes
