@@ -1,6 +1,6 @@
 // A network's first convolution: dense KxK over 3-channel (RGB) pixels, at stride 1 or 2.
 
-/// Tiles of a dense convolution over tightly packed 3-channel NHWC pixels (AVX-512).
+/// Tiles of a dense convolution over tightly packed 3-channel NHWC pixels.
 ///
 /// The GEMM's implicit im2col reads each of the K = KH * KW * 3 taps through an offset table and
 /// keeps eight row pointers, which costs registers: its 8 x 32 tile spilled two accumulators and
@@ -9,13 +9,15 @@
 /// outputs (stride x 3 floats) a compile-time constant, so each broadcast is one load at a fixed
 /// displacement from a single pointer: 110 GFLOP/s on the same tiles. A tile is 8 output pixels
 /// of a row by 16, 24 or 32 output channels; wider layers take their panels two at a time.
+/// With the 8-lane kernels (AVX2) a tile is 6 pixels by a 16-channel panel, or 12 pixels by a
+/// panel of at most 8 channels: 12 accumulators either way (`stemTile8`).
 public enum StemConv {
-    /// Output pixels per tile.
-    static let tileRows = 8
+    /// Output pixels per tile: 8 with the 16-lane kernels, 6 with the 8-lane ones.
+    static var tileRows: Int { wideVectorKernels ? 8 : 6 }
 
     /// Whether the interior of this convolution can take the stem tiles.
     public static func isEligible(geometry g: ConvGeometry, inputChannels: Int, inputPixelStride: Int, groups: Int) -> Bool {
-        wideVectorKernels && groups == 1 && inputChannels == 3 && inputPixelStride == 3
+        groups == 1 && inputChannels == 3 && inputPixelStride == 3
             && g.strideHeight == g.strideWidth && (g.strideWidth == 1 || g.strideWidth == 2)
             && g.dilationHeight == 1 && g.dilationWidth == 1 && (g.kernelWidth == 3 || g.kernelWidth == 7)
     }
@@ -117,6 +119,10 @@ struct StemTileArguments: ActivationVisitor {
 
     @inline(__always)
     func sweep<SX: StaticCount, KW: StaticCount, A: VectorActivation>(_: SX.Type, _: KW.Type, _ act: A) {
+        if !wideVectorKernels {
+            sweep8(SX.self, KW.self, act)
+            return
+        }
         let nr = PackedGEMMWeights.panelWidth
         let n = weights.outputChannels
         let step = SX.value * StemConv.tileRows
@@ -143,6 +149,146 @@ struct StemTileArguments: ActivationVisitor {
             p += 2
         }
     }
+}
+
+extension StemTileArguments {
+    /// The 8-lane sweep: panel by panel, 6-pixel tiles over a 16-channel panel, pairs of them
+    /// (12 pixels) over a last panel of at most 8 channels.
+    @inline(__always)
+    func sweep8<SX: StaticCount, KW: StaticCount, A: VectorActivation>(_: SX.Type, _: KW.Type, _ act: A) {
+        let nr = PackedGEMMWeights.panelWidth
+        let n = weights.outputChannels
+        let tile = StemConv.tileRows
+        let step = SX.value * tile
+        let kh = geometry.kernelHeight
+        for p in 0..<weights.panelCount {
+            let w = weights.panels + p * weights.panelStride
+            let bias = weights.bias + p * nr
+            let out = c + p * nr
+            let cols = min(nr, n - p * nr)
+            var t = 0
+            if cols > 8 {
+                while t < tiles {
+                    stemTile8(SX.self, KW.self, Count6.self, Count2.self, act, a + t * step, rowStride, kh,
+                              w, bias, out + t * tile * ldc, ldc, cols)
+                    t += 1
+                }
+            } else {
+                while t + 2 <= tiles {
+                    stemTile8(SX.self, KW.self, Count12.self, Count1.self, act, a + t * step, rowStride, kh,
+                              w, bias, out + t * tile * ldc, ldc, cols)
+                    t += 2
+                }
+                if t < tiles {
+                    stemTile8(SX.self, KW.self, Count6.self, Count1.self, act, a + t * step, rowStride, kh,
+                              w, bias, out + t * tile * ldc, ldc, cols)
+                }
+            }
+        }
+    }
+}
+
+/// `R` output pixels (6, or 12 when `Halves` is 1) by the first `8 * Halves` channels of one
+/// panel, with 8-lane vectors: 12 accumulators, so that the FMA chains hide their latency on two
+/// pipes. Input pixels of consecutive outputs are `SX` floats apart; the kernel is `KW` wide.
+@inline(never)
+func stemTile8<SX: StaticCount, KW: StaticCount, R: StaticCount, Halves: StaticCount, A: VectorActivation>(
+    _: SX.Type, _: KW.Type, _: R.Type, _: Halves.Type, _ act: A,
+    _ a: UnsafePointer<Float>, _ rowStride: Int, _ kh: Int,
+    _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ cols: Int
+) {
+    let sx = SX.value
+    let wide = Halves.value == 2
+    let twelve = R.value == 12
+    var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+    var c4 = SIMD8<Float>(), c5 = SIMD8<Float>(), c6 = SIMD8<Float>(), c7 = SIMD8<Float>()
+    var c8 = SIMD8<Float>(), c9 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+    var d0 = SIMD8<Float>(), d1 = SIMD8<Float>(), d2 = SIMD8<Float>()
+    var d3 = SIMD8<Float>(), d4 = SIMD8<Float>(), d5 = SIMD8<Float>()
+    var bp = w
+    for ky in 0..<kh {
+        let row = a + ky * rowStride
+        for kx in 0..<KW.value {
+            let p = row + 3 * kx
+            for ci in 0..<3 {
+                let b0 = load8(bp)
+                let b1 = wide ? load8(bp + 8) : SIMD8<Float>()
+                bp += PackedGEMMWeights.panelWidth
+                var x = SIMD8<Float>(repeating: p[ci])
+                c0 = c0.addingProduct(x, b0)
+                if wide { d0 = d0.addingProduct(x, b1) }
+                x = SIMD8<Float>(repeating: p[sx + ci])
+                c1 = c1.addingProduct(x, b0)
+                if wide { d1 = d1.addingProduct(x, b1) }
+                x = SIMD8<Float>(repeating: p[2 * sx + ci])
+                c2 = c2.addingProduct(x, b0)
+                if wide { d2 = d2.addingProduct(x, b1) }
+                x = SIMD8<Float>(repeating: p[3 * sx + ci])
+                c3 = c3.addingProduct(x, b0)
+                if wide { d3 = d3.addingProduct(x, b1) }
+                x = SIMD8<Float>(repeating: p[4 * sx + ci])
+                c4 = c4.addingProduct(x, b0)
+                if wide { d4 = d4.addingProduct(x, b1) }
+                x = SIMD8<Float>(repeating: p[5 * sx + ci])
+                c5 = c5.addingProduct(x, b0)
+                if wide { d5 = d5.addingProduct(x, b1) }
+                if twelve {
+                    c6 = c6.addingProduct(SIMD8<Float>(repeating: p[6 * sx + ci]), b0)
+                    c7 = c7.addingProduct(SIMD8<Float>(repeating: p[7 * sx + ci]), b0)
+                    c8 = c8.addingProduct(SIMD8<Float>(repeating: p[8 * sx + ci]), b0)
+                    c9 = c9.addingProduct(SIMD8<Float>(repeating: p[9 * sx + ci]), b0)
+                    c10 = c10.addingProduct(SIMD8<Float>(repeating: p[10 * sx + ci]), b0)
+                    c11 = c11.addingProduct(SIMD8<Float>(repeating: p[11 * sx + ci]), b0)
+                }
+            }
+        }
+    }
+    let bias0 = load8(bias)
+    if !wide {
+        // One vector a pixel. Whole and partial stores take branches of their own (through
+        // `gemmStoreRow`, a zero-lane partial store of the absent second half took 60% of the
+        // 12-pixel tiles' time).
+        if cols == 8 {
+            store8(act(c0 + bias0), c)
+            store8(act(c1 + bias0), c + ldc)
+            store8(act(c2 + bias0), c + 2 * ldc)
+            store8(act(c3 + bias0), c + 3 * ldc)
+            store8(act(c4 + bias0), c + 4 * ldc)
+            store8(act(c5 + bias0), c + 5 * ldc)
+            if twelve {
+                store8(act(c6 + bias0), c + 6 * ldc)
+                store8(act(c7 + bias0), c + 7 * ldc)
+                store8(act(c8 + bias0), c + 8 * ldc)
+                store8(act(c9 + bias0), c + 9 * ldc)
+                store8(act(c10 + bias0), c + 10 * ldc)
+                store8(act(c11 + bias0), c + 11 * ldc)
+            }
+        } else {
+            storePartial8(act(c0 + bias0), c, cols)
+            storePartial8(act(c1 + bias0), c + ldc, cols)
+            storePartial8(act(c2 + bias0), c + 2 * ldc, cols)
+            storePartial8(act(c3 + bias0), c + 3 * ldc, cols)
+            storePartial8(act(c4 + bias0), c + 4 * ldc, cols)
+            storePartial8(act(c5 + bias0), c + 5 * ldc, cols)
+            if twelve {
+                storePartial8(act(c6 + bias0), c + 6 * ldc, cols)
+                storePartial8(act(c7 + bias0), c + 7 * ldc, cols)
+                storePartial8(act(c8 + bias0), c + 8 * ldc, cols)
+                storePartial8(act(c9 + bias0), c + 9 * ldc, cols)
+                storePartial8(act(c10 + bias0), c + 10 * ldc, cols)
+                storePartial8(act(c11 + bias0), c + 11 * ldc, cols)
+            }
+        }
+        return
+    }
+    let bias1 = load8(bias + 8)
+    gemmStoreRow(c0, d0, bias0, bias1, act, c, nil, cols)
+    gemmStoreRow(c1, d1, bias0, bias1, act, c + ldc, nil, cols)
+    gemmStoreRow(c2, d2, bias0, bias1, act, c + 2 * ldc, nil, cols)
+    gemmStoreRow(c3, d3, bias0, bias1, act, c + 3 * ldc, nil, cols)
+    gemmStoreRow(c4, d4, bias0, bias1, act, c + 4 * ldc, nil, cols)
+    gemmStoreRow(c5, d5, bias0, bias1, act, c + 5 * ldc, nil, cols)
 }
 
 /// 8 output pixels x one panel (16 channels) and, when `Panels` is 2, the first `V2.scalarCount`

@@ -30,7 +30,7 @@ struct PendingStem {
 
 /// The kernel of a stem convolution pooled as its rows are computed.
 enum StemWeights: Sendable {
-    /// `StemConv` (16-lane tiles).
+    /// `StemConv` (16- or 8-lane tiles).
     case direct(PackedConvWeights)
     /// `PolyphaseWinogradConv` (7x7 stride 2 with the 8-lane kernels), reading pixels `inputPixelStride` apart.
     case polyphase(PackedPolyphaseWeights, inputPixelStride: Int)

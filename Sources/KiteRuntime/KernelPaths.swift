@@ -36,7 +36,13 @@ extension Planner {
            let planned = planLaneGroups(index: index, node: node, conv: c, input: x, outShape: outShape, channelMap: nil) {
             return planned
         }
-        if x.channelMap == nil, c.kernel.count == 2,
+        // 7x7 stride-2 stems over 3-channel pixels take the stem tiles, whose 8-lane version beat
+        // Winograd over stride-2 patches on a Zen 3: IGCv1's stem and its max pool 2.79 -> 2.63 ms
+        // at 1 thread, 1.56 -> 1.35 at 2 (medians of five alternated profiles). `KITE_POLYPHASE=1`
+        // prefers the Winograd path again (A/B runs).
+        let stemTiles = residual == nil && x.channelMap == nil
+            && StemConv.takesWholeRows(geometry: g, inputChannels: x.channels, inputPixelStride: x.pixelStride, groups: c.groups)
+        if x.channelMap == nil, c.kernel.count == 2, !stemTiles || preferPolyphaseToStemTiles,
            c.weight.floats.count == c.outChannels * x.channels * c.kernel[0] * c.kernel[1],
            (c.bias?.count ?? c.outChannels) == c.outChannels,
            PolyphaseWinogradConv.isEligible(geometry: g, inputChannels: x.channels, groups: c.groups) {
@@ -916,6 +922,10 @@ final class ConstantVectors: @unchecked Sendable {
 /// 14x14 maps ran on one thread and read the half of their input the other core had written:
 /// its scales 0.072 -> 0.056 ms in all from 4K.
 let elementwiseSplitFloats = environmentCount("KITE_ELEMENTWISE_SPLIT") ?? 4096
+
+/// Whether 5x5-7x7 stride-2 stems that the stem tiles take run as Winograd over stride-2 patches
+/// instead (`KITE_POLYPHASE=1`, A/B runs).
+let preferPolyphaseToStemTiles = environmentCount("KITE_POLYPHASE") == 1
 
 /// A non-negative integer from the environment (the A/B knobs), nil when unset or not one.
 func environmentCount(_ name: String) -> Int? {
