@@ -73,9 +73,7 @@ extension Planner {
             }
         }
         let activation = c.activation.kernel
-        if x.channelMap == nil, residual == nil, let name = node.outputs.first,
-           StemConv.takesWholeRows(geometry: g, inputChannels: x.channels, inputPixelStride: x.pixelStride, groups: c.groups),
-           soleMaxPoolReader(of: name) != nil {
+        if stemTiles, let name = node.outputs.first, soleMaxPoolReader(of: name) != nil {
             pendingStem[name] = PendingStem(node: index, input: x, geometry: g, weights: .direct(packed), activation: activation)
             // The value never exists as a whole: the max pool's step computes it band by band.
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
@@ -95,8 +93,7 @@ extension Planner {
                 : "one GEMM per group over blocks of pixels, reading input channels through the folded shuffle/select"
         default: how = "gathered windows multiplied by packed weights"
         }
-        let stem = x.channelMap == nil && residual == nil
-            && StemConv.takesWholeRows(geometry: g, inputChannels: x.channels, inputPixelStride: x.pixelStride, groups: c.groups)
+        let stem = stemTiles
         let map = channelMap
         let kernel = pointwise || packed.kernelName == "group-direct" ? packed.kernelName : stem ? "stem-direct" : "im2col-gemm"
         addStep(index: index, node: node, kernel: kernel,
