@@ -181,10 +181,17 @@ extension Planner {
         case .channelShuffle(let s):
             guard let x = inputs.first, x.nhwc, s.groups > 0, x.channels % s.groups == 0, let name = node.outputs.first else { return nil }
             let c = x.channels
-            let perGroup = c / s.groups
-            // Output channel j*g + i takes input channel i*(C/g) + j.
-            let logical = (0..<c).map { oc in (oc % s.groups) * perGroup + oc / s.groups }
+            let logical = Planner.shuffleMap(channels: c, groups: s.groups)
             let source = x.channelMap.map { m in logical.map { m[$0] } } ?? logical
+            if let input = node.inputs.first, var expand = pendingPointwise[input] {
+                // The grouped expansion before streams into the depthwise filter after
+                // (`streamsThroughShuffle`), which reads its channels through this map.
+                expand.shuffle = (index, source)
+                pendingPointwise[name] = expand
+                var view = x
+                view.channelMap = source
+                return [view]
+            }
             if source == Array(0..<c) {
                 // The shuffle undoes the order its input was written in (IGCv1's inverse shuffle
                 // after a transposed group convolution): the result is the buffer as it is.
@@ -234,6 +241,13 @@ extension Planner {
 }
 
 extension Planner {
+    /// Source channel of each output channel of a shuffle of `channels` in `groups`: output
+    /// channel j*g + i takes input channel i*(C/g) + j.
+    static func shuffleMap(channels c: Int, groups: Int) -> [Int] {
+        let perGroup = c / groups
+        return (0..<c).map { oc in (oc % groups) * perGroup + oc / groups }
+    }
+
     /// The output of a shuffle or index select as a view of its input through `map`, when every
     /// reader down the line reads channel maps (see ChannelMaps.swift); nil to copy instead.
     mutating func foldedChannelView(index: Int, node: NativeNode, input x: Placement, map: [Int], what: String) -> Placement? {

@@ -66,6 +66,10 @@ extension Planner {
         if let r = residual, r.channelMap != nil { residual = materialize(r, at: index, node: node) }
         let pointwise = c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0, 0, 0, 0] && c.groups == 1
         let depthwise = isDepthwise(c, channels: x.channels)
+        if depthwise, residual == nil, let map = x.channelMap, let input = node.inputs.first,
+           let expand = pendingPointwise[input], expand.shuffle != nil {
+            return planStreamedThroughShuffle(index: index, node: node, conv: c, input: x, expand: expand, map: map, outShape: outShape)
+        }
         if let map = x.channelMap {
             if depthwise && residual == nil && isPermutation(map) {
                 return planDepthwise(index: index, node: node, conv: c, input: x, outShape: outShape, channelMap: map)
@@ -128,7 +132,7 @@ extension Planner {
             return planStreamed(index: index, node: node, expand: pending.expand, dw: pending.stage, project: project, dwOutShape: x.shape)
         }
         if residual == nil, fusesIntoDepthwise(producer: index, output: name, shape: outShape) {
-            pendingPointwise[name] = PendingPointwise(node: index, input: x, weights: packed, activation: activation, offsets: offsets)
+            pendingPointwise[name] = PendingPointwise(node: index, input: x, weights: .dense(packed), activation: activation, offsets: offsets)
             // The value never exists as a whole: the depthwise step computes it band by band.
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
         }
@@ -178,6 +182,25 @@ extension Planner {
 }
 
 extension Planner {
+    /// A depthwise convolution that reads physical channel `map[j]` as its channel j (a folded
+    /// shuffle, `map` a permutation of the channels): channel j's taps and bias move to `map[j]`.
+    func depthwiseCommuted(_ c: Convolution, map: [Int]) -> Convolution {
+        let taps = c.kernel.reduce(1, *)
+        let source = c.weight.floats
+        var weights = source
+        for (j, p) in map.enumerated() {
+            for t in 0..<taps { weights[p * taps + t] = source[j * taps + t] }
+        }
+        var d = c
+        d.weight = Tensor(shape: c.weight.shape, floats: weights)
+        if let b = c.bias {
+            var permuted = b
+            for (j, p) in map.enumerated() { permuted[p] = b[j] }
+            d.bias = permuted
+        }
+        return d
+    }
+
     /// Depthwise convolution: one filter per channel, vectorised over NHWC channels.
     /// With `channelMap` (a permutation of the input's channel range), the input is a folded
     /// shuffle: per-channel filters commute with it, so physical channel `map[j]` is filtered with
@@ -185,22 +208,13 @@ extension Planner {
     mutating func planDepthwise(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, outShape: [Int],
                                 channelMap: [Int]? = nil) -> [Placement] {
         var out: Placement
-        var weights = c.weight.floats
-        var bias = c.bias
+        let commuted = channelMap.map { depthwiseCommuted(c, map: $0) } ?? c
+        let weights = commuted.weight.floats
+        let bias = commuted.bias
         let (kh, kw) = (c.kernel[0], c.kernel[1])
         if let map = channelMap {
             out = allocate(outShape, at: index)
             out.channelMap = map
-            let taps = kh * kw
-            let source = weights
-            for (j, p) in map.enumerated() {
-                for t in 0..<taps { weights[p * taps + t] = source[j * taps + t] }
-            }
-            if let b = c.bias {
-                var permuted = b
-                for (j, p) in map.enumerated() { permuted[p] = b[j] }
-                bias = permuted
-            }
         } else {
             out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
         }

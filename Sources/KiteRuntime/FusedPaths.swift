@@ -6,9 +6,27 @@ import KiteKernels
 struct PendingPointwise {
     var node: Int
     var input: Placement
-    var weights: PackedGEMMWeights
+    var weights: ExpansionWeights
     var activation: KernelActivation
     var offsets: IndexTable?
+    /// The channel shuffle between a grouped expansion and its depthwise convolution (IGCv3's
+    /// blocks): the shuffle's node, and the map through which the depthwise reads the expansion.
+    var shuffle: (node: Int, map: [Int])? = nil
+}
+
+/// The weights of a streamed 1x1 expansion.
+enum ExpansionWeights {
+    /// A dense 1x1 convolution: one GEMM over the band's pixels.
+    case dense(PackedGEMMWeights)
+    /// A grouped 1x1 convolution: `Im2colConv` over the band's rows of this (pointwise) geometry.
+    case grouped(PackedConvWeights, ConvGeometry)
+
+    var kernelName: String {
+        switch self {
+        case .dense: return "pointwise"
+        case .grouped: return "group-pointwise"
+        }
+    }
 }
 
 /// A depthwise convolution (with its expansion, if any) planned into the pointwise convolution
@@ -118,6 +136,10 @@ extension Planner {
     /// band (`PoolStage`); `KITE_STREAM_POOL=0` turns it off (A/B runs).
     static let poolsStreamedProjections = ProcessInfo.processInfo.environment["KITE_STREAM_POOL"] != "0"
 
+    /// Whether grouped expansions stream through a shuffle into their depthwise filter
+    /// (`streamsThroughShuffle`); `KITE_SHUFFLE_STREAMING=0` turns it off (A/B runs).
+    static let streamsThroughShuffles = ProcessInfo.processInfo.environment["KITE_SHUFFLE_STREAMING"] != "0"
+
     /// `KITE_STREAMING=0` in the environment plans every op on its own (for A/B measurements).
     static let streamingEnabled = ProcessInfo.processInfo.environment["KITE_STREAMING"] != "0"
 
@@ -211,10 +233,51 @@ extension Planner {
         return planStreamed(index: index, node: node, expand: expand, dw: stage, project: nil, dwOutShape: outShape)
     }
 
+    /// Whether a grouped 1x1 convolution's output is read only by a channel shuffle whose output
+    /// is read only by one depthwise convolution (IGCv3's blocks), and is more than twice the
+    /// streaming threshold: the expansion then streams into the depthwise filter, the shuffle
+    /// folded into the filter's channel order (`planStreamedThroughShuffle`). On a Zen 3 (512 KiB
+    /// L2), 1 thread, IGCv3's 112x112x96 expansion and stride-2 depthwise took 0.85-0.86 -> 0.78-0.79
+    /// ms with the projection after them (three alternated profiles, medians of five to seven
+    /// rounds), while its 1.6-1.8 MB intermediates (112x112x32, 56x56x144) were level or 0.02-0.06
+    /// ms slower streamed; at 2 threads within the host's swings. `KITE_SHUFFLE_STREAMING=0` turns
+    /// it off (A/B runs).
+    func streamsThroughShuffle(output: String, shape: [Int]) -> Bool {
+        guard Planner.streamsThroughShuffles, shape.count == 4, shape[0] > 0,
+              shape.reduce(1, *) / shape[0] * 4 > 2 * streamingThreshold,
+              let shuffle = soleStreamingReader(of: output), case .channelShuffle(let s) = shuffle.op,
+              s.groups > 1, shape[1] % s.groups == 0, shape[1] > s.groups,
+              shuffle.outputs.count == 1, let shuffled = shuffle.outputs.first,
+              let node = soleStreamingReader(of: shuffled), case .conv(let c) = node.op, node.inputs.count == 1,
+              !c.residual, isDepthwise(c, channels: shape[1]), validGeometry(c),
+              let out = node.outputs.first, slots[out] == nil else { return false }
+        return channelMapFlows(shuffled, bijective: true, map: Planner.shuffleMap(channels: shape[1], groups: s.groups))
+    }
+
+    /// The depthwise convolution after a streamed grouped expansion and the shuffle between them:
+    /// one step computes the expansion band by band and filters it, reading physical channel
+    /// `map[j]` as channel j; the output keeps the map, like `planDepthwise` over a folded shuffle.
+    mutating func planStreamedThroughShuffle(index: Int, node: NativeNode, conv c: Convolution, input x: Placement,
+                                             expand: PendingPointwise, map: [Int], outShape: [Int]) -> [Placement] {
+        let stage = depthwiseStage(conv: depthwiseCommuted(c, map: map), input: Placement.dense(buffer: -1, shape: x.shape),
+                                   outShape: outShape)
+        return planStreamed(index: index, node: node, expand: expand, dw: stage, project: nil, dwOutShape: outShape, outputMap: map)
+    }
+
     /// The fused step: [expansion] -> depthwise -> [projection], band by band.
+    /// With `outputMap`, the output is the depthwise output in the channel order of a folded shuffle
+    /// (the depthwise filter's weights already follow it), read through that map.
     mutating func planStreamed(index: Int, node: NativeNode, expand: PendingPointwise?, dw: DepthwiseStage,
-                               project: ProjectStage?, dwOutShape: [Int], pool: PoolStage? = nil) -> [Placement] {
-        let out = place(output: node.outputs.first ?? "", shape: pool?.outShape ?? project?.outShape ?? dwOutShape, at: index)
+                               project: ProjectStage?, dwOutShape: [Int], pool: PoolStage? = nil,
+                               outputMap: [Int]? = nil) -> [Placement] {
+        let out: Placement
+        if let outputMap {
+            var mapped = allocate(dwOutShape, at: index)
+            mapped.channelMap = outputMap
+            out = mapped
+        } else {
+            out = place(output: node.outputs.first ?? "", shape: pool?.outShape ?? project?.outShape ?? dwOutShape, at: index)
+        }
         let g = dw.geometry
         let channels = dw.channels
         let x = expand?.input ?? dw.input
@@ -252,13 +315,19 @@ extension Planner {
         let poolFloats = pool == nil ? 0 : (band + poolWindow) * pooledRowFloats
         var stages = [String]()
         var absorbed = [Int]()
-        if let expand { stages.append("pointwise"); absorbed.append(expand.node) }
+        if let expand {
+            stages.append(expand.weights.kernelName)
+            absorbed.append(expand.node)
+            if let shuffle = expand.shuffle { absorbed.append(shuffle.node) }
+        }
         stages.append(dw.kernelName)
         if project != nil { stages.append("pointwise") }
         if project != nil, let pending = node.inputs.first.flatMap({ pendingDepthwise[$0] }) { absorbed.append(pending.node) }
         if let pool { stages.append("maxpool"); absorbed += pool.absorbed }
         var reason = project == nil
-            ? "the 1x1 expansion is computed band by band into an L2-sized buffer the depthwise filter reads, never stored whole"
+            ? expand?.shuffle != nil
+                ? "the grouped 1x1 expansion is computed band by band into an L2-sized buffer the depthwise filter reads, never stored whole; the shuffle between them is folded into the filter's channel order"
+                : "the 1x1 expansion is computed band by band into an L2-sized buffer the depthwise filter reads, never stored whole"
             : "inverted residual streamed by bands of rows: the depthwise output\(expand == nil ? "" : " and the 1x1 expansion") stay in L2-sized buffers"
         if pool != nil { reason += "; the max pool after it pools the projection's rows from a band buffer, so they are never stored whole" }
         addStep(index: index, node: node, kernel: stages.joined(separator: "+"), reason: reason, absorbing: absorbed) { exec in
@@ -306,11 +375,21 @@ extension Planner {
                                 }
                                 computedLo = lo
                                 if hi > computedHi {
-                                    let a = input + computedHi * x.width * ips
-                                    let c = expandBuffer + (computedHi - computedLo) * rowFloats
-                                    let rows = 0..<((hi - computedHi) * x.width)
-                                    GEMM.run(a: a, lda: ips, offsets: expand.offsets.map { UnsafePointer($0.pointer) },
-                                             weights: expand.weights, c: c, ldc: channels, activation: expand.activation, rows: rows)
+                                    let offsets = expand.offsets.map { UnsafePointer($0.pointer) }
+                                    switch expand.weights {
+                                    case .dense(let weights):
+                                        let a = input + computedHi * x.width * ips
+                                        let c = expandBuffer + (computedHi - computedLo) * rowFloats
+                                        let rows = 0..<((hi - computedHi) * x.width)
+                                        GEMM.run(a: a, lda: ips, offsets: offsets, weights: weights, c: c, ldc: channels,
+                                                 activation: expand.activation, rows: rows)
+                                    case .grouped(let weights, let geometry):
+                                        // Output row iy goes to `expandBuffer + (iy - computedLo) * rowFloats`.
+                                        Im2colConv.run(input: input, inputPixelStride: ips, geometry: geometry, weights: weights,
+                                                       output: expandBuffer - computedLo * rowFloats, outputPixelStride: channels,
+                                                       activation: expand.activation, outputRows: computedHi..<hi, scratch: nil,
+                                                       channelMap: offsets)
+                                    }
                                     computedHi = hi
                                 }
                                 // The depthwise kernel addresses input row iy at `base + iy * rowFloats`; only

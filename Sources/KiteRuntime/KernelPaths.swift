@@ -78,8 +78,16 @@ extension Planner {
             // The value never exists as a whole: the max pool's step computes it band by band.
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
         }
-        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
         let channelMap = x.channelMap.map { IndexTable($0) }
+        if residual == nil, c.groups > 1, c.kernel == [1, 1], c.strides == [1, 1], c.pads == [0, 0, 0, 0], c.dilations == [1, 1],
+           let name = node.outputs.first,
+           streamsThroughShuffle(output: name, shape: outShape) {
+            pendingPointwise[name] = PendingPointwise(node: index, input: x, weights: .grouped(packed, g), activation: activation,
+                                                      offsets: channelMap)
+            // The value never exists as a whole: the depthwise step after the shuffle computes it band by band.
+            return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
+        }
+        let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
         let what = c.groups > 1 ? "group conv (g=\(c.groups))" : "dense \(c.kernel[0])x\(c.kernel[1]) conv"
         let pointwise = c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0, 0, 0, 0]
         let how: String

@@ -101,6 +101,39 @@ final class PointwiseDepthwiseTests: XCTestCase {
         try run(b, input: [1, 8, 9, 9], fused: 0)
     }
 
+    /// IGCv3's blocks: a grouped 1x1 expansion, a channel shuffle, a depthwise filter, a grouped
+    /// projection reading through the shuffle the filter's output keeps. The expansion streams
+    /// into the filter with the shuffle folded into its channel order, for each grouped kernel
+    /// (one GEMM per group, 8-channel group pairs, rotated-lane groups of 4), strides 1 and 2,
+    /// and an expansion that itself reads a folded shuffle.
+    func testGroupedExpansionThroughShuffle() throws {
+        let cases: [(cin: Int, expanded: Int, groups: Int, stride: Int, shuffledInput: Bool, kernel: String)] = [
+            (16, 96, 2, 2, false, "group-gemm"), (24, 72, 2, 1, true, "group-gemm"),
+            (16, 32, 4, 1, false, "group-pairs"), (32, 32, 8, 2, false, "group-direct"),
+        ]
+        for t in cases {
+            var b = Builder(input: [1, t.cin, 37, 29])
+            let x = t.shuffledInput ? try b.shuffle("x", groups: 3) : "x"
+            let e = try b.conv(x, out: t.expanded, groups: t.groups, activation: .clip(min: 0, max: 6))
+            let s = try b.shuffle(e, groups: t.groups)
+            let d = try depthwise(&b, s, kernel: 3, stride: t.stride, pads: [1, 1, 1, 1], activation: .clip(min: 0, max: 6))
+            let y = try b.conv(d, out: 24, groups: 2)
+            b.output(try b.shuffle(y, groups: 12))
+            let bytes = t.expanded * 37 * 29 * 4
+            try assertMatchesReference(b, input: [1, t.cin, 37, 29], seed: 5, streamingThreshold: bytes / 3) { exec in
+                let fused = exec.steps.filter { $0.kernel.contains("+") }
+                XCTAssertEqual(fused.map(\.kernel), ["group-pointwise+depthwise3x3" + (t.stride == 2 ? "-s2" : "")], "\(t)")
+                XCTAssertEqual(fused.first?.absorbedNodes.count, 2, "the expansion and the shuffle, \(t)")
+                XCTAssertTrue(exec.steps.allSatisfy { $0.kernel != "reference" && $0.kernel != "channel-gather" }, "\(t)")
+            }
+            // Below twice the threshold the expansion is planned on its own.
+            try assertMatchesReference(b, input: [1, t.cin, 37, 29], seed: 5, streamingThreshold: bytes / 2) { exec in
+                XCTAssertFalse(exec.steps.contains { $0.kernel.contains("+") }, "\(t)")
+                XCTAssertTrue(exec.steps.contains { $0.kernel == t.kernel }, "\(t): \(exec.steps.map(\.kernel))")
+            }
+        }
+    }
+
     /// ShuffleNetV2's branch: split half of a shuffled concat, pointwise, depthwise.
     func testExpansionReadingAFoldedShuffle() throws {
         var b = Builder(input: [1, 24, 40, 40])
