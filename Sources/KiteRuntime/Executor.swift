@@ -49,8 +49,10 @@ public final class Executor: @unchecked Sendable {
         try self.init(graph: graph, threads: threads, streamingThreshold: Planner.streamingThresholdBytes)
     }
 
-    /// `streamingThreshold`: intermediate bytes above which inverted-residual blocks are streamed (tests lower it).
-    init(graph: NativeGraph, threads: Int, streamingThreshold: Int) throws {
+    /// `streamingThreshold`: intermediate bytes above which inverted-residual blocks are streamed;
+    /// `groupedPairThreshold`: the same for pairs of grouped 1x1 layers around a shuffle (tests lower them).
+    init(graph: NativeGraph, threads: Int, streamingThreshold: Int,
+         groupedPairThreshold: Int = Planner.groupedPairFusionBytes) throws {
         // The arena holds float32; graphs with other element types run on the ReferenceExecutor.
         if let (name, type) = graph.elementTypes.min(by: { $0.key < $1.key }) {
             throw KiteError.invalidArgument("the fast executor runs float32 graphs; value '\(name)' is \(type) (use the reference executor)")
@@ -63,6 +65,7 @@ public final class Executor: @unchecked Sendable {
         self.threads = pool.threadCount
         var planner = Planner(graph: graph)
         planner.streamingThreshold = streamingThreshold
+        planner.groupedPairThreshold = groupedPairThreshold
         try planner.plan()
         let memory = MemoryPlan(planner.bufferRequests())
         arenaBytes = memory.arenaBytes

@@ -81,10 +81,10 @@ extension Planner {
         let channelMap = x.channelMap.map { IndexTable($0) }
         if residual == nil, c.groups > 1, c.kernel == [1, 1], c.strides == [1, 1], c.pads == [0, 0, 0, 0], c.dilations == [1, 1],
            let name = node.outputs.first,
-           streamsThroughShuffle(output: name, shape: outShape) {
+           streamsThroughShuffle(output: name, shape: outShape) || feedsTransposedGroups(output: name, shape: outShape) {
             pendingPointwise[name] = PendingPointwise(node: index, input: x, weights: .grouped(packed, g), activation: activation,
                                                       offsets: channelMap)
-            // The value never exists as a whole: the depthwise step after the shuffle computes it band by band.
+            // The value never exists as a whole: the step after the shuffle computes it band by band.
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
         }
         let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
@@ -316,6 +316,12 @@ extension Planner {
         }
         out.channelMap = TransposedGroupConv.transposedMap(groupSize: packed.groupSize, groups: c.groups)
         let activation = c.activation.kernel
+        if let input = node.inputs.first, let first = pendingPointwise[input], let shuffle = first.shuffle,
+           case .grouped(let firstWeights, let firstGeometry) = first.weights {
+            planGroupedPair(index: index, node: node, first: first, shuffleNode: shuffle.node, firstWeights: firstWeights,
+                            firstGeometry: firstGeometry, second: packed, activation: activation, output: out)
+            return [out]
+        }
         addStep(index: index, node: node, kernel: "group-transposed",
                 reason: "group conv (g=\(c.groups)) between a shuffle and its inverse: computed in the shuffled order, "
                     + "\(packed.groupSize) contiguous vectors in and out per 8 groups, neither shuffle copies") { exec in
@@ -332,6 +338,59 @@ extension Planner {
             }
         }
         return [out]
+    }
+
+    /// Whether a grouped 1x1 convolution's output is read only by a channel shuffle whose output is
+    /// read only by a transposed group convolution (`transposedGroupsApply`; IGCv2's two grouped
+    /// 1x1 layers of every block), and is larger than `groupedPairThreshold`: the two then run as
+    /// one step (`planGroupedPair`), and the first one's output never goes out to L3 and back.
+    func feedsTransposedGroups(output: String, shape: [Int]) -> Bool {
+        guard shape.count == 4, shape[0] > 0, shape.reduce(1, *) / shape[0] * 4 > groupedPairThreshold,
+              let shuffle = soleStreamingReader(of: output), case .channelShuffle(let s) = shuffle.op,
+              s.groups > 1, shape[1] % s.groups == 0, shape[1] > s.groups,
+              shuffle.outputs.count == 1, let shuffled = shuffle.outputs.first,
+              let node = soleStreamingReader(of: shuffled), case .conv(let c) = node.op, node.inputs.count == 1 else { return false }
+        return transposedGroupsApply(c, input: Planner.shuffleMap(channels: shape[1], groups: s.groups), output: node.outputs.first)
+    }
+
+    /// Intermediate bytes (per image) above which two grouped 1x1 layers around a shuffle run as one
+    /// step: the core's L2. `KITE_GROUPED_PAIR_BYTES` overrides it, `KITE_GROUPED_PAIR=0` turns the
+    /// fusion off (A/B runs).
+    static let groupedPairFusionBytes: Int = ProcessInfo.processInfo.environment["KITE_GROUPED_PAIR"] == "0" ? Int.max
+        : environmentCount("KITE_GROUPED_PAIR_BYTES") ?? CacheSizes.level2OrDefault
+
+    /// A grouped 1x1 convolution (`first`, pending), the shuffle after it, and the transposed group
+    /// convolution that reads it, as one step: chunks of rows of the first one's output go to a
+    /// per-thread buffer of about 64 KiB, from which the second computes the same rows.
+    mutating func planGroupedPair(index: Int, node: NativeNode, first: PendingPointwise, shuffleNode: Int,
+                                  firstWeights: PackedConvWeights, firstGeometry g: ConvGeometry,
+                                  second: TransposedGroupConv, activation: KernelActivation, output out: Placement) {
+        let x = first.input
+        // The first convolution's input is read here, not at its own node.
+        if x.buffer >= 0 { bufferLast[x.buffer] = max(bufferLast[x.buffer], index) }
+        let middle = firstWeights.outputChannels
+        let width = g.outputWidth
+        let chunkRows = max(1, 64 * 1024 / 4 / max(width * middle, 1))
+        let offsets = first.offsets
+        let firstActivation = first.activation
+        addStep(index: index, node: node, kernel: firstWeights.kernelName + "+group-transposed",
+                reason: "two grouped 1x1 convs around a shuffle in one step: rows of the first one's output stay in a per-thread buffer the second reads in the shuffled order",
+                absorbing: [first.node, shuffleNode],
+                rowSplitConvolution(input: x, output: out, residual: nil, outputHeight: g.outputHeight,
+                                    scratchFloats: chunkRows * width * middle) { i, o, _, rows, scratch in
+                    var r0 = rows.lowerBound
+                    while r0 < rows.upperBound {
+                        let r1 = min(rows.upperBound, r0 + chunkRows)
+                        // Output row y of the first convolution at `chunk + y * width * middle`.
+                        let chunk = scratch - r0 * width * middle
+                        Im2colConv.run(input: i, inputPixelStride: x.pixelStride, geometry: g, weights: firstWeights,
+                                       output: chunk, outputPixelStride: middle, activation: firstActivation,
+                                       outputRows: r0..<r1, scratch: nil, channelMap: offsets.map { UnsafePointer($0.pointer) })
+                        second.run(input: UnsafePointer(chunk), inputPixelStride: middle, output: o, outputPixelStride: out.pixelStride,
+                                   activation: activation, pixels: (r0 * width)..<(r1 * width))
+                        r0 = r1
+                    }
+                })
     }
 
     /// Grouped KxK convolutions with 8 or more output channels per group (ResNeXt): implicit GEMMs

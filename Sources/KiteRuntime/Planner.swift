@@ -40,6 +40,8 @@ struct Planner {
     var streamingThreshold = Planner.streamingThresholdBytes
     /// The same for blocks with small 1x1 weights (`Planner.lightStreamingThresholdBytes`).
     var lightStreamingThreshold = Planner.lightStreamingThresholdBytes
+    /// Intermediate bytes above which two grouped 1x1 layers around a shuffle run as one step.
+    var groupedPairThreshold = Planner.groupedPairFusionBytes
 
     init(graph: NativeGraph) {
         self.graph = graph

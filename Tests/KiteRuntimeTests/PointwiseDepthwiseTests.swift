@@ -147,6 +147,57 @@ final class PointwiseDepthwiseTests: XCTestCase {
     }
 }
 
+/// IGCv2's blocks: a depthwise filter, a grouped 1x1 layer reading it through a shuffle, a shuffle
+/// with G groups, and a grouped 1x1 layer of groups of G (the transposed-group kernel), then the
+/// inverse shuffle. Above the threshold the two 1x1 layers run as one step; below, apart. Both
+/// must equal the reference executor at 1 and 2 threads, for 8-channel group pairs and one GEMM
+/// per group as the first layer, groups of 8, 4 and 2 as the second, with a batch of 2 too.
+final class GroupedPairTests: XCTestCase {
+    typealias Builder = ChannelMapTests.Builder
+
+    func testGroupedPairsAroundAShuffle() throws {
+        // The first layer doubles the channels, as IGCv2's do (equal counts would make it a
+        // transposed-group layer itself).
+        let cases: [(channels: Int, firstGroups: Int, size: Int, batch: Int, first: String)] = [
+            (64, 8, 8, 1, "group-pairs"), (128, 8, 8, 1, "group-gemm"), (96, 4, 4, 2, "group-gemm"), (48, 2, 2, 1, "group-gemm"),
+        ]
+        for t in cases {
+            let input = [t.batch, t.channels / 2, 19, 27]
+            var b = Builder(input: input)
+            let d = try b.depthwise("x", kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: .relu)
+            let s = try b.shuffle(d, groups: t.firstGroups)
+            let e = try b.conv(s, out: t.channels, groups: t.firstGroups, activation: .clip(min: 0, max: 6))
+            let q = t.channels / t.size
+            let m = try b.shuffle(e, groups: t.size)
+            let y = try b.conv(m, out: t.channels, groups: q)
+            let r = try b.shuffle(y, groups: q)
+            b.output(try b.depthwise(r, kernel: 3, stride: 2, pads: [1, 1, 1, 1], activation: nil))
+            let bytes = t.channels * 19 * 27 * 4
+            for (threshold, fused) in [(bytes - 1, true), (bytes, false)] {
+                var rng = Builder(input: input)
+                rng.state = 9
+                let x = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
+                let want = try ReferenceExecutor.run(b.graph, inputs: ["x": x])
+                for threads in [1, 2] {
+                    let exec = try Executor(graph: b.graph, threads: threads, streamingThreshold: Planner.streamingThresholdBytes,
+                                            groupedPairThreshold: threshold)
+                    let kernels = exec.steps.map(\.kernel)
+                    XCTAssertEqual(kernels.contains(t.first + "+group-transposed"), fused, "\(t) \(threshold): \(kernels)")
+                    XCTAssertEqual(kernels.contains("group-transposed"), !fused, "\(t) \(threshold): \(kernels)")
+                    XCTAssertFalse(kernels.contains { $0 == "reference" || $0 == "channel-gather" || $0 == "channel-permute" }, "\(kernels)")
+                    let got = try exec.run(["x": x])
+                    for (name, w) in want {
+                        let g = try XCTUnwrap(got[name])
+                        XCTAssertEqual(g.shape, w.shape)
+                        let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+                        XCTAssertLessThanOrEqual(worst, 1e-4 * max(1, w.floats.map { abs($0) }.max() ?? 0), "\(t) at \(threads) threads")
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Depthwise convolutions on small padded maps with filters the tiled kernel does not take (7x7)
 /// run over a zero-padded copy of the input; tiled 3x3 and 5x5 ones zero-fill borders themselves.
 final class DepthwiseSmallMapTests: XCTestCase {
