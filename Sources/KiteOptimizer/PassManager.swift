@@ -81,7 +81,7 @@ public struct PassManager: Sendable {
     public static let fusionPasses: [any Pass] = [
         RecogniseChannelShuffle(), RecogniseChannelSplit(), RecogniseHardSwish(),
         FoldPadIntoConv(), HoistOverChannelShuffle(), FoldScaleShiftIntoConv(), FuseFCBias(), DropReshapeAfterGlobalPool(),
-        FuseResidualAdd(), FuseActivation(),
+        SinkBinaryBelowChannelShuffle(), FuseResidualAdd(), FuseActivation(),
     ]
     /// Every pass, by the name `--passes` uses.
     public static var allPasses: [any Pass] { cleanupPasses + fusionPasses }
