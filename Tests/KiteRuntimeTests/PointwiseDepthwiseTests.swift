@@ -202,6 +202,68 @@ final class GroupedPairTests: XCTestCase {
     }
 }
 
+/// Random IGC-style blocks (seeded): a depthwise filter or a grouped expansion, shuffles, grouped
+/// 1x1 layers with and without the transposed order, residual adds of shuffled values, at random
+/// sizes, strides and thresholds, 1 and 2 threads, each against the reference executor. Whatever
+/// the planner fuses, the outputs must not change.
+final class RandomShuffleBlockTests: XCTestCase {
+    typealias Builder = ChannelMapTests.Builder
+
+    func testRandomBlocks() throws {
+        var seed: UInt64 = 0x5EED
+        func pick(_ n: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(n))
+        }
+        var fusedKinds = Set<String>()
+        for _ in 0..<24 {
+            let size = [2, 4, 8][pick(3)]            // channels per group of the transposed layer
+            let q = [8, 12][pick(2)]                 // its groups
+            let channels = size * q
+            let firstGroups = [2, 4][pick(2)]
+            let h = 9 + pick(12), w = 9 + pick(14)
+            let input = [1, channels / 2, h, w]
+            var b = Builder(input: input)
+            let stride = 1 + pick(2)
+            let d = try b.depthwise("x", kernel: 3, stride: stride, pads: [1, 1, 1, 1], activation: pick(2) == 0 ? .relu : nil)
+            let e = try b.conv(try b.shuffle(d, groups: firstGroups), out: channels, groups: firstGroups, activation: .clip(min: 0, max: 6))
+            let y = try b.conv(try b.shuffle(e, groups: size), out: channels, groups: q)
+            let r = try b.shuffle(y, groups: q)
+            // An expansion through a shuffle into a depthwise filter (IGCv3), and a residual add of
+            // two values shuffled alike.
+            let x2 = try b.conv(r, out: 2 * channels, groups: 2, activation: .relu)
+            let d2 = try b.depthwise(try b.shuffle(x2, groups: 2), kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: nil)
+            let p = try b.conv(d2, out: channels, groups: 2)
+            let sum = try b.add(.binary(Binary(kind: .add)), [try b.shuffle(p, groups: 2), try b.shuffle(r, groups: 2)])[0]
+            b.output(sum)
+            let oh = (h - 1) / stride + 1, ow = (w - 1) / stride + 1
+            // The filter and the pair fused, the pair alone, nothing.
+            let threshold = [2 * oh * ow * channels - 1, 3 * oh * ow * channels, 1 << 30][pick(3)]
+            var rng = Builder(input: input)
+            rng.state = UInt64(pick(1000))
+            let xv = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
+            let want = try ReferenceExecutor.run(b.graph, inputs: ["x": xv])
+            for threads in [1, 2] {
+                let exec = try Executor(graph: b.graph, threads: threads, streamingThreshold: threshold / 3,
+                                        groupedPairThreshold: threshold)
+                fusedKinds.formUnion(exec.steps.map(\.kernel).filter { $0.contains("+") })
+                XCTAssertFalse(exec.steps.contains { $0.kernel == "reference" })
+                let got = try exec.run(["x": xv])
+                for (name, wv) in want {
+                    let g = try XCTUnwrap(got[name])
+                    let worst = zip(g.floats, wv.floats).map { abs($0 - $1) }.max() ?? 0
+                    XCTAssertLessThanOrEqual(worst, 1e-4 * max(1, wv.floats.map { abs($0) }.max() ?? 0),
+                                             "\(input) stride \(stride) groups \(firstGroups)/\(q) threshold \(threshold) at \(threads) threads")
+                }
+            }
+        }
+        // The seeds reach every fused path.
+        XCTAssertTrue(fusedKinds.contains { $0.hasPrefix("depthwise3x3") && $0.hasSuffix("+group-transposed") }, "\(fusedKinds)")
+        XCTAssertTrue(fusedKinds.contains { $0.hasPrefix("group-") && $0.hasSuffix("+group-transposed") }, "\(fusedKinds)")
+        XCTAssertTrue(fusedKinds.contains("group-pointwise+depthwise3x3"), "\(fusedKinds)")
+    }
+}
+
 /// Depthwise convolutions on small padded maps with filters the tiled kernel does not take (7x7)
 /// run over a zero-padded copy of the input; tiled 3x3 and 5x5 ones zero-fill borders themselves.
 final class DepthwiseSmallMapTests: XCTestCase {
