@@ -189,7 +189,7 @@ extension Planner {
                 depthwise.shuffleNode = index
                 pendingChainDepthwise[name] = depthwise
                 var view = x
-                view.channelMap = source
+                view.channelMap = source == Array(0..<c) ? nil : source
                 return [view]
             }
             if let input = node.inputs.first, var expand = pendingPointwise[input] {

@@ -370,8 +370,11 @@ extension Planner {
               let outShape = graph.shapes[out], outShape.count == 4, outShape[2] > 0, outShape[3] > 0 else { return false }
         let logical = Planner.shuffleMap(channels: shape[1], groups: s.groups)
         let map = outputMap.map { m in logical.map { m[$0] } } ?? logical
-        guard map != Array(0..<shape[1]), convReadsChannelMap(c, channels: shape[1]),
-              !transposedGroupsApply(c, input: map, output: out) else { return false }
+        // An identity map (IGCv2's blocks after the first: the shuffle undoes the order the
+        // filter's input was stored in) leaves the 1x1 a plain grouped convolution.
+        if map != Array(0..<shape[1]) {
+            guard convReadsChannelMap(c, channels: shape[1]), !transposedGroupsApply(c, input: map, output: out) else { return false }
+        }
         return feedsTransposedGroups(output: out, shape: outShape)
     }
 

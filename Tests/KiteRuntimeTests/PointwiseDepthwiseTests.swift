@@ -202,6 +202,40 @@ final class GroupedPairTests: XCTestCase {
     }
 }
 
+extension GroupedPairTests {
+    /// IGCv2's second block: its filter reads the first block's output in the transposed order,
+    /// and the shuffle after the filter undoes it (an identity map): the filter still joins the pair.
+    func testFilterOverTransposedOrderJoinsTheNextPair() throws {
+        let input = [1, 32, 21, 17]
+        var b = Builder(input: input)
+        var x = "x"
+        var channels = 32
+        for _ in 0..<2 {
+            let d = try b.depthwise(x, kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: nil)
+            let e = try b.conv(try b.shuffle(d, groups: 8), out: 2 * channels, groups: 8, activation: .relu)
+            channels *= 2
+            x = try b.conv(try b.shuffle(e, groups: 8), out: channels, groups: channels / 8)
+        }
+        b.output(try b.shuffle(x, groups: channels / 8))
+        var rng = Builder(input: input)
+        rng.state = 4
+        let xv = Tensor(shape: input, floats: rng.floats(input.reduce(1, *)))
+        let want = try ReferenceExecutor.run(b.graph, inputs: ["x": xv])
+        for threads in [1, 2] {
+            let exec = try Executor(graph: b.graph, threads: threads, streamingThreshold: Planner.streamingThresholdBytes,
+                                    groupedPairThreshold: 1024)
+            XCTAssertEqual(exec.steps.map(\.kernel).filter { $0.contains("+") },
+                           ["depthwise3x3+group-pairs+group-transposed", "depthwise3x3+group-gemm+group-transposed"])
+            let got = try exec.run(["x": xv])
+            for (name, w) in want {
+                let g = try XCTUnwrap(got[name])
+                let worst = zip(g.floats, w.floats).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 1e-4 * max(1, w.floats.map { abs($0) }.max() ?? 0), "at \(threads) threads")
+            }
+        }
+    }
+}
+
 /// Random IGC-style blocks (seeded): a depthwise filter or a grouped expansion, shuffles, grouped
 /// 1x1 layers with and without the transposed order, residual adds of shuffled values, at random
 /// sizes, strides and thresholds, 1 and 2 threads, each against the reference executor. Whatever
@@ -235,7 +269,12 @@ final class RandomShuffleBlockTests: XCTestCase {
             let d2 = try b.depthwise(try b.shuffle(x2, groups: 2), kernel: 3, stride: 1, pads: [1, 1, 1, 1], activation: nil)
             let p = try b.conv(d2, out: channels, groups: 2)
             let sum = try b.add(.binary(Binary(kind: .add)), [try b.shuffle(p, groups: 2), try b.shuffle(r, groups: 2)])[0]
-            b.output(sum)
+            // IGCv2's next block: a filter over the transposed-order output, whose shuffle undoes
+            // that order, a widening grouped 1x1 and a transposed-group layer.
+            let d3 = try b.depthwise(y, kernel: 3, stride: 1 + pick(2), pads: [1, 1, 1, 1], activation: .relu)
+            let e3 = try b.conv(try b.shuffle(d3, groups: q), out: 2 * channels, groups: firstGroups, activation: .relu)
+            let y3 = try b.conv(try b.shuffle(e3, groups: size), out: 2 * channels, groups: 2 * q)
+            b.output(sum, try b.shuffle(y3, groups: 2 * q))
             let oh = (h - 1) / stride + 1, ow = (w - 1) / stride + 1
             // The filter and the pair fused, the pair alone, nothing.
             let threshold = [2 * oh * ow * channels - 1, 3 * oh * ow * channels, 1 << 30][pick(3)]
@@ -261,6 +300,7 @@ final class RandomShuffleBlockTests: XCTestCase {
         XCTAssertTrue(fusedKinds.contains { $0.hasPrefix("depthwise3x3") && $0.hasSuffix("+group-transposed") }, "\(fusedKinds)")
         XCTAssertTrue(fusedKinds.contains { $0.hasPrefix("group-") && $0.hasSuffix("+group-transposed") }, "\(fusedKinds)")
         XCTAssertTrue(fusedKinds.contains("group-pointwise+depthwise3x3"), "\(fusedKinds)")
+        XCTAssertTrue(fusedKinds.contains { $0.hasPrefix("depthwise3x3-s2+") }, "\(fusedKinds)")
     }
 }
 
