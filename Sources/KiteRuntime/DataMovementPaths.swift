@@ -183,15 +183,6 @@ extension Planner {
             let c = x.channels
             let logical = Planner.shuffleMap(channels: c, groups: s.groups)
             let source = x.channelMap.map { m in logical.map { m[$0] } } ?? logical
-            if let input = node.inputs.first, var depthwise = pendingChainDepthwise[input] {
-                // The depthwise filter before runs in the step of the grouped 1x1 pair after
-                // (`depthwiseFeedsGroupedPair`), whose first layer reads it through this map.
-                depthwise.shuffleNode = index
-                pendingChainDepthwise[name] = depthwise
-                var view = x
-                view.channelMap = source == Array(0..<c) ? nil : source
-                return [view]
-            }
             if let input = node.inputs.first, var expand = pendingPointwise[input] {
                 // The grouped expansion before streams into the depthwise filter after
                 // (`streamsThroughShuffle`), which reads its channels through this map.

@@ -70,16 +70,6 @@ extension Planner {
            let expand = pendingPointwise[input], expand.shuffle != nil {
             return planStreamedThroughShuffle(index: index, node: node, conv: c, input: x, expand: expand, map: map, outShape: outShape)
         }
-        if depthwise, residual == nil, x.channelMap.map(isPermutation) ?? true, let input = node.inputs.first,
-           pendingPointwise[input] == nil, validGeometry(c), let name = node.outputs.first,
-           depthwiseFeedsGroupedPair(output: name, shape: outShape, outputMap: x.channelMap) {
-            let commuted = x.channelMap.map { depthwiseCommuted(c, map: $0) } ?? c
-            pendingChainDepthwise[name] = PendingChainDepthwise(node: index, stage: depthwiseStage(conv: commuted, input: x, outShape: outShape))
-            // The value never exists as a whole: the grouped pair's step computes it chunk by chunk.
-            var rows = Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)
-            rows.channelMap = x.channelMap
-            return [rows]
-        }
         if let map = x.channelMap {
             if depthwise && residual == nil && isPermutation(map) {
                 return planDepthwise(index: index, node: node, conv: c, input: x, outShape: outShape, channelMap: map)

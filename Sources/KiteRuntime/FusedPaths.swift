@@ -12,18 +12,6 @@ struct PendingPointwise {
     /// The channel shuffle between a grouped expansion and its depthwise convolution (IGCv3's
     /// blocks): the shuffle's node, and the map through which the depthwise reads the expansion.
     var shuffle: (node: Int, map: [Int])? = nil
-    /// The depthwise convolution whose output this convolution reads (through a shuffle), when
-    /// the two, with the transposed-group layer after, run as one step (IGCv2's blocks).
-    var depthwise: PendingChainDepthwise? = nil
-}
-
-/// A depthwise convolution whose rows are computed in the step of the grouped 1x1 pair that reads
-/// them through a shuffle (`depthwiseFeedsGroupedPair`).
-struct PendingChainDepthwise {
-    var node: Int
-    /// Weights commuted with the input's channel map, if any; `stage.input` is the real input.
-    var stage: DepthwiseStage
-    var shuffleNode: Int? = nil
 }
 
 /// The weights of a streamed 1x1 expansion.

@@ -83,7 +83,7 @@ extension Planner {
            let name = node.outputs.first,
            streamsThroughShuffle(output: name, shape: outShape) || feedsTransposedGroups(output: name, shape: outShape) {
             pendingPointwise[name] = PendingPointwise(node: index, input: x, weights: .grouped(packed, g), activation: activation,
-                                                      offsets: channelMap, depthwise: node.inputs.first.flatMap { pendingChainDepthwise[$0] })
+                                                      offsets: channelMap)
             // The value never exists as a whole: the step after the shuffle computes it band by band.
             return [Placement.dense(buffer: newBuffer(elements: 1, at: index), shape: outShape)]
         }
@@ -353,35 +353,6 @@ extension Planner {
         return transposedGroupsApply(c, input: Planner.shuffleMap(channels: shape[1], groups: s.groups), output: node.outputs.first)
     }
 
-    /// Whether a depthwise output (channel map `outputMap`, the input's) is read, through a shuffle,
-    /// only by a grouped 1x1 convolution that runs with the transposed-group layer after it
-    /// (`feedsTransposedGroups`), and is larger than `groupedPairThreshold`: the depthwise rows are
-    /// then computed in that step too (IGCv2's blocks). Mirrors how the 1x1 convolution would be
-    /// planned reading the shuffle's map (`planConvolution`): through offsets, not transposed.
-    func depthwiseFeedsGroupedPair(output: String, shape: [Int], outputMap: [Int]?) -> Bool {
-        guard Planner.chainsDepthwiseIntoGroupedPairs, shape.count == 4, shape[0] > 0, shape.reduce(1, *) / shape[0] * 4 > groupedPairThreshold,
-              outputMap.map({ $0.count == shape[1] }) ?? true,
-              let shuffle = soleStreamingReader(of: output), case .channelShuffle(let s) = shuffle.op,
-              s.groups > 1, shape[1] % s.groups == 0, shape[1] > s.groups,
-              shuffle.outputs.count == 1, let shuffled = shuffle.outputs.first,
-              let node = soleStreamingReader(of: shuffled), case .conv(let c) = node.op, node.inputs.count == 1, !c.residual,
-              c.groups > 1, c.kernel == [1, 1], c.strides == [1, 1], c.pads == [0, 0, 0, 0], c.dilations == [1, 1],
-              c.inChannelsPerGroup * c.groups == shape[1], let out = node.outputs.first,
-              let outShape = graph.shapes[out], outShape.count == 4, outShape[2] > 0, outShape[3] > 0 else { return false }
-        let logical = Planner.shuffleMap(channels: shape[1], groups: s.groups)
-        let map = outputMap.map { m in logical.map { m[$0] } } ?? logical
-        // An identity map (IGCv2's blocks after the first: the shuffle undoes the order the
-        // filter's input was stored in) leaves the 1x1 a plain grouped convolution.
-        if map != Array(0..<shape[1]) {
-            guard convReadsChannelMap(c, channels: shape[1]), !transposedGroupsApply(c, input: map, output: out) else { return false }
-        }
-        return feedsTransposedGroups(output: out, shape: outShape)
-    }
-
-    /// Whether depthwise filters join the grouped pair after them (`depthwiseFeedsGroupedPair`);
-    /// `KITE_GROUPED_PAIR_DW=0` turns it off (A/B runs).
-    static let chainsDepthwiseIntoGroupedPairs = ProcessInfo.processInfo.environment["KITE_GROUPED_PAIR_DW"] != "0"
-
     /// Intermediate bytes (per image) above which two grouped 1x1 layers around a shuffle run as one
     /// step: the core's L2. `KITE_GROUPED_PAIR_BYTES` overrides it, `KITE_GROUPED_PAIR=0` turns the
     /// fusion off (A/B runs).
@@ -394,48 +365,25 @@ extension Planner {
     mutating func planGroupedPair(index: Int, node: NativeNode, first: PendingPointwise, shuffleNode: Int,
                                   firstWeights: PackedConvWeights, firstGeometry g: ConvGeometry,
                                   second: TransposedGroupConv, activation: KernelActivation, output out: Placement) {
-        let dw = first.depthwise
-        // The first convolution's input (or the depthwise filter's) is read here, not at its own node.
-        let x = dw?.stage.input ?? first.input
+        let x = first.input
+        // The first convolution's input is read here, not at its own node.
         if x.buffer >= 0 { bufferLast[x.buffer] = max(bufferLast[x.buffer], index) }
         let middle = firstWeights.outputChannels
         let width = g.outputWidth
-        let dwChannels = dw?.stage.channels ?? 0
-        // With the depthwise filter, whole tiles of its kernel's output rows in about 128 KiB of both buffers.
-        let tile = DepthwiseConv.tileRows
-        let chunkRows = dw == nil ? max(1, 64 * 1024 / 4 / max(width * middle, 1))
-            : max(tile, 128 * 1024 / 4 / max(width * (middle + dwChannels), 1) / tile * tile)
-        let dwFloats = dw == nil ? 0 : chunkRows * width * dwChannels
+        let chunkRows = max(1, 64 * 1024 / 4 / max(width * middle, 1))
         let offsets = first.offsets
         let firstActivation = first.activation
-        let dwFromMemory = x.height * x.width * x.pixelStride * 4 > CacheSizes.level2OrDefault
-        var absorbed = [first.node, shuffleNode]
-        if let dw { absorbed = [dw.node] + (dw.shuffleNode.map { [$0] } ?? []) + absorbed }
-        addStep(index: index, node: node,
-                kernel: (dw.map { $0.stage.kernelName + "+" } ?? "") + firstWeights.kernelName + "+group-transposed",
-                reason: (dw == nil ? "" : "depthwise filter and ")
-                    + "two grouped 1x1 convs around a shuffle in one step: rows of the first one's output stay in a per-thread buffer the second reads in the shuffled order"
-                    + (dw == nil ? "" : "; the filter's rows likewise, read through the shuffle before"),
-                absorbing: absorbed,
+        addStep(index: index, node: node, kernel: firstWeights.kernelName + "+group-transposed",
+                reason: "two grouped 1x1 convs around a shuffle in one step: rows of the first one's output stay in a per-thread buffer the second reads in the shuffled order",
+                absorbing: [first.node, shuffleNode],
                 rowSplitConvolution(input: x, output: out, residual: nil, outputHeight: g.outputHeight,
-                                    scratchFloats: chunkRows * width * middle + dwFloats) { i, o, _, rows, scratch in
+                                    scratchFloats: chunkRows * width * middle) { i, o, _, rows, scratch in
                     var r0 = rows.lowerBound
                     while r0 < rows.upperBound {
                         let r1 = min(rows.upperBound, r0 + chunkRows)
                         // Output row y of the first convolution at `chunk + y * width * middle`.
                         let chunk = scratch - r0 * width * middle
-                        var firstInput = i
-                        var firstStride = x.pixelStride
-                        if let dw {
-                            // Depthwise output row y at `rowsBase + y * width * dwChannels`.
-                            let rowsBase = scratch + chunkRows * width * middle - r0 * width * dwChannels
-                            DepthwiseConv.run(input: i, inputPixelStride: x.pixelStride, geometry: dw.stage.geometry,
-                                              weights: dw.stage.weights, output: rowsBase, outputPixelStride: dwChannels,
-                                              activation: dw.stage.activation, outputRows: r0..<r1, fromMemory: dwFromMemory)
-                            firstInput = UnsafePointer(rowsBase)
-                            firstStride = dwChannels
-                        }
-                        Im2colConv.run(input: firstInput, inputPixelStride: firstStride, geometry: g, weights: firstWeights,
+                        Im2colConv.run(input: i, inputPixelStride: x.pixelStride, geometry: g, weights: firstWeights,
                                        output: chunk, outputPixelStride: middle, activation: firstActivation,
                                        outputRows: r0..<r1, scratch: nil, channelMap: offsets.map { UnsafePointer($0.pointer) })
                         second.run(input: UnsafePointer(chunk), inputPixelStride: middle, output: o, outputPixelStride: out.pixelStride,

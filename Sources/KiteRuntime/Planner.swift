@@ -30,8 +30,6 @@ struct Planner {
     var readerTable: [String: [(node: Int, position: Int)]] = [:]
     /// Pointwise convolutions whose output only a depthwise convolution reads: planned into that step.
     var pendingPointwise: [String: PendingPointwise] = [:]
-    /// Depthwise convolutions planned into the grouped 1x1 pair that reads them through a shuffle.
-    var pendingChainDepthwise: [String: PendingChainDepthwise] = [:]
     /// Depthwise convolutions (and their expansions) whose output only a projection reads: planned into that step.
     var pendingDepthwise: [String: PendingDepthwise] = [:]
     /// Stem convolutions whose output only a max pool reads: planned into that step.
