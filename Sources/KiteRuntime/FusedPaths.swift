@@ -240,18 +240,25 @@ extension Planner {
     /// L2), 1 thread, IGCv3's 112x112x96 expansion and stride-2 depthwise took 0.85-0.86 -> 0.78-0.79
     /// ms with the projection after them (three alternated profiles, medians of five to seven
     /// rounds), while its 1.6-1.8 MB intermediates (112x112x32, 56x56x144) were level or 0.02-0.06
-    /// ms slower streamed; at 2 threads within the host's swings. `KITE_SHUFFLE_STREAMING=0` turns
-    /// it off (A/B runs).
+    /// ms slower streamed; the whole network 0.99 of the time over 40 ABBA-ordered rounds (faster in
+    /// 27); at 2 threads within the host's swings. `KITE_SHUFFLE_STREAMING=0` turns it off (A/B runs).
     func streamsThroughShuffle(output: String, shape: [Int]) -> Bool {
         guard Planner.streamsThroughShuffles, shape.count == 4, shape[0] > 0,
               shape.reduce(1, *) / shape[0] * 4 > 2 * streamingThreshold,
-              let shuffle = soleStreamingReader(of: output), case .channelShuffle(let s) = shuffle.op,
-              s.groups > 1, shape[1] % s.groups == 0, shape[1] > s.groups,
-              shuffle.outputs.count == 1, let shuffled = shuffle.outputs.first,
-              let node = soleStreamingReader(of: shuffled), case .conv(let c) = node.op, node.inputs.count == 1,
+              let (groups, node, c) = soleConvThroughShuffle(of: output, shape: shape),
               !c.residual, isDepthwise(c, channels: shape[1]), validGeometry(c),
               let out = node.outputs.first, slots[out] == nil else { return false }
-        return channelMapFlows(shuffled, bijective: true, map: Planner.shuffleMap(channels: shape[1], groups: s.groups))
+        return channelMapFlows(node.inputs[0], bijective: true, map: Planner.shuffleMap(channels: shape[1], groups: groups))
+    }
+
+    /// The convolution that alone reads, through a channel shuffle that alone reads `output`, that
+    /// value (`conv(shuffle(output))`), with the shuffle's groups; nil for any other reader.
+    func soleConvThroughShuffle(of output: String, shape: [Int]) -> (groups: Int, node: NativeNode, conv: Convolution)? {
+        guard shape.count == 4, let shuffle = soleStreamingReader(of: output), case .channelShuffle(let s) = shuffle.op,
+              s.groups > 1, shape[1] % s.groups == 0, shape[1] > s.groups,
+              shuffle.outputs.count == 1, let shuffled = shuffle.outputs.first,
+              let node = soleStreamingReader(of: shuffled), case .conv(let c) = node.op, node.inputs.count == 1 else { return nil }
+        return (s.groups, node, c)
     }
 
     /// The depthwise convolution after a streamed grouped expansion and the shuffle between them:
