@@ -12,6 +12,8 @@ public struct BenchmarkResult: Sendable {
     public var loadMilliseconds: Double
     public var peakRSSMegabytes: Double
     public var arenaBytes: Int?
+    /// The largest sum of activation bytes alive at once in the plan: no arena can be smaller.
+    public var arenaLowerBoundBytes: Int?
 
     public var json: String {
         var o: [String: Any] = [
@@ -21,6 +23,7 @@ public struct BenchmarkResult: Sendable {
             "min_ms": minMilliseconds, "load_ms": loadMilliseconds, "peak_rss_mb": peakRSSMegabytes,
         ]
         if let arenaBytes { o["arena_bytes"] = arenaBytes }
+        if let arenaLowerBoundBytes { o["arena_lower_bound_bytes"] = arenaLowerBoundBytes }
         return jsonString(o)
     }
 }
@@ -41,7 +44,7 @@ public enum Benchmark {
             medianMilliseconds: percentile(times, 0.5), p10Milliseconds: percentile(times, 0.1),
             p90Milliseconds: percentile(times, 0.9), minMilliseconds: times.first ?? 0,
             loadMilliseconds: session.loadMilliseconds, peakRSSMegabytes: peakRSSMegabytes(),
-            arenaBytes: session.executor?.arenaBytes)
+            arenaBytes: session.executor?.arenaBytes, arenaLowerBoundBytes: session.executor?.arenaLowerBound)
     }
 }
 

@@ -1,8 +1,10 @@
 /// Offsets of every buffer in one arena, chosen from buffer lifetimes.
 ///
-/// Buffers are placed largest first (XNNPACK's order); each goes to the lowest
-/// offset that does not overlap a buffer alive at the same time, so memory is
-/// reused as soon as a buffer's last reader has run.
+/// Each buffer goes to the lowest offset that does not overlap a buffer alive at the same time,
+/// so memory is reused as soon as a buffer's last reader has run. The order of placement matters:
+/// largest first (XNNPACK's order) left MobileNetV1's arena at 1.25x the lower bound (4.01 against
+/// 3.21 MB), so a few other orders are tried too (longest-lived first, largest size x lifetime
+/// first, earliest first) and the smallest arena is kept.
 public struct MemoryPlan: Sendable {
     /// A buffer needed from step `firstUse` through step `lastUse` (inclusive).
     public struct Request: Sendable {
@@ -26,12 +28,46 @@ public struct MemoryPlan: Sendable {
     /// Alignment of every buffer (a cache line, and the widest vector).
     public static let alignment = 64
 
+    /// Plans of more buffers than this try only the largest-first order (each order is quadratic).
+    static let alternativeOrdersUpTo = 4096
+
     public init(_ requests: [Request]) {
         let align = MemoryPlan.alignment
         let sizes = requests.map { ($0.bytes + align - 1) / align * align }
+        let lifetimes = requests.map { max(0, $0.lastUse - $0.firstUse + 1) }
+        // Ties go to the request that came first, so every order is deterministic.
+        func order(_ before: (Int, Int) -> Bool?) -> [Int] {
+            requests.indices.sorted { a, b in before(a, b) ?? (a < b) }
+        }
+        func key(_ x: Int, _ y: Int, descending: Bool = true) -> Bool? { x == y ? nil : (descending ? x > y : x < y) }
+        var orders = [order { key(sizes[$0], sizes[$1]) }]
+        if requests.count <= MemoryPlan.alternativeOrdersUpTo {
+            orders.append(order { key(lifetimes[$0], lifetimes[$1]) ?? key(sizes[$0], sizes[$1]) })
+            orders.append(order { key(sizes[$0] * lifetimes[$0], sizes[$1] * lifetimes[$1]) })
+            orders.append(order { key(requests[$0].firstUse, requests[$1].firstUse, descending: false) ?? key(sizes[$0], sizes[$1]) })
+        }
+        var best: (offsets: [Int], arena: Int)?
+        for o in orders {
+            let plan = MemoryPlan.place(requests, sizes: sizes, order: o)
+            if best == nil || plan.arena < best!.arena { best = plan }
+        }
+        self.offsets = best?.offsets ?? []
+        self.arenaBytes = best?.arena ?? 0
+        let steps = (requests.map(\.lastUse).max() ?? -1) + 1
+        var bound = 0
+        for s in 0..<max(steps, 0) {
+            var alive = 0
+            for (i, r) in requests.enumerated() where r.firstUse <= s && s <= r.lastUse { alive += sizes[i] }
+            bound = max(bound, alive)
+        }
+        self.lowerBound = bound
+    }
+
+    /// First fit in `order`: each buffer at the lowest offset clear of the buffers placed before
+    /// it that are alive at the same time.
+    static func place(_ requests: [Request], sizes: [Int], order: [Int]) -> (offsets: [Int], arena: Int) {
         var offsets = [Int](repeating: 0, count: requests.count)
         var placed: [(offset: Int, size: Int, first: Int, last: Int)] = []
-        let order = requests.indices.sorted { sizes[$0] != sizes[$1] ? sizes[$0] > sizes[$1] : $0 < $1 }
         var arena = 0
         for i in order {
             let r = requests[i]
@@ -45,15 +81,6 @@ public struct MemoryPlan: Sendable {
             placed.append((candidate, sizes[i], r.firstUse, r.lastUse))
             arena = max(arena, candidate + sizes[i])
         }
-        self.offsets = offsets
-        self.arenaBytes = arena
-        let steps = (requests.map(\.lastUse).max() ?? -1) + 1
-        var bound = 0
-        for s in 0..<max(steps, 0) {
-            var alive = 0
-            for (i, r) in requests.enumerated() where r.firstUse <= s && s <= r.lastUse { alive += sizes[i] }
-            bound = max(bound, alive)
-        }
-        self.lowerBound = bound
+        return (offsets, arena)
     }
 }

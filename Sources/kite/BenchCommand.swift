@@ -46,7 +46,8 @@ struct BenchCommand: ParsableCommand {
             print("threads  \(r.threads)")
             print(String(format: "latency  median %.3f ms  p10 %.3f ms  p90 %.3f ms  (%d runs)", r.medianMilliseconds, r.p10Milliseconds, r.p90Milliseconds, r.runs))
             print(String(format: "load     %.1f ms", r.loadMilliseconds))
-            print(String(format: "memory   peak RSS %.1f MB", r.peakRSSMegabytes) + (r.arenaBytes.map { ", activation arena \(formatBytes($0))" } ?? ""))
+            print(String(format: "memory   peak RSS %.1f MB", r.peakRSSMegabytes) + (r.arenaBytes.map { ", activation arena \(formatBytes($0))" } ?? "")
+                  + (r.arenaLowerBoundBytes.map { " (lower bound \(formatBytes($0)))" } ?? ""))
         }
     }
 }

@@ -35,6 +35,20 @@ final class SampleAccuracyTests: XCTestCase {
         XCTAssertTrue(failures.isEmpty, failures.joined(separator: "\n"))
     }
 
+    /// The activation arena of every sample stays within 1.2x the lower bound (the largest set of
+    /// buffers alive at once), at 1 and 2 threads.
+    func testActivationArenasStayNearTheLowerBound() throws {
+        for sample in try Samples.all() {
+            for threads in [1, 2] {
+                let session = try Session(path: sample.modelPath, options: SessionOptions(threads: threads))
+                let executor = try XCTUnwrap(session.executor, sample.name)
+                XCTAssertGreaterThanOrEqual(executor.arenaBytes, executor.arenaLowerBound, sample.name)
+                XCTAssertLessThanOrEqual(Double(executor.arenaBytes), 1.2 * Double(executor.arenaLowerBound),
+                                         "\(sample.name) at \(threads) threads: arena \(executor.arenaBytes), bound \(executor.arenaLowerBound)")
+            }
+        }
+    }
+
     func testConvertedSamplesMatchUnconverted() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kite-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
