@@ -49,7 +49,7 @@ public struct MemoryPlan: Sendable {
         var best: (offsets: [Int], arena: Int)?
         for o in orders {
             let plan = MemoryPlan.place(requests, sizes: sizes, order: o)
-            if best == nil || plan.arena < best!.arena { best = plan }
+            if plan.arena < best?.arena ?? .max { best = plan }
         }
         self.offsets = best?.offsets ?? []
         self.arenaBytes = best?.arena ?? 0
