@@ -72,6 +72,7 @@ class Style:
     dropout: bool = False       # Dropout node(s) in the classifier
     identity: bool = False      # an Identity node in the classifier
     inits_as_inputs: bool = False  # initializers also listed as graph inputs (older exporters)
+    functions: bool = False     # torch.onnx.dynamo_export (torch 2.1-2.4): model-local functions, If on rank
 
 
 class T:
@@ -1115,6 +1116,7 @@ SAMPLES = [
     Spec("igcv2_op15", "IGCv2", 15, 96, IGC2, replace(TS, dropout=True, batch="batch")),
     Spec("igcv3_op9", "IGCv3", 9, 96, IGC3, TS),
     Spec("igcv3_op18", "IGCv3", 18, 96, IGC3, DYN),
+    Spec("mobilenetv2_op18_functions", "MobileNetV2", 18, 96, MBV2, replace(DYN, functions=True)),
 ]
 
 FULL_STYLE = Style(fold_bn=True, const="init")  # torch.onnx.export defaults (constant folding), opset 14
@@ -1150,7 +1152,137 @@ REQUIRED_PATTERNS = [
     "softmax-opset13", "add-residual", "concat", "pad-attribute", "pad-input", "batch-symbolic", "batch-fixed",
     "unsqueeze-axes-attribute", "unsqueeze-axes-input", "squeeze-axes-attribute", "squeeze-axes-input", "cast",
     "constant-nodes", "constant-initializers", "value-info", "initializers-as-inputs",
+    "local-functions", "if-constant-condition", "attribute-references",
 ]
+
+
+TORCHLIB = "pkg.onnxscript.torch_lib"
+FUNCTIONS_VERSION = "2.3.1"     # producer_version of the dynamo_export samples with local functions
+
+
+def attribute_ref(name, ref, kind):
+    """An attribute of a function body's node that takes the calling node's attribute `ref`."""
+    a = onnx.AttributeProto()
+    a.name, a.ref_attr_name, a.type = name, ref, kind
+    return a
+
+
+def ref_node(op, inputs, outputs, refs=(), **attrs):
+    n = helper.make_node(op, inputs, outputs, **attrs)
+    n.attribute.extend(attribute_ref(name, ref, kind) for name, ref, kind in refs)
+    return n
+
+
+def branch(name, nodes, output):
+    return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)])
+
+
+def torchlib_functions():
+    """The torchlib functions of torch.onnx.dynamo_export (torch 2.1-2.4), as it wrote them."""
+    A = onnx.AttributeProto
+    conv = helper.make_function(TORCHLIB, "_aten_convolution_onnx", ["input", "weight", "bias"], ["result_12"], [
+        helper.make_node("Shape", ["input"], ["tmp"]),
+        helper.make_node("Size", ["tmp"], ["tmp_0"]),
+        helper.make_node("Shape", ["weight"], ["tmp_1"]),
+        helper.make_node("Size", ["tmp_1"], ["tmp_2"]),
+        helper.make_node("Equal", ["tmp_0", "tmp_2"], ["tmp_3"]),
+        helper.make_node("Not", ["tmp_3"], ["no_batch"]),
+        helper.make_node("If", ["no_batch"], ["input_3"],
+                         then_branch=branch("thenGraph_4", [
+                             helper.make_node("Constant", [], ["tmp_4"], value_ints=[0]),
+                             helper.make_node("Unsqueeze", ["input", "tmp_4"], ["input_1"])], "input_1"),
+                         else_branch=branch("elseGraph_4", [
+                             helper.make_node("Identity", ["input"], ["input_2"])], "input_2")),
+        ref_node("Conv", ["input_3", "weight", "bias"], ["result"],
+                 [("dilations", "dilations", A.INTS), ("group", "groups", A.INT), ("pads", "pads", A.INTS),
+                  ("strides", "strides", A.INTS)]),
+        helper.make_node("If", ["no_batch"], ["result_12"],
+                         then_branch=branch("thenGraph_9", [
+                             helper.make_node("Constant", [], ["tmp_5"], value_ints=[0]),
+                             helper.make_node("Squeeze", ["result", "tmp_5"], ["result_10"])], "result_10"),
+                         else_branch=branch("elseGraph_9", [
+                             helper.make_node("Identity", ["result"], ["result_11"])], "result_11")),
+    ], [helper.make_opsetid("", 18)], attributes=["dilations", "groups", "pads", "strides"])
+    relu = helper.make_function(TORCHLIB, "aten_relu", ["self"], ["return_val"],
+                                [helper.make_node("Relu", ["self"], ["return_val"])], [helper.make_opsetid("", 18)])
+    hardtanh = helper.make_function(TORCHLIB, "aten_hardtanh", ["self"], ["return_val"], [
+        ref_node("Constant", [], ["min_val"], [("value_float", "min_val", A.FLOAT)]),
+        helper.make_node("CastLike", ["min_val", "self"], ["min_val_0"]),
+        ref_node("Constant", [], ["max_val"], [("value_float", "max_val", A.FLOAT)]),
+        helper.make_node("CastLike", ["max_val", "self"], ["max_val_1"]),
+        helper.make_node("Clip", ["self", "min_val_0", "max_val_1"], ["return_val"]),
+    ], [helper.make_opsetid("", 18)], attributes=["min_val", "max_val"])
+    add = helper.make_function(TORCHLIB, "aten_add", ["self", "other"], ["return_val"], [
+        ref_node("Constant", [], ["alpha"], [("value_float", "alpha", A.FLOAT)]),
+        helper.make_node("CastLike", ["alpha", "other"], ["alpha_0"]),
+        helper.make_node("Mul", ["other", "alpha_0"], ["other_1"]),
+        helper.make_node("Add", ["self", "other_1"], ["return_val"]),
+    ], [helper.make_opsetid("", 18)], attribute_protos=[helper.make_attribute("alpha", 1.0)])
+    bn = helper.make_function(TORCHLIB, "_aten_native_batch_norm_inference_onnx",
+                              ["input", "weight", "bias", "running_mean", "running_var"],
+                              ["norm", "empty_mean", "empty_var"], [
+        ref_node("BatchNormalization", ["input", "weight", "bias", "running_mean", "running_var"], ["norm"],
+                 [("epsilon", "eps", A.FLOAT), ("momentum", "momentum", A.FLOAT)]),
+        helper.make_node("Shape", ["input"], ["tmp"], start=0, end=0),
+        helper.make_node("CastLike", ["tmp", "norm"], ["empty_mean"]),
+        helper.make_node("Identity", ["empty_mean"], ["empty_var"]),
+    ], [helper.make_opsetid("", 18)], attributes=["eps", "momentum"])
+    return [conv, relu, hardtanh, add, bn]
+
+
+def outline_functions(model, g):
+    """Rewrites a dynamo-style graph as torch.onnx.dynamo_export (torch 2.1-2.4) wrote it: each
+    Conv a call to a function of its module, which calls torchlib's _aten_convolution_onnx
+    (an If on the input's rank around the Conv, attributes by reference) and makes a zero bias
+    when there is none; Relu, Clip, Add and BatchNormalization calls to torchlib functions."""
+    version = f"pkg.torch.{FUNCTIONS_VERSION}"
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    functions = torchlib_functions()
+    nodes = []
+    for k, n in enumerate(model.graph.node):
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        name = n.name
+        if n.op_type == "Conv":
+            module = f"torch_nn_modules_conv_Conv2d_{k}"
+            args = ["x", "weight"] + (["bias"] if len(n.input) == 3 else [])
+            body = []
+            if len(n.input) == 2:
+                body += [helper.make_node("Shape", ["weight"], ["weight_dim_0"], start=0, end=1),
+                         helper.make_node("Constant", [], ["one"], value_ints=[1]),
+                         helper.make_node("Expand", ["weight_dim_0", "one"], ["bias_shape"]),
+                         helper.make_node("Constant", [], ["zero_f"], value_float=0.0),
+                         helper.make_node("CastLike", ["zero_f", "x"], ["zero"]),
+                         helper.make_node("Expand", ["zero", "bias_shape"], ["bias"])]
+            body.append(helper.make_node("_aten_convolution_onnx", ["x", "weight", "bias"], ["convolution"],
+                                         domain=TORCHLIB, dilations=attrs["dilations"], groups=attrs["group"],
+                                         pads=attrs["pads"], strides=attrs["strides"]))
+            functions.append(helper.make_function(version, module, args, ["convolution"], body,
+                                                  [helper.make_opsetid("", 18), helper.make_opsetid(TORCHLIB, 1)]))
+            nodes.append(helper.make_node(module, list(n.input), list(n.output), name=name, domain=version))
+        elif n.op_type == "Relu":
+            nodes.append(helper.make_node("aten_relu", list(n.input), list(n.output), name=name, domain=TORCHLIB))
+        elif n.op_type == "Clip" and len(n.input) == 3 and n.input[1] in inits and n.input[2] in inits:
+            nodes.append(helper.make_node("aten_hardtanh", [n.input[0]], list(n.output), name=name, domain=TORCHLIB,
+                                          min_val=float(inits[n.input[1]]), max_val=float(inits[n.input[2]])))
+        elif n.op_type == "Add":
+            nodes.append(helper.make_node("aten_add", list(n.input), list(n.output), name=name, domain=TORCHLIB))
+        elif n.op_type == "BatchNormalization":
+            outs = [n.output[0], f"{n.output[0]}_mean", f"{n.output[0]}_var"]
+            nodes.append(helper.make_node("_aten_native_batch_norm_inference_onnx", list(n.input), outs, name=name,
+                                          domain=TORCHLIB, eps=attrs["epsilon"], momentum=1.0 - attrs["momentum"]))
+        else:
+            nodes.append(n)
+    g.tag("local-functions", "if-constant-condition", "attribute-references")
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    model.functions.extend(functions)
+    del model.opset_import[:]
+    model.opset_import.extend([helper.make_opsetid("", 18), helper.make_opsetid(TORCHLIB, 1),
+                               helper.make_opsetid(version, 1)])
+    model.producer_version = FUNCTIONS_VERSION
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
 
 
 def seed_of(name, salt=0):
@@ -1185,7 +1317,9 @@ def construct(spec, style, opset, res, scales=None, calib=False):
     model.doc_string = (f"Kite sample {spec.name}: {spec.network} with seeded random weights, written by "
                         "Samples/generate.py in the form PyTorch's "
                         + ("dynamo" if st.dynamo else "TorchScript") + " ONNX exporter produces.")
-    if st.dynamo and not calib:
+    if st.functions and not calib:
+        model = outline_functions(model, g)
+    elif st.dynamo and not calib:
         g.tag("value-info")
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
     g.tag("batch-symbolic" if st.batch != 1 else "batch-fixed")
@@ -1238,7 +1372,8 @@ def ort_session(model_bytes, threads=1):
 def count(model):
     ops = {}
     for n in model.graph.node:
-        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+        op = f"{n.domain}.{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
+        ops[op] = ops.get(op, 0) + 1
     params = sum(int(np.prod(t.dims, dtype=np.int64)) for t in model.graph.initializer)
     return len(model.graph.node), dict(sorted(ops.items())), params
 

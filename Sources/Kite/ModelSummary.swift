@@ -27,6 +27,8 @@ public struct ModelSummary: Sendable {
     public var parameterBytes: Int
     /// Native models: one line per op with what it was fused from.
     public var nativeOps: [String]
+    /// Model-local functions an ONNX file defines (the ops list counts calls to them).
+    public var functionCount = 0
 
     /// Summarises a decoded ONNX model. Parameters are the elements of all initializers.
     public init(onnx model: ONNXModel) {
@@ -47,6 +49,7 @@ public struct ModelSummary: Sendable {
         parameterCount = g.initializers.reduce(0) { $0 + $1.tensor.count }
         parameterBytes = g.initializers.reduce(0) { $0 + $1.tensor.byteCount }
         nativeOps = []
+        functionCount = model.functions.count
     }
 
     public init(file: String, format: String, producer: String, irVersion: Int64?, opsets: [(domain: String, version: Int)],
@@ -82,6 +85,9 @@ public struct ModelSummary: Sendable {
         lines.append("outputs:")
         lines += outputs.map(row)
         lines.append("nodes:        \(nodeCount)")
+        if functionCount > 0 {
+            lines.append("functions:    \(functionCount) model-local (converting inlines every call)")
+        }
         lines.append("initializers: \(initializerCount)")
         lines.append("parameters:   \(parameterCount) (\(formatBytes(parameterBytes)))")
         lines.append("ops:")
@@ -118,6 +124,7 @@ public struct ModelSummary: Sendable {
             "parameter_bytes": parameterBytes,
         ]
         if let irVersion { object["ir_version"] = irVersion }
+        if functionCount > 0 { object["functions"] = functionCount }
         return jsonString(object)
     }
 }

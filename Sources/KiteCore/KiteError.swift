@@ -8,9 +8,11 @@ public struct ErrorContext: Sendable, Equatable {
     public var opset: Int?
     public var attribute: String?
     public var tensor: String?
+    /// The model-local function whose body holds the node or attribute.
+    public var function: String?
 
     public init(file: String? = nil, node: String? = nil, opType: String? = nil, domain: String? = nil,
-                opset: Int? = nil, attribute: String? = nil, tensor: String? = nil) {
+                opset: Int? = nil, attribute: String? = nil, tensor: String? = nil, function: String? = nil) {
         self.file = file
         self.node = node
         self.opType = opType
@@ -18,18 +20,21 @@ public struct ErrorContext: Sendable, Equatable {
         self.opset = opset
         self.attribute = attribute
         self.tensor = tensor
+        self.function = function
     }
 
     /// Fills fields that are still unknown from `outer`.
     public func merged(with outer: ErrorContext) -> ErrorContext {
         ErrorContext(file: file ?? outer.file, node: node ?? outer.node, opType: opType ?? outer.opType,
                      domain: domain ?? outer.domain, opset: opset ?? outer.opset,
-                     attribute: attribute ?? outer.attribute, tensor: tensor ?? outer.tensor)
+                     attribute: attribute ?? outer.attribute, tensor: tensor ?? outer.tensor,
+                     function: function ?? outer.function)
     }
 
     var prefix: String {
         var parts: [String] = []
         if let file { parts.append(file) }
+        if let function { parts.append("function '\(function)'") }
         if let node {
             var n = "node '\(node)'"
             if let opType {

@@ -26,6 +26,7 @@ public enum ONNXLoader {
             guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
                 throw KiteError.malformed(ctx, "file is empty")
             }
+            try NestingCheck.check(UnsafeBufferPointer(start: base, count: raw.count), file: path)
             guard let proto = onnx__model_proto__unpack(nil, raw.count, base) else {
                 throw KiteError.malformed(ctx, "not a valid ONNX model: the protobuf data is corrupt or truncated")
             }
@@ -65,8 +66,41 @@ struct Decoder {
             modelVersion: m.model_version,
             docString: string(m.doc_string),
             metadata: entries(m.n_metadata_props, m.metadata_props).map { (key: $0.0, value: $0.1) },
-            graph: try graph(g.pointee)
+            graph: try graph(g.pointee),
+            functions: try (0..<m.n_functions).compactMap { i in try m.functions[i].map { try function($0.pointee) } }
         )
+    }
+
+    func function(_ f: Onnx__FunctionProto) throws -> ONNXFunction {
+        let name = string(f.name)
+        var nodes: [ONNXNode] = []
+        for i in 0..<f.n_node {
+            guard let n = f.node[i] else { continue }
+            do {
+                nodes.append(try node(n.pointee, index: i))
+            } catch let e as KiteError {
+                throw e.adding(ErrorContext(file: file, function: name))
+            }
+        }
+        var defaults: [String: ONNXAttribute] = [:]
+        for i in 0..<f.n_attribute_proto {
+            guard let a = f.attribute_proto[i] else { continue }
+            let attrName = string(a.pointee.name)
+            do {
+                defaults[attrName] = try attribute(a.pointee)
+            } catch let e as KiteError {
+                throw e.adding(ErrorContext(file: file, attribute: attrName, function: name))
+            }
+        }
+        var opsets: [(domain: String, version: Int)] = []
+        for i in 0..<f.n_opset_import {
+            guard let o = f.opset_import[i] else { continue }
+            opsets.append((domain: string(o.pointee.domain), version: Int(o.pointee.version)))
+        }
+        return ONNXFunction(name: name, domain: string(f.domain), overload: string(f.overload),
+                            inputs: strings(f.n_input, f.input), outputs: strings(f.n_output, f.output),
+                            attributeNames: strings(f.n_attribute, f.attribute) + Array(defaults.keys),
+                            attributeDefaults: defaults, nodes: nodes, opsetImports: opsets)
     }
 
     func graph(_ g: Onnx__GraphProto) throws -> ONNXGraph {
@@ -122,11 +156,15 @@ struct Decoder {
             inputs: strings(n.n_input, n.input),
             outputs: strings(n.n_output, n.output),
             attributes: attributes,
-            attributeOrder: order
+            attributeOrder: order,
+            overload: string(n.overload)
         )
     }
 
     func attribute(_ a: Onnx__AttributeProto) throws -> ONNXAttribute {
+        // In a function body an attribute may stand for one of the caller's.
+        let reference = string(a.ref_attr_name)
+        if !reference.isEmpty { return .reference(reference) }
         // Files from old writers may omit `type`; infer it from the field that is set.
         var kind = a.has_type != 0 ? Int(a.type.rawValue) : 0
         if kind == 0 {

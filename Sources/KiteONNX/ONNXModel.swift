@@ -14,6 +14,9 @@ public struct ONNXModel: Sendable {
     public var docString: String
     public var metadata: [(key: String, value: String)]
     public var graph: ONNXGraph
+    /// Model-local functions (exporters write modules and library ops as functions);
+    /// lowering inlines every call to one.
+    public var functions: [ONNXFunction] = []
 
     /// The opset of the default domain ("" or "ai.onnx"), if imported.
     public var defaultOpset: Int? {
@@ -89,6 +92,24 @@ public struct ONNXNode: Sendable {
     public var attributes: [String: ONNXAttribute]
     /// Attribute names in file order (for deterministic printing).
     public var attributeOrder: [String]
+    /// Which of several same-named model-local functions a call means (IR 10).
+    public var overload: String = ""
+}
+
+/// A model-local function: a named subgraph that nodes of the model call like an operator.
+public struct ONNXFunction: Sendable {
+    public var name: String
+    public var domain: String
+    public var overload: String
+    /// Formal inputs and outputs, matched to a call's by position.
+    public var inputs: [String]
+    public var outputs: [String]
+    /// Attributes a call may set; nodes of the body read them through references.
+    public var attributeNames: [String]
+    /// Defaults of attributes a call leaves out.
+    public var attributeDefaults: [String: ONNXAttribute]
+    public var nodes: [ONNXNode]
+    public var opsetImports: [(domain: String, version: Int)]
 }
 
 /// An attribute value of any ONNX kind.
@@ -105,6 +126,8 @@ public indirect enum ONNXAttribute: Sendable {
     case graphs([ONNXGraph])
     /// Sparse tensors and type protos: kept only by kind, Kite does not use them.
     case other(kind: String)
+    /// Inside a function body: the value of the calling node's attribute of this name.
+    case reference(String)
 
     public var kindName: String {
         switch self {
@@ -119,6 +142,7 @@ public indirect enum ONNXAttribute: Sendable {
         case .tensors: return "tensors"
         case .graphs: return "graphs"
         case .other(let k): return k
+        case .reference(let name): return "reference to @\(name)"
         }
     }
 }

@@ -29,6 +29,66 @@ final class ONNXLoaderTests: XCTestCase {
         }
     }
 
+    /// A model whose main graph holds one If node nested `depth` deep in then-branches
+    /// (each branch a graph of one If; the innermost a Relu), written field by field.
+    func nestedIfModel(depth: Int) -> [UInt8] {
+        var graph = ProtoWriter.build { $0.message(1, ONNXBytes.node("Relu", name: "inner", inputs: ["input"], outputs: ["output"])) }
+        for level in 0..<depth {
+            let inner = graph
+            graph = .build { g in
+                g.message(1, .build { n in
+                    n.string(1, "cond")
+                    n.string(2, "output")
+                    n.string(3, "if\(level)")
+                    n.string(4, "If")
+                    n.message(5, .build { a in
+                        a.string(1, "then_branch")
+                        a.varint(20, 5)
+                        a.message(6, inner)
+                    })
+                })
+            }
+        }
+        return ProtoWriter.build { m in
+            m.varint(1, 8)
+            m.message(8, .build { $0.string(1, ""); $0.varint(2, 13) })
+            m.message(7, graph)
+        }.bytes
+    }
+
+    /// A model whose input's type is a sequence of sequences ... `depth` deep.
+    func nestedTypeModel(depth: Int) -> [UInt8] {
+        var type = ProtoWriter.build { $0.message(1, .build { $0.varint(1, 1) }) }
+        for _ in 0..<depth {
+            let inner = type
+            type = .build { $0.message(4, .build { $0.message(1, inner) }) }
+        }
+        return ProtoWriter.build { m in
+            m.varint(1, 8)
+            m.message(8, .build { $0.string(1, ""); $0.varint(2, 13) })
+            m.message(7, .build { g in
+                g.message(1, ONNXBytes.node("Relu", name: "r", inputs: ["input"], outputs: ["output"]))
+                g.message(11, .build { $0.string(1, "input"); $0.message(2, type) })
+            })
+        }.bytes
+    }
+
+    func testDeeplyNestedGraphsAndTypesAreRefusedBeforeDecoding() throws {
+        // protobuf-c recurses once per level: tens of thousands of levels would exhaust its stack.
+        expectError(write(nestedIfModel(depth: 2_000)), "model.onnx", "nest more than")
+        expectError(write(nestedTypeModel(depth: 3_000), "types.onnx"), "types.onnx", "nest more than")
+        // Ordinary nesting decodes: 20 Ifs inside one another.
+        let model = try ONNXLoader.load(path: write(nestedIfModel(depth: 20), "twenty.onnx"))
+        var graph = model.graph
+        var levels = 0
+        while case .graph(let inner)? = graph.nodes.first?.attributes["then_branch"] {
+            graph = inner
+            levels += 1
+        }
+        XCTAssertEqual(levels, 20)
+        XCTAssertEqual(graph.nodes.first?.opType, "Relu")
+    }
+
     func testDecodesModelGraphAndTensors() throws {
         let w = ONNXBytes.tensor(name: "w", dims: [2, 3], raw: ONNXBytes.floatsRaw([1, 2, 3, 4, 5, -6]))
         let f = ONNXBytes.tensor(name: "f", dims: [2], floatData: [0.5, -0.25])

@@ -58,6 +58,7 @@ public enum Lowering {
 
     /// Lowers `model` with explicit options.
     public static func lower(_ model: ONNXModel, options: Options) throws -> Result {
+        let model = try FunctionInlining.inline(model)
         var notes: [String] = []
         let opset: Int
         if let declared = model.defaultOpset {
@@ -74,7 +75,8 @@ public enum Lowering {
         try state.bindInputs(options, notes: &notes)
         let order = try TopologicalOrder.sort(model.graph, file: model.path)
         for index in order {
-            try state.lowerNode(at: index)
+            let node = model.graph.nodes[index]
+            try state.lowerNode(node, display: TopologicalOrder.displayName(node, index))
         }
         try state.bindOutputs()
         if !state.unsupported.isEmpty {

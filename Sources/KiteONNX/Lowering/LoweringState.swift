@@ -35,7 +35,9 @@ final class LoweringState {
     var unsupported: [UnsupportedNode] = []
     var notes: [String] = []
     /// How many node inputs and graph outputs read each ONNX value.
-    let uses: [String: Int]
+    var uses: [String: Int]
+    /// How deep the `If` branches being lowered nest.
+    var branchDepth = 0
     /// Names taken in the ONNX graph or the native graph (fresh names avoid them).
     private var takenValueNames: Set<String>
     private var takenNodeNames: Set<String> = []
@@ -47,7 +49,7 @@ final class LoweringState {
         var uses: [String: Int] = [:]
         var taken = Set<String>()
         for node in model.graph.nodes {
-            for input in node.inputs where !input.isEmpty { uses[input, default: 0] += 1 }
+            for input in TopologicalOrder.reads(node) where !input.isEmpty { uses[input, default: 0] += 1 }
             taken.formUnion(node.inputs)
             taken.formUnion(node.outputs)
         }
@@ -142,11 +144,9 @@ final class LoweringState {
 
     // MARK: Nodes
 
-    /// Lowers the node at `index` of the ONNX graph. Unsupported nodes are recorded
-    /// and their outputs become unavailable; invalid nodes throw.
-    func lowerNode(at index: Int) throws {
-        let node = model.graph.nodes[index]
-        let display = TopologicalOrder.displayName(node, index)
+    /// Lowers one ONNX node (`display` names it in messages). Unsupported nodes are
+    /// recorded and their outputs become unavailable; invalid nodes throw.
+    func lowerNode(_ node: ONNXNode, display: String) throws {
         let isDefaultDomain = node.domain.isEmpty || node.domain == "ai.onnx"
         let context = ErrorContext(file: file, node: display, opType: node.opType,
                                    domain: node.domain.isEmpty ? nil : node.domain,
@@ -159,6 +159,16 @@ final class LoweringState {
         }
         guard isDefaultDomain else {
             fail("operators of domain '\(node.domain)' are not supported")
+            return
+        }
+        if node.opType == "If" {
+            do {
+                try lowerIf(node, display: display, context: context)
+            } catch LoweringIssue.unsupported(let reason, let attribute) {
+                fail(reason, attribute: attribute)
+            } catch let error as KiteError {
+                throw error.adding(context)
+            }
             return
         }
         guard let rule = OpTable.rule(for: node.opType, opset: opset) else {

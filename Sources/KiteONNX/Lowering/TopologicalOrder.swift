@@ -7,7 +7,8 @@ import KiteCore
 enum TopologicalOrder {
     /// Node indices in a valid execution order. Throws `invalidNode` for an input
     /// nothing produces, a value produced twice, or a cycle.
-    static func sort(_ graph: ONNXGraph, file: String) throws -> [Int] {
+    /// `outer` tells which names a subgraph may read from the scopes around it.
+    static func sort(_ graph: ONNXGraph, file: String, outer: (String) -> Bool = { _ in false }) throws -> [Int] {
         let nodes = graph.nodes
         var available = Set(graph.inputs.map(\.name))
         for (name, _) in graph.initializers { available.insert(name) }
@@ -33,8 +34,9 @@ enum TopologicalOrder {
         var dependents = [[Int]](repeating: [], count: nodes.count)
         for (index, node) in nodes.enumerated() {
             var seen = Set<Int>()
-            for input in node.inputs {
+            for input in reads(node) {
                 if available.contains(input) { continue }
+                if producer[input] == nil && outer(input) { continue }
                 guard let p = producer[input] else {
                     throw KiteError.invalidNode(context(node, index, file),
                                                 "input '\(input)' is not produced by any node, initializer or graph input")
@@ -62,6 +64,28 @@ enum TopologicalOrder {
                                         "the node is part of a cycle: its inputs depend on its own outputs")
         }
         return order
+    }
+
+    /// The values a node reads: its inputs, then what its subgraphs read from around them.
+    static func reads(_ node: ONNXNode) -> [String] {
+        var result = node.inputs
+        for attribute in node.attributes.values {
+            for graph in attribute.subgraphs { result += outerReads(graph) }
+        }
+        return result
+    }
+
+    /// The names a subgraph reads without defining them: values of the scopes around it.
+    static func outerReads(_ graph: ONNXGraph) -> [String] {
+        var defined = Set(graph.inputs.map(\.name))
+        defined.formUnion(graph.initializers.map(\.name))
+        for node in graph.nodes { defined.formUnion(node.outputs) }
+        var result: [String] = []
+        for node in graph.nodes {
+            for input in reads(node) where !input.isEmpty && !defined.contains(input) { result.append(input) }
+        }
+        for output in graph.outputs where !defined.contains(output.name) { result.append(output.name) }
+        return result
     }
 
     /// The node's name, or "#index opType" when it has none (as the loader prints it).
