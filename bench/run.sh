@@ -27,7 +27,7 @@ for net in $NETS; do
     # engines more evenly.
     ks=(); os=(); vs=()
     for r in $(seq "$ROUNDS"); do
-      ks+=("$($KITE bench "$kitefile" --threads $t --runs $PER_ROUND --warmup $WARMUP --json | tr -d '\n')")
+      ks+=("$($KITE bench "$kitefile" --threads $t --runs $PER_ROUND --warmup $WARMUP --floor --json | tr -d '\n')")
       os+=("$($PY bench/peers.py "$onnx" --threads $t --runs $PER_ROUND --warmup $WARMUP --peer onnxruntime)")
       if [ $HAVE_OV = 1 ]; then vs+=("$($PY bench/peers.py "$onnx" --threads $t --runs $PER_ROUND --warmup $WARMUP --peer openvino)"); else vs+=('{}'); fi
     done
@@ -48,7 +48,12 @@ f = lambda x: f"{x:.2f}" if x else "-"
 r = lambda a, b: f"{a / b:.2f}" if a and b else "-"
 opk, oimp = peak(o, "peak_rss_mb"), peak(o, "import_rss_mb")
 mem = f"{opk:.0f} ({opk - (oimp or 0):.0f})" if opk else "-"
-print(f"| {net} | {t} | {f(km)} | {f(om)} | {f(vm)} | {r(km, om)} | {r(km, best)} | {peak(k, 'peak_rss_mb') or 0:.0f} | {mem} |")
+# FLOP floor: the run's FLOPs at the best peak measured in its rounds (2 x MACs / peak).
+flops, kpeak = peak(k, "flops"), peak(k, "peak_gflops")
+floor_ms = flops / (kpeak * 1e6) if flops and kpeak else None
+arena, bound = peak(k, "arena_bytes"), peak(k, "arena_lower_bound_bytes")
+print(f"| {net} | {t} | {f(km)} | {f(om)} | {f(vm)} | {r(km, om)} | {r(km, best)} | {r(km, floor_ms)} | {r(arena, bound)} "
+      f"| {peak(k, 'peak_rss_mb') or 0:.0f} | {mem} |")
 PY
 )
     echo "$row"
@@ -68,10 +73,12 @@ ov=$($PY -c "import openvino; print(openvino.__version__)" 2>/dev/null || echo "
   echo "threads = Kite's threads); OpenVINO $ov (f32 inference precision, latency hint)."
   echo "Ratios below 1 mean Kite is faster. Peak RSS is the whole process's peak resident memory"
   echo '(`kite bench`; for onnxruntime the Python process, with in brackets the part above the'
-  echo "interpreter with onnxruntime imported, before the model was loaded)."
+  echo "interpreter with onnxruntime imported, before the model was loaded). Kite/FLOP floor is Kite's median over"
+  echo "the time its FLOPs (2 x MACs of direct convolution) take at the peak \`kite bench --floor\` measures (an FMA"
+  echo "loop, per core times threads); arena/bound is the activation arena over the largest set of tensors alive at once."
   echo
-  echo "| network | threads | Kite ms | onnxruntime ms | OpenVINO ms | Kite/onnxruntime | Kite/best peer | Kite peak RSS MB | onnxruntime peak RSS MB (above import) |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| network | threads | Kite ms | onnxruntime ms | OpenVINO ms | Kite/onnxruntime | Kite/best peer | Kite/FLOP floor | arena/bound | Kite peak RSS MB | onnxruntime peak RSS MB (above import) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } > bench/results.md
 echo "wrote bench/results.md"

@@ -1,5 +1,6 @@
 import Foundation
 import KiteCore
+import KiteProfiler
 
 /// Latency statistics of repeated runs.
 public struct BenchmarkResult: Sendable {
@@ -14,6 +15,15 @@ public struct BenchmarkResult: Sendable {
     public var arenaBytes: Int?
     /// The largest sum of activation bytes alive at once in the plan: no arena can be smaller.
     public var arenaLowerBoundBytes: Int?
+    /// FLOPs of one run by the ops' cost model (direct convolution: 2 x MACs, whatever the kernel).
+    public var flops: Int = 0
+    /// The machine's measured peak for the threads used (when asked for): with `flops`, the floor.
+    public var peakGFLOPS: Double?
+
+    /// The time one run would take at the machine's peak (2 x MACs / peak), when the peak was measured.
+    public var floorMilliseconds: Double? {
+        peakGFLOPS.map { Double(flops) / ($0 * 1e6) }
+    }
 
     public var json: String {
         var o: [String: Any] = [
@@ -24,13 +34,21 @@ public struct BenchmarkResult: Sendable {
         ]
         if let arenaBytes { o["arena_bytes"] = arenaBytes }
         if let arenaLowerBoundBytes { o["arena_lower_bound_bytes"] = arenaLowerBoundBytes }
+        o["flops"] = flops
+        if let peakGFLOPS, let floor = floorMilliseconds {
+            o["peak_gflops"] = peakGFLOPS
+            o["floor_ms"] = floor
+            o["floor_ratio"] = medianMilliseconds / floor
+        }
         return jsonString(o)
     }
 }
 
 /// Times a session on a fixed input.
 public enum Benchmark {
-    public static func run(session: Session, inputs: [String: Tensor], runs: Int, warmup: Int) throws -> BenchmarkResult {
+    /// `measurePeak` also measures the machine's peak, for the FLOP floor.
+    public static func run(session: Session, inputs: [String: Tensor], runs: Int, warmup: Int,
+                           measurePeak: Bool = false) throws -> BenchmarkResult {
         for _ in 0..<max(warmup, 0) { _ = try session.run(inputs) }
         var times: [Double] = []
         for _ in 0..<max(runs, 1) {
@@ -39,12 +57,22 @@ public enum Benchmark {
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         times.sort()
-        return BenchmarkResult(
-            runs: times.count, threads: session.executor?.threads ?? 1,
+        let graph = session.graph
+        let flops = graph.nodes.reduce(0) { total, node in
+            total + node.op.nativeOperator.cost(inputs: node.inputs.map { graph.shapes[$0] ?? [] },
+                                                outputs: node.outputs.map { graph.shapes[$0] ?? [] }).flops
+        }
+        let threads = session.executor?.threads ?? 1
+        let cores = min(threads, ProcessInfo.processInfo.activeProcessorCount)
+        var result = BenchmarkResult(
+            runs: times.count, threads: threads,
             medianMilliseconds: percentile(times, 0.5), p10Milliseconds: percentile(times, 0.1),
             p90Milliseconds: percentile(times, 0.9), minMilliseconds: times.first ?? 0,
             loadMilliseconds: session.loadMilliseconds, peakRSSMegabytes: peakRSSMegabytes(),
             arenaBytes: session.executor?.arenaBytes, arenaLowerBoundBytes: session.executor?.arenaLowerBound)
+        result.flops = flops
+        if measurePeak { result.peakGFLOPS = Machine.measurePeakPerCore().gflops * Double(max(cores, 1)) }
+        return result
     }
 }
 

@@ -47,6 +47,20 @@ public struct Machine: Sendable, Equatable {
     nonisolated(unsafe) private static var cache: [Int: Machine] = [:]
     private static let cacheLock = NSLock()
 
+    /// The measured peak GFLOP/s of one core and how it was measured, without the bandwidth
+    /// measurement `measure` adds (a few tens of milliseconds; cached like `measure`).
+    public static func measurePeakPerCore() -> (gflops: Double, method: String) {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        if let m = cache.values.first { return (m.peakGFLOPSPerCore, m.method) }
+        if let p = peakCache { return p }
+        let p = PeakCompute.measure()
+        peakCache = (p.0, p.1)
+        return (p.0, p.1)
+    }
+
+    nonisolated(unsafe) private static var peakCache: (gflops: Double, method: String)?
+
     /// Measures this machine for `threads` threads (0: one per core); later calls return the cached result.
     public static func measure(threads: Int = 0) -> Machine {
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -55,7 +69,8 @@ public struct Machine: Sendable, Equatable {
         defer { cacheLock.unlock() }
         if let m = cache[n] { return m }
         // Peak per core does not depend on the thread count: reuse any earlier measurement.
-        let peak = cache.values.first.map { ($0.peakGFLOPSPerCore, $0.method) } ?? PeakCompute.measure()
+        let peak = cache.values.first.map { ($0.peakGFLOPSPerCore, $0.method) } ?? peakCache.map { ($0.gflops, $0.method) }
+            ?? PeakCompute.measure()
         let llc = lastLevelCacheSize()
         let bandwidth = StreamBandwidth.measure(threads: min(n, cores), cacheBytes: llc)
         let m = Machine(threads: n, peakGFLOPSPerCore: peak.0, bandwidthGBs: bandwidth, method: peak.1,

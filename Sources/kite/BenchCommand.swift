@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Flag(help: "Also measure the machine's peak and report the FLOP floor (2 x MACs / peak) and the median's ratio to it.")
+    var floor = false
+
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
@@ -38,7 +41,7 @@ struct BenchCommand: ParsableCommand {
         var random = SeededRandom(seed: 0)
         var inputs: [String: Tensor] = [:]
         for v in session.inputs { inputs[v.name] = try random.tensor(v.shape, name: v.name) }
-        let r = try Benchmark.run(session: session, inputs: inputs, runs: runs, warmup: warmup)
+        let r = try Benchmark.run(session: session, inputs: inputs, runs: runs, warmup: warmup, measurePeak: floor)
         if json {
             print(r.json)
         } else {
@@ -48,6 +51,12 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "load     %.1f ms", r.loadMilliseconds))
             print(String(format: "memory   peak RSS %.1f MB", r.peakRSSMegabytes) + (r.arenaBytes.map { ", activation arena \(formatBytes($0))" } ?? "")
                   + (r.arenaLowerBoundBytes.map { " (lower bound \(formatBytes($0)))" } ?? ""))
+            var compute = String(format: "compute  %.3f GFLOP", Double(r.flops) / 1e9)
+            if let peak = r.peakGFLOPS, let floorMs = r.floorMilliseconds {
+                compute += String(format: ", floor %.3f ms at the measured peak %.1f GFLOP/s: median %.2fx the floor",
+                                  floorMs, peak, r.medianMilliseconds / floorMs)
+            }
+            print(compute)
         }
     }
 }

@@ -126,6 +126,34 @@ final class CommandLineTests: XCTestCase {
                            mentions: ["memory for the values the reference executor holds", "ulimit -v"])
     }
 
+    /// `bench --floor`: the FLOPs are the profiler's total for the same graph, and the floor is
+    /// those FLOPs at the measured peak.
+    func testBenchReportsTheFlopFloor() throws {
+        let model = Samples.root + "/mobilenetv1_op9/model.onnx"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: model))
+        let bench = try kite("bench", model, "--runs", "3", "--warmup", "1", "--threads", "1", "--floor", "--json")
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        let profile = try kite("profile", model, "--runs", "1", "--warmup", "0", "--threads", "1", "--format", "json")
+        XCTAssertEqual(profile.status, 0, profile.stderr)
+        guard let b = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any],
+              let p = try JSONSerialization.jsonObject(with: Data(profile.stdout.utf8)) as? [String: Any],
+              let totals = p["totals"] as? [String: Any], let profiledFlops = totals["flops"] as? Int,
+              let flops = b["flops"] as? Int, let peak = b["peak_gflops"] as? Double,
+              let floor = b["floor_ms"] as? Double, let ratio = b["floor_ratio"] as? Double,
+              let median = b["median_ms"] as? Double else {
+            return XCTFail("missing fields in \(bench.stdout)")
+        }
+        XCTAssertEqual(flops, profiledFlops)
+        XCTAssertGreaterThan(flops, 1_000_000)
+        XCTAssertGreaterThan(peak, 1)
+        XCTAssertEqual(floor, Double(flops) / (peak * 1e6), accuracy: 1e-9)
+        XCTAssertEqual(ratio, median / floor, accuracy: 1e-9)
+        // Without --floor no peak is measured.
+        let plain = try kite("bench", model, "--runs", "1", "--warmup", "0", "--json")
+        XCTAssertFalse(plain.stdout.contains("floor_ms"), plain.stdout)
+        XCTAssertTrue(plain.stdout.contains("\"flops\""), plain.stdout)
+    }
+
     func testRunRejectsBadInputs() throws {
         let model = Samples.root + "/mobilenetv1_op9/model.onnx"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: model))
