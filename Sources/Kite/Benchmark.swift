@@ -63,7 +63,7 @@ public enum Benchmark {
                                                 outputs: node.outputs.map { graph.shapes[$0] ?? [] }).flops
         }
         let threads = session.executor?.threads ?? 1
-        let cores = min(threads, ProcessInfo.processInfo.activeProcessorCount)
+        let cores = min(threads, Machine.availableCores)
         var result = BenchmarkResult(
             runs: times.count, threads: threads,
             medianMilliseconds: percentile(times, 0.5), p10Milliseconds: percentile(times, 0.1),

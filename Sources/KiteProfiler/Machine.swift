@@ -34,7 +34,11 @@ public struct Machine: Sendable, Equatable {
     }
 
     /// Cores that compute in parallel: the threads used, at most one per core.
-    public var computeThreads: Int { max(1, min(threads, ProcessInfo.processInfo.activeProcessorCount)) }
+    public var computeThreads: Int { max(1, min(threads, Machine.availableCores)) }
+
+    /// Cores this process may use, read once: Foundation reads the cgroup files on every call,
+    /// which made a report of 50,000 ops spend seconds in `open` and `read`.
+    public static let availableCores = ProcessInfo.processInfo.activeProcessorCount
     /// Peak FP32 GFLOP/s with all threads used.
     public var peakGFLOPS: Double { peakGFLOPSPerCore * Double(computeThreads) }
     /// The machine balance (ridge point of the roofline): FLOPs per byte at which an op needs as
@@ -63,7 +67,7 @@ public struct Machine: Sendable, Equatable {
 
     /// Measures this machine for `threads` threads (0: one per core); later calls return the cached result.
     public static func measure(threads: Int = 0) -> Machine {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = availableCores
         let n = threads > 0 ? threads : max(1, cores)
         cacheLock.lock()
         defer { cacheLock.unlock() }

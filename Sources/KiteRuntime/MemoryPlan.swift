@@ -53,11 +53,19 @@ public struct MemoryPlan: Sendable {
         }
         self.offsets = best?.offsets ?? []
         self.arenaBytes = best?.arena ?? 0
-        let steps = (requests.map(\.lastUse).max() ?? -1) + 1
+        // Sweep over lifetime starts and ends: sizes join at firstUse and leave after lastUse.
+        var events: [(step: Int, delta: Int)] = []
+        events.reserveCapacity(2 * requests.count)
+        for (i, r) in requests.enumerated() where r.firstUse <= r.lastUse {
+            events.append((r.firstUse, sizes[i]))
+            events.append((r.lastUse + 1, -sizes[i]))
+        }
+        // At one step, leaving comes before joining: a buffer ending at s - 1 and one starting at s never overlap.
+        events.sort { $0.step != $1.step ? $0.step < $1.step : $0.delta < $1.delta }
         var bound = 0
-        for s in 0..<max(steps, 0) {
-            var alive = 0
-            for (i, r) in requests.enumerated() where r.firstUse <= s && s <= r.lastUse { alive += sizes[i] }
+        var alive = 0
+        for e in events {
+            alive += e.delta
             bound = max(bound, alive)
         }
         self.lowerBound = bound
@@ -65,20 +73,47 @@ public struct MemoryPlan: Sendable {
 
     /// First fit in `order`: each buffer at the lowest offset clear of the buffers placed before
     /// it that are alive at the same time.
+    ///
+    /// The buffers placed so far are found by lifetime, not by a scan of all of them: those living
+    /// at most `shortLifetime` steps are listed by their first step, so a buffer's conflicts among
+    /// them lie in the steps from `shortLifetime - 1` before its start to its end; the few that live
+    /// longer are checked one by one. A long chain of ops plans in linear time.
     static func place(_ requests: [Request], sizes: [Int], order: [Int]) -> (offsets: [Int], arena: Int) {
+        typealias Placed = (offset: Int, size: Int, first: Int, last: Int)
+        let shortLifetime = 64
+        let steps = (requests.map(\.lastUse).max() ?? -1) + 1
         var offsets = [Int](repeating: 0, count: requests.count)
-        var placed: [(offset: Int, size: Int, first: Int, last: Int)] = []
+        var shortByFirst = [[Placed]](repeating: [], count: max(steps, 0))
+        var long: [Placed] = []
         var arena = 0
+        var conflicts: [Placed] = []
         for i in order {
             let r = requests[i]
-            let conflicts = placed.filter { $0.first <= r.lastUse && r.firstUse <= $0.last }.sorted { $0.offset < $1.offset }
+            conflicts.removeAll(keepingCapacity: true)
+            if r.firstUse <= r.lastUse {
+                let from = max(0, r.firstUse - shortLifetime + 1), to = min(r.lastUse, steps - 1)
+                if from <= to {
+                    for s in from...to {
+                        for p in shortByFirst[s] where r.firstUse <= p.last { conflicts.append(p) }
+                    }
+                }
+                for p in long where p.first <= r.lastUse && r.firstUse <= p.last { conflicts.append(p) }
+            }
+            conflicts.sort { $0.offset < $1.offset }
             var candidate = 0
             for c in conflicts {
                 if candidate + sizes[i] <= c.offset { break }
                 candidate = max(candidate, c.offset + c.size)
             }
             offsets[i] = candidate
-            placed.append((candidate, sizes[i], r.firstUse, r.lastUse))
+            let placed: Placed = (candidate, sizes[i], r.firstUse, r.lastUse)
+            if r.firstUse > r.lastUse {
+                // Never alive: conflicts with nothing.
+            } else if r.lastUse - r.firstUse + 1 <= shortLifetime {
+                shortByFirst[max(0, r.firstUse)].append(placed)
+            } else {
+                long.append(placed)
+            }
             arena = max(arena, candidate + sizes[i])
         }
         return (offsets, arena)
