@@ -51,15 +51,10 @@ struct Decoder {
         guard let g = m.graph else {
             throw KiteError.malformed(ErrorContext(file: file), "model has no graph")
         }
-        var opsets: [(domain: String, version: Int)] = []
-        for i in 0..<m.n_opset_import {
-            guard let o = m.opset_import[i] else { continue }
-            opsets.append((domain: string(o.pointee.domain), version: Int(o.pointee.version)))
-        }
         return ONNXModel(
             path: file,
             irVersion: m.ir_version,
-            opsetImports: opsets,
+            opsetImports: opsetImports(m.n_opset_import, m.opset_import),
             producerName: string(m.producer_name),
             producerVersion: string(m.producer_version),
             domain: string(m.domain),
@@ -82,25 +77,11 @@ struct Decoder {
                 throw e.adding(ErrorContext(file: file, function: name))
             }
         }
-        var defaults: [String: ONNXAttribute] = [:]
-        for i in 0..<f.n_attribute_proto {
-            guard let a = f.attribute_proto[i] else { continue }
-            let attrName = string(a.pointee.name)
-            do {
-                defaults[attrName] = try attribute(a.pointee)
-            } catch let e as KiteError {
-                throw e.adding(ErrorContext(file: file, attribute: attrName, function: name))
-            }
-        }
-        var opsets: [(domain: String, version: Int)] = []
-        for i in 0..<f.n_opset_import {
-            guard let o = f.opset_import[i] else { continue }
-            opsets.append((domain: string(o.pointee.domain), version: Int(o.pointee.version)))
-        }
+        let defaults = try attributes(f.n_attribute_proto, f.attribute_proto, context: ErrorContext(file: file, function: name)).values
         return ONNXFunction(name: name, domain: string(f.domain), overload: string(f.overload),
                             inputs: strings(f.n_input, f.input), outputs: strings(f.n_output, f.output),
                             attributeNames: strings(f.n_attribute, f.attribute) + Array(defaults.keys),
-                            attributeDefaults: defaults, nodes: nodes, opsetImports: opsets)
+                            attributeDefaults: defaults, nodes: nodes, opsetImports: opsetImports(f.n_opset_import, f.opset_import))
     }
 
     func graph(_ g: Onnx__GraphProto) throws -> ONNXGraph {
@@ -136,19 +117,9 @@ struct Decoder {
         let name = string(n.name)
         let opType = string(n.op_type)
         let domain = string(n.domain)
-        var attributes: [String: ONNXAttribute] = [:]
-        var order: [String] = []
         let displayName = name.isEmpty ? "#\(index) \(opType)" : name
-        for i in 0..<n.n_attribute {
-            guard let a = n.attribute[i] else { continue }
-            let attrName = string(a.pointee.name)
-            do {
-                attributes[attrName] = try attribute(a.pointee)
-            } catch let e as KiteError {
-                throw e.adding(ErrorContext(file: file, node: displayName, opType: opType, domain: domain, attribute: attrName))
-            }
-            order.append(attrName)
-        }
+        let (attributes, order) = try self.attributes(n.n_attribute, n.attribute,
+                                                      context: ErrorContext(file: file, node: displayName, opType: opType, domain: domain))
         return ONNXNode(
             name: name,
             opType: opType,
@@ -159,6 +130,32 @@ struct Decoder {
             attributeOrder: order,
             overload: string(n.overload)
         )
+    }
+
+    /// Attributes by name, and their names in file order; a bad one throws with `context` and its name.
+    func attributes(_ count: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__AttributeProto>?>?,
+                    context: ErrorContext) throws -> (values: [String: ONNXAttribute], order: [String]) {
+        var values: [String: ONNXAttribute] = [:]
+        var order: [String] = []
+        for i in 0..<count {
+            guard let a = list?[i] else { continue }
+            let name = string(a.pointee.name)
+            do {
+                values[name] = try attribute(a.pointee)
+            } catch let e as KiteError {
+                var c = context
+                c.attribute = name
+                throw e.adding(c)
+            }
+            order.append(name)
+        }
+        return (values, order)
+    }
+
+    func opsetImports(_ count: Int, _ list: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__OperatorSetIdProto>?>?) -> [(domain: String, version: Int)] {
+        (0..<count).compactMap { i in
+            list?[i].map { (domain: string($0.pointee.domain), version: Int($0.pointee.version)) }
+        }
     }
 
     func attribute(_ a: Onnx__AttributeProto) throws -> ONNXAttribute {

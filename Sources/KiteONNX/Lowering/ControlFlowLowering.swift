@@ -89,20 +89,12 @@ extension LoweringState {
 
     /// A nested subgraph whose reads of the enclosing branch's values follow their new names.
     private func renameOuterReads(_ graph: ONNXGraph, _ names: [String: String]) -> ONNXGraph {
-        var g = graph
-        g.nodes = graph.nodes.map { original in
-            var n = original
-            n.inputs = original.inputs.map { names[$0] ?? $0 }
-            for (key, value) in original.attributes where !value.subgraphs.isEmpty {
-                n.attributes[key] = value.mapSubgraphs { renameOuterReads($0, names) }
+        graph.renamingReads(names) { node in
+            var attributes = node.attributes
+            for (key, value) in node.attributes where !value.subgraphs.isEmpty {
+                attributes[key] = value.mapSubgraphs { renameOuterReads($0, names) }
             }
-            return n
+            return (attributes, node.attributeOrder)
         }
-        g.outputs = graph.outputs.map { output in
-            var o = output
-            o.name = names[output.name] ?? output.name
-            return o
-        }
-        return g
     }
 }

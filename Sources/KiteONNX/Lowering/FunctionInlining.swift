@@ -39,7 +39,7 @@ enum FunctionInlining {
             throw KiteError.malformed(ErrorContext(file: model.path),
                                       "inlining the model's functions gives more than \(maximumNodes) nodes")
         }
-        var inliner = Inliner(file: model.path, functions: table, taken: valueNames(model.graph))
+        var inliner = Inliner(file: model.path, functions: table, taken: FreshNames(taken: valueNames(model.graph)))
         var result = model
         result.graph.nodes = try inliner.expand(model.graph.nodes, depth: 0, callers: [], root: nil)
         result.functions = []
@@ -89,20 +89,11 @@ enum FunctionInlining {
         let file: String
         let functions: [Key: ONNXFunction]
         /// Value names in use: fresh names for a body's values avoid them.
-        var taken: Set<String>
+        var taken: FreshNames
         var nodeCount = 0
         var calls = 0
 
-        mutating func fresh(_ base: String) -> String {
-            var candidate = base
-            var n = 1
-            while taken.contains(candidate) {
-                candidate = "\(base)_\(n)"
-                n += 1
-            }
-            taken.insert(candidate)
-            return candidate
-        }
+        mutating func fresh(_ base: String) -> String { taken.make(base) }
 
         /// `nodes` with every call replaced by the (recursively inlined) body it calls. Errors
         /// inside bodies name `root`, the call in the graph they were reached from.
@@ -205,7 +196,9 @@ enum FunctionInlining {
                 } else if attribute.subgraphs.isEmpty {
                     value = attribute
                 } else {
-                    value = attribute.mapSubgraphs { renameReads($0, names: names, call: call, function: function) }
+                    value = attribute.mapSubgraphs { graph in
+                        graph.renamingReads(names) { resolve($0, call: call, function: function, names: names) }
+                    }
                 }
                 if let value, !value.isReference {
                     attributes[name] = value
@@ -214,23 +207,43 @@ enum FunctionInlining {
             }
             return (attributes, order)
         }
+    }
+}
 
-        /// A subgraph of a body node: reads of the body's values renamed, references resolved.
-        func renameReads(_ graph: ONNXGraph, names: [String: String], call: ONNXNode, function: ONNXFunction) -> ONNXGraph {
-            var g = graph
-            g.nodes = graph.nodes.map { original in
-                var node = original
-                node.inputs = original.inputs.map { names[$0] ?? $0 }
-                (node.attributes, node.attributeOrder) = resolve(original, call: call, function: function, names: names)
-                return node
-            }
-            g.outputs = graph.outputs.map { output in
-                var o = output
-                o.name = names[output.name] ?? output.name
-                return o
-            }
-            return g
+/// Names not taken yet, derived from a base name with a counter (`name`, `name_1`, ...).
+struct FreshNames {
+    var taken: Set<String> = []
+
+    mutating func make(_ base: String) -> String {
+        var candidate = base
+        var n = 1
+        while taken.contains(candidate) {
+            candidate = "\(base)_\(n)"
+            n += 1
         }
+        taken.insert(candidate)
+        return candidate
+    }
+}
+
+extension ONNXGraph {
+    /// The graph with its reads of the values in `names` renamed (node inputs, and outputs that
+    /// pass an outer value through), each node's attributes as `attributes` gives them.
+    func renamingReads(_ names: [String: String],
+                       attributes: (ONNXNode) -> ([String: ONNXAttribute], [String])) -> ONNXGraph {
+        var g = self
+        g.nodes = nodes.map { original in
+            var node = original
+            node.inputs = original.inputs.map { names[$0] ?? $0 }
+            (node.attributes, node.attributeOrder) = attributes(original)
+            return node
+        }
+        g.outputs = outputs.map { output in
+            var o = output
+            o.name = names[output.name] ?? output.name
+            return o
+        }
+        return g
     }
 }
 

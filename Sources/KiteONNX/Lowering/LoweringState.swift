@@ -39,8 +39,8 @@ final class LoweringState {
     /// How deep the `If` branches being lowered nest.
     var branchDepth = 0
     /// Names taken in the ONNX graph or the native graph (fresh names avoid them).
-    private var takenValueNames: Set<String>
-    private var takenNodeNames: Set<String> = []
+    private var takenValueNames: FreshNames
+    private var takenNodeNames = FreshNames()
 
     init(model: ONNXModel, opset: Int) {
         self.model = model
@@ -58,7 +58,7 @@ final class LoweringState {
         taken.formUnion(model.graph.outputs.map(\.name))
         taken.formUnion(model.graph.initializers.map(\.name))
         self.uses = uses
-        self.takenValueNames = taken
+        self.takenValueNames = FreshNames(taken: taken)
         for (name, tensor) in model.graph.initializers {
             values[name] = .constant(tensor)
         }
@@ -67,28 +67,10 @@ final class LoweringState {
     // MARK: Names
 
     /// A value name used nowhere in the ONNX or native graph, derived from `base`.
-    func freshValueName(_ base: String) -> String {
-        var candidate = base
-        var n = 1
-        while takenValueNames.contains(candidate) {
-            candidate = "\(base)_\(n)"
-            n += 1
-        }
-        takenValueNames.insert(candidate)
-        return candidate
-    }
+    func freshValueName(_ base: String) -> String { takenValueNames.make(base) }
 
     /// A node name not given to any native node yet, derived from `base`.
-    func freshNodeName(_ base: String) -> String {
-        var candidate = base
-        var n = 1
-        while takenNodeNames.contains(candidate) {
-            candidate = "\(base)_\(n)"
-            n += 1
-        }
-        takenNodeNames.insert(candidate)
-        return candidate
-    }
+    func freshNodeName(_ base: String) -> String { takenNodeNames.make(base) }
 
     // MARK: Native graph
 
