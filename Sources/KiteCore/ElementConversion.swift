@@ -7,7 +7,9 @@
 ///   the `fnuz` types have no negative zero and one NaN (0x80);
 /// - float8e8m0 (a bare power-of-two exponent) rounds per `E8M0Rounding` ("up" by default);
 /// - float to integer truncates toward zero, then wraps to the target width
-///   (NaN becomes 0; out-of-Int64-range values saturate first);
+///   (NaN becomes 0; out-of-Int64-range values saturate first); to the 4- and 2-bit types,
+///   a value out of the type's range becomes 0, as ml_dtypes converts it (ONNX leaves
+///   out-of-range float to fixed-point casts undefined; its tests take ml_dtypes' values);
 /// - anything to bool is `x != 0`.
 ///
 /// Float types are stored as `Float` values already rounded to the type (exact for
@@ -142,6 +144,19 @@ public func wrapInteger(_ v: Int64, to type: ElementType) -> Int64 {
     }
 }
 
+extension ElementType {
+    /// The values of the 4- and 2-bit integer types; nil for the others.
+    var subByteRange: ClosedRange<Int64>? {
+        switch self {
+        case .int4: return -8...7
+        case .uint4: return 0...15
+        case .int2: return -2...1
+        case .uint2: return 0...3
+        default: return nil
+        }
+    }
+}
+
 /// A float as Int64, truncated toward zero; NaN is 0 and out-of-range values saturate.
 public func truncatingInt64(_ x: Float) -> Int64 {
     if x.isNaN { return 0 }
@@ -189,6 +204,7 @@ extension Tensor {
         case .floats(let v):
             if type == .bool { return Tensor(elementType: type, shape: shape, storage: .ints(v.map { $0 != 0 ? 1 : 0 })) }
             values = type == .uint64 ? v.map(truncatingUInt64Bits) : v.map(truncatingInt64)
+            if let range = type.subByteRange { values = values.map { range.contains($0) ? $0 : 0 } }
         case .opaque: values = []
         }
         values = values.map { wrapInteger($0, to: type) }

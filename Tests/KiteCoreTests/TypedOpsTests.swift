@@ -16,10 +16,14 @@ final class TypedOpsTests: XCTestCase {
         XCTAssertEqual(x.cast(to: .int8).ints, [44, -1, 127, 127, 0, 2])         // 300 mod 256 = 44, -129 wraps to 127
         XCTAssertEqual(x.cast(to: .uint8).ints, [44, 255, 127, 127, 0, 2])
         XCTAssertEqual(x.cast(to: .bool).ints, [1, 1, 1, 1, 1, 1])               // NaN != 0
-        XCTAssertEqual(T([4], [-9, 7, 8, 17]).cast(to: .int4).ints, [7, 7, -8, 1])
-        XCTAssertEqual(T([4], [-9, 7, 8, 17]).cast(to: .uint4).ints, [7, 7, 8, 1])
-        XCTAssertEqual(T([4], [-3, -2, 2, 3]).cast(to: .int2).ints, [1, -2, -2, -1])
-        XCTAssertEqual(T([2], [-1, 5]).cast(to: .uint2).ints, [3, 1])
+        // Floats out of a 4- or 2-bit type's range become 0, as ml_dtypes 0.7 (the ONNX reference's
+        // conversions) gives them; in range they truncate toward zero.
+        XCTAssertEqual(T([6], [-9, -8.7, 7.9, 8, 17, -0.5]).cast(to: .int4).ints, [0, -8, 7, 0, 0, 0])
+        XCTAssertEqual(T([5], [-9, -1, 7, 15.5, 16]).cast(to: .uint4).ints, [0, 0, 7, 15, 0])
+        XCTAssertEqual(T([5], [-3, -2, 1.5, 2, 3]).cast(to: .int2).ints, [0, -2, 1, 0, 0])
+        XCTAssertEqual(T([3], [-1, 3, 5]).cast(to: .uint2).ints, [0, 3, 0])
+        // Integers wrap to them, as to every integer type.
+        XCTAssertEqual(ints(.int64, [3], [-9, 8, 17]).cast(to: .int4).ints, [7, -8, 1])
         XCTAssertEqual(ints(.int64, [2], [-1, 300]).cast(to: .uint8).ints, [255, 44])
         XCTAssertEqual(ints(.uint64, [1], [-1]).floats, [1.8446744e19])          // uint64 bit pattern
     }
