@@ -1177,6 +1177,17 @@ def branch(name, nodes, output):
     return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)])
 
 
+def rank_guard(output, op, value, k, names):
+    """`If(no_batch)`: then `op(value, [0])` (add or drop the batch axis), else `value` as it is."""
+    axes, then_out, else_out = names
+    return helper.make_node("If", ["no_batch"], [output],
+                            then_branch=branch(f"thenGraph_{k}", [
+                                helper.make_node("Constant", [], [axes], value_ints=[0]),
+                                helper.make_node(op, [value, axes], [then_out])], then_out),
+                            else_branch=branch(f"elseGraph_{k}", [
+                                helper.make_node("Identity", [value], [else_out])], else_out))
+
+
 def torchlib_functions():
     """The torchlib functions of torch.onnx.dynamo_export (torch 2.1-2.4), as it wrote them."""
     A = onnx.AttributeProto
@@ -1187,21 +1198,11 @@ def torchlib_functions():
         helper.make_node("Size", ["tmp_1"], ["tmp_2"]),
         helper.make_node("Equal", ["tmp_0", "tmp_2"], ["tmp_3"]),
         helper.make_node("Not", ["tmp_3"], ["no_batch"]),
-        helper.make_node("If", ["no_batch"], ["input_3"],
-                         then_branch=branch("thenGraph_4", [
-                             helper.make_node("Constant", [], ["tmp_4"], value_ints=[0]),
-                             helper.make_node("Unsqueeze", ["input", "tmp_4"], ["input_1"])], "input_1"),
-                         else_branch=branch("elseGraph_4", [
-                             helper.make_node("Identity", ["input"], ["input_2"])], "input_2")),
+        rank_guard("input_3", "Unsqueeze", "input", 4, ("tmp_4", "input_1", "input_2")),
         ref_node("Conv", ["input_3", "weight", "bias"], ["result"],
                  [("dilations", "dilations", A.INTS), ("group", "groups", A.INT), ("pads", "pads", A.INTS),
                   ("strides", "strides", A.INTS)]),
-        helper.make_node("If", ["no_batch"], ["result_12"],
-                         then_branch=branch("thenGraph_9", [
-                             helper.make_node("Constant", [], ["tmp_5"], value_ints=[0]),
-                             helper.make_node("Squeeze", ["result", "tmp_5"], ["result_10"])], "result_10"),
-                         else_branch=branch("elseGraph_9", [
-                             helper.make_node("Identity", ["result"], ["result_11"])], "result_11")),
+        rank_guard("result_12", "Squeeze", "result", 9, ("tmp_5", "result_10", "result_11")),
     ], [helper.make_opsetid("", 18)], attributes=["dilations", "groups", "pads", "strides"])
     relu = helper.make_function(TORCHLIB, "aten_relu", ["self"], ["return_val"],
                                 [helper.make_node("Relu", ["self"], ["return_val"])], [helper.make_opsetid("", 18)])
