@@ -58,10 +58,7 @@ public enum Benchmark {
         }
         times.sort()
         let graph = session.graph
-        let flops = graph.nodes.reduce(0) { total, node in
-            total + node.op.nativeOperator.cost(inputs: node.inputs.map { graph.shapes[$0] ?? [] },
-                                                outputs: node.outputs.map { graph.shapes[$0] ?? [] }).flops
-        }
+        let flops = graph.nodes.reduce(0) { $0 + graph.cost(of: $1).flops }
         let threads = session.executor?.threads ?? 1
         let cores = min(threads, Machine.availableCores)
         var result = BenchmarkResult(

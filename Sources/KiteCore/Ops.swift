@@ -117,6 +117,11 @@ public struct NativeGraph: Sendable, Equatable {
     /// The element type of a value (float32 unless listed in `elementTypes`).
     public func elementType(of name: String) -> ElementType { elementTypes[name] ?? .float }
 
+    /// A node's FLOPs and bytes, from its op's cost model and the graph's shapes.
+    public func cost(of node: NativeNode) -> OpCost {
+        node.op.nativeOperator.cost(inputs: node.inputs.map { shapes[$0] ?? [] }, outputs: node.outputs.map { shapes[$0] ?? [] })
+    }
+
     /// Whether every value is float32 (what the fast executor runs).
     public var isFloatOnly: Bool { elementTypes.isEmpty }
 }

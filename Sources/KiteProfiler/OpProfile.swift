@@ -98,10 +98,7 @@ extension OpProfile {
     /// The cost of a step: its node's, plus the nodes it absorbed (a producer computed inside it,
     /// whose output then never goes to memory: its write and the node's read of it drop out).
     static func cost(of info: StepInfo, graph: NativeGraph) -> OpCost {
-        func costOf(_ index: Int) -> OpCost {
-            let n = graph.nodes[index]
-            return n.op.nativeOperator.cost(inputs: n.inputs.map { graph.shapes[$0] ?? [] }, outputs: n.outputs.map { graph.shapes[$0] ?? [] })
-        }
+        func costOf(_ index: Int) -> OpCost { graph.cost(of: graph.nodes[index]) }
         var total = costOf(info.nodeIndex)
         for a in info.absorbedNodes where a >= 0 && a < graph.nodes.count {
             let c = costOf(a)

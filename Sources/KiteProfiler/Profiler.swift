@@ -84,9 +84,7 @@ extension Profiler {
     public static func originFLOPs(of unfusedGraph: NativeGraph) -> [String: Int] {
         var flops: [String: Int] = [:]
         for node in unfusedGraph.nodes {
-            let inputs = node.inputs.map { unfusedGraph.shapes[$0] ?? [] }
-            let outputs = node.outputs.map { unfusedGraph.shapes[$0] ?? [] }
-            let cost = node.op.nativeOperator.cost(inputs: inputs, outputs: outputs)
+            let cost = unfusedGraph.cost(of: node)
             let origins = node.origin.isEmpty ? [node.name] : node.origin
             for origin in origins { flops[origin, default: 0] += cost.flops / origins.count }
         }
