@@ -28,7 +28,7 @@ public struct MemoryPlan: Sendable {
     /// Alignment of every buffer (a cache line, and the widest vector).
     public static let alignment = 64
 
-    /// Plans of more buffers than this try only the largest-first order (each order is quadratic).
+    /// Plans of more buffers than this try only the largest-first order (each order is a full placement).
     static let alternativeOrdersUpTo = 4096
 
     public init(_ requests: [Request]) {
