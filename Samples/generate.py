@@ -62,7 +62,7 @@ class Style:
     const: str = "node"         # small constants: "node" = Constant nodes, "init" = initializers
     shuffle: str = "const"      # channel shuffle: "const" = constant shapes, "chain" = Shape/Gather chains
     shuffle_cast: bool = False  # channels-per-group computed through Cast(float) / Cast(int64)
-    split: str = "split"        # channel split: "split" (form by opset) or "slice"
+    split: str = "split"        # channel split: "split" (form by opset), "slice", or "sequence" (dynamo unoptimised)
     slice_steps: bool = False   # Slice with an explicit steps input
     hswish: str = "op"          # "op" (HardSwish, opset 14+), "hsig" (x*HardSigmoid(x)), "clip" (x*Clip(x+3,0,6)/6)
     se: str = "gap"             # squeeze-excite pooling: "gap" or "reducemean"
@@ -419,6 +419,13 @@ class Graph:
     def split2(self, x):
         """x.chunk(2, dim=1) / x[:, :c//2], x[:, c//2:]: the ShuffleNetV2 channel split."""
         half = x.c // 2
+        if self.st.split == "sequence":
+            # torch.onnx.export(dynamo=True, optimize=False): chunk as a sequence and its items
+            self.tag("split-to-sequence")
+            seq = self.node("SplitToSequence", [x.name, self.const(np.array(half, I64), "split")], axis=1, keepdims=1)
+            a = self.node("SequenceAt", [seq, self.const(np.array(0, I64), "getitem")])
+            b = self.node("SequenceAt", [seq, self.const(np.array(1, I64), "getitem")])
+            return x.like(a, half), x.like(b, half)
         if self.st.split == "split":
             if self.opset < 13:
                 self.tag("split-attribute")
@@ -1100,6 +1107,7 @@ SAMPLES = [
     Spec("shufflenetv2_op17_slice", "ShuffleNetV2", 17, 96, SHV2,
          replace(TS, split="slice", slice_steps=True, shuffle="chain", batch="batch")),
     Spec("shufflenetv2_op18", "ShuffleNetV2", 18, 96, SHV2, DYN),
+    Spec("shufflenetv2_op18_noopt", "ShuffleNetV2", 18, 96, SHV2, replace(DYN, const="node", split="sequence")),
     Spec("squeezenet_op10", "SqueezeNet", 10, 96, SQZ, replace(TS, dropout=True, inits_as_inputs=True)),
     Spec("squeezenet_op13", "SqueezeNet", 13, 96, SQZ, replace(TS, dropout=True, identity=True, batch="batch")),
     Spec("resnext50_op9", "ResNeXt", 9, 64, RNX, TS),
@@ -1144,7 +1152,7 @@ REQUIRED_PATTERNS = [
     "conv-pads", "conv-stride", "conv-depthwise", "conv-group", "conv-dilation", "conv-bias", "conv-no-bias",
     "batchnorm", "bn-folded", "preactivation-bn", "clip-attribute", "clip-input-constant", "clip-input-initializer",
     "relu", "leakyrelu", "shuffle-g-first", "shuffle-cpg-first", "shuffle-constant-shape", "shuffle-shape-chain",
-    "split-attribute", "split-input", "split-num-outputs", "slice-attribute", "slice-shape-arithmetic",
+    "split-attribute", "split-input", "split-num-outputs", "split-to-sequence", "slice-attribute", "slice-shape-arithmetic",
     "hardswish-op", "hardswish-hardsigmoid", "hardswish-clip-div", "se-globalaveragepool", "se-reducemean",
     "reducemean-axes-attribute", "reducemean-axes-input", "gather-index-select", "dropout-ratio-attribute",
     "dropout-ratio-input", "identity", "flatten", "reshape-constant", "reshape-shape-chain", "gemm", "matmul-add",

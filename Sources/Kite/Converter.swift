@@ -103,7 +103,7 @@ public enum Converter {
         }
         let file = KiteModelFile(producer: "kite \(kiteVersion)", source: URL(fileURLWithPath: path).lastPathComponent, graph: graph)
         try KiteFormat.write(file, to: destination, options: KiteWriteOptions(fp16Weights: options.fp16Weights))
-        let sizeBefore = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let sizeBefore = ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) + model.externalDataBytes
         let sizeAfter = (try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? Int) ?? 0
         return ConversionReport(source: path, destination: destination, onnxNodes: model.graph.nodes.count,
                                 nodesBefore: before, nodesAfter: graph.nodes.count,

@@ -46,12 +46,15 @@ public enum ONNXLoader {
 struct Decoder {
     let file: String
     let folder: String
+    /// Counts the external data read (the model's size includes it).
+    final class ExternalDataTally { var bytes = 0 }
+    let externalData = ExternalDataTally()
 
     func model(_ m: Onnx__ModelProto) throws -> ONNXModel {
         guard let g = m.graph else {
             throw KiteError.malformed(ErrorContext(file: file), "model has no graph")
         }
-        return ONNXModel(
+        var model = ONNXModel(
             path: file,
             irVersion: m.ir_version,
             opsetImports: opsetImports(m.n_opset_import, m.opset_import),
@@ -64,6 +67,8 @@ struct Decoder {
             graph: try graph(g.pointee),
             functions: try (0..<m.n_functions).compactMap { i in try m.functions[i].map { try function($0.pointee) } }
         )
+        model.externalDataBytes = externalData.bytes
+        return model
     }
 
     func function(_ f: Onnx__FunctionProto) throws -> ONNXFunction {
@@ -316,6 +321,7 @@ struct Decoder {
             guard data.count == needed else {
                 throw KiteError.invalidTensor(ctx, "external data file '\(location)' is too short")
             }
+            externalData.bytes += needed
             return UnsafeRawBufferPointerOwner(data)
         } catch let e as KiteError {
             throw e

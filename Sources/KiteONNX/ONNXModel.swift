@@ -17,6 +17,8 @@ public struct ONNXModel: Sendable {
     /// Model-local functions (exporters write modules and library ops as functions);
     /// lowering inlines every call to one.
     public var functions: [ONNXFunction] = []
+    /// Bytes of tensor data read from external data files (beside the model file).
+    public var externalDataBytes = 0
 
     /// The opset of the default domain ("" or "ai.onnx"), if imported.
     public var defaultOpset: Int? {

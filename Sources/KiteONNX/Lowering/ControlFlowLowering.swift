@@ -20,6 +20,8 @@ extension LoweringState {
         case .unavailable:
             markUnavailable(node)
             return
+        case .sequence:
+            throw KiteError.invalidNode(context, "the condition '\(conditionName)' is a sequence; If takes a boolean tensor")
         case .runtime:
             throw LoweringIssue.unsupported(
                 "If runs only when its condition is known when converting (a constant, or computed from shapes); "

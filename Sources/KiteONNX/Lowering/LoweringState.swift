@@ -8,6 +8,8 @@ enum LoweredValue {
     case runtime(name: String, shape: [Int])
     /// Produced by a node that could not be lowered (already reported).
     case unavailable
+    /// A sequence whose length and elements are known when converting (see `SequenceLowering`).
+    case sequence([LoweredValue])
 }
 
 /// Why a node could not be lowered, thrown inside a lowering rule.
@@ -172,6 +174,11 @@ final class LoweringState {
                 }
                 inputValues.append(value)
             }
+            if !SequenceLowering.sequenceReaders.contains(node.opType),
+               let i = inputValues.firstIndex(where: { if case .sequence = $0 { return true } else { return false } }) {
+                let name = node.inputs.filter { !$0.isEmpty }[i]
+                throw KiteError.invalidNode(context, "input '\(name)' is a sequence; \(node.opType) takes tensors")
+            }
             let allConstant = inputValues.allSatisfy { if case .constant = $0 { return true } else { return false } }
             let anyUnavailable = inputValues.contains { if case .unavailable = $0 { return true } else { return false } }
             if allConstant, let fold = rule.fold {
@@ -223,6 +230,9 @@ final class LoweringState {
             let origin = [output.name]
             switch value {
             case .unavailable:
+                continue
+            case .sequence:
+                unsupported.append(UnsupportedNode(context: ctx, reason: "graph output '\(output.name)' is a sequence; Kite's outputs are tensors"))
                 continue
             case .constant(let tensor):
                 do {

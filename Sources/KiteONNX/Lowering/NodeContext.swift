@@ -152,10 +152,16 @@ struct NodeContext {
 
     /// The shape of input `i`, constant or runtime.
     func shape(_ i: Int) throws -> [Int] {
-        switch try value(i) {
+        try shape(of: value(i))
+    }
+
+    /// The shape of a tensor value, constant or runtime.
+    func shape(of value: LoweredValue) throws -> [Int] {
+        switch value {
         case .constant(let t): return t.shape
         case .runtime(_, let shape): return shape
         case .unavailable: throw LoweringIssue.unavailableInput
+        case .sequence: throw invalid("a sequence is read where \(opType) takes a tensor")
         }
     }
 
@@ -165,16 +171,41 @@ struct NodeContext {
         case .constant(let t): return t.elementType
         case .runtime(let name, _): return state.types[name] ?? .float
         case .unavailable: throw LoweringIssue.unavailableInput
+        case .sequence: throw invalid("input \(i) ('\(inputName(i))') is a sequence; \(opType) takes a tensor there")
         }
     }
 
     /// The native value name for input `i`; a constant is materialized as a Constant node.
     func runtimeName(_ i: Int) throws -> String {
-        switch try value(i) {
-        case .runtime(let name, _): return name
-        case .constant(let t): return try state.materialize(t, onnxName: node.inputs[i], origin: origin)
-        case .unavailable: throw LoweringIssue.unavailableInput
+        if case .constant(let t) = try value(i) {
+            return try state.materialize(t, onnxName: node.inputs[i], origin: origin)
         }
+        return try runtimeName(of: value(i))
+    }
+
+    /// The native value name of a tensor value; a constant gets a Constant node of a fresh name.
+    func runtimeName(of value: LoweredValue) throws -> String {
+        switch value {
+        case .runtime(let name, _): return name
+        case .constant(let t): return try state.materialize(t, onnxName: intermediateName("constant"), origin: origin)
+        case .unavailable: throw LoweringIssue.unavailableInput
+        case .sequence: throw invalid("a sequence is read where \(opType) takes a tensor")
+        }
+    }
+
+    /// Input `i`, which must be a tensor (constant or runtime).
+    func tensorValue(_ i: Int) throws -> LoweredValue {
+        let v = try value(i)
+        if case .sequence = v { throw invalid("input \(i) ('\(inputName(i))') is a sequence; \(opType) takes a tensor there") }
+        return v
+    }
+
+    /// Input `i`, which must be a sequence: its elements.
+    func sequence(_ i: Int) throws -> [LoweredValue] {
+        guard case .sequence(let elements) = try value(i) else {
+            throw invalid("input \(i) ('\(inputName(i))') is a tensor; \(opType) takes a sequence there")
+        }
+        return elements
     }
 
     /// Every input as constant tensors (for folding); opaque data is unsupported.
@@ -205,8 +236,17 @@ struct NodeContext {
     }
 
     func setConstant(_ i: Int, _ tensor: Tensor) {
+        setValue(i, .constant(tensor))
+    }
+
+    func setSequence(_ i: Int, _ elements: [LoweredValue]) {
+        setValue(i, .sequence(elements))
+    }
+
+    /// Output `i` is `value` (an alias of it, under its native name).
+    func setValue(_ i: Int, _ value: LoweredValue) {
         let name = outputName(i)
-        if !name.isEmpty { state.values[name] = .constant(tensor) }
+        if !name.isEmpty { state.values[name] = value }
     }
 
     /// Output `i` is the same data as input `input`, under the input's native name.

@@ -38,6 +38,7 @@ enum OpTable {
         ShapeOpLowering.rules,
         SliceLowering.rules,
         SplitConcatLowering.rules,
+        SequenceLowering.rules,
         GatherLowering.rules,
         PadLowering.rules,
         MatMulLowering.rules,
