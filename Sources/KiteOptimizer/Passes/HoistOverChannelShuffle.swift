@@ -4,7 +4,8 @@ import KiteCore
 /// or an activation right after a ChannelShuffle moves before it, with its
 /// per-channel values permuted the same way, when the shuffle's input comes
 /// from a convolution that can then absorb it (IGCv1/IGCv2 write
-/// conv -> shuffle -> BatchNorm). Element-wise and per-channel ops commute
+/// conv -> shuffle -> BatchNorm; an activation also moves onto a conv with a
+/// fused residual Add, as when a residual Add was sunk below the shuffle). Element-wise and per-channel ops commute
 /// with a channel permutation; `fold-scale-shift-into-conv` and
 /// `fuse-activation` finish the job.
 public struct HoistOverChannelShuffle: RewriteRule {
@@ -17,15 +18,16 @@ public struct HoistOverChannelShuffle: RewriteRule {
               let (s, shuffleNode) = graph.fusableProducer(of: node.inputs[0], uses),
               case .channelShuffle(let shuffle) = shuffleNode.op, shuffleNode.inputs.count == 1,
               let (_, conv) = graph.fusableProducer(of: shuffleNode.inputs[0], uses),
-              case .conv(let c) = conv.op, c.activation == nil, !c.residual,
+              case .conv(let c) = conv.op, c.activation == nil,
               let shape = graph.shapes[node.inputs[0]], graph.shapes[node.outputs[0]] == shape,
               shape.count == 4, shuffle.groups > 0, shape[1] % shuffle.groups == 0 else { return nil }
         let moved: Op
         let label: String
         if case .activation(let a) = node.op {
+            // A conv with a fused residual Add takes the activation after the Add, as here.
             moved = node.op
             label = a.activation.description
-        } else if let affine = Affine(node.op, over: shape) {
+        } else if !c.residual, let affine = Affine(node.op, over: shape) {
             // Output channel o = j*g + i reads input channel c = i*(C/g) + j.
             let channels = shape[1], g = shuffle.groups, perGroup = channels / g
             var outputOf = [Int](repeating: 0, count: channels)
