@@ -23,10 +23,26 @@ final class LoweringErrorTests: XCTestCase {
         XCTAssertEqual(out["y"]?.shape, [4, 3, 5, 2])
     }
 
-    func testSymbolicDimsDefaultToOneWithNotes() throws {
-        let result = try Lowering.lowerWithNotes(symbolicModel().model)
-        XCTAssertEqual(result.graph.inputs, [ValueInfo(name: "x", shape: [1, 3, 1, 2])])
-        XCTAssertEqual(result.notes, ["input 'x': dim 'batch' set to 1", "input 'x': unknown dim 2 set to 1"])
+    func testFreeBatchDefaultsToOneWithANoteAndFreeImageDimsMustBeGiven() throws {
+        var m = ModelBuilder(opset: 13)
+        m.input("x", ["batch", 3, 4, 2])
+        m.node("Relu", ["x"], ["y"])
+        m.output("y")
+        let result = try Lowering.lowerWithNotes(m.model)
+        XCTAssertEqual(result.graph.inputs, [ValueInfo(name: "x", shape: [1, 3, 4, 2])])
+        XCTAssertEqual(result.notes, ["input 'x': dim 'batch' set to 1"])
+
+        // An unknown dim 2 (and a named one): a 1x1 default would plan another network.
+        guard let e = lowerError({ try symbolicModel().lower() }) else { return }
+        XCTAssertTrue(e.description.contains("test.onnx: input 'x' has free dims [batch, 3, ?, 2]"), e.description)
+        XCTAssertTrue(e.description.contains("give the size of dim 2 with --shape x=1x3x<dim2>x2"), e.description)
+        m = ModelBuilder(opset: 13)
+        m.input("x", [1, 3, "h", "w"])
+        m.node("Relu", ["x"], ["y"])
+        m.output("y")
+        guard let named = lowerError({ try m.lower() }) else { return }
+        XCTAssertTrue(named.description.contains("dims 'h', 'w' with --shape x=1x3x<h>x<w>"), named.description)
+        XCTAssertEqual(try m.lower(["x": [1, 3, 5, 7]]).inputs, [ValueInfo(name: "x", shape: [1, 3, 5, 7])])
     }
 
     func testGivenShapeContradictingAFixedDimNamesTheInput() {

@@ -2,8 +2,8 @@ import KiteCore
 
 extension LoweringState {
     /// Gives every data input a concrete shape: from `options.inputShapes`, else its
-    /// declared dims, with symbolic and unknown dims set to `options.defaultDimension`
-    /// (each noted). A given shape must agree with every fixed declared dim.
+    /// declared dims, with a symbolic or unknown first (batch) dim set to
+    /// `options.defaultDimension` (noted); other free dims must be given. A given shape must agree with every fixed declared dim.
     func bindInputs(_ options: Lowering.Options, notes: inout [String]) throws {
         let dataInputs = model.graph.dataInputs
         var names = Set<String>()
@@ -62,6 +62,20 @@ extension LoweringState {
         }
         guard let dims = input.dims else {
             throw KiteError.invalidArgument("\(prefix) declares no shape; give one (e.g. --shape \(input.name)=1x3x224x224)")
+        }
+        // A free batch dim takes the default; a free image size has no sensible default
+        // (1x1 would plan, run and benchmark a different network), so it must be given.
+        let free = dims.indices.dropFirst().filter { if case .value = dims[$0] { return false } else { return true } }
+        if !free.isEmpty {
+            let named = free.map { i in if case .param(let p) = dims[i] { return "'\(p)'" } else { return "\(i)" } }
+            let example = dims.enumerated().map { i, dim -> String in
+                if case .value(let v) = dim { return "\(v)" }
+                if i == 0 { return "\(defaultDimension)" }
+                if case .param(let p) = dim { return "<\(p)>" }
+                return "<dim\(i)>"
+            }.joined(separator: "x")
+            throw KiteError.invalidArgument("\(prefix) has free dims [\(dims.map(\.description).joined(separator: ", "))]: "
+                + "give \(free.count == 1 ? "the size of dim" : "the sizes of dims") \(named.joined(separator: ", ")) with --shape \(input.name)=\(example) (or an --input)")
         }
         var shape: [Int] = []
         for (i, dim) in dims.enumerated() {
