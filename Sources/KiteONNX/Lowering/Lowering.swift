@@ -82,6 +82,11 @@ public enum Lowering {
         if !state.unsupported.isEmpty {
             throw KiteError.unsupported(state.unsupported)
         }
-        return Result(graph: state.makeGraph(), notes: notes + state.notes)
+        var graph = state.makeGraph()
+        if let promoted = graph.computingFloat16InFloat32() {
+            graph = promoted
+            notes.append("float16 values are computed in float32 (inputs and outputs are float32)")
+        }
+        return Result(graph: graph, notes: notes + state.notes)
     }
 }
