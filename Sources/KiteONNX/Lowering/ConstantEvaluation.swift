@@ -105,6 +105,21 @@ enum Evaluate {
         return select(t, offsets(outShape: shape, axisOffsets), shape: shape)
     }
 
+    /// Consecutive pieces of `sizes` along `axis` (the sizes add up to that dim).
+    static func split(_ t: Tensor, axis: Int, sizes: [Int]) -> [Tensor] {
+        var pieces: [Tensor] = []
+        var offset = 0
+        for size in sizes {
+            var starts = [Int](repeating: 0, count: t.rank)
+            starts[axis] = offset
+            var shape = t.shape
+            shape[axis] = size
+            pieces.append(slice(t, starts: starts, steps: [Int](repeating: 1, count: t.rank), outShape: shape))
+            offset += size
+        }
+        return pieces
+    }
+
     /// Concatenation along `axis` of tensors whose other dims agree.
     static func concat(_ parts: [Tensor], axis: Int, shape: [Int]) -> Tensor {
         let outer = shape[..<axis].reduce(1, *)

@@ -96,18 +96,10 @@ enum SequenceLowering {
         let (axis, sizes, squeeze) = try pieces(ctx)
         let shape = try ctx.shape(0)
         if let data = try ctx.constant(0) {
-            var elements: [LoweredValue] = []
-            var offset = 0
-            for size in sizes {
-                var starts = [Int](repeating: 0, count: shape.count)
-                starts[axis] = offset
-                var sliced = shape
-                sliced[axis] = size
-                let piece = Evaluate.slice(data, starts: starts, steps: [Int](repeating: 1, count: shape.count), outShape: sliced)
-                elements.append(.constant(Evaluate.reshaped(piece, pieceShape(shape, axis: axis, size: size, squeeze: squeeze))))
-                offset += size
-            }
-            ctx.setSequence(0, elements)
+            let pieces = Evaluate.split(data, axis: axis, sizes: sizes)
+            ctx.setSequence(0, zip(pieces, sizes).map { piece, size in
+                .constant(Evaluate.reshaped(piece, pieceShape(shape, axis: axis, size: size, squeeze: squeeze)))
+            })
             return
         }
         let input = try ctx.runtimeName(0)

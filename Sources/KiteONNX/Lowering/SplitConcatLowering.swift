@@ -121,18 +121,7 @@ enum SplitConcatLowering {
 
     static func foldSplit(_ ctx: NodeContext, _ form: SplitForm) throws -> [Tensor] {
         let (axis, sizes) = try splitSizes(ctx, form)
-        let data = try ctx.requireNumeric(0, "data")
-        var results: [Tensor] = []
-        var offset = 0
-        for size in sizes {
-            var starts = [Int](repeating: 0, count: data.rank)
-            starts[axis] = offset
-            var shape = data.shape
-            shape[axis] = size
-            results.append(Evaluate.slice(data, starts: starts, steps: [Int](repeating: 1, count: data.rank), outShape: shape))
-            offset += size
-        }
-        return results
+        return Evaluate.split(try ctx.requireNumeric(0, "data"), axis: axis, sizes: sizes)
     }
 
     static func lowerSplit(_ form: SplitForm) -> LowerFunction {
