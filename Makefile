@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 KITE := .build/release/kite
 DEMO := Samples/mobilenetv2_op13/model.onnx
 
-.PHONY: all deps build release demo test schemas check-schemas venv samples conformance bench clean
+.PHONY: all deps build release demo test schemas check-schemas venv samples conformance torch-check bench clean
 
 all: build
 
@@ -69,6 +69,15 @@ samples: venv
 conformance: venv release
 	rm -rf conformance && $(PY) tools/conformance_export.py conformance
 	$(KITE) conformance conformance
+
+# Real PyTorch exports (TorchScript and dynamo, opsets 9-21, folded or not, float16) of every
+# network, each checked against onnxruntime; QUICK=1 for about a third of them.
+torch-check: release .venv-torch/.done
+	.venv-torch/bin/python tools/torch_export_check.py --kite $(KITE) $(if $(QUICK),--quick)
+.venv-torch/.done: tools/torch-requirements.txt
+	python3 -m venv .venv-torch
+	.venv-torch/bin/pip install -q -r tools/torch-requirements.txt
+	touch $@
 
 bench: venv release
 	$(VENV)/bin/pip install -q -r bench/requirements.txt || echo "OpenVINO unavailable: benchmarking onnxruntime only"
