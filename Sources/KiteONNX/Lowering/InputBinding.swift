@@ -3,7 +3,8 @@ import KiteCore
 extension LoweringState {
     /// Gives every data input a concrete shape: from `options.inputShapes`, else its
     /// declared dims, with a symbolic or unknown first (batch) dim set to
-    /// `options.defaultDimension` (noted); other free dims must be given. A given shape must agree with every fixed declared dim.
+    /// `options.defaultDimension` (noted); other free dims must be given. A given shape
+    /// must agree with every fixed declared dim.
     func bindInputs(_ options: Lowering.Options, notes: inout [String]) throws {
         let dataInputs = model.graph.dataInputs
         var names = Set<String>()

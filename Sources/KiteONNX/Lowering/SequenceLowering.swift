@@ -102,6 +102,10 @@ enum SequenceLowering {
             })
             return
         }
+        guard !sizes.isEmpty else {  // an empty axis: no pieces
+            ctx.setSequence(0, [])
+            return
+        }
         let input = try ctx.runtimeName(0)
         var names: [String]
         var shapes: [[Int]]

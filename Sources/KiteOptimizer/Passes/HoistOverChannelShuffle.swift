@@ -5,9 +5,9 @@ import KiteCore
 /// per-channel values permuted the same way, when the shuffle's input comes
 /// from a convolution that can then absorb it (IGCv1/IGCv2 write
 /// conv -> shuffle -> BatchNorm; an activation also moves onto a conv with a
-/// fused residual Add, as when a residual Add was sunk below the shuffle). Element-wise and per-channel ops commute
-/// with a channel permutation; `fold-scale-shift-into-conv` and
-/// `fuse-activation` finish the job.
+/// fused residual Add, as when a residual Add was sunk below the shuffle).
+/// Element-wise and per-channel ops commute with a channel permutation;
+/// `fold-scale-shift-into-conv` and `fuse-activation` finish the job.
 public struct HoistOverChannelShuffle: RewriteRule {
     public let name = "hoist-over-channel-shuffle"
     public init() {}
