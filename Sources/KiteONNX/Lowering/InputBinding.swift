@@ -76,7 +76,7 @@ extension LoweringState {
                 return "<dim\(i)>"
             }.joined(separator: "x")
             throw KiteError.invalidArgument("\(prefix) has free dims [\(dims.map(\.description).joined(separator: ", "))]: "
-                + "give \(free.count == 1 ? "the size of dim" : "the sizes of dims") \(named.joined(separator: ", ")) with --shape \(input.name)=\(example) (or an --input)")
+                + "give \(free.count == 1 ? "the size of dim" : "the sizes of dims") \(named.joined(separator: ", ")) with --shape \(input.name)=\(example)")
         }
         var shape: [Int] = []
         for (i, dim) in dims.enumerated() {
