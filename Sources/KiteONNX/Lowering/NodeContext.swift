@@ -177,10 +177,11 @@ struct NodeContext {
 
     /// The native value name for input `i`; a constant is materialized as a Constant node.
     func runtimeName(_ i: Int) throws -> String {
-        if case .constant(let t) = try value(i) {
+        let v = try value(i)
+        if case .constant(let t) = v {  // a constant keeps its ONNX name
             return try state.materialize(t, onnxName: node.inputs[i], origin: origin)
         }
-        return try runtimeName(of: value(i))
+        return try runtimeName(of: v)
     }
 
     /// The native value name of a tensor value; a constant gets a Constant node of a fresh name.
