@@ -58,7 +58,9 @@ public enum Benchmark {
         }
         times.sort()
         let graph = session.graph
-        let flops = graph.nodes.reduce(0) { $0 + graph.cost(of: $1).flops }
+        // A batch the graph runs item by item costs the graph's FLOPs per item.
+        let items = try session.checkInputs(inputs) ?? 1
+        let flops = items * graph.nodes.reduce(0) { $0 + graph.cost(of: $1).flops }
         let threads = session.executor?.threads ?? 1
         let cores = min(threads, Machine.availableCores)
         var result = BenchmarkResult(

@@ -40,6 +40,12 @@ public final class Session: @unchecked Sendable {
     public let loadMilliseconds: Double
     /// The planned fast executor (nil when running the reference implementations).
     public let executor: Executor?
+    /// The inputs `run` takes by default: the graph's, with the batch asked for when opening
+    /// (`SessionOptions.inputShapes`) if the graph runs it item by item.
+    public let inputs: [ValueInfo]
+    /// Whether `run` takes a batch of any size where the graph has a batch of 1, and runs it item
+    /// by item (`NativeGraph.runsPerBatchItem`).
+    public let runsAnyBatch: Bool
     let options: SessionOptions
 
     public convenience init(path: String, options: SessionOptions = SessionOptions()) throws {
@@ -64,6 +70,11 @@ public final class Session: @unchecked Sendable {
         self.options = options
         graph = loaded.graph
         notes = loaded.notes
+        runsAnyBatch = loaded.graph.runsPerBatchItem
+        inputs = loaded.graph.inputs.map { v in
+            guard let batch = loaded.batch else { return v }
+            return ValueInfo(name: v.name, shape: [batch] + v.shape.dropFirst())
+        }
         // The fast executor runs float32 graphs; other element types run on the reference implementations.
         do {
             executor = options.useReferenceExecutor || !loaded.graph.isFloatOnly ? nil : try Executor(graph: loaded.graph, threads: options.threads)
@@ -73,32 +84,56 @@ public final class Session: @unchecked Sendable {
         loadMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
     }
 
-    public var inputs: [ValueInfo] { graph.inputs }
     public var outputs: [ValueInfo] { graph.outputs }
 
-    /// Runs the model on named inputs and returns every graph output by name.
+    /// Runs the model on named inputs and returns every graph output by name. When the graph
+    /// runs any batch (`runsAnyBatch`), inputs may carry N items where the graph has 1: each
+    /// item runs on its own and the outputs stack them.
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
-        try checkInputs(inputs)
+        guard let items = try checkInputs(inputs) else { return try runGraph(inputs) }
+        var stacked: [String: [Tensor]] = [:]
+        for i in 0..<items {
+            for (name, tensor) in try runGraph(inputs.mapValues { $0.batchItem(i) }) { stacked[name, default: []].append(tensor) }
+        }
+        return stacked.mapValues { Tensor(stackingBatchItems: $0) }
+    }
+
+    func runGraph(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
         if let executor { return try executor.run(inputs) }
         return try ReferenceExecutor.run(graph, inputs: inputs)
     }
 
-    /// Rejects unknown names, missing inputs and wrong shapes with one-line errors.
-    public func checkInputs(_ inputs: [String: Tensor]) throws {
+    /// Rejects unknown names, missing inputs and wrong shapes with one-line errors. Returns the
+    /// number of items when the inputs carry a batch the graph runs item by item, nil when
+    /// their shapes are the graph's.
+    @discardableResult
+    public func checkInputs(_ inputs: [String: Tensor]) throws -> Int? {
         // Not uniqueKeysWithValues: loading rejects duplicate input names, but a trap is no way to say so.
         let expected = Dictionary(graph.inputs.map { ($0.name, $0.shape) }, uniquingKeysWith: { first, _ in first })
-        for (name, tensor) in inputs {
+        var batch: (items: Int, input: String)?
+        for (name, tensor) in inputs.sorted(by: { $0.key < $1.key }) {
             guard let shape = expected[name] else {
                 throw KiteError.invalidArgument("unknown input '\(name)'; the model's inputs are: \(graph.inputs.map(\.name).joined(separator: ", "))")
             }
+            let items = tensor.shape.first ?? 0
+            if runsAnyBatch && tensor.rank == shape.count && items >= 1 && tensor.shape.dropFirst() == shape.dropFirst() {
+                if let batch, batch.items != items {
+                    throw KiteError.invalidArgument("input '\(name)' has a batch of \(items) but input '\(batch.input)' has \(batch.items)")
+                }
+                batch = (items, name)
+                continue
+            }
             guard tensor.shape == shape else {
-                throw KiteError.invalidArgument("input '\(name)' has shape \(tensor.shape) but the model expects \(shape)" +
+                let any = runsAnyBatch ? " (any batch: [N, \(shape.dropFirst().map(String.init).joined(separator: ", "))])" : ""
+                throw KiteError.invalidArgument("input '\(name)' has shape \(tensor.shape) but the model expects \(shape)" + any +
                     (tensor.rank != shape.count ? " (rank \(tensor.rank) vs \(shape.count))" : ""))
             }
         }
         for v in graph.inputs where inputs[v.name] == nil {
             throw KiteError.invalidArgument("missing input '\(v.name)' of shape \(v.shape)")
         }
+        guard let batch, batch.items != 1 else { return nil }
+        return batch.items
     }
 }
 
@@ -108,20 +143,26 @@ struct LoadedGraph {
     var notes: [String]
     var report: OptimizationReport?
     var onnxNodes: Int?
+    /// The batch asked for a `.kite` graph that runs item by item, when not its own.
+    var batch: Int?
 }
 
 /// Opens a `.kite` file as is, or decodes, lowers and (optionally) optimises an ONNX file.
 func loadNativeGraph(path: String, inputShapes: [String: [Int]], optimize: Bool, passOptions: PassOptions = PassOptions()) throws -> LoadedGraph {
     if KiteFormat.looksLikeKite(path: path) {
         let file = try KiteFormat.read(path: path)
-        var notes: [String] = []
+        // Shapes are fixed at conversion, but for the batch of a graph that runs item by item.
+        var batch: Int?
         for v in file.graph.inputs {
-            if let s = inputShapes[v.name], s != v.shape {
-                throw KiteError.invalidArgument("\(path): input '\(v.name)' was converted with shape \(v.shape); reconvert with --shape to use \(s)")
+            guard let s = inputShapes[v.name], s != v.shape else { continue }
+            if s.count == v.shape.count, s.dropFirst() == v.shape.dropFirst(), s[0] >= 1, batch == nil || batch == s[0],
+               file.graph.runsPerBatchItem {
+                batch = s[0]
+                continue
             }
+            throw KiteError.invalidArgument("\(path): input '\(v.name)' was converted with shape \(v.shape); reconvert with --shape to use \(s)")
         }
-        if !inputShapes.isEmpty { notes.append("shapes of a .kite file are fixed at conversion") }
-        return LoadedGraph(graph: file.graph, notes: notes, report: nil, onnxNodes: nil)
+        return LoadedGraph(graph: file.graph, notes: [], report: nil, onnxNodes: nil, batch: batch)
     }
     let model = try ONNXLoader.load(path: path)
     let lowered = try Lowering.lowerWithNotes(model, inputShapes: inputShapes)

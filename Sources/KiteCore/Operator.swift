@@ -35,11 +35,23 @@ public protocol NativeOperator: Sendable, Equatable {
     /// Element types of the `count` outputs for these input types (default: every output
     /// has the first input's type, float32 when there is none).
     func outputTypes(_ inputs: [ElementType], count: Int) -> [ElementType]
+    /// Whether each item along axis 0 of the outputs comes from the same item of the inputs
+    /// flagged `batched` (and from the other inputs whole), so that a batch may run item by item
+    /// (`NativeGraph.runsPerBatchItem`, which also checks that every shape keeps axis 0 at 1).
+    /// Default: true for one input; with more, each batched input has the outputs' rank, so that
+    /// broadcasting lines its axis 0 up with theirs.
+    func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool
 }
 
 extension NativeOperator {
     public func outputTypes(_ inputs: [ElementType], count: Int) -> [ElementType] {
         [ElementType](repeating: inputs.first ?? .float, count: count)
+    }
+
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        inputs.count <= 1 || zip(inputs, batched).allSatisfy { shape, isBatched in
+            !isBatched || outputs.allSatisfy { $0.count == shape.count }
+        }
     }
 }
 

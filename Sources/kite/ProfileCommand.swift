@@ -68,6 +68,10 @@ struct ProfileCommand: ParsableCommand {
             let typed = session.graph.elementTypes.min { $0.key < $1.key }.map { " ('\($0.key)' is \($0.value))" } ?? ""
             throw KiteError.invalidArgument("\(model): the model has values of types other than float32\(typed), which run on the reference executor; profile needs the fast executor")
         }
+        // Profiles time the planned graph's steps, which run one item of a batch at a time.
+        if let v = zip(session.inputs, session.graph.inputs).first(where: { $0.shape != $1.shape })?.0 {
+            throw KiteError.invalidArgument("\(model): the graph was converted for a batch of 1 and runs a batch item by item; profile one item, or reconvert with --shape \(v.name)=\(v.shape.map(String.init).joined(separator: "x")) to profile a batch")
+        }
         var random = SeededRandom(seed: seed)
         var inputs: [String: Tensor] = [:]
         for v in session.inputs { inputs[v.name] = try random.tensor(v.shape, name: v.name) }

@@ -69,6 +69,13 @@ struct RunCommand: ParsableCommand {
                 for (rank, entry) in topK(t.floats, k: min(5, classes[0])).enumerated() {
                     print(String(format: "  #%d  class %4d  score %.6f", rank + 1, entry.index, entry.score))
                 }
+            } else if t.rank == 2, t.shape[0] > 1, t.shape[1] >= 2 {
+                // A batch of score rows: the best class of each item.
+                let values = t.floats, width = t.shape[1]
+                for item in 0..<t.shape[0] {
+                    guard let best = topK(Array(values[item * width ..< (item + 1) * width]), k: 1).first else { continue }
+                    print(String(format: "  item %d  class %4d  score %.6f", item, best.index, best.score))
+                }
             }
             if let outputDir {
                 let safe = v.name.map { "/\\: ".contains($0) ? "_" : $0 }

@@ -192,4 +192,30 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("#1"), r.stdout)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/output.npy"))
     }
+
+    /// `kite run` on a .kite file converted at batch 1 takes a batch of N, item by item; `bench`
+    /// times the batch and counts its FLOPs; `profile`, which times one item's steps, says to reconvert.
+    func testConvertedGraphTakesABatch() throws {
+        let sample = Samples.root + "/mobilenetv2_op13"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: sample + "/model.onnx"))
+        let model = folder.appendingPathComponent("m.kite").path
+        XCTAssertEqual(try kite("convert", sample + "/model.onnx", "-o", model).status, 0)
+        let x = try NPY.read(path: sample + "/inputs/input.npy").tensor
+        let batch = folder.appendingPathComponent("batch.npy").path
+        try NPY.write(Tensor(stackingBatchItems: [x, x]), path: batch)
+        let out = folder.appendingPathComponent("out").path
+        let r = try kite("run", model, "--input", "input=\(batch)", "--output-dir", out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("output output: 2x10") && r.stdout.contains("item 1"), r.stdout)
+        let y = try NPY.read(path: out + "/output.npy").tensor
+        XCTAssertEqual(y.batchItem(0), y.batchItem(1))
+        XCTAssertLessThan(relativeError(y.batchItem(0), try NPY.read(path: sample + "/outputs/output.npy").tensor), 1e-4)
+        func flops(_ args: String...) throws -> Double {
+            let b = try kite(["bench", model, "--runs", "1", "--warmup", "0", "--json"] + args)
+            let object = try JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as? [String: Any]
+            return try XCTUnwrap(object?["flops"] as? Double, b.stdout + b.stderr)
+        }
+        XCTAssertEqual(try flops("--shape", "input=3x3x96x96"), 3 * (try flops()))
+        assertCleanFailure(try kite("profile", model, "--shape", "input=2x3x96x96"), mentions: ["m.kite", "reconvert with --shape input=2x3x96x96"])
+    }
 }

@@ -33,6 +33,11 @@ struct AxisView {
 }
 
 extension Concat: NativeOperator, NativeOperatorDetails {
+    /// Joins every input's item along another axis.
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        batched.allSatisfy { $0 } && (try? normalizeAxis(typeName, axis, rank: inputs.first?.count ?? 0)) != 0
+    }
+
     public var typeName: String { "Concat" }
     public var kindName: String { typeName }
     public var parameterSummary: String { "axis=\(axis)" }
@@ -84,6 +89,11 @@ extension Concat: NativeOperator, NativeOperatorDetails {
 }
 
 extension Split: NativeOperator, NativeOperatorDetails {
+    /// Not along the batch axis.
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        inputs.count == 1 && (try? normalizeAxis(typeName, axis, rank: inputs[0].count)) != 0
+    }
+
     /// "ChannelSplit" along axis 1 (ShuffleNetV2's halves), "Split" otherwise.
     public var typeName: String { axis == 1 ? "ChannelSplit" : "Split" }
     public var kindName: String { typeName }

@@ -12,6 +12,11 @@ public struct Gather: Sendable, Equatable {
 }
 
 extension Gather: NativeOperator, NativeOperatorDetails {
+    /// Not along the batch axis.
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        inputs.count == 1 && (try? normalizeAxis(typeName, axis, rank: inputs[0].count)) != 0
+    }
+
     /// "Gather" (on axis 1 it is CondenseNet's channel index select).
     public var typeName: String { "Gather" }
     public var kindName: String { typeName }

@@ -59,6 +59,11 @@ extension GlobalPooling: NativeOperator, NativeOperatorDetails {
 }
 
 extension ReduceMean: NativeOperator, NativeOperatorDetails {
+    /// Not over the batch axis.
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        inputs.count == 1 && (try? resolvedAxes(rank: inputs[0].count))?.contains(0) == false
+    }
+
     public var typeName: String { "ReduceMean" }
     public var kindName: String { typeName }
     public var parameterSummary: String { "axes=\(fmtShape(axes))" + (keepDims ? " keepdims" : "") }

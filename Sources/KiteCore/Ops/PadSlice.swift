@@ -36,6 +36,13 @@ public struct Slice: Sendable, Equatable {
 }
 
 extension Pad: NativeOperator, NativeOperatorDetails {
+    /// The batch axis unpadded.
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        guard inputs.count == 1 else { return false }
+        let rank = inputs[0].count
+        return rank >= 1 && pads.count == 2 * rank && pads[0] == 0 && pads[rank] == 0
+    }
+
     public var typeName: String { "Pad" }
     public var kindName: String { typeName }
     public var parameterSummary: String { "pads=\(fmtShape(pads)) " + (mode == .constant ? "value=\(value)" : "mode=\(mode.rawValue)") }

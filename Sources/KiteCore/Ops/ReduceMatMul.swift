@@ -17,6 +17,11 @@ public struct Reduce: Sendable, Equatable {
 }
 
 extension Reduce: NativeOperator, NativeOperatorDetails {
+    /// Not over the batch axis.
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        inputs.count == 1 && (try? checkedAxes(rank: inputs[0].count))?.contains(0) == false
+    }
+
     public var typeName: String { kind.rawValue }
     public var kindName: String { typeName }
     public var parameterSummary: String { "axes=\(fmtShape(axes))" + (keepDims ? " keepdims" : "") }
@@ -111,6 +116,15 @@ public struct MatMul: Sendable, Equatable {
 }
 
 extension MatMul: NativeOperator, NativeOperatorDetails {
+    /// A batched A multiplies its rows (its axis 0 is a batch or row axis of the output); a
+    /// batched B must have a batch axis of its own (rank 3 or more), as its rows are summed over.
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        guard inputs.count == 2, batched.count == 2, let out = outputs.first else { return false }
+        if batched[0] && !(inputs[0].count >= 2 && inputs[0].count == out.count) { return false }
+        if batched[1] && !(inputs[1].count >= 3 && inputs[1].count == out.count) { return false }
+        return true
+    }
+
     public var typeName: String { "MatMul" }
     public var kindName: String { typeName }
     public var parameterSummary: String { "" }

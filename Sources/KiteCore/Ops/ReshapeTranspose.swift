@@ -39,6 +39,11 @@ extension Reshape: NativeOperator, NativeOperatorDetails {
 }
 
 extension Transpose: NativeOperator, NativeOperatorDetails {
+    /// The batch axis stays first.
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        perm.first == 0
+    }
+
     public var typeName: String { "Transpose" }
     public var kindName: String { typeName }
     public var parameterSummary: String { "perm=\(fmtShape(perm))" }

@@ -5,6 +5,11 @@ public struct Softmax: Sendable, Equatable {
 }
 
 extension Softmax: NativeOperator, NativeOperatorDetails {
+    /// Not along the batch axis.
+    public func keepsBatchItemsApart(inputs: [[Int]], batched: [Bool], outputs: [[Int]]) -> Bool {
+        inputs.count == 1 && (try? normalizeAxis(typeName, axis, rank: inputs[0].count)) != 0
+    }
+
     public var typeName: String { "Softmax" }
     public var kindName: String { typeName }
     public var parameterSummary: String { "axis=\(axis)" }
