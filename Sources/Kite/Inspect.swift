@@ -64,5 +64,6 @@ extension ModelSummary {
                   ops: histogram(g.nodes.map(\.op.typeName)), initializerCount: weightTensors.count,
                   parameterCount: params, parameterBytes: params * 4,
                   nativeOps: g.nodes.map { $0.describe(shapes: g.shapes) })
+        runsAnyBatch = g.runsPerBatchItem
     }
 }

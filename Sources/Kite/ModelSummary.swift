@@ -29,6 +29,9 @@ public struct ModelSummary: Sendable {
     public var nativeOps: [String]
     /// Model-local functions an ONNX file defines (the ops list counts calls to them).
     public var functionCount = 0
+    /// Native models: whether the graph, converted at batch 1, runs a batch of any size item by
+    /// item (`NativeGraph.runsPerBatchItem`).
+    public var runsAnyBatch: Bool?
 
     /// Summarises a decoded ONNX model. Parameters are the elements of all initializers.
     public init(onnx model: ONNXModel) {
@@ -84,6 +87,7 @@ public struct ModelSummary: Sendable {
         lines += inputs.map(row)
         lines.append("outputs:")
         lines += outputs.map(row)
+        if runsAnyBatch == true { lines.append("batch:        any (converted at 1; a batch of N runs item by item)") }
         lines.append("nodes:        \(nodeCount)")
         if functionCount > 0 {
             lines.append("functions:    \(functionCount) model-local (converting inlines every call)")
@@ -125,6 +129,7 @@ public struct ModelSummary: Sendable {
         ]
         if let irVersion { object["ir_version"] = irVersion }
         if functionCount > 0 { object["functions"] = functionCount }
+        if let runsAnyBatch { object["runs_any_batch"] = runsAnyBatch }
         return jsonString(object)
     }
 }

@@ -200,6 +200,8 @@ final class CommandLineTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: sample + "/model.onnx"))
         let model = folder.appendingPathComponent("m.kite").path
         XCTAssertEqual(try kite("convert", sample + "/model.onnx", "-o", model).status, 0)
+        XCTAssertTrue(try kite("inspect", model).stdout.contains("batch:        any"))
+        XCTAssertTrue(try kite("inspect", model, "--json").stdout.contains("\"runs_any_batch\" : true"))
         let x = try NPY.read(path: sample + "/inputs/input.npy").tensor
         let batch = folder.appendingPathComponent("batch.npy").path
         try NPY.write(Tensor(stackingBatchItems: [x, x]), path: batch)
