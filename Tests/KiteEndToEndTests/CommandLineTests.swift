@@ -218,6 +218,8 @@ final class CommandLineTests: XCTestCase {
             return try XCTUnwrap(object?["flops"] as? Double, b.stdout + b.stderr)
         }
         XCTAssertEqual(try flops("--shape", "input=3x3x96x96"), 3 * (try flops()))
+        let text = try kite("bench", model, "--runs", "1", "--warmup", "0", "--shape", "input=3x3x96x96").stdout
+        XCTAssertTrue(text.contains("batch    3, item by item"), text)
         assertCleanFailure(try kite("profile", model, "--shape", "input=2x3x96x96"), mentions: ["m.kite", "reconvert with --shape input=2x3x96x96"])
     }
 }
