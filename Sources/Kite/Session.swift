@@ -165,11 +165,23 @@ func loadNativeGraph(path: String, inputShapes: [String: [Int]], optimize: Bool,
         return LoadedGraph(graph: file.graph, notes: [], report: nil, onnxNodes: nil, batch: batch)
     }
     let model = try ONNXLoader.load(path: path)
-    let lowered = try Lowering.lowerWithNotes(model, inputShapes: inputShapes)
-    guard optimize && lowered.graph.isFloatOnly else {
-        return LoadedGraph(graph: lowered.graph, notes: lowered.notes, report: nil, onnxNodes: model.graph.nodes.count)
+    // A batch asked of a model whose batch is fixed at 1 (exported without a dynamic batch) runs
+    // item by item, as in a converted graph, if the graph keeps items apart.
+    var batch: Int?
+    var shapes = inputShapes
+    for v in model.graph.dataInputs {
+        guard let s = inputShapes[v.name], let dims = v.dims, dims.first == .value(1), s.count == dims.count,
+              s[0] > 1, batch == nil || batch == s[0] else { continue }
+        batch = s[0]
+        shapes[v.name] = [1] + s.dropFirst()
     }
+    let lowered = try Lowering.lowerWithNotes(model, inputShapes: shapes)
     var graph = lowered.graph
-    let report = try PassManager(options: passOptions).run(&graph)
-    return LoadedGraph(graph: graph, notes: lowered.notes, report: report, onnxNodes: model.graph.nodes.count)
+    var report: OptimizationReport?
+    if optimize && graph.isFloatOnly { report = try PassManager(options: passOptions).run(&graph) }
+    if batch != nil && !graph.runsPerBatchItem {
+        _ = try Lowering.lowerWithNotes(model, inputShapes: inputShapes)  // throws the declared batch's error
+        throw KiteError.invalidArgument("\(path): the model's batch is fixed at 1")
+    }
+    return LoadedGraph(graph: graph, notes: lowered.notes, report: report, onnxNodes: model.graph.nodes.count, batch: batch)
 }

@@ -70,7 +70,7 @@ struct ProfileCommand: ParsableCommand {
         }
         // Profiles time the planned graph's steps, which run one item of a batch at a time.
         if let v = zip(session.inputs, session.graph.inputs).first(where: { $0.shape != $1.shape })?.0 {
-            throw KiteError.invalidArgument("\(model): the graph was converted for a batch of 1 and runs a batch item by item; profile one item, or reconvert with --shape \(v.name)=\(v.shape.map(String.init).joined(separator: "x")) to profile a batch")
+            throw KiteError.invalidArgument("\(model): the graph has a batch of 1 and runs a batch item by item, while profile times one run's steps: profile one item, or convert with --shape \(v.name)=\(v.shape.map(String.init).joined(separator: "x")) a model whose batch is free")
         }
         var random = SeededRandom(seed: seed)
         var inputs: [String: Tensor] = [:]

@@ -77,4 +77,23 @@ final class BatchTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("reconvert with --shape"), "\($0)")
         }
     }
+
+    /// An ONNX model whose batch is fixed at 1 (exported without a dynamic batch) runs a batch
+    /// asked of it item by item, as its converted graph does.
+    func testFixedBatchModelRunsABatchItemByItem() throws {
+        let sample = try XCTUnwrap(try Samples.all().first { $0.name == "mobilenetv1_op9" })
+        let x = try sample.input("input")
+        let session = try Session(path: sample.modelPath, options: SessionOptions(inputShapes: ["input": [3] + x.shape.dropFirst()]))
+        XCTAssertEqual(session.inputs.map(\.shape), [[3] + x.shape.dropFirst()])
+        XCTAssertEqual(session.graph.inputs.map(\.shape), [x.shape])
+        let outputs = try session.run(["input": batchOfThree(x)])
+        let got = try XCTUnwrap(outputs["output"])
+        XCTAssertEqual(got.shape, [3, 10])
+        XCTAssertLessThan(relativeError(got.batchItem(0), try sample.expected("output")), 1e-4)
+        XCTAssertEqual(got.batchItem(2), try session.run(["input": batchOfThree(x).batchItem(2)])["output"])
+        // Other dims stay as declared.
+        XCTAssertThrowsError(try Session(path: sample.modelPath, options: SessionOptions(inputShapes: ["input": [3, 3, 64, 64]]))) {
+            XCTAssertTrue("\($0)".contains("contradicts the declared shape"), "\($0)")
+        }
+    }
 }

@@ -220,6 +220,6 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try flops("--shape", "input=3x3x96x96"), 3 * (try flops()))
         let text = try kite("bench", model, "--runs", "1", "--warmup", "0", "--shape", "input=3x3x96x96").stdout
         XCTAssertTrue(text.contains("batch    3, item by item"), text)
-        assertCleanFailure(try kite("profile", model, "--shape", "input=2x3x96x96"), mentions: ["m.kite", "reconvert with --shape input=2x3x96x96"])
+        assertCleanFailure(try kite("profile", model, "--shape", "input=2x3x96x96"), mentions: ["m.kite", "convert with --shape input=2x3x96x96"])
     }
 }
