@@ -171,7 +171,10 @@ func loadNativeGraph(path: String, inputShapes: [String: [Int]], optimize: Bool,
     var shapes = inputShapes
     for v in model.graph.dataInputs {
         guard let s = inputShapes[v.name], let dims = v.dims, dims.first == .value(1), s.count == dims.count,
-              s[0] > 1, batch == nil || batch == s[0] else { continue }
+              s[0] > 1, batch == nil || batch == s[0],
+              zip(dims.dropFirst(), s.dropFirst()).allSatisfy({ dim, given in
+                  if case .value(let fixed) = dim { return fixed == given } else { return true }
+              }) else { continue }
         batch = s[0]
         shapes[v.name] = [1] + s.dropFirst()
     }

@@ -93,7 +93,7 @@ final class BatchTests: XCTestCase {
         XCTAssertEqual(got.batchItem(2), try session.run(["input": batchOfThree(x).batchItem(2)])["output"])
         // Other dims stay as declared.
         XCTAssertThrowsError(try Session(path: sample.modelPath, options: SessionOptions(inputShapes: ["input": [3, 3, 64, 64]]))) {
-            XCTAssertTrue("\($0)".contains("contradicts the declared shape"), "\($0)")
+            XCTAssertTrue("\($0)".contains("given shape [3, 3, 64, 64] contradicts the declared shape"), "\($0)")
         }
     }
 }
