@@ -44,12 +44,15 @@ public struct ConversionReport: Sendable {
     /// With --verify: the first pass whose outputs drifted, and by how much (nil: none drifted).
     public var verification: String?
     public var notes: [String]
+    /// Whether the converted graph runs a batch of any size item by item (`NativeGraph.runsPerBatchItem`).
+    public var runsAnyBatch = false
 
     public var text: String {
         var lines = ["converted \(source) -> \(destination)",
                      "nodes:  \(onnxNodes) ONNX -> \(nodesBefore) native -> \(nodesAfter) after passes"]
         lines += summaryLines.map { "  " + $0 }
         lines.append("size:   \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter))")
+        if runsAnyBatch { lines.append("batch:  any, item by item (the graph keeps the items of a batch apart)") }
         if let verification { lines.append("verify: \(verification)") }
         return lines.joined(separator: "\n")
     }
@@ -63,6 +66,7 @@ public struct ConversionReport: Sendable {
             "bytes_before": bytesBefore, "bytes_after": bytesAfter, "summary": summaryLines,
         ]
         if let verification { o["verification"] = verification }
+        o["runs_any_batch"] = runsAnyBatch
         return jsonString(o)
     }
 }
@@ -108,7 +112,8 @@ public enum Converter {
         return ConversionReport(source: path, destination: destination, onnxNodes: model.graph.nodes.count,
                                 nodesBefore: before, nodesAfter: graph.nodes.count,
                                 passes: report.rewrites, summaryLines: report.summaryLines,
-                                bytesBefore: sizeBefore, bytesAfter: sizeAfter, verification: verification, notes: notes)
+                                bytesBefore: sizeBefore, bytesAfter: sizeAfter, verification: verification, notes: notes,
+                                runsAnyBatch: graph.runsPerBatchItem)
     }
 }
 

@@ -199,7 +199,9 @@ final class CommandLineTests: XCTestCase {
         let sample = Samples.root + "/mobilenetv2_op13"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: sample + "/model.onnx"))
         let model = folder.appendingPathComponent("m.kite").path
-        XCTAssertEqual(try kite("convert", sample + "/model.onnx", "-o", model).status, 0)
+        let converted = try kite("convert", sample + "/model.onnx", "-o", model)
+        XCTAssertEqual(converted.status, 0)
+        XCTAssertTrue(converted.stdout.contains("batch:  any, item by item"), converted.stdout)
         XCTAssertTrue(try kite("inspect", model).stdout.contains("batch:        any"))
         XCTAssertTrue(try kite("inspect", model, "--json").stdout.contains("\"runs_any_batch\" : true"))
         let x = try NPY.read(path: sample + "/inputs/input.npy").tensor
