@@ -40,8 +40,10 @@ public final class Session: @unchecked Sendable {
     public let loadMilliseconds: Double
     /// The planned fast executor (nil when running the reference implementations).
     public let executor: Executor?
-    /// The inputs `run` takes by default: the graph's, with the batch asked for when opening
-    /// (`SessionOptions.inputShapes`) if the graph runs it item by item.
+    /// The batch asked for when opening (`SessionOptions.inputShapes`) that the graph, made for
+    /// one item, runs item by item; nil when the inputs have the graph's own shapes.
+    public let itemBatch: Int?
+    /// The inputs `run` takes by default: the graph's, with `itemBatch` as their batch.
     public let inputs: [ValueInfo]
     /// Whether `run` takes a batch of any size where the graph has a batch of 1, and runs it item
     /// by item (`NativeGraph.runsPerBatchItem`).
@@ -71,6 +73,7 @@ public final class Session: @unchecked Sendable {
         graph = loaded.graph
         notes = loaded.notes
         runsAnyBatch = loaded.graph.runsPerBatchItem
+        itemBatch = loaded.batch
         inputs = loaded.graph.inputs.map { v in
             guard let batch = loaded.batch else { return v }
             return ValueInfo(name: v.name, shape: [batch] + v.shape.dropFirst())

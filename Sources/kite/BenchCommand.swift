@@ -47,7 +47,7 @@ struct BenchCommand: ParsableCommand {
         } else {
             print("model    \(model)")
             print("threads  \(r.threads)")
-            if let batch = session.inputs.first?.shape.first, session.inputs != session.graph.inputs {
+            if let batch = session.itemBatch {
                 print("batch    \(batch), item by item (the graph was converted at 1)")
             }
             print(String(format: "latency  median %.3f ms  p10 %.3f ms  p90 %.3f ms  (%d runs)", r.medianMilliseconds, r.p10Milliseconds, r.p90Milliseconds, r.runs))

@@ -69,7 +69,7 @@ struct ProfileCommand: ParsableCommand {
             throw KiteError.invalidArgument("\(model): the model has values of types other than float32\(typed), which run on the reference executor; profile needs the fast executor")
         }
         // Profiles time the planned graph's steps, which run one item of a batch at a time.
-        if let v = zip(session.inputs, session.graph.inputs).first(where: { $0.shape != $1.shape })?.0 {
+        if session.itemBatch != nil, let v = session.inputs.first {
             throw KiteError.invalidArgument("\(model): the graph has a batch of 1 and runs a batch item by item, while profile times one run's steps: profile one item, or convert with --shape \(v.name)=\(v.shape.map(String.init).joined(separator: "x")) a model whose batch is free")
         }
         var random = SeededRandom(seed: seed)
