@@ -5,8 +5,12 @@ extension NativeGraph {
     /// dim of 1 (the batch axis), every op keeps each item of its batched inputs in the same
     /// item of its outputs (`NativeOperator.keepsBatchItemsApart`), and every graph output
     /// carries the batch axis. A batch of N items then gives, item by item, what N runs give.
-    public var runsPerBatchItem: Bool {
-        guard !inputs.isEmpty, inputs.allSatisfy({ $0.shape.first == 1 }) else { return false }
+    public var runsPerBatchItem: Bool { batchedValues != nil }
+
+    /// When the graph runs a batch item by item (`runsPerBatchItem`), the values that carry the
+    /// batch axis (the graph inputs and everything computed from them); nil otherwise.
+    public var batchedValues: Set<String>? {
+        guard !inputs.isEmpty, inputs.allSatisfy({ $0.shape.first == 1 }) else { return nil }
         var batched = Set(inputs.map(\.name))
         for node in nodes {
             let flags = node.inputs.map { batched.contains($0) }
@@ -14,10 +18,10 @@ extension NativeGraph {
             let ins = node.inputs.map { shapes[$0] ?? [] }
             let outs = node.outputs.map { shapes[$0] ?? [] }
             guard zip(ins, flags).allSatisfy({ !$1 || $0.first == 1 }), outs.allSatisfy({ $0.first == 1 }),
-                  node.op.nativeOperator.keepsBatchItemsApart(inputs: ins, batched: flags, outputs: outs) else { return false }
+                  node.op.nativeOperator.keepsBatchItemsApart(inputs: ins, batched: flags, outputs: outs) else { return nil }
             batched.formUnion(node.outputs)
         }
-        return outputs.allSatisfy { batched.contains($0.name) && $0.shape.first == 1 }
+        return outputs.allSatisfy({ batched.contains($0.name) && $0.shape.first == 1 }) ? batched : nil
     }
 }
 

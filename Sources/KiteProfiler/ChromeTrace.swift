@@ -41,7 +41,7 @@ extension Profile {
             ("traceEvents", .array(events)),
             ("displayTimeUnit", .string("ms")),
             ("otherData", .object([("schema_version", .int(Self.schemaVersion)), ("model", .string(model)),
-                                   ("threads", .int(threads)), ("runs", .int(runs))])),
+                                   ("threads", .int(threads)), ("batch_items", .int(batchItems)), ("runs", .int(runs))])),
         ])
         return trace.rendered(pretty: true, inlineDepth: 2)
     }

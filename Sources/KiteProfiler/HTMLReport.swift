@@ -13,7 +13,7 @@ extension Profile {
         var h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         h += "<title>\(escape(title))</title>\n<style>\n\(Self.css)</style>\n</head>\n<body>\n"
         h += "<header>\n<h1>\(escape(title))</h1>\n"
-        h += "<p class=\"sub\">\(ops.count) ops · \(threads) thread\(threads == 1 ? "" : "s") · \(runs) timed runs after \(warmup) warm-up · \(escape(build)) build · \(escape(machine.cpu))</p>\n"
+        h += "<p class=\"sub\">\(ops.count) ops · \(threads) thread\(threads == 1 ? "" : "s") · \(runs) timed runs after \(warmup) warm-up\(batchItems > 1 ? " · batch \(batchItems) item by item" : "") · \(escape(build)) build · \(escape(machine.cpu))</p>\n"
         if build == "debug" { h += "<p class=\"warn\">Debug build: times are not representative; build with -c release.</p>\n" }
         h += "<div class=\"cards\">\n"
         let e2e = endToEndMedianNanoseconds

@@ -27,6 +27,7 @@ extension Profile {
             ("model", .string(model)),
             ("build", .string(build)),
             ("threads", .int(threads)),
+            ("batch_items", .int(batchItems)),
             ("runs", .int(runs)),
             ("warmup", .int(warmup)),
             ("total_ms", .number(totalNanoseconds / 1e6)),

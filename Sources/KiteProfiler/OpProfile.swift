@@ -111,6 +111,26 @@ extension OpProfile {
         return total
     }
 
+    /// Counts a batch of `items` run item by item: the cost of every item, and a batch of `items` in
+    /// the shapes of batched values (`NativeGraph.batchedValues`), which have a leading 1 in `graph`.
+    mutating func countBatch(of items: Int, batched: Set<String>, graph: NativeGraph) {
+        let node = graph.nodes[nodeIndex]
+        func scaled(_ shapes: [[Int]], _ names: [String]) -> [[Int]] {
+            zip(shapes, names).map { shape, name in
+                batched.contains(name) && shape.first == 1 ? [items] + shape.dropFirst() : shape
+            }
+        }
+        inputShapes = scaled(inputShapes, node.inputs)
+        outputShapes = scaled(outputShapes, node.outputs)
+        func times(_ v: Int) -> Int {
+            let (product, overflow) = v.multipliedReportingOverflow(by: items)
+            return overflow ? Int.max : product
+        }
+        cost = OpCost(flops: times(cost.flops), activationBytesRead: times(cost.activationBytesRead),
+                      weightBytesRead: times(cost.weightBytesRead), bytesWritten: times(cost.bytesWritten))
+        conv?.batch *= items
+    }
+
     /// Kernel names of steps that do no work of their own.
     public static let freeKernels: Set<String> = ["none", "view"]
 

@@ -47,6 +47,8 @@ public struct Profile: Sendable {
     /// A label for reports (usually the model's path).
     public var model: String
     public var threads: Int
+    /// Items of the batch each run ran one by one through a graph made for one item (1: one run of the graph).
+    public var batchItems: Int
     /// Profiled runs (each timed per step) and untimed warm-up runs before them.
     public var runs: Int
     public var warmup: Int
@@ -69,11 +71,12 @@ public struct Profile: Sendable {
     /// Whether the profiler was built optimised ("release") or not ("debug").
     public var build: String
 
-    public init(model: String, threads: Int, runs: Int, warmup: Int, machine: Machine, ops: [OpProfile],
+    public init(model: String, threads: Int, batchItems: Int = 1, runs: Int, warmup: Int, machine: Machine, ops: [OpProfile],
                 unscheduled: [UnscheduledNode], graphStats: GraphShapeStats, timedRunNanoseconds: [Double],
                 endToEndNanoseconds: [Double], runStarts: [Double], onnxNodeFLOPs: [String: Int]? = nil) {
         self.model = model
         self.threads = threads
+        self.batchItems = max(batchItems, 1)
         self.runs = runs
         self.warmup = warmup
         self.machine = machine

@@ -14,17 +14,42 @@ public enum Profiler {
     ///   - onnxNodeFLOPs: FLOPs of each original ONNX node, to split fused ops for `GroupBy.onnxNode`.
     public static func profile(executor: Executor, graph: NativeGraph, inputs: [String: Tensor], runs: Int, warmup: Int,
                                machine: Machine? = nil, model: String = "", onnxNodeFLOPs: [String: Int]? = nil) throws -> Profile {
+        try profile(executor: executor, graph: graph, batchItems: [inputs], runs: runs, warmup: warmup, machine: machine,
+                    model: model, onnxNodeFLOPs: onnxNodeFLOPs)
+    }
+
+    /// Profiles a batch that a graph made for one item runs item by item (`NativeGraph.runsPerBatchItem`):
+    /// every run runs each of `batchItems` (the inputs of one item each), a step's time in a run is its
+    /// time summed over the items, and its cost and the shapes of batched values count the whole batch.
+    /// With more than one item, steps are laid end to end in the timeline (their items interleave).
+    public static func profile(executor: Executor, graph: NativeGraph, batchItems items: [[String: Tensor]], runs: Int, warmup: Int,
+                               machine: Machine? = nil, model: String = "", onnxNodeFLOPs: [String: Int]? = nil) throws -> Profile {
+        guard !items.isEmpty else { throw KiteError.invalidArgument("profile: no inputs to run") }
+        let batched: Set<String>
+        if items.count > 1 {
+            guard let values = graph.batchedValues else {
+                throw KiteError.invalidArgument("profile: the graph does not run a batch item by item")
+            }
+            batched = values
+        } else {
+            batched = []
+        }
         let runs = max(runs, 1)
         let steps = executor.steps
         guard steps.allSatisfy({ $0.nodeIndex >= 0 && $0.nodeIndex < graph.nodes.count }) else {
             throw KiteError.invalidArgument("profile: the executor's steps do not belong to the given graph")
         }
         var ops = steps.enumerated().map { OpProfile(step: $0.offset, info: $0.element, graph: graph) }
+        if items.count > 1 {
+            for i in ops.indices { ops[i].countBatch(of: items.count, batched: batched, graph: graph) }
+        }
         let scheduled = Set(steps.flatMap { [$0.nodeIndex] + $0.absorbedNodes })
         let unscheduled = graph.nodes.indices.filter { !scheduled.contains($0) }.map {
             UnscheduledNode(name: graph.nodes[$0].name, type: graph.nodes[$0].op.typeName, origin: graph.nodes[$0].origin)
         }
-        for _ in 0..<max(warmup, 0) { _ = try executor.run(inputs) }
+        for _ in 0..<max(warmup, 0) {
+            for inputs in items { _ = try executor.run(inputs) }
+        }
 
         var times = [UInt64](repeating: 0, count: max(steps.count, 1))
         var spans = [UInt64](repeating: 0, count: max(2 * steps.count, 2))
@@ -36,14 +61,17 @@ public enum Profiler {
         }
         for _ in 0..<runs {
             let p0 = monotonicNanoseconds()
-            _ = try executor.run(inputs)
+            for inputs in items { _ = try executor.run(inputs) }
             plain.append(Double(monotonicNanoseconds() - p0))
 
             for i in times.indices { times[i] = 0 }
             let t0 = monotonicNanoseconds()
-            _ = try times.withUnsafeMutableBufferPointer { t in
-                try spans.withUnsafeMutableBufferPointer { s in
-                    try executor.run(inputs, stepNanoseconds: t.baseAddress, stepSpans: s.baseAddress)
+            // The executor adds each step's time to `times`, so items accumulate; spans only for one item.
+            for inputs in items {
+                _ = try times.withUnsafeMutableBufferPointer { t in
+                    try spans.withUnsafeMutableBufferPointer { s in
+                        try executor.run(inputs, stepNanoseconds: t.baseAddress, stepSpans: items.count == 1 ? s.baseAddress : nil)
+                    }
                 }
             }
             let t1 = monotonicNanoseconds()
@@ -58,7 +86,7 @@ public enum Profiler {
             }
         }
         fillMissingStarts(&ops)
-        return Profile(model: model, threads: executor.threads, runs: runs, warmup: max(warmup, 0),
+        return Profile(model: model, threads: executor.threads, batchItems: items.count, runs: runs, warmup: max(warmup, 0),
                        machine: machine ?? Machine.measure(threads: executor.threads), ops: ops, unscheduled: unscheduled,
                        graphStats: GraphShapeStats(graph), timedRunNanoseconds: timed, endToEndNanoseconds: plain,
                        runStarts: starts, onnxNodeFLOPs: onnxNodeFLOPs)

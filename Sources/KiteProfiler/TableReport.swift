@@ -87,6 +87,7 @@ extension Profile {
 
     var header: String {
         var h = "kite profile \(model.isEmpty ? "(graph)" : model): \(ops.count) ops, \(threads) thread\(threads == 1 ? "" : "s"), \(runs) run\(runs == 1 ? "" : "s") after \(warmup) warm-up"
+        if batchItems > 1 { h += ", batch \(batchItems) item by item (times and costs are the batch's)" }
         if build == "debug" { h += "\nnote: debug build; build with -c release for meaningful times" }
         return h
     }

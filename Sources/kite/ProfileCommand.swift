@@ -68,15 +68,13 @@ struct ProfileCommand: ParsableCommand {
             let typed = session.graph.elementTypes.min { $0.key < $1.key }.map { " ('\($0.key)' is \($0.value))" } ?? ""
             throw KiteError.invalidArgument("\(model): the model has values of types other than float32\(typed), which run on the reference executor; profile needs the fast executor")
         }
-        // Profiles time the planned graph's steps, which run one item of a batch at a time.
-        if session.itemBatch != nil, let v = session.inputs.first {
-            throw KiteError.invalidArgument("\(model): the graph has a batch of 1 and runs a batch item by item, while profile times one run's steps: profile one item, or convert with --shape \(v.name)=\(v.shape.map(String.init).joined(separator: "x")) a model whose batch is free")
-        }
         var random = SeededRandom(seed: seed)
         var inputs: [String: Tensor] = [:]
         for v in session.inputs { inputs[v.name] = try random.tensor(v.shape, name: v.name) }
+        // A batch through a graph made for one item runs item by item: each run profiles every item.
+        let items = session.itemBatch.map { n in (0..<n).map { i in inputs.mapValues { $0.batchItem(i) } } } ?? [inputs]
         let originFLOPs = needsOriginFLOPs ? unfusedOriginFLOPs(inputShapes) : nil
-        let profile = try Profiler.profile(executor: executor, graph: session.graph, inputs: inputs, runs: runs, warmup: warmup,
+        let profile = try Profiler.profile(executor: executor, graph: session.graph, batchItems: items, runs: runs, warmup: warmup,
                                            model: model, onnxNodeFLOPs: originFLOPs)
         switch format {
         case .table: print(profile.table(groupBy: groupBy))

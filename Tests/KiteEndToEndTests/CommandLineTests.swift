@@ -194,7 +194,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     /// `kite run` on a .kite file converted at batch 1 takes a batch of N, item by item; `bench`
-    /// times the batch and counts its FLOPs; `profile`, which times one item's steps, says to reconvert.
+    /// times the batch and counts its FLOPs; `profile` times every item's steps and counts the batch's costs.
     func testConvertedGraphTakesABatch() throws {
         let sample = Samples.root + "/mobilenetv2_op13"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: sample + "/model.onnx"))
@@ -222,6 +222,24 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try flops("--shape", "input=3x3x96x96"), 3 * (try flops()))
         let text = try kite("bench", model, "--runs", "1", "--warmup", "0", "--shape", "input=3x3x96x96").stdout
         XCTAssertTrue(text.contains("batch    3, item by item"), text)
-        assertCleanFailure(try kite("profile", model, "--shape", "input=2x3x96x96"), mentions: ["m.kite", "convert with --shape input=2x3x96x96"])
+        // `profile` runs every item of the batch in each run: the batch's FLOPs and shapes, its steps' summed times.
+        func profile(_ args: String...) throws -> [String: Any] {
+            let p = try kite(["profile", model, "--runs", "2", "--warmup", "0", "--format", "json"] + args)
+            XCTAssertEqual(p.status, 0, p.stderr)
+            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as? [String: Any], p.stdout + p.stderr)
+        }
+        let one = try profile(), three = try profile("--shape", "input=3x3x96x96")
+        XCTAssertEqual(one["batch_items"] as? Int, 1)
+        XCTAssertEqual(three["batch_items"] as? Int, 3)
+        func totals(_ p: [String: Any]) -> [String: Int] { (p["totals"] as? [String: Any] ?? [:]).compactMapValues { $0 as? Int } }
+        for key in ["flops", "weight_bytes_read", "bytes_written"] {
+            XCTAssertEqual(totals(three)[key], totals(one)[key].map { 3 * $0 }, key)
+        }
+        XCTAssertEqual(totals(three)["flops"].map(Double.init), try flops("--shape", "input=3x3x96x96"))
+        let firstOp = try XCTUnwrap((three["ops"] as? [[String: Any]])?.first)
+        XCTAssertEqual((firstOp["output_shape"] as? [[Int]])?.first?.first, 3, "\(firstOp)")
+        let table = try kite("profile", model, "--runs", "1", "--warmup", "0", "--shape", "input=2x3x96x96")
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("batch 2 item by item") && table.stdout.contains("2x8x48x48"), table.stdout)
     }
 }

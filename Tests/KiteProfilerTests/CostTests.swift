@@ -158,4 +158,41 @@ final class CostTests: XCTestCase {
         try check("concat", .concat(Concat(axis: 1)), inputs: [[1, 4, 4, 4], [1, 2, 4, 4]],
                   Expected(flops: 0, activationBytesRead: 96 * 4, weightBytesRead: 0, bytesWritten: 96 * 4))
     }
+
+    /// A batch run item by item through a graph made for one item: each op's cost is the batch's
+    /// (here 3 items of a dense 3x3 conv and a ReLU), its output shape carries the batch, and its
+    /// time in a run is summed over the items.
+    func testBatchRunItemByItem() throws {
+        var b = GraphBuilder(shape: [1, 3, 8, 8])
+        let y = b.add("conv", conv(cin: 3, cout: 4, kernel: 3, pad: 1), ["input"])
+        let out = b.add("relu", .activation(ActivationOp(.relu)), [y])
+        let graph = b.graph(outputs: [out])
+        let executor = try Executor(graph: graph, threads: 1)
+        var random = GraphBuilder(shape: [1])
+        let items = (0..<3).map { _ in ["input": Tensor(shape: [1, 3, 8, 8], floats: random.random(3 * 64))] }
+        let one = try Profiler.profile(executor: executor, graph: graph, inputs: items[0], runs: 2, warmup: 0, machine: Self.machine)
+        let batch = try Profiler.profile(executor: executor, graph: graph, batchItems: items, runs: 2, warmup: 0, machine: Self.machine)
+        XCTAssertEqual(one.batchItems, 1)
+        XCTAssertEqual(batch.batchItems, 3)
+        XCTAssertEqual(batch.ops.count, one.ops.count)
+        for (o, m) in zip(one.ops, batch.ops) {
+            XCTAssertEqual(m.cost, OpCost(flops: 3 * o.cost.flops, activationBytesRead: 3 * o.cost.activationBytesRead,
+                                          weightBytesRead: 3 * o.cost.weightBytesRead, bytesWritten: 3 * o.cost.bytesWritten), m.name)
+            XCTAssertEqual(m.outputShapes, o.outputShapes.map { [3] + $0.dropFirst() }, m.name)
+            XCTAssertEqual(m.nanoseconds.count, 2)
+            XCTAssertTrue(m.nanoseconds.allSatisfy { $0 > 0 }, m.name)
+        }
+        // 2 * 4*8*8 outputs * 27 MACs per item, as in testDenseConv.
+        XCTAssertEqual(batch.totalCost.flops, 3 * 2 * 4 * 64 * 27 + 3 * 4 * 64)
+        XCTAssertTrue(batch.table().contains("batch 3 item by item"))
+        // A graph that mixes items refuses more than one.
+        var mixing = GraphBuilder(shape: [1, 10])
+        let soft = mixing.add("softmax", .softmax(Softmax(axis: 0)), ["input"])
+        let mixed = mixing.graph(outputs: [soft])
+        XCTAssertNil(mixed.batchedValues)
+        let mixedExecutor = try Executor(graph: mixed, threads: 1)
+        let feed = ["input": Tensor(shape: [1, 10], floats: random.random(10))]
+        XCTAssertThrowsError(try Profiler.profile(executor: mixedExecutor, graph: mixed, batchItems: [feed, feed], runs: 1, warmup: 0,
+                                                  machine: Self.machine))
+    }
 }
