@@ -2,9 +2,10 @@
 
 Usage: peers.py MODEL.onnx --threads N --runs R --warmup W
 Prints one JSON object per peer on stdout: {"peer": ..., "median_ms": ..., "p10_ms": ..., "p90_ms": ...,
-"peak_rss_mb": ..., "import_rss_mb": ...}: the process's peak resident memory (interpreter, library,
-model and buffers, like `kite bench`'s peak_rss_mb) and its resident memory once the library was
-imported, before the model was loaded.
+"load_ms": ..., "peak_rss_mb": ..., "import_rss_mb": ...}: the time to open the model ready to run (like
+`kite bench`'s load_ms), the process's peak resident memory (interpreter, library, model and buffers, like
+`kite bench`'s peak_rss_mb) and its resident memory once the library was imported, before the model was
+loaded.
 """
 import argparse
 import json
@@ -56,12 +57,15 @@ def onnxruntime_peer(path, threads, runs, warmup):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    start = time.perf_counter()
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    load_ms = (time.perf_counter() - start) * 1e3
     inp = sess.get_inputs()[0]
     shape = [d if isinstance(d, int) else 1 for d in inp.shape]
     feed = {inp.name: make_input(shape)}
     result = stats(time_calls(lambda: sess.run(None, feed), runs, warmup))
     result["import_rss_mb"] = imported
+    result["load_ms"] = load_ms
     return result
 
 
@@ -69,6 +73,7 @@ def openvino_peer(path, threads, runs, warmup):
     import openvino as ov
     imported = resident_mb()
     core = ov.Core()
+    start = time.perf_counter()
     model = core.read_model(path)
     shape = [d.get_length() if d.is_static else 1 for d in model.inputs[0].get_partial_shape()]
     model.reshape({model.inputs[0].any_name: shape})
@@ -78,9 +83,11 @@ def openvino_peer(path, threads, runs, warmup):
                                                  "PERFORMANCE_HINT": "LATENCY",
                                                  "NUM_STREAMS": 1})
     request = compiled.create_infer_request()
+    load_ms = (time.perf_counter() - start) * 1e3
     x = make_input(shape)
     result = stats(time_calls(lambda: request.infer({0: x}), runs, warmup))
     result["import_rss_mb"] = imported
+    result["load_ms"] = load_ms
     return result
 
 

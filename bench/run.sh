@@ -52,8 +52,13 @@ mem = f"{opk:.0f} ({opk - (oimp or 0):.0f})" if opk else "-"
 flops, kpeak = peak(k, "flops"), peak(k, "peak_gflops")
 floor_ms = flops / (kpeak * 1e6) if flops and kpeak else None
 arena, bound = peak(k, "arena_bytes"), peak(k, "arena_lower_bound_bytes")
+def median_of(rs, key):
+    xs = [r[key] for r in rs if r.get(key)]
+    return statistics.median(xs) if xs else None
+kl, ol = median_of(k, "load_ms"), median_of(o, "load_ms")
+load = lambda x: f"{x:.1f}" if x else "-"
 print(f"| {net} | {t} | {f(km)} | {f(om)} | {f(vm)} | {r(km, om)} | {r(km, best)} | {r(km, floor_ms)} | {r(arena, bound)} "
-      f"| {peak(k, 'peak_rss_mb') or 0:.0f} | {mem} |")
+      f"| {peak(k, 'peak_rss_mb') or 0:.0f} | {mem} | {load(kl)} | {load(ol)} |")
 PY
 )
     echo "$row"
@@ -76,9 +81,12 @@ ov=$($PY -c "import openvino; print(openvino.__version__)" 2>/dev/null || echo "
   echo "interpreter with onnxruntime imported, before the model was loaded). Kite/FLOP floor is Kite's median over"
   echo "the time its FLOPs (2 x MACs of direct convolution) take at the peak \`kite bench --floor\` measures (an FMA"
   echo "loop, per core times threads); arena/bound is the activation arena over the largest set of tensors alive at once."
+  echo "Load ms is the time to open the model ready to run, the median of the rounds: Kite from the converted \`.kite\`"
+  echo "file (\`kite bench\`'s load_ms: decode and plan, weights packed), onnxruntime from the ONNX file (session creation"
+  echo "with its graph optimisations)."
   echo
-  echo "| network | threads | Kite ms | onnxruntime ms | OpenVINO ms | Kite/onnxruntime | Kite/best peer | Kite/FLOP floor | arena/bound | Kite peak RSS MB | onnxruntime peak RSS MB (above import) |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| network | threads | Kite ms | onnxruntime ms | OpenVINO ms | Kite/onnxruntime | Kite/best peer | Kite/FLOP floor | arena/bound | Kite peak RSS MB | onnxruntime peak RSS MB (above import) | Kite load ms | onnxruntime load ms |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } > bench/results.md
 echo "wrote bench/results.md"

@@ -65,14 +65,14 @@ struct Decoder {
         }
         if w.pointee.has_i64 != 0 {
             let raw = try bytes(w.pointee.i64, width: 8)
-            return Tensor(shape: shape, ints: (0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) })
+            return Tensor(shape: shape, ints: littleEndianValues(raw, count: count, as: Int64.self) { Int64(littleEndian: $0) })
         }
         if w.pointee.has_f16 != 0 {
             let raw = try bytes(w.pointee.f16, width: 2)
             return Tensor(shape: shape, floats: (0..<count).map { halfBitsToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self))) })
         }
         let raw = try bytes(w.pointee.f32, width: 4)
-        return Tensor(shape: shape, floats: (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
+        return Tensor(shape: shape, floats: littleEndianValues(raw, count: count, as: UInt32.self) { Float(bitPattern: UInt32(littleEndian: $0)) })
     }
 
     func vector(_ w: UnsafeMutablePointer<Kite__Weights>?, _ ctx: ErrorContext, _ what: String) throws -> [Float]? {

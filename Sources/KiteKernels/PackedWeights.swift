@@ -46,9 +46,12 @@ public struct PackedGEMMWeights: Sendable {
         let dst = storage.pointer
         for p in 0..<panelCount {
             let base = dst + p * inputChannels * nr
-            for j in 0..<min(nr, outputChannels - p * nr) {
-                let src = weights + (p * nr + j) * ld
-                for k in 0..<inputChannels { base[k * nr + j] = src[k] }
+            let columns = min(nr, outputChannels - p * nr)
+            let rows = weights + p * nr * ld
+            // Row k of the panel is written front to back (the 16 source rows are read in step).
+            for k in 0..<inputChannels {
+                let out = base + k * nr
+                for j in 0..<columns { out[j] = rows[j * ld + k] }
             }
         }
         if let bias {
@@ -56,6 +59,20 @@ public struct PackedGEMMWeights: Sendable {
             for n in 0..<outputChannels { b[n] = bias[n] }
         }
     }
+
+    /// Zero weights and bias for `outputChannels` x `inputChannels`, to be filled through
+    /// `mutablePanels` by a packer that computes its weights (Winograd's transformed filters).
+    init(zeroedOutputChannels outputChannels: Int, inputChannels: Int) {
+        precondition(outputChannels > 0 && inputChannels > 0, "GEMM weights must be non-empty")
+        self.outputChannels = outputChannels
+        self.inputChannels = inputChannels
+        let panelCount = (outputChannels + Self.panelWidth - 1) / Self.panelWidth
+        storage = AlignedFloatStorage(count: panelCount * inputChannels * Self.panelWidth + 2 * panelCount * Self.panelWidth)
+    }
+
+    /// The panels, writable while the weights are being packed (element `(n, k)` at
+    /// `(n / 16) * K * 16 + k * 16 + n % 16`).
+    var mutablePanels: UnsafeMutablePointer<Float> { storage.pointer }
 
     /// Packs a `[N x K]` row-major array (see `init(weights:outputChannels:inputChannels:rowStride:bias:)`).
     public init(weights: [Float], outputChannels: Int, inputChannels: Int, bias: [Float]?) {
@@ -289,8 +306,19 @@ public struct PackedFCWeights: Sendable {
         let dst = storage.pointer
         let blocked = outputCount / 4 * 4
         for n in 0..<outputCount {
-            for k in 0..<inputCount {
-                dst[Self.offset(row: n, k: k, paddedInputCount: kpad, blockedRows: blocked)] = weights[n * ld + k * columnStride]
+            let src = weights + n * ld
+            if n >= blocked {
+                let row = dst + n * kpad
+                for k in 0..<inputCount { row[k] = src[k * columnStride] }
+            } else {
+                // Row n's 16-float chunks, 64 floats apart in its block of four rows.
+                let row = dst + (n / 4) * 4 * kpad + (n % 4) * 16
+                var k = 0
+                while k < inputCount {
+                    let chunk = row + (k / 16) * 64
+                    for j in 0..<min(16, inputCount - k) { chunk[j] = src[(k + j) * columnStride] }
+                    k += 16
+                }
             }
             if let bias { dst[outputCount * kpad + n] = bias[n] }
         }

@@ -1,5 +1,7 @@
 // Internal helpers shared by the kernels: aligned storage and unaligned SIMD loads/stores.
 
+import Foundation
+
 /// Owns one 64-byte aligned allocation of floats; freed when the last reference goes away.
 ///
 /// Kept in a final class so that the packed-weight structs holding it are cheap to copy.
@@ -12,18 +14,28 @@ final class AlignedFloatStorage: @unchecked Sendable {
     /// Number of floats allocated.
     @usableFromInline let count: Int
 
+    /// What `calloc` returned (`pointer` is rounded up from it to 64 bytes).
+    private let allocation: UnsafeMutableRawPointer
+
     /// Allocates `count` zero-initialised floats aligned to 64 bytes.
+    ///
+    /// `calloc` rather than an aligned allocation and a fill: a large block comes fresh from the
+    /// kernel already zero, so the packers' writes are the only pass over it (the fill was a
+    /// second pass over every packed weight when a model is opened).
     @usableFromInline
     init(count: Int) {
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        guard let raw = calloc(bytes + 64, 1) else {
+            preconditionFailure("out of memory allocating \(bytes) bytes of packed weights")
+        }
+        allocation = raw
+        let aligned = raw + (64 - Int(bitPattern: raw) % 64) % 64
+        pointer = aligned.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
     }
 
     deinit {
-        UnsafeMutableRawPointer(pointer).deallocate()
+        free(allocation)
     }
 }
 

@@ -31,7 +31,7 @@ enum TensorDecoding {
         }
         let storage: TensorStorage
         switch type {
-        case .float: storage = .floats(load(UInt32.self).map { Float(bitPattern: $0) })
+        case .float: storage = .floats(littleEndianValues(raw, count: count, as: UInt32.self) { Float(bitPattern: UInt32(littleEndian: $0)) })
         case .double: storage = .floats(load(UInt64.self).map { Float(Double(bitPattern: $0)) })
         case .float16: storage = .floats(load(UInt16.self).map(halfBitsToFloat))
         case .bfloat16: storage = .floats(load(UInt16.self).map { Float(bitPattern: UInt32($0) << 16) })
@@ -42,7 +42,7 @@ enum TensorDecoding {
         case .uint16: storage = .ints(load(UInt16.self).map { Int64($0) })
         case .int32: storage = .ints(load(Int32.self).map { Int64($0) })
         case .uint32: storage = .ints(load(UInt32.self).map { Int64($0) })
-        case .int64: storage = .ints(load(Int64.self))
+        case .int64: storage = .ints(littleEndianValues(raw, count: count, as: Int64.self) { Int64(littleEndian: $0) })
         case .uint64: storage = .ints(load(UInt64.self).map { Int64(bitPattern: $0) })
         case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float8e8m0:
             storage = .floats(load(UInt8.self).map { decodeByte($0, type) })

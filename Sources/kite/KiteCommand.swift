@@ -13,6 +13,7 @@ struct KiteCommand: ParsableCommand {
 
     /// Parses and runs a subcommand; Kite's own errors print as one line and exit 1.
     static func main() {
+        HeapPolicy.keepLargeBlocks()
         do {
             var command = try parseAsRoot()
             try command.run()

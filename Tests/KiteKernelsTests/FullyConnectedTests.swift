@@ -44,6 +44,34 @@ final class FullyConnectedTests: XCTestCase {
         }
     }
 
+    /// Every weight lands where `PackedFCWeights.offset` says, K padding and bias included, for
+    /// row and column strides, N not a multiple of 4 and K not a multiple of 16.
+    func testPackedLayout() {
+        var rng = SeededRNG(seed: 97)
+        for (n, k, transposed) in [(7, 19, false), (8, 33, true), (5, 16, false), (1, 1, false), (13, 40, true)] {
+            let w = rng.floats(n * k)
+            let bias = rng.floats(n)
+            let packed = w.withUnsafeBufferPointer { wp in
+                bias.withUnsafeBufferPointer { bp in
+                    transposed
+                        ? PackedFCWeights(weights: wp.baseAddress!, outputCount: n, inputCount: k, rowStride: 1, columnStride: n,
+                                          bias: bp.baseAddress!)
+                        : PackedFCWeights(weights: wp.baseAddress!, outputCount: n, inputCount: k, bias: bp.baseAddress!)
+                }
+            }
+            let kpad = packed.paddedInputCount
+            XCTAssertEqual(kpad, (k + 15) / 16 * 16)
+            for row in 0..<n {
+                for j in 0..<kpad {
+                    let stored = packed.rows[PackedFCWeights.offset(row: row, k: j, paddedInputCount: kpad, blockedRows: packed.blockedRows)]
+                    let expected: Float = j < k ? (transposed ? w[j * n + row] : w[row * k + j]) : 0
+                    XCTAssertEqual(stored, expected, "n \(n) k \(k) row \(row) k \(j)")
+                }
+                XCTAssertEqual(packed.bias[row], bias[row])
+            }
+        }
+    }
+
     func testTransposedPacking() {
         // Gemm with transB = 0: B stored [K x N].
         var rng = SeededRNG(seed: 89)

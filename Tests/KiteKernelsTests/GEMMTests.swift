@@ -273,5 +273,18 @@ final class GEMMTests: XCTestCase {
             XCTAssertEqual(p.biasValue(n: j), b[j])
             for kk in 0..<k { XCTAssertEqual(p.weight(n: j, k: kk), w[j * k + kk]) }
         }
+        // Columns past N are zero, weights and bias; so is the bias when packed without one.
+        for j in n..<32 {
+            XCTAssertEqual(p.biasValue(n: j), 0)
+            for kk in 0..<k { XCTAssertEqual(p.weight(n: j, k: kk), 0) }
+        }
+        // A row stride wider than K (a slice of a larger matrix).
+        let ld = 11
+        let wide = rng.floats(n * ld)
+        let q = wide.withUnsafeBufferPointer { PackedGEMMWeights(weights: $0.baseAddress!, outputChannels: n, inputChannels: k, rowStride: ld, bias: nil) }
+        for j in 0..<32 {
+            XCTAssertEqual(q.biasValue(n: j), 0)
+            for kk in 0..<k { XCTAssertEqual(q.weight(n: j, k: kk), j < n ? wide[j * ld + kk] : 0) }
+        }
     }
 }

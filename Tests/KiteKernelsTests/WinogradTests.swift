@@ -80,6 +80,47 @@ final class WinogradTests: XCTestCase {
                      padTop: pad.0, padLeft: pad.1, padBottom: pad.2, padRight: pad.3)
     }
 
+    /// The packed filters are exactly `Float((G g) G^T)` computed in Double in formula order, for
+    /// every group, position, output and input channel; the panel columns past Cout stay zero.
+    func testFilterTransformIsExact() {
+        var rng = SeededRNG(seed: 211)
+        let G: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                             [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
+        for (cout, cin, groups) in [(18, 5, 1), (6, 4, 2), (40, 8, 4)] {
+            let coutG = cout / groups, cinG = cin / groups
+            let w = rng.floats(cout * cinG * 9, in: -2...2)
+            let packed = PackedWinogradWeights(weights: w, outputChannels: cout, inputChannels: cin, groups: groups, bias: nil)
+            for gi in 0..<groups {
+                for r in 0..<6 {
+                    for c in 0..<6 {
+                        let u = packed.positions[gi * 36 + r * 6 + c]
+                        XCTAssertEqual(u.outputChannels, coutG)
+                        XCTAssertEqual(u.inputChannels, cinG)
+                        for co in 0..<(u.panelCount * PackedGEMMWeights.panelWidth) {
+                            for ci in 0..<cinG {
+                                guard co < coutG else {
+                                    XCTAssertEqual(u.panels[(co / 16) * cinG * 16 + ci * 16 + co % 16], 0)
+                                    continue
+                                }
+                                let g = Array(w[(((gi * coutG + co) * cinG + ci) * 9)...].prefix(9)).map(Double.init)
+                                var t = [Double](repeating: 0, count: 3)
+                                for kx in 0..<3 {
+                                    var s = 0.0
+                                    for ky in 0..<3 { s += G[r][ky] * g[ky * 3 + kx] }
+                                    t[kx] = s
+                                }
+                                var s = 0.0
+                                for kx in 0..<3 { s += t[kx] * G[c][kx] }
+                                XCTAssertEqual(u.weight(n: co, k: ci), Float(s), "cout \(cout) cin \(cin) groups \(groups) position \(r),\(c)")
+                            }
+                        }
+                        XCTAssertEqual(u.biasValue(n: 0), 0)
+                    }
+                }
+            }
+        }
+    }
+
     func testSmallShapesAndChannels() {
         forBothKernelWidths {
             var rng = SeededRNG(seed: 201)
