@@ -89,13 +89,15 @@ public struct PackedWinogradWeights: Sendable {
                 }
                 for gi in 0..<groups {
                     for i in 0..<36 { targets[i] = packed[gi * 36 + i].mutablePanels }
-                    for co in 0..<coutG {
-                        // Element (co, ci) of a packed matrix: panel co / 16, row ci, column co % 16.
-                        let columnOffset = (co / PackedGEMMWeights.panelWidth) * cinG * PackedGEMMWeights.panelWidth
-                            + co % PackedGEMMWeights.panelWidth
-                        for ci in 0..<cinG {
+                    // Input channel outer: consecutive output channels fill one 64-byte line of
+                    // each of the 36 matrices (output channel outer wrote a line per element and
+                    // came back to it 16 times).
+                    for ci in 0..<cinG {
+                        for co in 0..<coutG {
                             let w = weights + ((gi * coutG + co) * cinG + ci) * 9
-                            let offset = columnOffset + ci * PackedGEMMWeights.panelWidth
+                            // Element (co, ci) of a packed matrix: panel co / 16, row ci, column co % 16.
+                            let offset = (co / PackedGEMMWeights.panelWidth) * cinG * PackedGEMMWeights.panelWidth
+                                + ci * PackedGEMMWeights.panelWidth + co % PackedGEMMWeights.panelWidth
                             for r in 0..<6 {
                                 let gr = gRows[r]
                                 // t = G g: row r, columns kx = 0, 1, 2.
