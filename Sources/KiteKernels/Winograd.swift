@@ -6,6 +6,8 @@
 // (tiles x Cin) * (Cin x Cout) with the 6x16 AVX2 micro-kernel of `GEMM` write M[36][tiles][Cout],
 // and the output transform adds bias and residual, applies the activation and stores NHWC.
 // The filter transform U = G g G^T is done once at packing time, 36 `PackedGEMMWeights` per group.
+// F(2x2, 3x3) works the same way with 2x2 tiles from 4x4 windows and 16 GEMMs (transforms of
+// additions only); the 8-lane kernels take it on small maps (`WinogradConv.tileSize`).
 //
 // Measured (release, AMD EPYC 2 cores with AVX2+FMA shared with other jobs, so noisy; pad 1,
 // bias, ReLU; best of many runs; ms) WinogradConv.run vs Im2colConv.run, 1 thread / 2 threads
@@ -44,7 +46,13 @@ public struct PackedWinogradWeights: Sendable {
     /// Output channels per group.
     public var outputChannelsPerGroup: Int { outputChannels / groups }
 
-    /// `positions[group * 36 + i]`: transformed filters of position `i = row * 6 + column`.
+    /// Output tile edge: 4 for F(4x4, 3x3), 2 for F(2x2, 3x3) (`WinogradConv.tileSize`).
+    public let tile: Int
+    /// Input window edge per tile (`tile + 2`).
+    var window: Int { tile + 2 }
+    /// Transformed positions per filter (`window * window`: 36 or 16).
+    var positionCount: Int { window * window }
+    /// `positions[group * positionCount + i]`: transformed filters of position `i = row * window + column`.
     let positions: [PackedGEMMWeights]
     /// Bias (zero when absent), `outputChannels + 8` floats.
     let biasStorage: AlignedFloatStorage
@@ -54,15 +62,19 @@ public struct PackedWinogradWeights: Sendable {
     /// - Parameters:
     ///   - weights: `weights[((co * CinG + ci) * 3 + ky) * 3 + kx]`.
     ///   - bias: `outputChannels` floats, or nil.
+    ///   - tile: 4 for F(4x4, 3x3), 2 for F(2x2, 3x3).
     public init(weights: UnsafePointer<Float>, outputChannels: Int, inputChannels: Int, groups: Int = 1,
-                bias: UnsafePointer<Float>?) {
+                bias: UnsafePointer<Float>?, tile: Int = 4) {
         precondition(outputChannels > 0 && inputChannels > 0 && groups > 0, "empty Winograd weights")
+        precondition(tile == 4 || tile == 2, "Winograd tiles are 4x4 or 2x2")
         precondition(outputChannels % groups == 0 && inputChannels % groups == 0, "channels not divisible by groups")
         self.outputChannels = outputChannels
         self.inputChannels = inputChannels
         self.groups = groups
+        self.tile = tile
         let cinG = inputChannels / groups, coutG = outputChannels / groups
-        // G (6x3) of F(4x4, 3x3), interpolation points 0, -1, 1, 1/2, -1/2, inf (Lavin & Gray).
+        // G (6x3) of F(4x4, 3x3), interpolation points 0, -1, 1, 1/2, -1/2, inf (Lavin & Gray);
+        // G (4x3) of F(2x2, 3x3), points 0, 1, -1, inf.
         // Each filter's U = (G g) G^T is computed in Double, in the same order as the reference
         // formula, and written straight into the 36 packed matrices (no per-filter arrays: the
         // transform used to take most of a model's load time, 55 ms of TinyDarkNet's 89).
@@ -72,14 +84,19 @@ public struct PackedWinogradWeights: Sendable {
         let g3: (Double, Double, Double) = (1.0 / 24, 1.0 / 12, 1.0 / 6)
         let g4: (Double, Double, Double) = (1.0 / 24, -1.0 / 12, 1.0 / 6)
         let g5: (Double, Double, Double) = (0, 0, 1)
-        let rowsOfG = [g0, g1, g2, g3, g4, g5]
+        let h0: (Double, Double, Double) = (1, 0, 0)
+        let h1: (Double, Double, Double) = (0.5, 0.5, 0.5)
+        let h2: (Double, Double, Double) = (0.5, -0.5, 0.5)
+        let h3: (Double, Double, Double) = (0, 0, 1)
+        let rowsOfG = tile == 4 ? [g0, g1, g2, g3, g4, g5] : [h0, h1, h2, h3]
+        let window = tile + 2, positionCount = window * window
         var packed = [PackedGEMMWeights]()
-        packed.reserveCapacity(groups * 36)
-        for _ in 0..<(groups * 36) {
+        packed.reserveCapacity(groups * positionCount)
+        for _ in 0..<(groups * positionCount) {
             packed.append(PackedGEMMWeights(zeroedOutputChannels: coutG, inputChannels: cinG))
         }
         rowsOfG.withUnsafeBufferPointer { gRows in
-            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 36) { targets in
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: positionCount) { targets in
                 @inline(__always) func dot(_ a: (Double, Double, Double), _ x: Double, _ y: Double, _ z: Double) -> Double {
                     var s = 0.0
                     s += a.0 * x
@@ -88,7 +105,7 @@ public struct PackedWinogradWeights: Sendable {
                     return s
                 }
                 for gi in 0..<groups {
-                    for i in 0..<36 { targets[i] = packed[gi * 36 + i].mutablePanels }
+                    for i in 0..<positionCount { targets[i] = packed[gi * positionCount + i].mutablePanels }
                     // Input channel outer: consecutive output channels fill one 64-byte line of
                     // each of the 36 matrices (output channel outer wrote a line per element and
                     // came back to it 16 times).
@@ -98,14 +115,14 @@ public struct PackedWinogradWeights: Sendable {
                             // Element (co, ci) of a packed matrix: panel co / 16, row ci, column co % 16.
                             let offset = (co / PackedGEMMWeights.panelWidth) * cinG * PackedGEMMWeights.panelWidth
                                 + ci * PackedGEMMWeights.panelWidth + co % PackedGEMMWeights.panelWidth
-                            for r in 0..<6 {
+                            for r in 0..<window {
                                 let gr = gRows[r]
                                 // t = G g: row r, columns kx = 0, 1, 2.
                                 let t0 = dot(gr, Double(w[0]), Double(w[3]), Double(w[6]))
                                 let t1 = dot(gr, Double(w[1]), Double(w[4]), Double(w[7]))
                                 let t2 = dot(gr, Double(w[2]), Double(w[5]), Double(w[8]))
-                                for c in 0..<6 {
-                                    targets[r * 6 + c][offset] = Float(dot(gRows[c], t0, t1, t2))
+                                for c in 0..<window {
+                                    targets[r * window + c][offset] = Float(dot(gRows[c], t0, t1, t2))
                                 }
                             }
                         }
@@ -121,18 +138,18 @@ public struct PackedWinogradWeights: Sendable {
     }
 
     /// Transforms and packs ONNX weights `[Cout][Cin/groups][3][3]` (see the pointer initialiser).
-    public init(weights: [Float], outputChannels: Int, inputChannels: Int, groups: Int = 1, bias: [Float]?) {
+    public init(weights: [Float], outputChannels: Int, inputChannels: Int, groups: Int = 1, bias: [Float]?, tile: Int = 4) {
         precondition(weights.count >= outputChannels * (inputChannels / groups) * 9, "weights too short")
         precondition(bias == nil || bias!.count >= outputChannels, "bias too short")
         self = weights.withUnsafeBufferPointer { w in
             if let bias {
                 return bias.withUnsafeBufferPointer { b in
                     PackedWinogradWeights(weights: w.baseAddress!, outputChannels: outputChannels,
-                                          inputChannels: inputChannels, groups: groups, bias: b.baseAddress!)
+                                          inputChannels: inputChannels, groups: groups, bias: b.baseAddress!, tile: tile)
                 }
             }
             return PackedWinogradWeights(weights: w.baseAddress!, outputChannels: outputChannels,
-                                         inputChannels: inputChannels, groups: groups, bias: nil)
+                                         inputChannels: inputChannels, groups: groups, bias: nil, tile: tile)
         }
     }
 }
@@ -169,6 +186,28 @@ public enum WinogradConv {
         return weightBytes <= maximumWeightBytesPerTile * tiles
     }
 
+    /// The output tile `run` should use, for a convolution `isEligible` accepts: 2 (F(2x2, 3x3))
+    /// with 32 or more input channels per group where 2x2 tiles take at most 1.4x the multiplies
+    /// of 4x4 ones (maps of 9-10 and 13-14 pixels, waste included) or the map holds at most four
+    /// 4x4 tiles (8x8 and smaller); else 4. Few 4x4 tiles leave the GEMMs short of rows and
+    /// each transformed filter (36 of them, 4x the plain weights, often streamed from L3 or
+    /// memory) serves only those rows; 2x2 tiles make 16 GEMMs over filters of 1.8x the plain
+    /// size with 3-4x the rows. Zen 3, per-op minima of alternated profiles in the networks,
+    /// F(4x4) -> F(2x2), ms at 1 / 2 threads: IGCv1 14x14 256->256 g=4 0.63-0.65 -> 0.55-0.57 /
+    /// 0.38-0.42 -> 0.35-0.37, its 7x7 512->512 g=4 0.85-0.93 -> 0.84-0.88 / 0.57-0.59 ->
+    /// 0.52-0.53; CondenseNet 14x14 256->64 g=4 0.21-0.25 -> 0.17-0.18 / 0.14-0.15 -> 0.11-0.12,
+    /// its 7x7 512->128 g=4 0.24-0.28 -> 0.24-0.25 / 0.16-0.18 -> 0.15; SqueezeNet 13x13 48->192
+    /// 0.29-0.32 -> 0.26 / 0.22 -> 0.17-0.18, 64->256 level; TinyDarkNet's 14x14 512->512 level.
+    /// ResNeXt-50's 16-channel groups lost (14x14 g=32 0.45-0.52 -> 0.48-0.64 at 1 thread, 0.25
+    /// -> 0.29-0.31 at 2), as did 12x12, 15x15 and 28x28 maps (1.8x the multiplies) in a
+    /// microbenchmark. With the 16-lane kernels (AVX-512), not measured with 2x2 tiles: 4.
+    public static func tileSize(geometry g: ConvGeometry, inputChannels: Int, outputChannels: Int, groups: Int) -> Int {
+        guard !wideVectorKernels, groups > 0, inputChannels / groups >= 32 else { return 4 }
+        let tiles4 = ((g.outputHeight + 3) / 4) * ((g.outputWidth + 3) / 4)
+        let tiles2 = ((g.outputHeight + 1) / 2) * ((g.outputWidth + 1) / 2)
+        return tiles4 <= 4 || 16 * tiles2 * 10 <= 36 * tiles4 * 14 ? 2 : 4
+    }
+
     /// With the 16-lane GEMM, im2col doubled its speed while the transforms did not, so Winograd
     /// keeps only maps of 16 tiles or more where few of the 4x4 tiles' outputs are wasted (at
     /// most 20% more outputs computed than stored), or up to 40% with 64 or more input channels
@@ -189,8 +228,8 @@ public enum WinogradConv {
     /// rather than by rows: dense, with more than 4 MiB of transformed filters, which every
     /// row-split call streams in full (13x13 384->384 on 2 threads: 2.2 ms by channels, 3.0 ms
     /// by rows, im2col 2.9 ms).
-    public static func prefersChannelSplit(inputChannels: Int, outputChannels: Int, groups: Int) -> Bool {
-        groups == 1 && 36 * inputChannels * outputChannels * MemoryLayout<Float>.stride > 4 * 1024 * 1024
+    public static func prefersChannelSplit(inputChannels: Int, outputChannels: Int, groups: Int, tile: Int = 4) -> Bool {
+        groups == 1 && (tile + 2) * (tile + 2) * inputChannels * outputChannels * MemoryLayout<Float>.stride > 4 * 1024 * 1024
     }
 
     /// Whether threads split a grouped convolution by groups instead of tile rows: when the
@@ -201,9 +240,10 @@ public enum WinogradConv {
     /// -> 0.24-0.26 ms each, IGCv1's Winograd layers (its 28x28 ones hold 0.6 MB) 5.93 -> 5.72 in
     /// all, CondenseNet's 3.50 -> 3.23; thresholds of 100 KB and 0 were level or slower (IGCv1
     /// 6.10-6.16).
-    public static func prefersGroupSplit(inputChannels: Int, outputChannels: Int, groups: Int, threads: Int) -> Bool {
+    public static func prefersGroupSplit(inputChannels: Int, outputChannels: Int, groups: Int, threads: Int, tile: Int = 4) -> Bool {
         groups >= threads && groups > 1
-            && 36 * inputChannels * (outputChannels / groups) * MemoryLayout<Float>.stride > winogradGroupSplitBytes
+            && (tile + 2) * (tile + 2) * inputChannels * (outputChannels / groups) * MemoryLayout<Float>.stride
+                > winogradGroupSplitBytes
     }
 
     @inline(__always) static func padded8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
@@ -213,9 +253,9 @@ public enum WinogradConv {
     /// (every batch streams all of them from L3/memory) the budget grows to half their size, up
     /// to 4 MiB, so that each weight is reused over more tiles. At least 6 tiles (one micro-kernel
     /// row tile), at most all tiles.
-    static func batchTiles(cinG: Int, coutG: Int, totalTiles: Int) -> Int {
-        let perTile = 36 * (padded8(cinG) + padded8(coutG)) * MemoryLayout<Float>.stride
-        let weightBytes = 36 * cinG * coutG * MemoryLayout<Float>.stride
+    static func batchTiles(cinG: Int, coutG: Int, totalTiles: Int, positions: Int = 36) -> Int {
+        let perTile = positions * (padded8(cinG) + padded8(coutG)) * MemoryLayout<Float>.stride
+        let weightBytes = positions * cinG * coutG * MemoryLayout<Float>.stride
         let budget = max(512 * 1024, min(4 * 1024 * 1024, weightBytes / 2))
         var n = max(6, budget / perTile)
         if n >= 12 { n = n / 6 * 6 }
@@ -226,9 +266,10 @@ public enum WinogradConv {
     /// separate scratch buffers.
     public static func scratchSize(geometry g: ConvGeometry, weights: PackedWinogradWeights) -> Int {
         let cinG = weights.inputChannelsPerGroup, coutG = weights.outputChannelsPerGroup
-        let tiles = ((g.outputHeight + 3) / 4) * ((g.outputWidth + 3) / 4)
-        let n = batchTiles(cinG: cinG, coutG: coutG, totalTiles: tiles)
-        return 36 * n * (padded8(cinG) + padded8(coutG)) + 36 * 16 + 16
+        let t = weights.tile, positions = weights.positionCount
+        let tiles = ((g.outputHeight + t - 1) / t) * ((g.outputWidth + t - 1) / t)
+        let n = batchTiles(cinG: cinG, coutG: coutG, totalTiles: tiles, positions: positions)
+        return positions * n * (padded8(cinG) + padded8(coutG)) + 36 * 16 + 16
     }
 
     /// Computes output rows `outputRows` of `output = act(conv3x3(input, weights) + bias + residual)`.
@@ -323,13 +364,14 @@ func winogradDriver<A: VectorActivation>(_ a: WinogradArguments, _ act: A) {
     let g = a.g
     let cinG = a.weights.inputChannelsPerGroup, coutG = a.weights.outputChannelsPerGroup
     let cinPad = WinogradConv.padded8(cinG), coutPad = WinogradConv.padded8(coutG)
-    let tilesX = (g.outputWidth + 3) / 4
-    let tilesY = (g.outputHeight + 3) / 4
-    let batch = WinogradConv.batchTiles(cinG: cinG, coutG: coutG, totalTiles: tilesX * tilesY)
+    let t = a.weights.tile, positions = a.weights.positionCount
+    let tilesX = (g.outputWidth + t - 1) / t
+    let tilesY = (g.outputHeight + t - 1) / t
+    let batch = WinogradConv.batchTiles(cinG: cinG, coutG: coutG, totalTiles: tilesX * tilesY, positions: positions)
     let v = a.scratch
-    let m = v + 36 * batch * cinPad
-    let tmp = m + 36 * batch * coutPad
-    let ty0 = a.rows.lowerBound / 4, ty1 = (a.rows.upperBound + 3) / 4
+    let m = v + positions * batch * cinPad
+    let tmp = m + positions * batch * coutPad
+    let ty0 = a.rows.lowerBound / t, ty1 = (a.rows.upperBound + t - 1) / t
     let t1 = ty1 * tilesX
     var tb = ty0 * tilesX
     let bias = UnsafePointer(a.weights.biasStorage.pointer)
@@ -340,8 +382,8 @@ func winogradDriver<A: VectorActivation>(_ a: WinogradArguments, _ act: A) {
             winogradInputTransform(a, group: gi, firstTile: tb, count: n, tilesX: tilesX, cinG: cinG, cinPad: cinPad,
                                    v: v, tmp: tmp)
             let vStride = n * cinPad, mStride = n * coutPad
-            for i in 0..<36 {
-                GEMM.run(a: v + i * vStride, lda: cinPad, weights: a.weights.positions[gi * 36 + i],
+            for i in 0..<positions {
+                GEMM.run(a: v + i * vStride, lda: cinPad, weights: a.weights.positions[gi * positions + i],
                          c: m + i * mStride, ldc: coutPad, rows: 0..<n, panels: panels)
             }
             winogradOutputTransform(a, act, group: gi, firstTile: tb, count: n, tilesX: tilesX, coutG: coutG,
@@ -359,18 +401,29 @@ func winogradInputTransform(_ a: WinogradArguments, group gi: Int, firstTile: In
                             cinG: Int, cinPad: Int, v: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>) {
     // Runs of 8 channels are read 8 lanes at a time.
     let wide = wideVectorKernels && a.runs == nil
+    let small = a.weights.tile == 2
     for t in 0..<count {
         var c = 0
         if wide {
             while c + 16 <= cinG {
-                winogradInputBlock(SIMD16<Float>.self, a, group: gi, tile: firstTile + t, slot: t, count: count, tilesX: tilesX,
-                                   c: c, lanes: 16, cinG: cinG, cinPad: cinPad, v: v, tmp: tmp)
+                if small {
+                    winograd2InputBlock(SIMD16<Float>.self, a, group: gi, tile: firstTile + t, slot: t, count: count,
+                                        tilesX: tilesX, c: c, lanes: 16, cinG: cinG, cinPad: cinPad, v: v)
+                } else {
+                    winogradInputBlock(SIMD16<Float>.self, a, group: gi, tile: firstTile + t, slot: t, count: count, tilesX: tilesX,
+                                       c: c, lanes: 16, cinG: cinG, cinPad: cinPad, v: v, tmp: tmp)
+                }
                 c += 16
             }
         }
         while c < cinG {
-            winogradInputBlock(SIMD8<Float>.self, a, group: gi, tile: firstTile + t, slot: t, count: count, tilesX: tilesX,
-                               c: c, lanes: min(8, cinG - c), cinG: cinG, cinPad: cinPad, v: v, tmp: tmp)
+            if small {
+                winograd2InputBlock(SIMD8<Float>.self, a, group: gi, tile: firstTile + t, slot: t, count: count,
+                                    tilesX: tilesX, c: c, lanes: min(8, cinG - c), cinG: cinG, cinPad: cinPad, v: v)
+            } else {
+                winogradInputBlock(SIMD8<Float>.self, a, group: gi, tile: firstTile + t, slot: t, count: count, tilesX: tilesX,
+                                   c: c, lanes: min(8, cinG - c), cinG: cinG, cinPad: cinPad, v: v, tmp: tmp)
+            }
             c += 8
         }
     }
@@ -469,20 +522,32 @@ func winogradOutputTransform<A: VectorActivation>(
     bias: UnsafePointer<Float>
 ) {
     let wide = wideVectorKernels
+    let small = a.weights.tile == 2
     let cEnd = a.channels.upperBound
     for t in 0..<count {
         var c = a.channels.lowerBound
         if wide {
             while c + 16 <= cEnd {
-                winogradOutputBlock(SIMD16<Float>.self, a, act, group: gi, tile: firstTile + t, slot: t, count: count,
-                                    tilesX: tilesX, c: c, lanes: 16, coutG: coutG, coutPad: coutPad, m: m, tmp: tmp, bias: bias)
+                if small {
+                    winograd2OutputBlock(SIMD16<Float>.self, a, act, group: gi, tile: firstTile + t, slot: t, count: count,
+                                         tilesX: tilesX, c: c, lanes: 16, coutG: coutG, coutPad: coutPad, m: m, bias: bias)
+                } else {
+                    winogradOutputBlock(SIMD16<Float>.self, a, act, group: gi, tile: firstTile + t, slot: t, count: count,
+                                        tilesX: tilesX, c: c, lanes: 16, coutG: coutG, coutPad: coutPad, m: m, tmp: tmp, bias: bias)
+                }
                 c += 16
             }
         }
         while c < cEnd {
-            winogradOutputBlock(SIMD8<Float>.self, a, act, group: gi, tile: firstTile + t, slot: t, count: count,
-                                tilesX: tilesX, c: c, lanes: min(8, cEnd - c), coutG: coutG, coutPad: coutPad, m: m, tmp: tmp,
-                                bias: bias)
+            if small {
+                winograd2OutputBlock(SIMD8<Float>.self, a, act, group: gi, tile: firstTile + t, slot: t, count: count,
+                                     tilesX: tilesX, c: c, lanes: min(8, cEnd - c), coutG: coutG, coutPad: coutPad, m: m,
+                                     bias: bias)
+            } else {
+                winogradOutputBlock(SIMD8<Float>.self, a, act, group: gi, tile: firstTile + t, slot: t, count: count,
+                                    tilesX: tilesX, c: c, lanes: min(8, cEnd - c), coutG: coutG, coutPad: coutPad, m: m, tmp: tmp,
+                                    bias: bias)
+            }
             c += 8
         }
     }
@@ -528,6 +593,95 @@ func winogradOutputBlock<V: FloatVector, A: VectorActivation>(
             let pix = (oy0 + y) * OW + ox0 + x
             let dst = out + pix * ops + c
             if lanes == L {
+                if let res { val += V.load(res + pix * rps + c) }
+                val.activated(act).store(dst)
+            } else {
+                if let res { val += V.loadPartial(res + pix * rps + c, lanes) }
+                val.activated(act).storePartial(dst, lanes)
+            }
+        }
+    }
+}
+
+/// F(2x2, 3x3) input transform of channels `c ..< c + lanes` of one tile: the 4x4 window d
+/// becomes `B^T d B` with `B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]` (additions only),
+/// position `i = row * 4 + column` stored at batch slot `slot`.
+@inline(__always)
+func winograd2InputBlock<V: FloatVector>(
+    _: V.Type, _ a: WinogradArguments, group gi: Int, tile: Int, slot t: Int, count: Int, tilesX: Int,
+    c: Int, lanes: Int, cinG: Int, cinPad: Int, v: UnsafeMutablePointer<Float>
+) {
+    let g = a.g, ips = a.ips, W = g.inputWidth, H = g.inputHeight
+    let first = a.runs.map { $0[(gi * cinG + c) / 8] } ?? gi * cinG + c
+    let posStride = count * cinPad
+    let zero = V()
+    let full = lanes == V.scalarCount
+    let ty = tile / tilesX, tx = tile - ty * tilesX
+    let iy0 = ty * 2 - g.padTop, ix0 = tx * 2 - g.padLeft
+    let c0 = max(0, -ix0), c1 = min(4, W - ix0)
+    @inline(__always) func row(_ r: Int) -> (V, V, V, V) {
+        let y = iy0 + r
+        if y < 0 || y >= H { return (zero, zero, zero, zero) }
+        let p = a.input + first + (y * W + ix0) * ips
+        @inline(__always) func ld(_ j: Int) -> V {
+            if j < c0 || j >= c1 { return zero }
+            return full ? V.load(p + j * ips) : V.loadPartial(p + j * ips, lanes)
+        }
+        let d0 = ld(0), d1 = ld(1), d2 = ld(2), d3 = ld(3)
+        // Along x: B^T d.
+        return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+    }
+    let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+    let vc = v + t * cinPad + c
+    // Along y, column by column.
+    @inline(__always) func column(_ j: Int, _ e0: V, _ e1: V, _ e2: V, _ e3: V) {
+        (e0 - e2).store(vc + j * posStride)
+        (e1 + e2).store(vc + (4 + j) * posStride)
+        (e2 - e1).store(vc + (8 + j) * posStride)
+        (e1 - e3).store(vc + (12 + j) * posStride)
+    }
+    column(0, r0.0, r1.0, r2.0, r3.0)
+    column(1, r0.1, r1.1, r2.1, r3.1)
+    column(2, r0.2, r1.2, r2.2, r3.2)
+    column(3, r0.3, r1.3, r2.3, r3.3)
+}
+
+/// F(2x2, 3x3) output transform of channels `c ..< c + lanes` of one tile: `A^T m A` with
+/// `A^T = [1 1 1 0; 0 1 -1 -1]`, plus bias and residual, then the activation; stores the pixels
+/// inside the image and inside `a.rows`.
+@inline(__always)
+func winograd2OutputBlock<V: FloatVector, A: VectorActivation>(
+    _: V.Type, _ a: WinogradArguments, _ act: A, group gi: Int, tile: Int, slot t: Int, count: Int, tilesX: Int,
+    c: Int, lanes: Int, coutG: Int, coutPad: Int, m: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>
+) {
+    let g = a.g, OW = g.outputWidth, ops = a.ops, rps = a.rps
+    let out = a.output + gi * coutG
+    let res = a.residual.map { $0 + gi * coutG }
+    let posStride = count * coutPad
+    let ty = tile / tilesX, tx = tile - ty * tilesX
+    let oy0 = ty * 2, ox0 = tx * 2
+    let yLo = max(0, a.rows.lowerBound - oy0), yHi = min(2, a.rows.upperBound - oy0)
+    let xHi = min(2, OW - ox0)
+    if yLo >= yHi { return }
+    let mc = UnsafePointer(m + t * coutPad + c)
+    // Along x, row by row of the transformed tile.
+    @inline(__always) func row(_ r: Int) -> (V, V) {
+        let p = mc + r * 4 * posStride
+        let m0 = V.load(p), m1 = V.load(p + posStride), m2 = V.load(p + 2 * posStride), m3 = V.load(p + 3 * posStride)
+        return (m0 + m1 + m2, m1 - m2 - m3)
+    }
+    let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+    let b = V.load(bias + c)
+    // Along y: output rows 0 and 1 of columns 0 and 1.
+    let ys = ((r0.0 + r1.0 + r2.0 + b, r0.1 + r1.1 + r2.1 + b),
+              (r1.0 - r2.0 - r3.0 + b, r1.1 - r2.1 - r3.1 + b))
+    for y in yLo..<yHi {
+        let pair = y == 0 ? ys.0 : ys.1
+        for x in 0..<xHi {
+            var val = x == 0 ? pair.0 : pair.1
+            let pix = (oy0 + y) * OW + ox0 + x
+            let dst = out + pix * ops + c
+            if lanes == V.scalarCount {
                 if let res { val += V.load(res + pix * rps + c) }
                 val.activated(act).store(dst)
             } else {

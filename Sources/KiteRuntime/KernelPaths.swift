@@ -536,15 +536,17 @@ extension Planner {
         return winogradRunOrders(c, map: map, inputChannels: inputShape[1], geometry: g) != nil
     }
 
-    /// 3x3 stride-1 convolutions with enough channels: Winograd F(4x4, 3x3), 2.25x fewer multiplies.
+    /// 3x3 stride-1 convolutions with enough channels: Winograd F(4x4, 3x3) (4x fewer multiplies),
+    /// or F(2x2, 3x3) (2.25x) on the small maps `WinogradConv.tileSize` picks it for.
     /// `channelRuns`: the input is read through a channel map in runs of 8 (`winogradReadingRuns`).
     mutating func planWinograd(index: Int, node: NativeNode, conv c: Convolution, input x: Placement, residual: Placement?,
                                outShape: [Int], geometry g: ConvGeometry, channelRuns: [Int]? = nil) -> [Placement] {
         let out = place(output: node.outputs.first ?? "", shape: outShape, at: index)
+        let tile = WinogradConv.tileSize(geometry: g, inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups)
         let packed = c.weight.floats.withUnsafeBufferPointer { w in
             (c.bias ?? []).withUnsafeBufferPointer { b in
                 PackedWinogradWeights(weights: w.baseAddress!, outputChannels: c.outChannels, inputChannels: x.channels,
-                                      groups: c.groups, bias: c.bias == nil ? nil : b.baseAddress)
+                                      groups: c.groups, bias: c.bias == nil ? nil : b.baseAddress, tile: tile)
             }
         }
         let activation = c.activation.kernel
@@ -552,8 +554,9 @@ extension Planner {
         let what = c.groups > 1 ? "group 3x3 conv (g=\(c.groups))" : "dense 3x3 conv"
         let runTable = channelRuns.map { IndexTable($0) }
         let read = runTable == nil ? "" : ", reading input channels in runs of 8 through the folded shuffle"
-        addStep(index: index, node: node, kernel: "winograd-f4x3",
-                reason: "\(what), stride 1: Winograd F(4x4,3x3), 36 GEMMs over transformed 6x6 tiles (2.25x fewer multiplies)\(read)") { exec in
+        let form = tile == 4 ? "Winograd F(4x4,3x3), 36 GEMMs over transformed 6x6 tiles (4x fewer multiplies)"
+            : "Winograd F(2x2,3x3) for a small map, 16 GEMMs over transformed 4x4 tiles (2.25x fewer multiplies)"
+        addStep(index: index, node: node, kernel: "winograd-f\(tile)x3", reason: "\(what), stride 1: \(form)\(read)") { exec in
             let inBase = UnsafePointer(exec.pointer(x))
             let outBase = exec.pointer(out)
             let resBase = residual.map { UnsafePointer(exec.pointer($0)) }
@@ -561,17 +564,18 @@ extension Planner {
             let inImage = x.height * x.width * ips
             let outImage = out.height * out.width * ops
             let resImage = out.height * out.width * rps
-            // Whole 4-row tiles per thread, so no tile is computed twice; or, when the transformed
+            // Whole rows of tiles per thread, so no tile is computed twice; or, when the transformed
             // filters are large (every thread would stream all of them), 16-aligned output channels
             // (dense) or whole groups (grouped).
             let byChannels = exec.threads > 1
-                && WinogradConv.prefersChannelSplit(inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups)
+                && WinogradConv.prefersChannelSplit(inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups,
+                                                    tile: tile)
             let byGroups = exec.threads > 1
                 && WinogradConv.prefersGroupSplit(inputChannels: x.channels, outputChannels: c.outChannels, groups: c.groups,
-                                                  threads: exec.threads)
+                                                  threads: exec.threads, tile: tile)
             let work = byChannels ? chunks(c.outChannels, parts: exec.threads, granule: 16)
                 : byGroups ? chunks(c.groups, parts: exec.threads)
-                : chunks(g.outputHeight, parts: exec.threads, granule: 4)
+                : chunks(g.outputHeight, parts: exec.threads, granule: tile)
             let scratch = ThreadScratch(perThread: WinogradConv.scratchSize(geometry: g, weights: packed), threads: work.count)
             let pool = exec.pool
             return {

@@ -16,7 +16,8 @@ final class WinogradTests: XCTestCase {
     @discardableResult
     func check(g: ConvGeometry, cin: Int, cout: Int, groups: Int = 1, inputExtra: Int = 0, outputExtra: Int = 0,
                withBias: Bool = true, withResidual: Bool = false, activation: KernelActivation = .none,
-               splits: [Int]? = nil, channelSplits: [Int]? = nil, groupSplits: [Int]? = nil, tol: Double = 1e-4, rng: inout SeededRNG,
+               splits: [Int]? = nil, channelSplits: [Int]? = nil, groupSplits: [Int]? = nil, tile: Int = 4, tol: Double = 1e-4,
+               rng: inout SeededRNG,
                file: StaticString = #filePath, line: UInt = #line) -> Double {
         let ips = cin + inputExtra, ops = cout + outputExtra, rps = cout + 3
         let input = normals(g.inputHeight * g.inputWidth * ips, &rng)
@@ -25,7 +26,7 @@ final class WinogradTests: XCTestCase {
         let bias = withBias ? rng.floats(cout, in: -0.5...0.5) : nil
         let outPixels = g.outputHeight * g.outputWidth
         let residual = withResidual ? normals(outPixels * rps, &rng) : nil
-        let packed = PackedWinogradWeights(weights: w, outputChannels: cout, inputChannels: cin, groups: groups, bias: bias)
+        let packed = PackedWinogradWeights(weights: w, outputChannels: cout, inputChannels: cin, groups: groups, bias: bias, tile: tile)
         var scratch = [Float](repeating: .nan, count: WinogradConv.scratchSize(geometry: g, weights: packed))
         var out = [Float](repeating: sentinel, count: outPixels * ops)
         let bounds = splits ?? [0, g.outputHeight]
@@ -70,7 +71,7 @@ final class WinogradTests: XCTestCase {
             }
         }
         let rel = worst / scaleRef
-        XCTAssertLessThanOrEqual(rel, tol, "cin=\(cin) cout=\(cout) groups=\(groups) \(g) \(activation) splits=\(bounds)",
+        XCTAssertLessThanOrEqual(rel, tol, "F\(tile) cin=\(cin) cout=\(cout) groups=\(groups) \(g) \(activation) splits=\(bounds)",
                                  file: file, line: line)
         return rel
     }
@@ -84,37 +85,44 @@ final class WinogradTests: XCTestCase {
     /// every group, position, output and input channel; the panel columns past Cout stay zero.
     func testFilterTransformIsExact() {
         var rng = SeededRNG(seed: 211)
-        let G: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
-                             [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
-        for (cout, cin, groups) in [(18, 5, 1), (6, 4, 2), (40, 8, 4)] {
-            let coutG = cout / groups, cinG = cin / groups
-            let w = rng.floats(cout * cinG * 9, in: -2...2)
-            let packed = PackedWinogradWeights(weights: w, outputChannels: cout, inputChannels: cin, groups: groups, bias: nil)
-            for gi in 0..<groups {
-                for r in 0..<6 {
-                    for c in 0..<6 {
-                        let u = packed.positions[gi * 36 + r * 6 + c]
-                        XCTAssertEqual(u.outputChannels, coutG)
-                        XCTAssertEqual(u.inputChannels, cinG)
-                        for co in 0..<(u.panelCount * PackedGEMMWeights.panelWidth) {
-                            for ci in 0..<cinG {
-                                guard co < coutG else {
-                                    XCTAssertEqual(u.panels[(co / 16) * cinG * 16 + ci * 16 + co % 16], 0)
-                                    continue
-                                }
-                                let g = Array(w[(((gi * coutG + co) * cinG + ci) * 9)...].prefix(9)).map(Double.init)
-                                var t = [Double](repeating: 0, count: 3)
-                                for kx in 0..<3 {
+        let G4: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                              [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
+        let G2: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        for tile in [4, 2] {
+            let G = tile == 4 ? G4 : G2, n = tile + 2
+            for (cout, cin, groups) in [(18, 5, 1), (6, 4, 2), (40, 8, 4)] {
+                let coutG = cout / groups, cinG = cin / groups
+                let w = rng.floats(cout * cinG * 9, in: -2...2)
+                let packed = PackedWinogradWeights(weights: w, outputChannels: cout, inputChannels: cin, groups: groups, bias: nil,
+                                                   tile: tile)
+                XCTAssertEqual(packed.positions.count, groups * n * n)
+                for gi in 0..<groups {
+                    for r in 0..<n {
+                        for c in 0..<n {
+                            let u = packed.positions[gi * n * n + r * n + c]
+                            XCTAssertEqual(u.outputChannels, coutG)
+                            XCTAssertEqual(u.inputChannels, cinG)
+                            for co in 0..<(u.panelCount * PackedGEMMWeights.panelWidth) {
+                                for ci in 0..<cinG {
+                                    guard co < coutG else {
+                                        XCTAssertEqual(u.panels[(co / 16) * cinG * 16 + ci * 16 + co % 16], 0)
+                                        continue
+                                    }
+                                    let g = Array(w[(((gi * coutG + co) * cinG + ci) * 9)...].prefix(9)).map(Double.init)
+                                    var t = [Double](repeating: 0, count: 3)
+                                    for kx in 0..<3 {
+                                        var s = 0.0
+                                        for ky in 0..<3 { s += G[r][ky] * g[ky * 3 + kx] }
+                                        t[kx] = s
+                                    }
                                     var s = 0.0
-                                    for ky in 0..<3 { s += G[r][ky] * g[ky * 3 + kx] }
-                                    t[kx] = s
+                                    for kx in 0..<3 { s += t[kx] * G[c][kx] }
+                                    XCTAssertEqual(u.weight(n: co, k: ci), Float(s),
+                                                   "F\(tile) cout \(cout) cin \(cin) groups \(groups) position \(r),\(c)")
                                 }
-                                var s = 0.0
-                                for kx in 0..<3 { s += t[kx] * G[c][kx] }
-                                XCTAssertEqual(u.weight(n: co, k: ci), Float(s), "cout \(cout) cin \(cin) groups \(groups) position \(r),\(c)")
                             }
+                            XCTAssertEqual(u.biasValue(n: 0), 0)
                         }
-                        XCTAssertEqual(u.biasValue(n: 0), 0)
                     }
                 }
             }
@@ -132,6 +140,58 @@ final class WinogradTests: XCTestCase {
             check(g: geometry(1, 1), cin: 9, cout: 7, rng: &rng)
             check(g: geometry(3, 3, pad: (0, 0, 0, 0)), cin: 9, cout: 7, rng: &rng)
             check(g: geometry(4, 11, pad: (2, 0, 1, 2)), cin: 24, cout: 20, activation: .leakyRelu(alpha: 0.1), rng: &rng)
+        }
+    }
+
+    /// F(2x2, 3x3), which small maps take (`WinogradConv.tileSize`): odd and tiny maps, padding on
+    /// any side, channels off the vector width, groups, residual, activations, and threads'
+    /// splits by rows (off the 2-row tile grid), by 16-aligned output channels and by groups.
+    func testSmallTiles() {
+        forBothKernelWidths {
+            var rng = SeededRNG(seed: 212)
+            check(g: geometry(7, 7), cin: 64, cout: 64, groups: 4, withResidual: true, activation: .relu, tile: 2, rng: &rng)
+            check(g: geometry(7, 9), cin: 3, cout: 5, tile: 2, rng: &rng)
+            check(g: geometry(7, 9, pad: (0, 0, 0, 0)), cin: 3, cout: 5, withBias: false, tile: 2, rng: &rng)
+            check(g: geometry(13, 13), cin: 17, cout: 33, activation: .relu6, splits: [0, 5, 13], tile: 2, rng: &rng)
+            check(g: geometry(5, 6, pad: (0, 1, 1, 0)), cin: 8, cout: 16, tile: 2, rng: &rng)
+            check(g: geometry(1, 1), cin: 9, cout: 7, tile: 2, rng: &rng)
+            check(g: geometry(2, 2), cin: 24, cout: 40, inputExtra: 3, outputExtra: 2, tile: 2, rng: &rng)
+            check(g: geometry(4, 11, pad: (2, 0, 1, 2)), cin: 24, cout: 20, activation: .leakyRelu(alpha: 0.1),
+                  splits: [0, 1, 2, 5], tile: 2, rng: &rng)
+            check(g: geometry(6, 6), cin: 64, cout: 40, inputExtra: 3, withBias: false, activation: .sigmoid,
+                  channelSplits: [0, 16, 40], tile: 2, rng: &rng)
+            check(g: geometry(8, 7, pad: (0, 1, 2, 1)), cin: 60, cout: 36, groups: 3, inputExtra: 2, outputExtra: 1,
+                  withBias: false, groupSplits: [0, 1, 3], tile: 2, rng: &rng)
+            check(g: geometry(7, 7), cin: 96, cout: 96, groups: 6, activation: .hardSwish, groupSplits: [0, 1, 2, 3, 6],
+                  tile: 2, rng: &rng)
+            for trial in 0..<24 {
+                let h = rng.int(1...12), w = rng.int(1...12)
+                let pt = rng.int(0...2), pl = rng.int(0...2), pb = rng.int(0...2), pr = rng.int(0...2)
+                if h + pt + pb < 3 || w + pl + pr < 3 { continue }
+                let g = ConvGeometry(inputHeight: h, inputWidth: w, kernelHeight: 3, kernelWidth: 3,
+                                     padTop: pt, padLeft: pl, padBottom: pb, padRight: pr)
+                let groups = [1, 2, 4][rng.int(0...2)]
+                let cin = groups * rng.int(1...36), cout = groups * rng.int(1...36)
+                var splits = [0, g.outputHeight]
+                if g.outputHeight > 2 && trial % 2 == 0 { splits = [0, rng.int(1...(g.outputHeight - 1)), g.outputHeight] }
+                check(g: g, cin: cin, cout: cout, groups: groups, inputExtra: rng.int(0...3), outputExtra: rng.int(0...3),
+                      withBias: trial % 4 != 1, withResidual: trial % 3 == 0,
+                      activation: allActivations[trial % allActivations.count], splits: splits, tile: 2, rng: &rng)
+            }
+        }
+    }
+
+    /// 2x2 tiles with 32+ input channels per group where they cost at most 1.4x the multiplies of
+    /// 4x4 ones or the map is at most four 4x4 tiles: IGCv1's and CondenseNet's 7x7 and 14x14
+    /// stages, SqueezeNet's 13x13 ones; 4x4 on 12x12, 15x15 and 28x28 maps (1.8x) and for
+    /// ResNeXt-50's 16-channel groups. Always 4x4 with the 16-lane kernels.
+    func testTileSizeChoice() {
+        for (size, cin, cout, groups, tile) in [(7, 512, 512, 4, 2), (7, 512, 128, 4, 2), (14, 256, 256, 4, 2), (14, 256, 64, 4, 2),
+                                                (13, 48, 192, 1, 2), (10, 384, 384, 1, 2), (5, 128, 12, 4, 2), (14, 512, 512, 32, 4),
+                                                (7, 1024, 1024, 32, 2), (12, 64, 64, 1, 4), (15, 64, 64, 1, 4), (28, 128, 128, 4, 4),
+                                                (56, 64, 64, 4, 4)] {
+            XCTAssertEqual(WinogradConv.tileSize(geometry: geometry(size, size), inputChannels: cin, outputChannels: cout,
+                                                 groups: groups), wideVectorKernels ? 4 : tile, "\(size)x\(size) \(cin)->\(cout) g=\(groups)")
         }
     }
 
@@ -172,7 +232,8 @@ final class WinogradTests: XCTestCase {
     func testInputChannelRuns() {
         forBothKernelWidths {
             var rng = SeededRNG(seed: 209)
-            for (cin, cout, groups, h, w) in [(64, 32, 2, 9, 11), (128, 32, 4, 6, 7), (16, 8, 1, 5, 4)] {
+            for (cin, cout, groups, h, w, tile) in [(64, 32, 2, 9, 11, 4), (128, 32, 4, 6, 7, 4), (16, 8, 1, 5, 4, 4),
+                                                    (128, 32, 4, 7, 7, 2), (64, 40, 2, 5, 6, 2)] {
                 let g = geometry(h, w)
                 let ips = cin + 5
                 let starts = (0..<(cin / 8)).shuffled(using: &rng).map { $0 * 8 + 3 }
@@ -183,7 +244,8 @@ final class WinogradTests: XCTestCase {
                 }
                 let weights = rng.floats(cout * (cin / groups) * 9, in: -0.2...0.2)
                 let bias = rng.floats(cout)
-                let packed = PackedWinogradWeights(weights: weights, outputChannels: cout, inputChannels: cin, groups: groups, bias: bias)
+                let packed = PackedWinogradWeights(weights: weights, outputChannels: cout, inputChannels: cin, groups: groups, bias: bias,
+                                                   tile: tile)
                 var scratch = [Float](repeating: .nan, count: WinogradConv.scratchSize(geometry: g, weights: packed))
                 var out = [Float](repeating: sentinel, count: h * w * cout)
                 physical.withUnsafeBufferPointer { ip in
@@ -197,7 +259,7 @@ final class WinogradTests: XCTestCase {
                 }
                 let expected = referenceConv(input: logical, ips: cin, g: g, cin: cin, cout: cout, groups: groups, weights: weights,
                                              bias: bias, residual: nil, rps: 0, activation: .relu)
-                assertClose(out, expected, tol: 1e-4, "cin=\(cin) cout=\(cout) groups=\(groups)")
+                assertClose(out, expected, tol: 1e-4, "F\(tile) cin=\(cin) cout=\(cout) groups=\(groups)")
             }
         }
     }

@@ -194,7 +194,7 @@ final class ChannelMapTests: XCTestCase {
             try check(b, input: [1, 24, size, size + 1], expectViews: 3)
             let exec = try Executor(graph: b.graph, threads: 1)
             XCTAssertEqual(exec.steps.filter { $0.kernel == "group-lanes" }.count, 1, "the grouped 3x3 conv runs in lanes")
-            XCTAssertEqual(exec.steps.filter { $0.kernel == "winograd-f4x3" }.count, 0)
+            XCTAssertEqual(exec.steps.filter { $0.kernel.hasPrefix("winograd-f") }.count, 0)
         }
     }
 
@@ -210,7 +210,7 @@ final class ChannelMapTests: XCTestCase {
             b.output(y)
             try check(b, input: [1, 24, 16, 17], expectViews: runs ? 1 : 0)
             let exec = try Executor(graph: b.graph, threads: 1)
-            let winograd = exec.steps.filter { $0.kernel == "winograd-f4x3" }
+            let winograd = exec.steps.filter { $0.kernel.hasPrefix("winograd-f") }
             XCTAssertEqual(winograd.count, 1, "\(cin) -> \(out)")
             XCTAssertEqual(winograd.first?.reason.contains("runs of 8"), runs, "\(cin) -> \(out)")
         }
