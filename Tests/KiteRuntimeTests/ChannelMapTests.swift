@@ -216,6 +216,30 @@ final class ChannelMapTests: XCTestCase {
         }
     }
 
+    /// Small maps take Winograd's 2x2 tiles where the 8-lane kernels run (`WinogradConv.tileSize`):
+    /// CondenseNet's group convs reading a folded shuffle in runs of 8 channels, and IGCv1's with
+    /// a residual (threads split them by groups or rows); a 12x12 map keeps 4x4 tiles. Against
+    /// the reference at 1 and 2 threads.
+    func testSmallMapsTakeSmallWinogradTiles() throws {
+        for size in [7, 14, 12] {
+            var b = Builder(input: [1, 24, size, size])
+            let a = try b.conv("x", out: 128, groups: 4, activation: .relu)
+            let s = try b.shuffle(a, groups: 4)
+            b.output(try b.conv(s, out: 32, kernel: 3, groups: 4))
+            try check(b, input: [1, 24, size, size], expectViews: 1)
+            var c = Builder(input: [1, 24, size, size])
+            let d = try c.conv("x", out: 128, activation: .relu)
+            c.output(try c.conv(d, out: 128, kernel: 3, groups: 4, residual: d, activation: .relu))
+            try check(c, input: [1, 24, size, size], expectViews: 0)
+            guard !CPUFeatures.avx512 else { continue }
+            let expected = size == 12 ? "winograd-f4x3" : "winograd-f2x3"
+            for graph in [b.graph, c.graph] {
+                let exec = try Executor(graph: graph, threads: 2)
+                XCTAssertEqual(exec.steps.filter { $0.kernel.hasPrefix("winograd-f") }.map(\.kernel), [expected], "\(size)x\(size)")
+            }
+        }
+    }
+
     /// A first convolution (3 input channels) whose output only a max pool reads is computed
     /// band by band inside the pool's step (ShuffleNet / ResNet stems: 3x3 and 7x7 stride 2, then
     /// 3x3 stride 2 pooling; TinyDarkNet's 2x2) when the output is larger than the streaming
